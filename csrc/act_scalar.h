@@ -1,0 +1,62 @@
+/* Scalar forms of the elementwise activations and their derivatives, shared by the
+ * activation kernels and the GEMM epilogue so both compute bit-identical values.
+ * Derivatives take the pre-activation z and the output y (whichever is cheaper is used).
+ * NaN in -> NaN out for every function (no clamps that would hide it). */
+#ifndef NNF_ACT_SCALAR_H
+#define NNF_ACT_SCALAR_H
+
+#include <math.h>
+#include "nnfast.h"
+
+#define NNF_DEFINE_ACT(T, SFX, EXP, LOG1P, EXPM1, TANH, ERF, SQRT)                        \
+static inline T nnf_act_##SFX(int act, T z, T a) {                                        \
+    switch (act) {                                                                        \
+    case NNF_ACT_RELU: return z > 0 ? z : (z == z ? (T)0 : z);                             \
+    case NNF_ACT_LEAKY_RELU: return z > 0 ? z : a * z;                                    \
+    case NNF_ACT_ELU: return z > 0 ? z : a * EXPM1(z);                                    \
+    case NNF_ACT_SIGMOID:                                                                 \
+        if (z >= 0) { return (T)1 / ((T)1 + EXP(-z)); }                                   \
+        else { T e = EXP(z); return e / ((T)1 + e); }                                      \
+    case NNF_ACT_TANH: return TANH(z);                                                    \
+    case NNF_ACT_GELU: return (T)0.5 * z * ((T)1 + ERF(z * (T)0.70710678118654752440));   \
+    case NNF_ACT_GELU_TANH: {                                                             \
+        T u = (T)0.79788456080286535588 * (z + (T)0.044715 * z * z * z);                  \
+        return (T)0.5 * z * ((T)1 + TANH(u)); }                                           \
+    case NNF_ACT_SILU:                                                                    \
+        if (z >= 0) { return z / ((T)1 + EXP(-z)); }                                      \
+        else { T e = EXP(z); return z * e / ((T)1 + e); }                                  \
+    case NNF_ACT_SOFTPLUS: /* log(1+e^z) = max(z,0) + log1p(e^-|z|) */                    \
+        return (z > 0 ? z : (T)0) + LOG1P(EXP(-(z > 0 ? z : -z)));                        \
+    default: return z;                                                                    \
+    }                                                                                     \
+}                                                                                         \
+/* d act / d z, given z and y = act(z) */                                                 \
+static inline T nnf_dact_##SFX(int act, T z, T y, T a) {                                  \
+    switch (act) {                                                                        \
+    case NNF_ACT_RELU: return z > 0 ? (T)1 : (z == z ? (T)0 : z);                         \
+    case NNF_ACT_LEAKY_RELU: return z > 0 ? (T)1 : (z == z ? a : z);                      \
+    case NNF_ACT_ELU: return z > 0 ? (T)1 : (z == z ? y + a : z);                         \
+    case NNF_ACT_SIGMOID: return y * ((T)1 - y);                                          \
+    case NNF_ACT_TANH: return (T)1 - y * y;                                               \
+    case NNF_ACT_GELU: {                                                                  \
+        T cdf = (T)0.5 * ((T)1 + ERF(z * (T)0.70710678118654752440));                     \
+        T pdf = (T)0.39894228040143267794 * EXP((T)-0.5 * z * z);                          \
+        return cdf + z * pdf; }                                                           \
+    case NNF_ACT_GELU_TANH: {                                                             \
+        T c = (T)0.79788456080286535588;                                                  \
+        T t = TANH(c * (z + (T)0.044715 * z * z * z));                                    \
+        return (T)0.5 * ((T)1 + t)                                                        \
+             + (T)0.5 * z * ((T)1 - t * t) * c * ((T)1 + (T)3 * (T)0.044715 * z * z); }  \
+    case NNF_ACT_SILU: {                                                                  \
+        T s = nnf_act_##SFX(NNF_ACT_SIGMOID, z, a);                                       \
+        return s * ((T)1 + z * ((T)1 - s)); }                                             \
+    case NNF_ACT_SOFTPLUS: return nnf_act_##SFX(NNF_ACT_SIGMOID, z, a);                   \
+    default: return (T)1;                                                                 \
+    }                                                                                     \
+}
+
+NNF_DEFINE_ACT(float, f32, expf, log1pf, expm1f, tanhf, erff, sqrtf)
+NNF_DEFINE_ACT(double, f64, exp, log1p, expm1, tanh, erf, sqrt)
+#undef NNF_DEFINE_ACT
+
+#endif

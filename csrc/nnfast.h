@@ -1,0 +1,115 @@
+/* nnfast C API: every kernel prototype, grouped by op.
+ *
+ * Conventions (see ../shared/STYLE.md):
+ *   - names nnf_<op>_<fwd|bwd>_<f32|f64>; arguments: outputs, inputs, saved values, sizes, threads
+ *   - all arrays row-major and contiguous unless a leading dimension (ld*) is given
+ *   - sizes are int64_t; kernels check nothing (the Cython layer did) and return nothing
+ *   - outputs are overwritten unless the comment says "accumulated"
+ *   - letters: N batch rows, K in-features, M out-features, C classes
+ *   - results do not depend on nthreads unless a comment says otherwise
+ */
+#ifndef NNFAST_H
+#define NNFAST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ runtime ---- */
+/* Number of CPUs this process may run on (affinity mask), at least 1. */
+int nnf_available_cpus(void);
+/* 1 when built with OpenMP. */
+int nnf_have_openmp(void);
+
+/* --------------------------------------------------------------- dispatch ---- */
+enum nnf_cpu_feature {
+    NNF_CPU_SSE2 = 1 << 0, NNF_CPU_SSE42 = 1 << 1, NNF_CPU_AVX = 1 << 2,
+    NNF_CPU_AVX2 = 1 << 3, NNF_CPU_FMA = 1 << 4, NNF_CPU_AVX512F = 1 << 5,
+    NNF_CPU_AVX512DQ = 1 << 6, NNF_CPU_AVX512BW = 1 << 7, NNF_CPU_AVX512VL = 1 << 8,
+    NNF_CPU_NEON = 1 << 9
+};
+enum nnf_isa { NNF_ISA_GENERIC = 0, NNF_ISA_AVX2 = 1, NNF_ISA_AVX512 = 2 };
+
+/* Bitmask of nnf_cpu_feature seen by CPUID (and usable: OS saves the registers). */
+unsigned nnf_cpu_features(void);
+/* Choose the kernel path. name NULL or "" = best the CPU supports; otherwise
+ * "generic" | "avx2" | "avx512". Returns 0 ok, -1 unknown name, -2 CPU lacks the ISA. */
+int nnf_isa_select(const char *name);
+/* Active path (enum nnf_isa) and its name. */
+int nnf_isa_active(void);
+const char *nnf_isa_name(int isa);
+/* Block sizes of the active path for dtype_size 4 (f32) or 8 (f64): out[0..4] = MR NR MC KC NC. */
+void nnf_gemm_blocking(int dtype_size, int64_t out[5]);
+
+/* ------------------------------------------------------------------- GEMM ---- */
+/* C[m,n] = alpha * op(A)[m,k] @ op(B)[k,n] + beta * C
+ *   trans_a = 0: A is m x k with row stride lda >= k;  1: A is k x m, lda >= m (uses A^T)
+ *   trans_b = 0: B is k x n with row stride ldb >= n;  1: B is n x k, ldb >= k (uses B^T)
+ *   C is m x n with row stride ldc >= n. beta == 0 overwrites C (NaN/Inf in C are ignored).
+ *   k == 0 gives C = beta * C. Parallel over blocks of C; K is never split across
+ *   threads, so results do not depend on nthreads. */
+void nnf_gemm_f32(float *C, int64_t ldc, const float *A, int64_t lda, const float *B, int64_t ldb,
+                  int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                  float alpha, float beta, int nthreads);
+void nnf_gemm_f64(double *C, int64_t ldc, const double *A, int64_t lda, const double *B,
+                  int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                  double alpha, double beta, int nthreads);
+
+/* Epilogue applied to each finished tile of C (after alpha/beta) while it is hot in cache:
+ *   z = C + bias[col]  (stored to z[row*ldz+col] when z != NULL)
+ *   C = act(z)         (elementwise; act is enum nnf_act, act_alpha its parameter)
+ * Row-wise activations (softmax, log_softmax) are not allowed here: apply them after the GEMM. */
+enum nnf_act {
+    NNF_ACT_IDENTITY = 0, NNF_ACT_RELU, NNF_ACT_LEAKY_RELU, NNF_ACT_ELU, NNF_ACT_SIGMOID,
+    NNF_ACT_TANH, NNF_ACT_GELU, NNF_ACT_GELU_TANH, NNF_ACT_SILU, NNF_ACT_SOFTPLUS,
+    NNF_ACT_SOFTMAX, NNF_ACT_LOG_SOFTMAX
+};
+typedef struct {
+    const void *bias;   /* length n (float or double as the GEMM), or NULL */
+    void *z;            /* pre-activation output, or NULL */
+    int64_t ldz;
+    int act;            /* enum nnf_act, elementwise only */
+    double act_alpha;
+} nnf_epilogue_t;
+
+void nnf_gemm_ep_f32(float *C, int64_t ldc, const float *A, int64_t lda, const float *B,
+                     int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                     float alpha, float beta, const nnf_epilogue_t *ep, int nthreads);
+void nnf_gemm_ep_f64(double *C, int64_t ldc, const double *A, int64_t lda, const double *B,
+                     int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                     double alpha, double beta, const nnf_epilogue_t *ep, int nthreads);
+/* Applies ep to the rows x cols tile of C starting at (row0, col0). Serial. */
+void nnf_epilogue_tile_f32(const nnf_epilogue_t *ep, float *C, int64_t ldc,
+                           int64_t row0, int64_t col0, int64_t rows, int64_t cols);
+void nnf_epilogue_tile_f64(const nnf_epilogue_t *ep, double *C, int64_t ldc,
+                           int64_t row0, int64_t col0, int64_t rows, int64_t cols);
+
+/* FMA throughput probe: runs independent FMA chains of the active ISA for about `seconds`
+ * on nthreads threads; returns GFLOP/s (2 flops per lane per FMA). dtype_size 4 or 8. */
+double nnf_fma_peak(int dtype_size, int nthreads, double seconds);
+
+/* ------------------------------------------------------------ activations ---- */
+/* (issue 4) */
+
+/* ------------------------------------------------------------------ dense ---- */
+/* (issue 4) */
+
+/* ----------------------------------------------------------------- losses ---- */
+/* (issue 4) */
+
+/* ------------------------------------------------------------- optimizers ---- */
+/* (issue 4) */
+
+/* ---------------------------------------------------------------- dropout ---- */
+/* (issue 4) */
+
+/* ------------------------------------------------------------- reductions ---- */
+/* (issue 4) */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NNFAST_H */

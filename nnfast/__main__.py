@@ -1,0 +1,3 @@
+from nnfast.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,66 @@
+# Argument checks shared by every wrapper. Messages name the function, the argument,
+# what was expected and what was given.
+
+cdef inline int _itemsize_of(object fn, object name, object arr) except -1:
+    """4 for float32, 8 for float64; TypeError otherwise."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
+    if t == cnp.NPY_FLOAT32:
+        return 4
+    if t == cnp.NPY_FLOAT64:
+        return 8
+    raise TypeError(f"{fn}: {name} must have dtype float32 or float64, got {arr.dtype}")
+
+
+cdef inline int _check_array(object fn, object name, object arr, int ndim, int itemsize) except -1:
+    """arr is an ndarray with ndim dimensions and the given float itemsize."""
+    cdef int isz = _itemsize_of(fn, name, arr)
+    if cnp.PyArray_NDIM(<cnp.ndarray>arr) != ndim:
+        raise ValueError(f"{fn}: {name} must be {ndim}-D, got {arr.ndim}-D with shape {arr.shape}")
+    if itemsize and isz != itemsize:
+        want = "float32" if itemsize == 4 else "float64"
+        raise TypeError(f"{fn}: {name} must have dtype {want} like the other operands, "
+                        f"got {arr.dtype}")
+    return isz
+
+
+cdef inline int _check_out(object fn, object name, object out, tuple shape, int itemsize,
+                           tuple inputs) except -1:
+    """out: ndarray of exactly `shape` and dtype, C-contiguous, writeable, not overlapping inputs."""
+    _check_array(fn, name, out, len(shape), itemsize)
+    if out.shape != shape:
+        raise ValueError(f"{fn}: {name} must have shape {shape}, got {out.shape}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out):
+        raise ValueError(f"{fn}: {name} must be C-contiguous")
+    if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
+        raise ValueError(f"{fn}: {name} is read-only; pass a writeable array")
+    for x in inputs:
+        if x is not None and cnp.PyArray_SIZE(<cnp.ndarray>out) and np.may_share_memory(out, x):
+            raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
+    return 0
+
+
+cdef inline object _empty(tuple shape, int itemsize):
+    return np.empty(shape, dtype=np.float32 if itemsize == 4 else np.float64)
+
+
+cdef inline bint _row_layout(cnp.ndarray a, int64_t rows, int64_t cols, int isz,
+                             int *trans, int64_t *ld):
+    """Can `a` (rows x cols) be read as row-major with row stride ld (trans=0) or as the
+    transpose of a row-major cols x rows matrix (trans=1) without a copy?"""
+    cdef cnp.npy_intp s0 = cnp.PyArray_STRIDE(a, 0), s1 = cnp.PyArray_STRIDE(a, 1)
+    # Row-major: unit inner stride (irrelevant when cols <= 1), positive row stride >= cols.
+    if cols <= 1 or s1 == isz:
+        if rows <= 1:
+            trans[0] = 0; ld[0] = cols if cols > 0 else 1
+            return True
+        if s0 > 0 and s0 % isz == 0 and s0 // isz >= cols:
+            trans[0] = 0; ld[0] = s0 // isz
+            return True
+    # Column-major (a transposed view): unit row stride, positive column stride >= rows.
+    if rows <= 1 or s0 == isz:
+        if s1 > 0 and s1 % isz == 0 and s1 // isz >= rows:
+            trans[0] = 1; ld[0] = s1 // isz
+            return True
+    return False

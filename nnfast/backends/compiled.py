@@ -1,0 +1,11 @@
+"""The compiled backend: the Cython wrappers of nnfast._kernels under the reference's names."""
+import os
+
+from nnfast import _kernels, _threads
+from nnfast._kernels import gemm
+
+__all__ = ["gemm"]
+
+_kernels.set_num_threads(_threads.get_num_threads())
+_threads._listeners.append(_kernels.set_num_threads)
+_kernels.select_isa(os.environ.get("NNFAST_ISA", "").strip() or None)

@@ -1,0 +1,108 @@
+"""Build the nnfast extension: C kernels in csrc/ behind the Cython layer nnfast/_kernels.pyx.
+
+Environment switches (all optional):
+  NNFAST_NATIVE=1    add -march=native (local builds only; the default build runs on any x86-64)
+  NNFAST_SANITIZE=1  build with AddressSanitizer + UBSan (see README, "Sanitizers")
+  NNFAST_NO_OPENMP=1 build single-threaded even if the compiler supports OpenMP
+"""
+import glob
+import os
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1;
+    }
+    """
+)
+
+
+def _env_on(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _compiler_has_openmp(compiler):
+    """Compile and link a tiny OpenMP program; True if both succeed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe_openmp.c")
+        with open(src, "w") as f:
+            f.write(OPENMP_PROBE)
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
+            compiler.link_executable(objs, "probe_openmp", output_dir=tmp,
+                                     extra_postargs=["-fopenmp"])
+        except Exception:  # any compile or link failure means "no OpenMP"
+            return False
+    return True
+
+
+class BuildExt(build_ext):
+    """Decides OpenMP/native/sanitizer flags once the real compiler is known."""
+
+    def build_extensions(self):
+        cflags, ldflags = ["-O3", "-std=c11", "-fno-strict-aliasing"], []
+        if self.compiler.compiler_type != "unix":
+            cflags = ["/O2"]
+        use_omp = not _env_on("NNFAST_NO_OPENMP") and _compiler_has_openmp(self.compiler)
+        if use_omp:
+            cflags.append("-fopenmp")
+            ldflags.append("-fopenmp")
+        else:
+            sys.stderr.write("nnfast: OpenMP not available with this compiler; "
+                             "building single-threaded kernels.\n")
+        if _env_on("NNFAST_NATIVE"):
+            cflags.append("-march=native")
+        if _env_on("NNFAST_SANITIZE"):
+            san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                   "-fno-sanitize-recover=undefined", "-g"]
+            cflags = [f for f in cflags if f != "-O3"] + ["-O1"] + san
+            ldflags += san
+        for ext in self.extensions:
+            ext.extra_compile_args = cflags + list(ext.extra_compile_args or [])
+            ext.extra_link_args = ldflags + list(ext.extra_link_args or [])
+            if use_omp:
+                ext.define_macros.append(("NNF_HAVE_OPENMP", "1"))
+        super().build_extensions()
+
+
+def _sources():
+    c_files = sorted(glob.glob(os.path.join("csrc", "**", "*.c"), recursive=True))
+    return ["nnfast/_kernels.pyx"] + c_files
+
+
+extensions = [
+    Extension(
+        "nnfast._kernels",
+        sources=_sources(),
+        include_dirs=["csrc", np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        depends=sorted(glob.glob(os.path.join("csrc", "**", "*.h"), recursive=True)),
+    )
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": "3",
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    ),
+    cmdclass={"build_ext": BuildExt},
+)
