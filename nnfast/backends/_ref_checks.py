@@ -1,0 +1,33 @@
+"""Argument checks shared by the reference functions; messages match the Cython layer's
+(nnfast/_validate.pxi) so both backends fail the same way."""
+from __future__ import annotations
+
+import numpy as np
+
+_FLOATS = (np.float32, np.float64)
+
+
+def _float_array(fn: str, name: str, x, ndim: int, dtype=None) -> np.dtype:
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype not in _FLOATS:
+        raise TypeError(f"{fn}: {name} must have dtype float32 or float64, got {x.dtype}")
+    if x.ndim != ndim:
+        raise ValueError(f"{fn}: {name} must be {ndim}-D, got {x.ndim}-D with shape {x.shape}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"{fn}: {name} must have dtype {dtype} like the other operands, "
+                        f"got {x.dtype}")
+    return x.dtype
+
+
+def _check_out(fn: str, name: str, out, shape: tuple, dtype, inputs: tuple) -> None:
+    _float_array(fn, name, out, len(shape), dtype)
+    if out.shape != shape:
+        raise ValueError(f"{fn}: {name} must have shape {shape}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{fn}: {name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{fn}: {name} is read-only; pass a writeable array")
+    for x in inputs:
+        if x is not None and out.size and np.may_share_memory(out, x):
+            raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
