@@ -79,7 +79,8 @@ def _batched_gemm(a, b, c, batch):
     m, k = a.shape[-2:]
     # One big GEMM when b is shared and a's stack is one contiguous row block.
     if b.ndim == 2 and a.shape[:-2] == batch and a.flags.c_contiguous:
-        gemm(a.reshape(-1, k), b, out=c.reshape(-1, c.shape[-1]))
+        rows = c.size // c.shape[-1]
+        gemm(a.reshape(rows, k), b, out=c.reshape(rows, c.shape[-1]))
         return
     a_b = np.broadcast_to(a, batch + a.shape[-2:])
     b_b = np.broadcast_to(b, batch + b.shape[-2:])

@@ -22,7 +22,7 @@ void nnf_gemm_ep_##SFX(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, i
             if (beta == 0) for (int64_t j = 0; j < n; ++j) c[j] = 0;                        \
             else if (beta != 1) for (int64_t j = 0; j < n; ++j) c[j] *= beta;               \
         }                                                                                   \
-        for (int64_t p0 = 0; p0 < k; p0 += KB) {                                            \
+        for (int64_t p0 = 0; alpha != 0 && p0 < k; p0 += KB) {                             \
             int64_t p1 = p0 + KB < k ? p0 + KB : k;                                         \
             for (int64_t i = i0; i < i1; ++i) {                                             \
                 T *restrict c = C + i * ldc;                                                \

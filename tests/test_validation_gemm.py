@@ -1,0 +1,67 @@
+"""Bad input to the backend gemm: clear exceptions on both backends, never a crash."""
+import numpy as np
+import pytest
+
+from nnfast import backends
+from nnfast.backends import reference
+
+BACKENDS = [pytest.param(reference, id="python")]
+if backends.compiled_available():
+    from nnfast.backends import compiled
+    BACKENDS.append(pytest.param(compiled, id="c"))
+
+
+@pytest.fixture(params=BACKENDS)
+def be(request):
+    return request.param
+
+
+A = np.ones((3, 4), np.float32)
+B = np.ones((4, 5), np.float32)
+
+
+@pytest.mark.parametrize("a,b,kw,exc,msg", [
+    (A.astype(np.int32), B, {}, TypeError, r"gemm: a must have dtype float32 or float64, got int32"),
+    (A, B.astype(np.float64), {}, TypeError, r"gemm: b must have dtype float32 like the other"),
+    ([[1.0]], B, {}, TypeError, r"gemm: a must be a numpy.ndarray, got list"),
+    (np.ones(4, np.float32), B, {}, ValueError, r"gemm: a must be 2-D, got 1-D"),
+    (A, np.ones((5, 5), np.float32), {}, ValueError, r"a.shape\[1\] must equal b.shape\[0\]"),
+    (A, B, {"out": np.empty((3, 4), np.float32)}, ValueError, r"gemm: out must have shape \(3, 5\)"),
+    (A, B, {"out": np.empty((3, 5), np.float64)}, TypeError, r"gemm: out must have dtype float32"),
+    (A, B, {"out": np.empty((5, 3), np.float32).T}, ValueError, r"out must be C-contiguous"),
+    (A, B, {"beta": 1.0}, ValueError, r"beta must be 0 when out is None"),
+])
+def test_bad_arguments(be, a, b, kw, exc, msg):
+    with pytest.raises(exc, match=msg):
+        be.gemm(a, b, **kw)
+
+
+def test_read_only_out(be):
+    out = np.empty((3, 5), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="gemm: out is read-only"):
+        be.gemm(A, B, out=out)
+
+
+def test_overlapping_out(be):
+    buf = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match="gemm: out overlaps an input"):
+        be.gemm(buf, buf, out=buf)
+
+
+def test_beta_zero_overwrites_nan_and_alpha_zero_ignores_a(be):
+    out = np.full((3, 5), np.nan, np.float32)
+    be.gemm(A, B, out=out, beta=0.0)
+    np.testing.assert_array_equal(out, np.full((3, 5), 4.0, np.float32))
+    a_nan = np.full((3, 4), np.nan, np.float32)
+    out = np.full((3, 5), 2.0, np.float32)
+    be.gemm(a_nan, B, out=out, alpha=0.0, beta=0.5)
+    np.testing.assert_array_equal(out, np.full((3, 5), 1.0, np.float32))
+
+
+def test_huge_sizes_fail_cleanly(be):
+    # A (1, 2**31) operand via stride tricks: nothing is allocated except the absurd output.
+    a = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=(2**20, 1), strides=(0, 4))
+    b = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=(1, 2**30), strides=(4, 0))
+    with pytest.raises((MemoryError, ValueError)):
+        be.gemm(a, b)
