@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -17,7 +19,14 @@ def rng():
     return np.random.default_rng(12345)
 
 
+def pytest_configure(config):
+    if os.environ.get("NNFAST_REQUIRE_COMPILED") and not nnfast.backends.compiled_available():
+        pytest.exit(f"NNFAST_REQUIRE_COMPILED is set but nnfast at {nnfast.__file__} has no "
+                    "compiled extension (run pytest from an installed nnfast)", returncode=3)
+
+
 def pytest_report_header(config):
     info = nnfast.info()
     return (f"nnfast {info['version']}: backend={info['backend']} compiled={info['compiled']} "
-            f"openmp={info['openmp']} threads={info['threads']} path={info['kernel_path']}")
+            f"openmp={info['openmp']} threads={info['threads']} path={info['kernel_path']} "
+            f"at {os.path.dirname(nnfast.__file__)}")
