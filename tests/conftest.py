@@ -5,6 +5,13 @@ import pytest
 
 import nnfast
 
+# Subprocesses started by tests (python -c, python -m nnfast) must import the same nnfast as
+# this process, not the uncompiled source tree in the current directory.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [os.path.dirname(os.path.dirname(os.path.abspath(nnfast.__file__)))]
+    + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+os.environ["PYTHONSAFEPATH"] = "1"
+
 
 @pytest.fixture
 def threads():
