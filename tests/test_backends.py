@@ -64,8 +64,8 @@ def test_missing_extension_falls_back_to_python_and_warns_once():
             "    warnings.simplefilter('always')\n"
             "    import nnfast, numpy as np\n"
             "    r = nnfast.matmul(np.ones((2, 3)), np.ones((3, 2)))\n"
-            "print(nnfast.get_backend(), len([x for x in w if 'compiled extension' in str(x.message)]),"
-            " r.sum(), nnfast.info()['compiled'])\n"
+            "n = len([x for x in w if 'compiled extension' in str(x.message)])\n"
+            "print(nnfast.get_backend(), n, r.sum(), nnfast.info()['compiled'])\n"
             "try:\n    nnfast.set_backend('c')\nexcept ImportError as e:\n    print('ImportError', e)\n")
     r = run_py(code, NNFAST_BACKEND=None)
     assert r.returncode == 0, r.stderr

@@ -1,17 +1,16 @@
 """Every compiled kernel against its reference twin (tests/cases.py), over dtypes, shapes,
 layouts, and 1 vs 2 threads (which must agree bit for bit)."""
 import copy
-import zlib
 import inspect
+import zlib
 
 import numpy as np
 import pytest
+from cases import CASES, Gen
 
 import nnfast
 from nnfast import backends
 from nnfast.backends import reference
-
-from cases import CASES, Gen
 
 compiled = pytest.importorskip("nnfast.backends.compiled",
                                reason="compiled extension not built")

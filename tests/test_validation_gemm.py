@@ -21,12 +21,12 @@ B = np.ones((4, 5), np.float32)
 
 
 @pytest.mark.parametrize("a,b,kw,exc,msg", [
-    (A.astype(np.int32), B, {}, TypeError, r"gemm: a must have dtype float32 or float64, got int32"),
+    (A.astype(np.int32), B, {}, TypeError, r"gemm: a must have dtype float32 or float64, got int"),
     (A, B.astype(np.float64), {}, TypeError, r"gemm: b must have dtype float32 like the other"),
     ([[1.0]], B, {}, TypeError, r"gemm: a must be a numpy.ndarray, got list"),
     (np.ones(4, np.float32), B, {}, ValueError, r"gemm: a must be 2-D, got 1-D"),
     (A, np.ones((5, 5), np.float32), {}, ValueError, r"a.shape\[1\] must equal b.shape\[0\]"),
-    (A, B, {"out": np.empty((3, 4), np.float32)}, ValueError, r"gemm: out must have shape \(3, 5\)"),
+    (A, B, {"out": np.empty((3, 4), np.float32)}, ValueError, r"out must have shape \(3, 5\)"),
     (A, B, {"out": np.empty((3, 5), np.float64)}, TypeError, r"gemm: out must have dtype float32"),
     (A, B, {"out": np.empty((5, 3), np.float32).T}, ValueError, r"out must be C-contiguous"),
     (A, B, {"beta": 1.0}, ValueError, r"beta must be 0 when out is None"),

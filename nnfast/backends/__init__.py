@@ -15,7 +15,8 @@ _compiled_error: list = []  # the ImportError of the extension, when it failed t
 
 def _load(name: str):
     if name not in _MODULES:
-        raise ValueError(f"unknown backend {name!r}; valid backends: {', '.join(map(repr, BACKENDS))}")
+        valid = ", ".join(map(repr, BACKENDS))
+        raise ValueError(f"unknown backend {name!r}; valid backends: {valid}")
     if name == "c" and _compiled_error:
         raise ImportError(f"the compiled backend 'c' is unavailable: {_compiled_error[0]}; "
                           "reinstall nnfast with a C compiler (pip install .)")

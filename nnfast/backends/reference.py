@@ -3,8 +3,15 @@ compiled backend is tested against, and the fallback when the extension is missi
 function here has a twin of the same name and signature in nnfast._kernels (docs/ops_api.md).
 
 The functions live in small modules by group; this module is the one list of them."""
-from nnfast.backends import _ref_activations, _ref_dense, _ref_dropout, _ref_gemm, _ref_loss
-from nnfast.backends import _ref_optim, _ref_reduce
+from nnfast.backends import (
+                            _ref_activations,
+                            _ref_dense,
+                            _ref_dropout,
+                            _ref_gemm,
+                            _ref_loss,
+                            _ref_optim,
+                            _ref_reduce,
+)
 from nnfast.backends._ref_activations import *  # noqa: F401,F403
 from nnfast.backends._ref_dense import *  # noqa: F401,F403
 from nnfast.backends._ref_dropout import *  # noqa: F401,F403
