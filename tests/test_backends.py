@@ -66,7 +66,8 @@ def test_missing_extension_falls_back_to_python_and_warns_once():
             "    r = nnfast.matmul(np.ones((2, 3)), np.ones((3, 2)))\n"
             "n = len([x for x in w if 'compiled extension' in str(x.message)])\n"
             "print(nnfast.get_backend(), n, r.sum(), nnfast.info()['compiled'])\n"
-            "try:\n    nnfast.set_backend('c')\nexcept ImportError as e:\n    print('ImportError', e)\n")
+            "try:\n    nnfast.set_backend('c')\n"
+            "except ImportError as e:\n    print('ImportError', e)\n")
     r = run_py(code, NNFAST_BACKEND=None)
     assert r.returncode == 0, r.stderr
     first, second = r.stdout.strip().splitlines()
