@@ -6,6 +6,8 @@ cdef inline int _itemsize_of(object fn, object name, object arr) except -1:
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
     cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
+    if not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>arr):
+        raise TypeError(f"{fn}: {name} must be in native byte order, got dtype {arr.dtype.str}")
     if t == cnp.NPY_FLOAT32:
         return 4
     if t == cnp.NPY_FLOAT64:

@@ -10,6 +10,8 @@ _FLOATS = (np.float32, np.float64)
 def _float_array(fn: str, name: str, x, ndim: int, dtype=None) -> np.dtype:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(x).__name__}")
+    if not x.dtype.isnative:
+        raise TypeError(f"{fn}: {name} must be in native byte order, got dtype {x.dtype.str}")
     if x.dtype not in _FLOATS:
         raise TypeError(f"{fn}: {name} must have dtype float32 or float64, got {x.dtype}")
     if x.ndim != ndim:
