@@ -28,6 +28,13 @@ static int64_t nnf_k_block(int64_t k, int64_t kc) {
     return b < k ? b : k;
 }
 
+/* n cut into equal blocks of at most `max`, each rounded up to a multiple of `mult`. */
+static int64_t nnf_even_block(int64_t n, int64_t max, int64_t mult) {
+    int64_t nb = (n + max - 1) / max;
+    int64_t b = (n + nb - 1) / nb;
+    return (b + mult - 1) / mult * mult;
+}
+
 /* Per-thread packing buffers, kept between calls (64-byte aligned, grown on demand):
  * slot 0 shared B block (owned by the calling thread), 1 small-path B panel, 2 packed A. */
 static void *nnf_tls_buffer(int slot, size_t bytes) {

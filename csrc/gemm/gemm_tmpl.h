@@ -14,10 +14,11 @@
  *         buffer (L3); each thread packs MC x KC blocks of A (L2) and runs the NR/MR loops
  *         with the microkernel; the (MC block, column range) tasks are split statically.
  *
- * Edges: packed panels are zero-padded to MR rows / NR columns, so the microkernel always
- * runs a full tile; a partial C tile is computed into a local MR x NR buffer and only its
- * valid part is copied back (beta != 0: the valid part of C is copied in first). Operands
- * are never read or written outside [0, m) x [0, k) etc.
+ * Edges: packed B panels are zero-padded to NR columns; a bottom-edge tile (mr < MR rows)
+ * runs the kernel's mr-row variant (same arithmetic, fewer rows, nothing read past row m);
+ * a right-edge tile (nr < NR) is computed into a local MR x NR buffer and only its valid
+ * part is copied back (beta != 0: the valid part of C is copied in first). Operands are
+ * never read or written outside their m/k/n extents.
  */
 #define NNF_CAT_(a, b) a##b
 #define NNF_CAT(a, b) NNF_CAT_(a, b)
@@ -109,17 +110,19 @@ static inline void FN(tile)(const KERN *kd, int64_t kc, T alpha, const T *a, int
                             int64_t csa, const T *b, int64_t ldb, T beta, T *C, int64_t ldc,
                             int64_t i0, int64_t j0, int64_t mr, int64_t nr, int last,
                             const nnf_epilogue_t *ep) {
-    if (mr == kd->mr && nr == kd->nr) {
-        kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, C + i0 * ldc + j0, ldc);
-    } else {
+    const int MR = kd->mr, NR = kd->nr;
+    if (nr == NR) { /* full width: straight into C (bottom edge: the mr-row variant) */
+        if (mr == MR) kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, C + i0 * ldc + j0, ldc);
+        else kd->ukr_edge((int)mr, kc, alpha, a, rsa, csa, b, ldb, beta, C + i0 * ldc + j0, ldc);
+    } else {        /* right edge: through a local tile, only the valid part touches C */
         T ct[NNF_MAX_MR * NNF_MAX_NR] __attribute__((aligned(64)));
-        const int MR = kd->mr, NR = kd->nr;
         if (beta != (T)0) {
-            for (int i = 0; i < MR; ++i)
+            for (int64_t i = 0; i < mr; ++i)
                 for (int j = 0; j < NR; ++j)
-                    ct[i * NR + j] = (i < mr && j < nr) ? C[(i0 + i) * ldc + j0 + j] : (T)0;
+                    ct[i * NR + j] = j < nr ? C[(i0 + i) * ldc + j0 + j] : (T)0;
         }
-        kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
+        if (mr == MR) kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
+        else kd->ukr_edge((int)mr, kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
         for (int64_t i = 0; i < mr; ++i)
             for (int64_t j = 0; j < nr; ++j) C[(i0 + i) * ldc + j0 + j] = ct[i * NR + j];
     }
@@ -142,13 +145,11 @@ static void FN(gemm_small)(const KERN *kd, T *C, int64_t ldc, const T *A, int64_
 #pragma omp parallel num_threads(nthr) if (nthr > 1)
 #endif
     {
-        T *bbuf = (T *)nnf_tls_buffer(1, (size_t)(kcb * NR + MR * kcb) * sizeof(T));
-        T *aedge = bbuf + kcb * NR;
+        T *bbuf = (T *)nnf_tls_buffer(1, (size_t)(kcb * NR) * sizeof(T));
         for (int64_t pc = 0; pc < k; pc += kcb) {
             const int64_t kc = k - pc < kcb ? k - pc : kcb;
             const T bet = pc == 0 ? beta : (T)1;
             const int last = pc + kc >= k;
-            int edge_packed = 0;
             /* same static schedule each pc: a thread keeps its C tiles across K blocks */
 #ifdef NNF_HAVE_OPENMP
 #pragma omp for schedule(static) nowait
@@ -160,18 +161,9 @@ static void FN(gemm_small)(const KERN *kd, T *C, int64_t ldc, const T *A, int64_
                 FN(pack_b)(bbuf, B, ldb, tb, pc, kc, j0, nr, NR);
                 for (int64_t r = r0; r < r1; ++r) {
                     const int64_t i0 = r * MR, mr = m - i0 < MR ? m - i0 : MR;
-                    if (mr == MR) {
-                        const T *a = A + (ta ? pc * lda + i0 : i0 * lda + pc);
-                        FN(tile)(kd, kc, alpha, a, rsa, csa, bbuf, NR, bet, C, ldc, i0, j0, mr,
-                                 nr, last, ep);
-                    } else {
-                        if (!edge_packed) {
-                            FN(pack_a)(aedge, A, lda, ta, i0, mr, pc, kc, MR);
-                            edge_packed = 1;
-                        }
-                        FN(tile)(kd, kc, alpha, aedge, 1, MR, bbuf, NR, bet, C, ldc, i0, j0, mr,
-                                 nr, last, ep);
-                    }
+                    const T *a = A + (ta ? pc * lda + i0 : i0 * lda + pc);
+                    FN(tile)(kd, kc, alpha, a, rsa, csa, bbuf, NR, bet, C, ldc, i0, j0, mr, nr,
+                             last, ep);
                 }
             }
         }
@@ -183,8 +175,9 @@ static void FN(gemm_packed)(const KERN *kd, T *C, int64_t ldc, const T *A, int64
                             const T *B, int64_t ldb, int64_t m, int64_t n, int64_t k, int ta,
                             int tb, T alpha, T beta, const nnf_epilogue_t *ep, int nthr) {
     const int MR = kd->mr, NR = kd->nr;
-    const int64_t kcb = nnf_k_block(k, kd->kc), MC = kd->mc;
-    const int64_t ncb = n < kd->nc ? (n + NR - 1) / NR * NR : kd->nc;
+    /* equal blocks of at most MC / NC, rounded up to MR / NR (no sliver blocks) */
+    const int64_t kcb = nnf_k_block(k, kd->kc);
+    const int64_t MC = nnf_even_block(m, kd->mc, MR), ncb = nnf_even_block(n, kd->nc, NR);
     T *bpack = (T *)nnf_tls_buffer(0, (size_t)(kcb * ncb) * sizeof(T));
     const int64_t mblk = (m + MC - 1) / MC;
 #ifdef NNF_HAVE_OPENMP

@@ -7,6 +7,7 @@
 #define UKR_MR 6
 #define UKR_NV 2
 #define UKR_NAME nnf_dgemm_ukr_avx2_6x8
+#define UKR_EDGE_NAME nnf_dgemm_ukr_avx2_6x8_edge
 #define UKR_ATTR __attribute__((target("avx2,fma")))
 #define V_ZERO() _mm256_setzero_pd()
 #define V_SET1(x) _mm256_set1_pd(x)

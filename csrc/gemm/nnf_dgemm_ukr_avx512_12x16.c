@@ -7,6 +7,7 @@
 #define UKR_MR 12
 #define UKR_NV 2
 #define UKR_NAME nnf_dgemm_ukr_avx512_12x16
+#define UKR_EDGE_NAME nnf_dgemm_ukr_avx512_12x16_edge
 #define UKR_ATTR __attribute__((target("avx512f,avx2,fma")))
 #define V_ZERO() _mm512_setzero_pd()
 #define V_SET1(x) _mm512_set1_pd(x)

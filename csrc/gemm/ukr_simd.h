@@ -7,6 +7,7 @@
  *   UKR_VL         lanes per vector        UKR_MR     rows of the register tile
  *   UKR_NV         vectors per tile row (NR = UKR_NV * UKR_VL)
  *   UKR_NAME       exported symbol         UKR_ATTR   __attribute__((target(...)))
+ *   UKR_EDGE_NAME  exported bottom-edge (mr < MR rows) variant
  *   V_ZERO() V_SET1(x) V_LOADU(p) V_STOREU(p, v) V_BCAST(p) V_FMA(a, b, c) = a*b + c  V_MUL(a, b)
  *
  * Registers: MR*NV accumulators + NV B vectors + 1 broadcast A value
@@ -19,15 +20,16 @@
 
 #define UKR_NR (UKR_NV * UKR_VL)
 
-/* always_inline so the caller below stamps out copies with constant strides (packed operands)
- * and with runtime strides (unpacked operands); all copies round identically. */
+/* always_inline so the callers below stamp out copies with constant strides (packed operands),
+ * runtime strides (unpacked operands) and fewer rows (MR < UKR_MR: bottom edge tiles); every
+ * copy does the same arithmetic per element, so all round identically. */
 static inline __attribute__((always_inline)) UKR_ATTR void
-ukr_body(int64_t k, UKR_T alpha, const UKR_T *restrict a, int64_t rsa, int64_t csa,
+ukr_body(const int MR, int64_t k, UKR_T alpha, const UKR_T *restrict a, int64_t rsa, int64_t csa,
          const UKR_T *restrict b, int64_t ldb, UKR_T beta, UKR_T *restrict c, int64_t ldc) {
     UKR_V acc[UKR_MR][UKR_NV];
-    const UKR_T *ap[UKR_MR];
+    const UKR_T *ap[UKR_MR];  /* rows MR..UKR_MR-1 unused in edge variants */
     _Pragma("GCC unroll 16")
-    for (int i = 0; i < UKR_MR; ++i) {
+    for (int i = 0; i < MR; ++i) {
         ap[i] = a + i * rsa;
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + i * ldc + UKR_NR - 1), _MM_HINT_T0);
@@ -41,7 +43,7 @@ ukr_body(int64_t k, UKR_T alpha, const UKR_T *restrict a, int64_t rsa, int64_t c
         _Pragma("GCC unroll 4")
         for (int j = 0; j < UKR_NV; ++j) bv[j] = V_LOADU(b + j * UKR_VL);
         _Pragma("GCC unroll 16")
-        for (int i = 0; i < UKR_MR; ++i) {
+        for (int i = 0; i < MR; ++i) {
             UKR_V av = V_BCAST(ap[i] + ao);
             _Pragma("GCC unroll 4")
             for (int j = 0; j < UKR_NV; ++j) acc[i][j] = V_FMA(av, bv[j], acc[i][j]);
@@ -52,7 +54,7 @@ ukr_body(int64_t k, UKR_T alpha, const UKR_T *restrict a, int64_t rsa, int64_t c
     const UKR_V va = V_SET1(alpha);
     if (beta == (UKR_T)0) {
         _Pragma("GCC unroll 16")
-        for (int i = 0; i < UKR_MR; ++i) {
+        for (int i = 0; i < MR; ++i) {
             _Pragma("GCC unroll 4")
             for (int j = 0; j < UKR_NV; ++j)
                 V_STOREU(c + i * ldc + j * UKR_VL, V_MUL(va, acc[i][j]));
@@ -60,7 +62,7 @@ ukr_body(int64_t k, UKR_T alpha, const UKR_T *restrict a, int64_t rsa, int64_t c
     } else {
         const UKR_V vb = V_SET1(beta);
         _Pragma("GCC unroll 16")
-        for (int i = 0; i < UKR_MR; ++i) {
+        for (int i = 0; i < MR; ++i) {
             _Pragma("GCC unroll 4")
             for (int j = 0; j < UKR_NV; ++j) {
                 UKR_T *cp = c + i * ldc + j * UKR_VL;
@@ -73,9 +75,34 @@ ukr_body(int64_t k, UKR_T alpha, const UKR_T *restrict a, int64_t rsa, int64_t c
 UKR_ATTR void UKR_NAME(int64_t k, UKR_T alpha, const UKR_T *a, int64_t rsa, int64_t csa,
                        const UKR_T *b, int64_t ldb, UKR_T beta, UKR_T *c, int64_t ldc) {
     if (rsa == 1 && csa == UKR_MR && ldb == UKR_NR)   /* packed A and B */
-        ukr_body(k, alpha, a, 1, UKR_MR, b, UKR_NR, beta, c, ldc);
+        ukr_body(UKR_MR, k, alpha, a, 1, UKR_MR, b, UKR_NR, beta, c, ldc);
     else if (csa == 1 && ldb == UKR_NR)               /* row-major A read in place, packed B */
-        ukr_body(k, alpha, a, rsa, 1, b, UKR_NR, beta, c, ldc);
+        ukr_body(UKR_MR, k, alpha, a, rsa, 1, b, UKR_NR, beta, c, ldc);
     else
-        ukr_body(k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
+        ukr_body(UKR_MR, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
+}
+
+/* Bottom-edge variant: only rows 0..mr-1 (1 <= mr < MR) of the tile are read and written. */
+#define UKR_EDGE_CASE(R)                                                                    \
+    case R:                                                                                 \
+        if (csa == 1) ukr_body(R, k, alpha, a, rsa, 1, b, ldb, beta, c, ldc);               \
+        else ukr_body(R, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);                      \
+        break;
+UKR_ATTR void UKR_EDGE_NAME(int mr, int64_t k, UKR_T alpha, const UKR_T *a, int64_t rsa,
+                            int64_t csa, const UKR_T *b, int64_t ldb, UKR_T beta, UKR_T *c,
+                            int64_t ldc) {
+    switch (mr) {
+    UKR_EDGE_CASE(1) UKR_EDGE_CASE(2) UKR_EDGE_CASE(3)
+#if UKR_MR > 4
+    UKR_EDGE_CASE(4) UKR_EDGE_CASE(5)
+#endif
+#if UKR_MR > 6
+    UKR_EDGE_CASE(6) UKR_EDGE_CASE(7) UKR_EDGE_CASE(8) UKR_EDGE_CASE(9) UKR_EDGE_CASE(10)
+    UKR_EDGE_CASE(11)
+#endif
+#if UKR_MR > 12
+#error "add edge cases for MR > 12"
+#endif
+    default: break;
+    }
 }
