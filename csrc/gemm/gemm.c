@@ -35,6 +35,14 @@ static int64_t nnf_even_block(int64_t n, int64_t max, int64_t mult) {
     return (b + mult - 1) / mult * mult;
 }
 
+static inline int nnf_team_size(void) {
+#ifdef NNF_HAVE_OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 /* Per-thread packing buffers, kept between calls (64-byte aligned, grown on demand):
  * slot 0 shared B block (owned by the calling thread), 1 small-path B panel, 2 packed A. */
 static void *nnf_tls_buffer(int slot, size_t bytes) {

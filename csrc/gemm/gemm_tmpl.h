@@ -129,103 +129,100 @@ static inline void FN(tile)(const KERN *kd, int64_t kc, T alpha, const T *a, int
     if (last && ep) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, i0, j0, mr, nr);
 }
 
+/* Arguments of one call, shared by the loop nests (run inside or outside an OpenMP team:
+ * the worksharing loops below are orphaned, so with one thread no team is ever started). */
+typedef struct {
+    const KERN *kd;
+    T *C;
+    const T *A, *B;
+    int64_t ldc, lda, ldb, m, n, k, kcb;
+    int ta, tb;
+    T alpha, beta;
+    const nnf_epilogue_t *ep;
+    T *bpack; /* packed nest: the shared KC x NC block of B */
+} FN(gemm_args);
+
 /* ---- small: A in place, per-thread B panels, no barriers --------------------------------- */
-static void FN(gemm_small)(const KERN *kd, T *C, int64_t ldc, const T *A, int64_t lda,
-                           const T *B, int64_t ldb, int64_t m, int64_t n, int64_t k, int ta,
-                           int tb, T alpha, T beta, const nnf_epilogue_t *ep, int nthr) {
+static void FN(small_body)(const FN(gemm_args) *g) {
+    const KERN *kd = g->kd;
     const int MR = kd->mr, NR = kd->nr;
-    const int64_t kcb = nnf_k_block(k, kd->kc);
+    const int64_t m = g->m, n = g->n, k = g->k, kcb = g->kcb, lda = g->lda;
     const int64_t npan = (n + NR - 1) / NR, mpan = (m + MR - 1) / MR;
+    const int team = nnf_team_size();
     /* tasks: every column panel x msplit row ranges (msplit > 1 only when panels are few) */
-    const int64_t msplit = npan >= nthr ? 1 : (nthr + npan - 1) / npan;
+    const int64_t msplit = npan >= team ? 1 : (team + npan - 1) / npan;
     const int64_t ntask = npan * msplit;
-    const int64_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
-    (void)ntask;
-#ifdef NNF_HAVE_OPENMP
-#pragma omp parallel num_threads(nthr) if (nthr > 1)
-#endif
-    {
-        T *bbuf = (T *)nnf_tls_buffer(1, (size_t)(kcb * NR) * sizeof(T));
-        for (int64_t pc = 0; pc < k; pc += kcb) {
-            const int64_t kc = k - pc < kcb ? k - pc : kcb;
-            const T bet = pc == 0 ? beta : (T)1;
-            const int last = pc + kc >= k;
-            /* same static schedule each pc: a thread keeps its C tiles across K blocks */
+    const int64_t rsa = g->ta ? 1 : lda, csa = g->ta ? lda : 1;
+    T *bbuf = (T *)nnf_tls_buffer(1, (size_t)(kcb * NR) * sizeof(T));
+    for (int64_t pc = 0; pc < k; pc += kcb) {
+        const int64_t kc = k - pc < kcb ? k - pc : kcb;
+        const T bet = pc == 0 ? g->beta : (T)1;
+        const int last = pc + kc >= k;
+        /* same static schedule each pc: a thread keeps its C tiles across K blocks */
 #ifdef NNF_HAVE_OPENMP
 #pragma omp for schedule(static) nowait
 #endif
-            for (int64_t t = 0; t < ntask; ++t) {
-                const int64_t jp = t / msplit, ms = t % msplit;
-                const int64_t j0 = jp * NR, nr = n - j0 < NR ? n - j0 : NR;
-                const int64_t r0 = ms * mpan / msplit, r1 = (ms + 1) * mpan / msplit;
-                FN(pack_b)(bbuf, B, ldb, tb, pc, kc, j0, nr, NR);
-                for (int64_t r = r0; r < r1; ++r) {
-                    const int64_t i0 = r * MR, mr = m - i0 < MR ? m - i0 : MR;
-                    const T *a = A + (ta ? pc * lda + i0 : i0 * lda + pc);
-                    FN(tile)(kd, kc, alpha, a, rsa, csa, bbuf, NR, bet, C, ldc, i0, j0, mr, nr,
-                             last, ep);
-                }
+        for (int64_t t = 0; t < ntask; ++t) {
+            const int64_t jp = t / msplit, ms = t % msplit;
+            const int64_t j0 = jp * NR, nr = n - j0 < NR ? n - j0 : NR;
+            const int64_t r0 = ms * mpan / msplit, r1 = (ms + 1) * mpan / msplit;
+            FN(pack_b)(bbuf, g->B, g->ldb, g->tb, pc, kc, j0, nr, NR);
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t i0 = r * MR, mr = m - i0 < MR ? m - i0 : MR;
+                const T *a = g->A + (g->ta ? pc * lda + i0 : i0 * lda + pc);
+                FN(tile)(kd, kc, g->alpha, a, rsa, csa, bbuf, NR, bet, g->C, g->ldc, i0, j0, mr,
+                         nr, last, g->ep);
             }
         }
     }
 }
 
 /* ---- packed: GotoBLAS loops jc (NC) > pc (KC) > [ic (MC) x column range] > jr > ir ------- */
-static void FN(gemm_packed)(const KERN *kd, T *C, int64_t ldc, const T *A, int64_t lda,
-                            const T *B, int64_t ldb, int64_t m, int64_t n, int64_t k, int ta,
-                            int tb, T alpha, T beta, const nnf_epilogue_t *ep, int nthr) {
+static void FN(packed_body)(const FN(gemm_args) *g) {
+    const KERN *kd = g->kd;
     const int MR = kd->mr, NR = kd->nr;
+    const int64_t m = g->m, n = g->n, k = g->k, kcb = g->kcb;
     /* equal blocks of at most MC / NC, rounded up to MR / NR (no sliver blocks) */
-    const int64_t kcb = nnf_k_block(k, kd->kc);
     const int64_t MC = nnf_even_block(m, kd->mc, MR), ncb = nnf_even_block(n, kd->nc, NR);
-    T *bpack = (T *)nnf_tls_buffer(0, (size_t)(kcb * ncb) * sizeof(T));
     const int64_t mblk = (m + MC - 1) / MC;
-#ifdef NNF_HAVE_OPENMP
-#pragma omp parallel num_threads(nthr) if (nthr > 1)
-#endif
-    {
-#ifdef NNF_HAVE_OPENMP
-        const int team = omp_get_num_threads();
-#else
-        const int team = 1;
-#endif
-        /* column ranges per MC block: 1 when the MC blocks alone divide evenly among threads */
-        const int64_t nsplit = (mblk % team == 0) ? 1 : team;
-        T *apack = (T *)nnf_tls_buffer(2, (size_t)(MC * kcb) * sizeof(T));
-        for (int64_t jc = 0; jc < n; jc += ncb) {
-            const int64_t nc = n - jc < ncb ? n - jc : ncb;
-            const int64_t npan = (nc + NR - 1) / NR;
-            for (int64_t pc = 0; pc < k; pc += kcb) {
-                const int64_t kc = k - pc < kcb ? k - pc : kcb;
-                const T bet = pc == 0 ? beta : (T)1;
-                const int last = pc + kc >= k;
+    const int team = nnf_team_size();
+    /* column ranges per MC block: 1 when the MC blocks alone divide evenly among threads */
+    const int64_t nsplit = (mblk % team == 0) ? 1 : team;
+    T *apack = (T *)nnf_tls_buffer(2, (size_t)(MC * kcb) * sizeof(T));
+    T *bpack = g->bpack;
+    for (int64_t jc = 0; jc < n; jc += ncb) {
+        const int64_t nc = n - jc < ncb ? n - jc : ncb;
+        const int64_t npan = (nc + NR - 1) / NR;
+        for (int64_t pc = 0; pc < k; pc += kcb) {
+            const int64_t kc = k - pc < kcb ? k - pc : kcb;
+            const T bet = pc == 0 ? g->beta : (T)1;
+            const int last = pc + kc >= k;
 #ifdef NNF_HAVE_OPENMP
 #pragma omp for schedule(static)
 #endif
-                for (int64_t jp = 0; jp < npan; ++jp) {
-                    const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
-                    FN(pack_b)(bpack + j0 * kc, B, ldb, tb, pc, kc, jc + j0, nr, NR);
+            for (int64_t jp = 0; jp < npan; ++jp) {
+                const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
+                FN(pack_b)(bpack + j0 * kc, g->B, g->ldb, g->tb, pc, kc, jc + j0, nr, NR);
+            }
+            int64_t packed = -1;
+#ifdef NNF_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (int64_t t = 0; t < mblk * nsplit; ++t) {
+                const int64_t ib = t / nsplit, js = t % nsplit;
+                const int64_t ic = ib * MC, mc = m - ic < MC ? m - ic : MC;
+                if (ib != packed) {
+                    FN(pack_a)(apack, g->A, g->lda, g->ta, ic, mc, pc, kc, MR);
+                    packed = ib;
                 }
-                int64_t packed = -1;
-#ifdef NNF_HAVE_OPENMP
-#pragma omp for schedule(static)
-#endif
-                for (int64_t t = 0; t < mblk * nsplit; ++t) {
-                    const int64_t ib = t / nsplit, js = t % nsplit;
-                    const int64_t ic = ib * MC, mc = m - ic < MC ? m - ic : MC;
-                    if (ib != packed) {
-                        FN(pack_a)(apack, A, lda, ta, ic, mc, pc, kc, MR);
-                        packed = ib;
-                    }
-                    const int64_t p0 = js * npan / nsplit, p1 = (js + 1) * npan / nsplit;
-                    for (int64_t jp = p0; jp < p1; ++jp) {
-                        const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
-                        const T *bp = bpack + j0 * kc;
-                        for (int64_t ir = 0; ir < mc; ir += MR) {
-                            const int64_t mr = mc - ir < MR ? mc - ir : MR;
-                            FN(tile)(kd, kc, alpha, apack + ir * kc, 1, MR, bp, NR, bet, C, ldc,
-                                     ic + ir, jc + j0, mr, nr, last, ep);
-                        }
+                const int64_t p0 = js * npan / nsplit, p1 = (js + 1) * npan / nsplit;
+                for (int64_t jp = p0; jp < p1; ++jp) {
+                    const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
+                    const T *bp = bpack + j0 * kc;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int64_t mr = mc - ir < MR ? mc - ir : MR;
+                        FN(tile)(kd, kc, g->alpha, apack + ir * kc, 1, MR, bp, NR, bet, g->C,
+                                 g->ldc, ic + ir, jc + j0, mr, nr, last, g->ep);
                     }
                 }
             }
@@ -255,20 +252,32 @@ void NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, cons
         FN(gemm_scale)(C, ldc, m, n, beta, ep);
         return;
     }
-    const KERN *kd = ACTIVE_KERNEL();
-    /* below ~NNF_GEMM_MT_FLOPS a team costs more than it saves */
+    FN(gemm_args) g;
+    g.kd = ACTIVE_KERNEL();
+    g.C = C; g.A = A; g.B = B; g.ldc = ldc; g.lda = lda; g.ldb = ldb;
+    g.m = m; g.n = n; g.k = k; g.ta = trans_a; g.tb = trans_b;
+    g.alpha = alpha; g.beta = beta; g.ep = ep; g.bpack = (T *)0;
+    g.kcb = nnf_k_block(k, g.kd->kc);
+    /* below NNF_GEMM_MT_FLOPS waking a team costs more than it saves */
     const double flops = 2.0 * (double)m * (double)n * (double)k;
     const int nthr = (nthreads > 1 && flops >= NNF_GEMM_MT_FLOPS) ? nthreads : 1;
-    const int64_t kcb = nnf_k_block(k, kd->kc);
-    int small = (double)m * (double)kcb * sizeof(T) <= NNF_GEMM_SMALL_A_BYTES;
+    int small = (double)m * (double)g.kcb * sizeof(T) <= NNF_GEMM_SMALL_A_BYTES;
     if (nnf_gemm_path_override == 1) small = 1;
     else if (nnf_gemm_path_override == 2) small = 0;
-    if (small)
-        FN(gemm_small)(kd, C, ldc, A, lda, B, ldb, m, n, k, trans_a, trans_b, alpha, beta, ep,
-                       nthr);
-    else
-        FN(gemm_packed)(kd, C, ldc, A, lda, B, ldb, m, n, k, trans_a, trans_b, alpha, beta, ep,
-                        nthr);
+    if (!small) {
+        const int64_t ncb = nnf_even_block(n, g.kd->nc, g.kd->nr);
+        g.bpack = (T *)nnf_tls_buffer(0, (size_t)(g.kcb * ncb) * sizeof(T));
+    }
+    void (*body)(const FN(gemm_args) *) = small ? FN(small_body) : FN(packed_body);
+#ifdef NNF_HAVE_OPENMP
+    if (nthr > 1) {
+#pragma omp parallel num_threads(nthr)
+        body(&g);
+        return;
+    }
+#endif
+    (void)nthr;
+    body(&g);
 }
 
 void NNF_CAT(nnf_gemm_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, int64_t ldb,
