@@ -1,4 +1,14 @@
 # GEMM wrapper: out = alpha * a @ b + beta * out on 2-D float32/float64 arrays.
+# Small products are dominated by this call path, so it avoids Python-level calls where the
+# C-API gives the same result (allocation through PyArray_EMPTY, not np.empty).
+
+
+cdef inline object _empty2(int64_t m, int64_t n, int isz):
+    cdef cnp.npy_intp dims[2]
+    dims[0] = <cnp.npy_intp>m
+    dims[1] = <cnp.npy_intp>n
+    return cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32 if isz == 4 else cnp.NPY_FLOAT64, 0)
+
 
 def gemm(a, b, out=None, double alpha=1.0, double beta=0.0):
     """out[m, n] = alpha * a[m, k] @ b[k, n] + beta * out. Transposed (Fortran-ordered) operands
@@ -15,7 +25,7 @@ def gemm(a, b, out=None, double alpha=1.0, double beta=0.0):
     if out is None:
         if beta != 0.0:
             raise ValueError("gemm: beta must be 0 when out is None (there is no C to scale)")
-        out = _empty((m, n), isz)
+        out = _empty2(m, n, isz)
     else:
         _check_out("gemm", "out", out, (m, n), isz, (a, b))
     if m == 0 or n == 0:
@@ -90,7 +100,7 @@ def gemm_ep(a, b, bias=None, z=None, act="identity", double act_alpha=0.0, out=N
     if out is None:
         if beta != 0.0:
             raise ValueError("gemm_ep: beta must be 0 when out is None (there is no C to scale)")
-        out = _empty((m, n), isz)
+        out = _empty2(m, n, isz)
     else:
         _check_out("gemm_ep", "out", out, (m, n), isz, (a, b, bias))
     if z is not None:

@@ -12,8 +12,6 @@
 /* Start an OpenMP team only above this many flops: waking a team costs a few microseconds,
  * the time of a ~1 MFLOP product on one core. */
 #define NNF_GEMM_MT_FLOPS 3.0e6
-/* Small path when the m x KC slice of A that every B panel sweeps stays in L2 (A in place). */
-#define NNF_GEMM_SMALL_A_BYTES (256.0 * 1024.0)
 
 /* Test hook (gemm_kernels.h): 0 = choose by size, 1 = always small path, 2 = always packed. */
 int nnf_gemm_path_override = 0;

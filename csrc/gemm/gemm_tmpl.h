@@ -6,7 +6,7 @@
  * alpha/beta rule, so every element is computed by the same arithmetic whichever nest, tile
  * or thread handles it (results are bit-identical for any nthreads):
  *
- *  small  (m * KC fits in L2; network shapes): A is read in place (no packing), each thread
+ *  small  (m x KC no bigger than MC x KC, the L2 block; network shapes): A is read in place (no packing), each thread
  *         owns whole NR-column panels of B (or a share of the rows when there are fewer
  *         panels than threads), packs one KC x NR panel into its own L1-sized buffer and runs
  *         every MR-row tile of A against it. No barriers; one OpenMP team at most.
@@ -261,7 +261,9 @@ void NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, cons
     /* below NNF_GEMM_MT_FLOPS waking a team costs more than it saves */
     const double flops = 2.0 * (double)m * (double)n * (double)k;
     const int nthr = (nthreads > 1 && flops >= NNF_GEMM_MT_FLOPS) ? nthreads : 1;
-    int small = (double)m * (double)g.kcb * sizeof(T) <= NNF_GEMM_SMALL_A_BYTES;
+    /* small nest while the m x KC slice of A it sweeps per B panel is no bigger than the
+     * MC x KC block the packed nest keeps in L2 */
+    int small = m * g.kcb <= g.kd->mc * g.kd->kc;
     if (nnf_gemm_path_override == 1) small = 1;
     else if (nnf_gemm_path_override == 2) small = 0;
     if (!small) {
