@@ -42,14 +42,14 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if os.path.isdir(os.path.join(_ROOT, "nnfast")):
     sys.path.insert(0, _ROOT)
 
-import numpy as np  # noqa: E402  (after the re-exec: OpenBLAS reads its env at load time)
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
-import nnfast  # noqa: E402
-from nnfast import _kernels  # noqa: E402
+import nnfast
+from nnfast import _kernels
 
 try:
-    import torch  # noqa: E402
+    import torch
 except ImportError:  # torch is optional
     torch = None
 
@@ -123,8 +123,9 @@ def openblas_lines():
     out = []
     for lib in threadpool_info():
         if lib.get("internal_api") in ("openblas", "mkl", "blis"):
-            out.append(f"{lib['internal_api']} {lib.get('version')} core={lib.get('architecture')}"
-                       f" threading={lib.get('threading_layer')} ({os.path.basename(lib['filepath'])})")
+            out.append(f"{lib['internal_api']} {lib.get('version')} "
+                       f"core={lib.get('architecture')} threading={lib.get('threading_layer')} "
+                       f"({os.path.basename(lib['filepath'])})")
     return out or ["no BLAS found by threadpoolctl"]
 
 

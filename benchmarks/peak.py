@@ -16,8 +16,8 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if os.path.isdir(os.path.join(_ROOT, "nnfast")):
     sys.path.insert(0, _ROOT)  # measure the source tree this script lives in
 
-import nnfast  # noqa: E402
-from nnfast import _kernels  # noqa: E402
+import nnfast
+from nnfast import _kernels
 
 
 def main(argv=None):

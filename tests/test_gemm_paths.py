@@ -116,7 +116,7 @@ def test_shapes_and_layouts(isa, dtype, nest):
 def test_alpha_beta_nan(isa, dtype):
     rng = np.random.default_rng(2)
     with kernel_path(isa):
-        mr, nr, mc, kc, nc = blocking(dtype)
+        mr, nr, mc, kc, _nc = blocking(dtype)
         for (m, k, n) in [(1, 1, 1), (mr + 1, kc + 1, nr + 1), (mc + 1, 2 * kc + 1, 2 * nr - 1),
                           (13, 0, 9)]:
             for alpha in (0.0, 1.0, -0.5):
@@ -150,7 +150,7 @@ def test_huge_k(isa, dtype):
 def test_threads_bit_identical(isa, dtype):
     rng = np.random.default_rng(4)
     with kernel_path(isa):
-        mr, nr, mc, kc, nc = blocking(dtype)
+        _mr, nr, mc, kc, _nc = blocking(dtype)
         for (m, k, n) in [(200, 300, 257), (2 * mc + 5, kc + 3, 3 * nr + 1), (64, 784, 10),
                           (5, 1000, 1000)]:
             for ta in (False, True):
@@ -191,7 +191,7 @@ def test_epilogue(isa, dtype, nest):
     """Bias, saved z and activation applied exactly once per element, after the last K block."""
     rng = np.random.default_rng(5)
     with kernel_path(isa, nest):
-        mr, nr, mc, kc, nc = blocking(dtype)
+        mr, nr, mc, kc, _nc = blocking(dtype)
         for (m, k, n) in [(1, 1, 1), (mr + 1, 2 * kc + 3, nr * 2 + 1), (37, 784, 10),
                           (mc + 1, kc - 1, nr - 1)]:
             for act in ("identity", "relu", "tanh"):

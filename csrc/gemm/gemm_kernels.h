@@ -20,16 +20,16 @@ typedef void (*nnf_ukr_f32)(int64_t k, float alpha, const float *a, int64_t rsa,
 typedef void (*nnf_ukr_f64)(int64_t k, double alpha, const double *a, int64_t rsa, int64_t csa,
                             const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 /* Bottom-edge variants: the same kernel for the first mr rows only (1 <= mr < MR). */
-typedef void (*nnf_ukr_edge_f32)(int mr, int64_t k, float alpha, const float *a, int64_t rsa,
-                                 int64_t csa, const float *b, int64_t ldb, float beta, float *c,
-                                 int64_t ldc);
-typedef void (*nnf_ukr_edge_f64)(int mr, int64_t k, double alpha, const double *a, int64_t rsa,
-                                 int64_t csa, const double *b, int64_t ldb, double beta,
-                                 double *c, int64_t ldc);
+typedef void (*nnf_ukr_edge_f32)(int mr, int64_t k, float alpha, const float *a,
+                                 int64_t rsa, int64_t csa, const float *b, int64_t ldb,
+                                 float beta, float *c, int64_t ldc);
+typedef void (*nnf_ukr_edge_f64)(int mr, int64_t k, double alpha, const double *a,
+                                 int64_t rsa, int64_t csa, const double *b, int64_t ldb,
+                                 double beta, double *c, int64_t ldc);
 /* FMA throughput loop: `iters` rounds of independent FMA chains; returns flops done. */
 typedef double (*nnf_peak_fn)(int64_t iters, float *sink);
 
-/* A kernel path for one dtype: register tile and cache blocks (see dispatch.c for the arithmetic). */
+/* A kernel path for one dtype: register tile and cache blocks (arithmetic in dispatch.c). */
 typedef struct {
     int mr, nr;
     int64_t mc, kc, nc;
@@ -60,12 +60,13 @@ void nnf_gemm_set_path(int path);
 /* Microkernels: nnf_<s|d>gemm_ukr_<isa>_<MR>x<NR>. */
 void nnf_sgemm_ukr_generic_4x8(int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
                                const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-void nnf_sgemm_ukr_generic_4x8_edge(int mr, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
-        const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void nnf_sgemm_ukr_generic_4x8_edge(int mr, int64_t k, float alpha, const float *a,
+        int64_t rsa, int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void nnf_dgemm_ukr_generic_4x4(int64_t k, double alpha, const double *a, int64_t rsa,
                                int64_t csa, const double *b, int64_t ldb, double beta,
                                double *c, int64_t ldc);
-void nnf_dgemm_ukr_generic_4x4_edge(int mr, int64_t k, double alpha, const double *a, int64_t rsa, int64_t csa,
+void nnf_dgemm_ukr_generic_4x4_edge(int mr, int64_t k, double alpha, const double *a,
+        int64_t rsa, int64_t csa,
         const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 double nnf_peak_generic_f32(int64_t iters, float *sink);
 double nnf_peak_generic_f64(int64_t iters, float *sink);
@@ -73,21 +74,23 @@ double nnf_peak_generic_f64(int64_t iters, float *sink);
 #if defined(__x86_64__)
 void nnf_sgemm_ukr_avx2_6x16(int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
                              const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-void nnf_sgemm_ukr_avx2_6x16_edge(int mr, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
-        const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void nnf_sgemm_ukr_avx2_6x16_edge(int mr, int64_t k, float alpha, const float *a,
+        int64_t rsa, int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void nnf_dgemm_ukr_avx2_6x8(int64_t k, double alpha, const double *a, int64_t rsa, int64_t csa,
                             const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
-void nnf_dgemm_ukr_avx2_6x8_edge(int mr, int64_t k, double alpha, const double *a, int64_t rsa, int64_t csa,
+void nnf_dgemm_ukr_avx2_6x8_edge(int mr, int64_t k, double alpha, const double *a,
+        int64_t rsa, int64_t csa,
         const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 void nnf_sgemm_ukr_avx512_12x32(int64_t k, float alpha, const float *a, int64_t rsa,
                                 int64_t csa, const float *b, int64_t ldb, float beta, float *c,
                                 int64_t ldc);
-void nnf_sgemm_ukr_avx512_12x32_edge(int mr, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
-        const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void nnf_sgemm_ukr_avx512_12x32_edge(int mr, int64_t k, float alpha, const float *a,
+        int64_t rsa, int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void nnf_dgemm_ukr_avx512_12x16(int64_t k, double alpha, const double *a, int64_t rsa,
                                 int64_t csa, const double *b, int64_t ldb, double beta,
                                 double *c, int64_t ldc);
-void nnf_dgemm_ukr_avx512_12x16_edge(int mr, int64_t k, double alpha, const double *a, int64_t rsa, int64_t csa,
+void nnf_dgemm_ukr_avx512_12x16_edge(int mr, int64_t k, double alpha, const double *a,
+        int64_t rsa, int64_t csa,
         const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 double nnf_peak_avx2_f32(int64_t iters, float *sink);
 double nnf_peak_avx2_f64(int64_t iters, float *sink);

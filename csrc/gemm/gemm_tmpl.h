@@ -6,13 +6,14 @@
  * alpha/beta rule, so every element is computed by the same arithmetic whichever nest, tile
  * or thread handles it (results are bit-identical for any nthreads):
  *
- *  small  (m x KC no bigger than MC x KC, the L2 block; network shapes): A is read in place (no packing), each thread
- *         owns whole NR-column panels of B (or a share of the rows when there are fewer
- *         panels than threads), packs one KC x NR panel into its own L1-sized buffer and runs
- *         every MR-row tile of A against it. No barriers; one OpenMP team at most.
+ *  small  (m x KC no bigger than MC x KC, the L2 block; network shapes): A is read in
+ *         place (no packing); each thread owns whole NR-column panels of B (or a share of
+ *         the rows when there are fewer panels than threads), packs one KC x NR panel into
+ *         its own L1-sized buffer and runs every MR-row tile of A against it. No barriers.
  *  packed (GotoBLAS/BLIS): for each NC x KC block of B, the team packs it once into a shared
  *         buffer (L3); each thread packs MC x KC blocks of A (L2) and runs the NR/MR loops
  *         with the microkernel; the (MC block, column range) tasks are split statically.
+ * Below NNF_GEMM_MT_FLOPS no OpenMP team is started (the worksharing loops are orphaned).
  *
  * Edges: packed B panels are zero-padded to NR columns; a bottom-edge tile (mr < MR rows)
  * runs the kernel's mr-row variant (same arithmetic, fewer rows, nothing read past row m);

@@ -8,7 +8,7 @@
 
 #define NNF_DEFINE_GENERIC_UKR(T, NAME, MR, NR)                                              \
 static inline __attribute__((always_inline)) void                                          \
-NAME##_body(const int R, int64_t k, T alpha, const T *restrict a, int64_t rsa, int64_t csa,              \
+NAME##_body(const int R, int64_t k, T alpha, const T *restrict a, int64_t rsa, int64_t csa, \
             const T *restrict b, int64_t ldb, T beta, T *restrict c, int64_t ldc) {         \
     T acc[MR][NR];                                                                          \
     for (int i = 0; i < R; ++i)                                                            \
