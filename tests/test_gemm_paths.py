@@ -21,6 +21,7 @@ DTYPES = [np.float32, np.float64]
 
 @contextlib.contextmanager
 def kernel_path(isa, nest="auto"):
+    before = K.runtime_info()["kernel_path"]  # e.g. forced by NNFAST_ISA: restored after
     try:
         K.select_isa(isa)
     except RuntimeError as e:
@@ -30,7 +31,7 @@ def kernel_path(isa, nest="auto"):
         yield
     finally:
         K._gemm_set_path(0)
-        K.select_isa(None)
+        K.select_isa(before)
 
 
 @contextlib.contextmanager
