@@ -1,4 +1,14 @@
 # GEMM wrapper: out = alpha * a @ b + beta * out on 2-D float32/float64 arrays.
+# Small products are dominated by this call path, so it avoids Python-level calls where the
+# C-API gives the same result (allocation through PyArray_EMPTY, not np.empty).
+
+
+cdef inline object _empty2(int64_t m, int64_t n, int isz):
+    cdef cnp.npy_intp dims[2]
+    dims[0] = <cnp.npy_intp>m
+    dims[1] = <cnp.npy_intp>n
+    return cnp.PyArray_EMPTY(2, dims, cnp.NPY_FLOAT32 if isz == 4 else cnp.NPY_FLOAT64, 0)
+
 
 def gemm(a, b, out=None, double alpha=1.0, double beta=0.0):
     """out[m, n] = alpha * a[m, k] @ b[k, n] + beta * out. Transposed (Fortran-ordered) operands
@@ -15,7 +25,7 @@ def gemm(a, b, out=None, double alpha=1.0, double beta=0.0):
     if out is None:
         if beta != 0.0:
             raise ValueError("gemm: beta must be 0 when out is None (there is no C to scale)")
-        out = _empty((m, n), isz)
+        out = _empty2(m, n, isz)
     else:
         _check_out("gemm", "out", out, (m, n), isz, (a, b))
     if m == 0 or n == 0:
@@ -39,4 +49,81 @@ def gemm(a, b, out=None, double alpha=1.0, double beta=0.0):
         with nogil:
             nnf_gemm_f64(<double *>pc, n, <const double *>pa, lda, <const double *>pb, ldb,
                          m, n, k, ta, tb, alpha, beta, nt)
+    return out
+
+
+cdef extern from "gemm/gemm_kernels.h" nogil:
+    void nnf_gemm_set_path(int path)
+
+
+def _gemm_set_path(int path):
+    """Test hook: 0 = choose the GEMM loop nest by size, 1 = always the small nest (A read in
+    place), 2 = always the packed nest."""
+    if path not in (0, 1, 2):
+        raise ValueError(f"_gemm_set_path: path must be 0, 1 or 2, got {path}")
+    nnf_gemm_set_path(path)
+
+
+_EP_ACTS = {"identity": NNF_ACT_IDENTITY, "relu": NNF_ACT_RELU,
+            "leaky_relu": NNF_ACT_LEAKY_RELU, "elu": NNF_ACT_ELU, "sigmoid": NNF_ACT_SIGMOID,
+            "tanh": NNF_ACT_TANH, "gelu": NNF_ACT_GELU, "gelu_tanh": NNF_ACT_GELU_TANH,
+            "silu": NNF_ACT_SILU, "softplus": NNF_ACT_SOFTPLUS}
+
+
+def gemm_ep(a, b, bias=None, z=None, act="identity", double act_alpha=0.0, out=None,
+            double alpha=1.0, double beta=0.0):
+    """out = act(alpha * a @ b + beta * out + bias), with the pre-activation stored in z when
+    given: the fused GEMM epilogue (bias, saved z, elementwise activation) applied per tile.
+    bias: 1-D length n or None; z: C-contiguous (m, n) array or None (OUT)."""
+    cdef int isz = _check_array("gemm_ep", "a", a, 2, 0)
+    _check_array("gemm_ep", "b", b, 2, isz)
+    cdef cnp.ndarray A = <cnp.ndarray>a
+    cdef cnp.ndarray B = <cnp.ndarray>b
+    cdef int64_t m = A.shape[0], k = A.shape[1], n = B.shape[1]
+    if B.shape[0] != k:
+        raise ValueError(f"gemm_ep: a has shape {a.shape} and b has shape {b.shape}; "
+                         f"a.shape[1] must equal b.shape[0]")
+    if act not in _EP_ACTS:
+        raise ValueError(f"gemm_ep: act must be one of {sorted(_EP_ACTS)}, got {act!r}")
+    cdef nnf_epilogue_t ep
+    ep.bias = NULL
+    ep.z = NULL
+    ep.ldz = n
+    ep.act = _EP_ACTS[act]
+    ep.act_alpha = act_alpha
+    if bias is not None:
+        _check_array("gemm_ep", "bias", bias, 1, isz)
+        if bias.shape[0] != n:
+            raise ValueError(f"gemm_ep: bias must have length {n}, got {bias.shape[0]}")
+        bias = np.ascontiguousarray(bias)
+        ep.bias = cnp.PyArray_DATA(<cnp.ndarray>bias)
+    if out is None:
+        if beta != 0.0:
+            raise ValueError("gemm_ep: beta must be 0 when out is None (there is no C to scale)")
+        out = _empty2(m, n, isz)
+    else:
+        _check_out("gemm_ep", "out", out, (m, n), isz, (a, b, bias))
+    if z is not None:
+        _check_out("gemm_ep", "z", z, (m, n), isz, (a, b, bias, out))
+        ep.z = cnp.PyArray_DATA(<cnp.ndarray>z)
+    if m == 0 or n == 0:
+        return out
+    cdef int ta = 0, tb = 0
+    cdef int64_t lda = 0, ldb = 0
+    if not _row_layout(A, m, k, isz, &ta, &lda):
+        A = np.ascontiguousarray(A); ta = 0; lda = k if k > 0 else 1
+    if not _row_layout(B, k, n, isz, &tb, &ldb):
+        B = np.ascontiguousarray(B); tb = 0; ldb = n
+    cdef void *pc = cnp.PyArray_DATA(<cnp.ndarray>out)
+    cdef void *pa = cnp.PyArray_DATA(A)
+    cdef void *pb = cnp.PyArray_DATA(B)
+    cdef int nt = _nthreads
+    if isz == 4:
+        with nogil:
+            nnf_gemm_ep_f32(<float *>pc, n, <const float *>pa, lda, <const float *>pb, ldb,
+                            m, n, k, ta, tb, <float>alpha, <float>beta, &ep, nt)
+    else:
+        with nogil:
+            nnf_gemm_ep_f64(<double *>pc, n, <const double *>pa, lda, <const double *>pb, ldb,
+                            m, n, k, ta, tb, alpha, beta, &ep, nt)
     return out

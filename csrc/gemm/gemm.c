@@ -1,51 +1,77 @@
-/* Foundation GEMM: cache-blocked loops, parallel over row blocks of C.
- * The packed framework with ISA microkernels replaces the inner loops (issue 9). */
+/* GEMM framework: blocking, packing and threading around the dispatched microkernel.
+ * The loops are written once in gemm_tmpl.h and instantiated here for float and double;
+ * microkernels live in nnf_<s|d>gemm_ukr_<isa>_<MR>x<NR>.c and are chosen in ../dispatch.c. */
+#include <stdint.h>
+#include <stdlib.h>
+#include "gemm_kernels.h"
 #include "nnfast.h"
 #ifdef NNF_HAVE_OPENMP
 #include <omp.h>
 #endif
 
-#define MB 64
-#define KB 256
+/* Start an OpenMP team only above this many flops: waking a team costs a few microseconds,
+ * the time of a ~1 MFLOP product on one core. */
+#define NNF_GEMM_MT_FLOPS 3.0e6
 
-#define NNF_DEFINE_GEMM(T, SFX)                                                             \
-void nnf_gemm_ep_##SFX(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, int64_t ldb, \
-                       int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,          \
-                       T alpha, T beta, const nnf_epilogue_t *ep, int nthreads) {          \
-    int64_t nblk = (m + MB - 1) / MB;                                                       \
-    (void)nthreads;                                                                         \
-    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(m * n * k > 65536)") \
-    for (int64_t bi = 0; bi < nblk; ++bi) {                                                 \
-        int64_t i0 = bi * MB, i1 = i0 + MB < m ? i0 + MB : m;                               \
-        for (int64_t i = i0; i < i1; ++i) {                                                 \
-            T *c = C + i * ldc;                                                             \
-            if (beta == 0) for (int64_t j = 0; j < n; ++j) c[j] = 0;                        \
-            else if (beta != 1) for (int64_t j = 0; j < n; ++j) c[j] *= beta;               \
-        }                                                                                   \
-        for (int64_t p0 = 0; alpha != 0 && p0 < k; p0 += KB) {                             \
-            int64_t p1 = p0 + KB < k ? p0 + KB : k;                                         \
-            for (int64_t i = i0; i < i1; ++i) {                                             \
-                T *restrict c = C + i * ldc;                                                \
-                for (int64_t p = p0; p < p1; ++p) {                                         \
-                    T a = alpha * (trans_a ? A[p * lda + i] : A[i * lda + p]);              \
-                    if (!trans_b) {                                                         \
-                        const T *restrict b = B + p * ldb;                                  \
-                        for (int64_t j = 0; j < n; ++j) c[j] += a * b[j];                   \
-                    } else {                                                                \
-                        for (int64_t j = 0; j < n; ++j) c[j] += a * B[j * ldb + p];         \
-                    }                                                                       \
-                }                                                                           \
-            }                                                                               \
-        }                                                                                   \
-        if (ep) nnf_epilogue_tile_##SFX(ep, C, ldc, i0, 0, i1 - i0, n);                     \
-    }                                                                                       \
-}                                                                                           \
-void nnf_gemm_##SFX(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, int64_t ldb,    \
-                    int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,             \
-                    T alpha, T beta, int nthreads) {                                       \
-    nnf_gemm_ep_##SFX(C, ldc, A, lda, B, ldb, m, n, k, trans_a, trans_b, alpha, beta,      \
-                      (const nnf_epilogue_t *)0, nthreads);                                 \
+/* Test hook (gemm_kernels.h): 0 = choose by size, 1 = always small path, 2 = always packed. */
+int nnf_gemm_path_override = 0;
+void nnf_gemm_set_path(int path) { nnf_gemm_path_override = path; }
+
+/* K is cut into equal blocks of at most KC (rounded up to 8 for aligned panels), the same for
+ * every path and thread count: each element's sum is always split at the same points. */
+static int64_t nnf_k_block(int64_t k, int64_t kc) {
+    int64_t nb = (k + kc - 1) / kc;
+    int64_t b = (k + nb - 1) / nb;
+    b = (b + 7) & ~(int64_t)7;
+    return b < k ? b : k;
 }
 
-NNF_DEFINE_GEMM(float, f32)
-NNF_DEFINE_GEMM(double, f64)
+/* n cut into equal blocks of at most `max`, each rounded up to a multiple of `mult`. */
+static int64_t nnf_even_block(int64_t n, int64_t max, int64_t mult) {
+    int64_t nb = (n + max - 1) / max;
+    int64_t b = (n + nb - 1) / nb;
+    return (b + mult - 1) / mult * mult;
+}
+
+static inline int nnf_team_size(void) {
+#ifdef NNF_HAVE_OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Per-thread packing buffers, kept between calls (64-byte aligned, grown on demand):
+ * slot 0 shared B block (owned by the calling thread), 1 small-path B panel, 2 packed A. */
+static void *nnf_tls_buffer(int slot, size_t bytes) {
+    static _Thread_local void *raw[3];
+    static _Thread_local size_t cap[3];
+    if (bytes > cap[slot]) {
+        free(raw[slot]);
+        size_t want = bytes + bytes / 4 + 4096;
+        raw[slot] = malloc(want + 64);
+        if (raw[slot] == NULL) abort(); /* out of memory: nothing sane to return to */
+        cap[slot] = want;
+    }
+    return (void *)(((uintptr_t)raw[slot] + 63) & ~(uintptr_t)63);
+}
+
+#define T float
+#define SFX f32
+#define KERN nnf_kernel_f32_t
+#define ACTIVE_KERNEL nnf_active_kernel_f32
+#include "gemm_tmpl.h"
+#undef T
+#undef SFX
+#undef KERN
+#undef ACTIVE_KERNEL
+
+#define T double
+#define SFX f64
+#define KERN nnf_kernel_f64_t
+#define ACTIVE_KERNEL nnf_active_kernel_f64
+#include "gemm_tmpl.h"
+#undef T
+#undef SFX
+#undef KERN
+#undef ACTIVE_KERNEL

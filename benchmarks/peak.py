@@ -1,0 +1,39 @@
+"""FMA peak of this machine for nnfast's dispatched kernel path, at 1 and 2 threads.
+
+    python benchmarks/peak.py [--seconds 1.0] [--threads 1,2]
+
+A small C loop in the extension (nnf_fma_peak) runs 12 independent FMA chains per thread with
+the active ISA's widest vectors (AVX-512, AVX2+FMA or the generic baseline) for about
+`--seconds`; the result is the roof every GEMM figure is compared with (compare.py "peak%").
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if os.path.isdir(os.path.join(_ROOT, "nnfast")):
+    sys.path.insert(0, _ROOT)  # measure the source tree this script lives in
+
+import nnfast
+from nnfast import _kernels
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="FMA peak GFLOP/s of the active kernel path")
+    p.add_argument("--seconds", type=float, default=1.0)
+    p.add_argument("--threads", default="1,2")
+    args = p.parse_args(argv)
+    info = nnfast.info()
+    print(f"kernel path: {info['kernel_path']}  (CPU features: "
+          f"{', '.join(info['cpu_features'])})")
+    print(f"{'threads':>7}  {'float32 GFLOP/s':>15}  {'float64 GFLOP/s':>15}")
+    for nt in (int(t) for t in args.threads.split(",") if t):
+        f32 = _kernels.fma_peak(4, nt, args.seconds)
+        f64 = _kernels.fma_peak(8, nt, args.seconds)
+        print(f"{nt:>7}  {f32:>15.1f}  {f64:>15.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+/* The GEMM framework, written once and included by gemm.c per dtype with
+ *   T (float | double), SFX (f32 | f64), KERN (nnf_kernel_f32_t | ...), ACTIVE_KERNEL().
+ *
+ * C[m,n] = alpha * op(A)[m,k] @ op(B)[k,n] + beta * C, then the epilogue (if any).
+ * Two loop nests share one microkernel call (tile()), one K partition (k_block()) and one
+ * alpha/beta rule, so every element is computed by the same arithmetic whichever nest, tile
+ * or thread handles it (results are bit-identical for any nthreads):
+ *
+ *  small  (m x KC no bigger than MC x KC, the L2 block; network shapes): A is read in
+ *         place (no packing); each thread owns whole NR-column panels of B (or a share of
+ *         the rows when there are fewer panels than threads), packs one KC x NR panel into
+ *         its own L1-sized buffer and runs every MR-row tile of A against it. No barriers.
+ *  packed (GotoBLAS/BLIS): for each NC x KC block of B, the team packs it once into a shared
+ *         buffer (L3); each thread packs MC x KC blocks of A (L2) and runs the NR/MR loops
+ *         with the microkernel; the (MC block, column range) tasks are split statically.
+ * Below NNF_GEMM_MT_FLOPS no OpenMP team is started (the worksharing loops are orphaned).
+ *
+ * Edges: packed B panels are zero-padded to NR columns; a bottom-edge tile (mr < MR rows)
+ * runs the kernel's mr-row variant (same arithmetic, fewer rows, nothing read past row m);
+ * a right-edge tile (nr < NR) is computed into a local MR x NR buffer and only its valid
+ * part is copied back (beta != 0: the valid part of C is copied in first). Operands are
+ * never read or written outside their m/k/n extents.
+ */
+#define NNF_CAT_(a, b) a##b
+#define NNF_CAT(a, b) NNF_CAT_(a, b)
+#define FN(name) NNF_CAT(name##_, SFX)
+
+/* ---- packing (one switch on MR/NR so the copy loops have constant trip counts) ---------- */
+static inline __attribute__((always_inline)) void
+FN(pack_a_mr)(T *restrict dst, const T *restrict A, int64_t lda, int ta, int64_t i0, int64_t mc,
+              int64_t p0, int64_t kc, const int MR) {
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+        const int64_t mr = mc - ir < MR ? mc - ir : MR;
+        T *restrict d = dst + ir * kc;
+        if (!ta) {
+            for (int64_t i = 0; i < mr; ++i) {
+                const T *restrict s = A + (i0 + ir + i) * lda + p0;
+                for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = s[p];
+            }
+        } else if (mr == MR) {
+            for (int64_t p = 0; p < kc; ++p) {
+                const T *restrict s = A + (p0 + p) * lda + i0 + ir;
+                for (int i = 0; i < MR; ++i) d[p * MR + i] = s[i];
+            }
+        } else {
+            for (int64_t p = 0; p < kc; ++p) {
+                const T *restrict s = A + (p0 + p) * lda + i0 + ir;
+                for (int64_t i = 0; i < mr; ++i) d[p * MR + i] = s[i];
+            }
+        }
+        for (int64_t i = mr; i < MR; ++i)
+            for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = 0;
+    }
+}
+
+/* dst = MR-row panels of op(A)[i0:i0+mc, p0:p0+kc], panel r at dst + r*MR*kc, element (i, p)
+ * of a panel at p*MR + i; rows past mc are zero. */
+static void FN(pack_a)(T *restrict dst, const T *restrict A, int64_t lda, int ta, int64_t i0,
+                       int64_t mc, int64_t p0, int64_t kc, int MR) {
+    switch (MR) {
+    case 4: FN(pack_a_mr)(dst, A, lda, ta, i0, mc, p0, kc, 4); break;
+    case 6: FN(pack_a_mr)(dst, A, lda, ta, i0, mc, p0, kc, 6); break;
+    case 12: FN(pack_a_mr)(dst, A, lda, ta, i0, mc, p0, kc, 12); break;
+    default: FN(pack_a_mr)(dst, A, lda, ta, i0, mc, p0, kc, MR);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+FN(pack_b_nr)(T *restrict dst, const T *restrict B, int64_t ldb, int tb, int64_t p0, int64_t kc,
+              int64_t j0, int64_t nc, const int NR) {
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+        const int64_t nr = nc - jr < NR ? nc - jr : NR;
+        T *restrict d = dst + jr * kc;
+        if (tb) {
+            for (int64_t j = 0; j < nr; ++j) {
+                const T *restrict s = B + (j0 + jr + j) * ldb + p0;
+                for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = s[p];
+            }
+            for (int64_t j = nr; j < NR; ++j)
+                for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = 0;
+        } else if (nr == NR) {
+            for (int64_t p = 0; p < kc; ++p) {
+                const T *restrict s = B + (p0 + p) * ldb + j0 + jr;
+                for (int j = 0; j < NR; ++j) d[p * NR + j] = s[j];
+            }
+        } else {
+            for (int64_t p = 0; p < kc; ++p) {
+                const T *restrict s = B + (p0 + p) * ldb + j0 + jr;
+                for (int64_t j = 0; j < nr; ++j) d[p * NR + j] = s[j];
+                for (int64_t j = nr; j < NR; ++j) d[p * NR + j] = 0;
+            }
+        }
+    }
+}
+
+/* dst = NR-column panels of op(B)[p0:p0+kc, j0:j0+nc], panel r at dst + r*NR*kc, element
+ * (p, j) of a panel at p*NR + j; columns past nc are zero. */
+static void FN(pack_b)(T *restrict dst, const T *restrict B, int64_t ldb, int tb, int64_t p0,
+                       int64_t kc, int64_t j0, int64_t nc, int NR) {
+    switch (NR) {
+    case 4: FN(pack_b_nr)(dst, B, ldb, tb, p0, kc, j0, nc, 4); break;
+    case 8: FN(pack_b_nr)(dst, B, ldb, tb, p0, kc, j0, nc, 8); break;
+    case 16: FN(pack_b_nr)(dst, B, ldb, tb, p0, kc, j0, nc, 16); break;
+    case 32: FN(pack_b_nr)(dst, B, ldb, tb, p0, kc, j0, nc, 32); break;
+    default: FN(pack_b_nr)(dst, B, ldb, tb, p0, kc, j0, nc, NR);
+    }
+}
+
+/* ---- one MR x NR tile of C: C[i0:i0+mr, j0:j0+nr] (mr <= MR, nr <= NR) ------------------ */
+static inline void FN(tile)(const KERN *kd, int64_t kc, T alpha, const T *a, int64_t rsa,
+                            int64_t csa, const T *b, int64_t ldb, T beta, T *C, int64_t ldc,
+                            int64_t i0, int64_t j0, int64_t mr, int64_t nr, int last,
+                            const nnf_epilogue_t *ep) {
+    const int MR = kd->mr, NR = kd->nr;
+    if (nr == NR) { /* full width: straight into C (bottom edge: the mr-row variant) */
+        if (mr == MR) kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, C + i0 * ldc + j0, ldc);
+        else kd->ukr_edge((int)mr, kc, alpha, a, rsa, csa, b, ldb, beta, C + i0 * ldc + j0, ldc);
+    } else {        /* right edge: through a local tile, only the valid part touches C */
+        T ct[NNF_MAX_MR * NNF_MAX_NR] __attribute__((aligned(64)));
+        if (beta != (T)0) {
+            for (int64_t i = 0; i < mr; ++i)
+                for (int j = 0; j < NR; ++j)
+                    ct[i * NR + j] = j < nr ? C[(i0 + i) * ldc + j0 + j] : (T)0;
+        }
+        if (mr == MR) kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
+        else kd->ukr_edge((int)mr, kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
+        for (int64_t i = 0; i < mr; ++i)
+            for (int64_t j = 0; j < nr; ++j) C[(i0 + i) * ldc + j0 + j] = ct[i * NR + j];
+    }
+    if (last && ep) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, i0, j0, mr, nr);
+}
+
+/* Arguments of one call, shared by the loop nests (run inside or outside an OpenMP team:
+ * the worksharing loops below are orphaned, so with one thread no team is ever started). */
+typedef struct {
+    const KERN *kd;
+    T *C;
+    const T *A, *B;
+    int64_t ldc, lda, ldb, m, n, k, kcb;
+    int ta, tb;
+    T alpha, beta;
+    const nnf_epilogue_t *ep;
+    T *bpack; /* packed nest: the shared KC x NC block of B */
+} FN(gemm_args);
+
+/* ---- small: A in place, per-thread B panels, no barriers --------------------------------- */
+static void FN(small_body)(const FN(gemm_args) *g) {
+    const KERN *kd = g->kd;
+    const int MR = kd->mr, NR = kd->nr;
+    const int64_t m = g->m, n = g->n, k = g->k, kcb = g->kcb, lda = g->lda;
+    const int64_t npan = (n + NR - 1) / NR, mpan = (m + MR - 1) / MR;
+    const int team = nnf_team_size();
+    /* tasks: every column panel x msplit row ranges (msplit > 1 only when panels are few) */
+    const int64_t msplit = npan >= team ? 1 : (team + npan - 1) / npan;
+    const int64_t ntask = npan * msplit;
+    const int64_t rsa = g->ta ? 1 : lda, csa = g->ta ? lda : 1;
+    T *bbuf = (T *)nnf_tls_buffer(1, (size_t)(kcb * NR) * sizeof(T));
+    for (int64_t pc = 0; pc < k; pc += kcb) {
+        const int64_t kc = k - pc < kcb ? k - pc : kcb;
+        const T bet = pc == 0 ? g->beta : (T)1;
+        const int last = pc + kc >= k;
+        /* same static schedule each pc: a thread keeps its C tiles across K blocks */
+#ifdef NNF_HAVE_OPENMP
+#pragma omp for schedule(static) nowait
+#endif
+        for (int64_t t = 0; t < ntask; ++t) {
+            const int64_t jp = t / msplit, ms = t % msplit;
+            const int64_t j0 = jp * NR, nr = n - j0 < NR ? n - j0 : NR;
+            const int64_t r0 = ms * mpan / msplit, r1 = (ms + 1) * mpan / msplit;
+            FN(pack_b)(bbuf, g->B, g->ldb, g->tb, pc, kc, j0, nr, NR);
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t i0 = r * MR, mr = m - i0 < MR ? m - i0 : MR;
+                const T *a = g->A + (g->ta ? pc * lda + i0 : i0 * lda + pc);
+                FN(tile)(kd, kc, g->alpha, a, rsa, csa, bbuf, NR, bet, g->C, g->ldc, i0, j0, mr,
+                         nr, last, g->ep);
+            }
+        }
+    }
+}
+
+/* ---- packed: GotoBLAS loops jc (NC) > pc (KC) > [ic (MC) x column range] > jr > ir ------- */
+static void FN(packed_body)(const FN(gemm_args) *g) {
+    const KERN *kd = g->kd;
+    const int MR = kd->mr, NR = kd->nr;
+    const int64_t m = g->m, n = g->n, k = g->k, kcb = g->kcb;
+    /* equal blocks of at most MC / NC, rounded up to MR / NR (no sliver blocks) */
+    const int64_t MC = nnf_even_block(m, kd->mc, MR), ncb = nnf_even_block(n, kd->nc, NR);
+    const int64_t mblk = (m + MC - 1) / MC;
+    const int team = nnf_team_size();
+    /* column ranges per MC block: 1 when the MC blocks alone divide evenly among threads */
+    const int64_t nsplit = (mblk % team == 0) ? 1 : team;
+    T *apack = (T *)nnf_tls_buffer(2, (size_t)(MC * kcb) * sizeof(T));
+    T *bpack = g->bpack;
+    for (int64_t jc = 0; jc < n; jc += ncb) {
+        const int64_t nc = n - jc < ncb ? n - jc : ncb;
+        const int64_t npan = (nc + NR - 1) / NR;
+        for (int64_t pc = 0; pc < k; pc += kcb) {
+            const int64_t kc = k - pc < kcb ? k - pc : kcb;
+            const T bet = pc == 0 ? g->beta : (T)1;
+            const int last = pc + kc >= k;
+#ifdef NNF_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (int64_t jp = 0; jp < npan; ++jp) {
+                const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
+                FN(pack_b)(bpack + j0 * kc, g->B, g->ldb, g->tb, pc, kc, jc + j0, nr, NR);
+            }
+            int64_t packed = -1;
+#ifdef NNF_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (int64_t t = 0; t < mblk * nsplit; ++t) {
+                const int64_t ib = t / nsplit, js = t % nsplit;
+                const int64_t ic = ib * MC, mc = m - ic < MC ? m - ic : MC;
+                if (ib != packed) {
+                    FN(pack_a)(apack, g->A, g->lda, g->ta, ic, mc, pc, kc, MR);
+                    packed = ib;
+                }
+                const int64_t p0 = js * npan / nsplit, p1 = (js + 1) * npan / nsplit;
+                for (int64_t jp = p0; jp < p1; ++jp) {
+                    const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
+                    const T *bp = bpack + j0 * kc;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int64_t mr = mc - ir < MR ? mc - ir : MR;
+                        FN(tile)(kd, kc, g->alpha, apack + ir * kc, 1, MR, bp, NR, bet, g->C,
+                                 g->ldc, ic + ir, jc + j0, mr, nr, last, g->ep);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- degenerate: alpha == 0 or k == 0 -> C = beta * C (A and B are not read) ------------ */
+static void FN(gemm_scale)(T *C, int64_t ldc, int64_t m, int64_t n, T beta,
+                           const nnf_epilogue_t *ep) {
+    for (int64_t i = 0; i < m; ++i) {
+        T *restrict c = C + i * ldc;
+        if (beta == (T)0)
+            for (int64_t j = 0; j < n; ++j) c[j] = 0;
+        else if (beta != (T)1)
+            for (int64_t j = 0; j < n; ++j) c[j] *= beta;
+    }
+    if (ep) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, 0, 0, m, n);
+}
+
+void NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B,
+                                int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a,
+                                int trans_b, T alpha, T beta, const nnf_epilogue_t *ep,
+                                int nthreads) {
+    if (m <= 0 || n <= 0) return;
+    if (alpha == (T)0 || k <= 0) {
+        FN(gemm_scale)(C, ldc, m, n, beta, ep);
+        return;
+    }
+    FN(gemm_args) g;
+    g.kd = ACTIVE_KERNEL();
+    g.C = C; g.A = A; g.B = B; g.ldc = ldc; g.lda = lda; g.ldb = ldb;
+    g.m = m; g.n = n; g.k = k; g.ta = trans_a; g.tb = trans_b;
+    g.alpha = alpha; g.beta = beta; g.ep = ep; g.bpack = (T *)0;
+    g.kcb = nnf_k_block(k, g.kd->kc);
+    /* below NNF_GEMM_MT_FLOPS waking a team costs more than it saves */
+    const double flops = 2.0 * (double)m * (double)n * (double)k;
+    const int nthr = (nthreads > 1 && flops >= NNF_GEMM_MT_FLOPS) ? nthreads : 1;
+    /* small nest while the m x KC slice of A it sweeps per B panel is no bigger than the
+     * MC x KC block the packed nest keeps in L2 */
+    int small = m * g.kcb <= g.kd->mc * g.kd->kc;
+    if (nnf_gemm_path_override == 1) small = 1;
+    else if (nnf_gemm_path_override == 2) small = 0;
+    if (!small) {
+        const int64_t ncb = nnf_even_block(n, g.kd->nc, g.kd->nr);
+        g.bpack = (T *)nnf_tls_buffer(0, (size_t)(g.kcb * ncb) * sizeof(T));
+    }
+    void (*body)(const FN(gemm_args) *) = small ? FN(small_body) : FN(packed_body);
+#ifdef NNF_HAVE_OPENMP
+    if (nthr > 1) {
+#pragma omp parallel num_threads(nthr)
+        body(&g);
+        return;
+    }
+#endif
+    (void)nthr;
+    body(&g);
+}
+
+void NNF_CAT(nnf_gemm_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, int64_t ldb,
+                             int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, T alpha,
+                             T beta, int nthreads) {
+    NNF_CAT(nnf_gemm_ep_, SFX)(C, ldc, A, lda, B, ldb, m, n, k, trans_a, trans_b, alpha, beta,
+                               (const nnf_epilogue_t *)0, nthreads);
+}
+
+#undef FN
+#undef NNF_CAT
+#undef NNF_CAT_

@@ -1,0 +1,21 @@
+/* nnf_dgemm_ukr_avx2_6x8: 6x8 double register tile, 256-bit vectors (avx2,fma).
+ * The kernel text is ukr_simd.h (shared by every SIMD ISA); this file only fixes the ISA. */
+#if defined(__x86_64__)
+#define UKR_T double
+#define UKR_V __m256d
+#define UKR_VL 4
+#define UKR_MR 6
+#define UKR_NV 2
+#define UKR_NAME nnf_dgemm_ukr_avx2_6x8
+#define UKR_EDGE_NAME nnf_dgemm_ukr_avx2_6x8_edge
+#define UKR_ATTR __attribute__((target("avx2,fma")))
+#define V_ZERO() _mm256_setzero_pd()
+#define V_SET1(x) _mm256_set1_pd(x)
+#define V_LOADU(p) _mm256_loadu_pd(p)
+#define V_STOREU(p, v) _mm256_storeu_pd((p), (v))
+#define V_BCAST(p) _mm256_set1_pd(*(p))
+#define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define V_MUL(a, b) _mm256_mul_pd((a), (b))
+#include "gemm_kernels.h"
+#include "ukr_simd.h"
+#endif

@@ -1,0 +1,51 @@
+/* Generic C microkernels (every CPU, the fallback and the reference for the SIMD paths):
+ * nnf_sgemm_ukr_generic_4x8 and nnf_dgemm_ukr_generic_4x4. Plain loops with constant trip
+ * counts that the compiler vectorizes for the baseline ISA (SSE2 on x86-64, NEON on arm64):
+ * 4x8 f32 / 4x4 f64 = 8 accumulator registers of 128 bits. Built as ISO C, so a*b + c is not
+ * contracted into an FMA: this path rounds the same on every compiler and CPU.
+ * Contract: see gemm_kernels.h. */
+#include "gemm_kernels.h"
+
+#define NNF_DEFINE_GENERIC_UKR(T, NAME, MR, NR)                                              \
+static inline __attribute__((always_inline)) void                                          \
+NAME##_body(const int R, int64_t k, T alpha, const T *restrict a, int64_t rsa, int64_t csa, \
+            const T *restrict b, int64_t ldb, T beta, T *restrict c, int64_t ldc) {         \
+    T acc[MR][NR];                                                                          \
+    for (int i = 0; i < R; ++i)                                                            \
+        for (int j = 0; j < NR; ++j) acc[i][j] = 0;                                         \
+    for (int64_t p = 0; p < k; ++p) {                                                       \
+        const T *restrict bp = b + p * ldb;                                                 \
+        for (int i = 0; i < R; ++i) {                                                      \
+            const T av = a[i * rsa + p * csa];                                              \
+            for (int j = 0; j < NR; ++j) acc[i][j] += av * bp[j];                           \
+        }                                                                                   \
+    }                                                                                       \
+    if (beta == (T)0) {                                                                     \
+        for (int i = 0; i < R; ++i)                                                        \
+            for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j];                \
+    } else {                                                                                \
+        for (int i = 0; i < R; ++i)                                                        \
+            for (int j = 0; j < NR; ++j)                                                    \
+                c[i * ldc + j] = beta * c[i * ldc + j] + alpha * acc[i][j];                 \
+    }                                                                                       \
+}                                                                                           \
+void NAME(int64_t k, T alpha, const T *a, int64_t rsa, int64_t csa, const T *b, int64_t ldb, \
+          T beta, T *c, int64_t ldc) {                                                      \
+    if (rsa == 1 && csa == MR && ldb == NR)                                                 \
+        NAME##_body(MR, k, alpha, a, 1, MR, b, NR, beta, c, ldc);                           \
+    else                                                                                    \
+        NAME##_body(MR, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);                       \
+}                                                                                           \
+/* bottom edge: rows 0..mr-1 only (1 <= mr < MR) */                                         \
+void NAME##_edge(int mr, int64_t k, T alpha, const T *a, int64_t rsa, int64_t csa,          \
+                 const T *b, int64_t ldb, T beta, T *c, int64_t ldc) {                      \
+    switch (mr) {                                                                           \
+    case 1: NAME##_body(1, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc); break;             \
+    case 2: NAME##_body(2, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc); break;             \
+    case 3: NAME##_body(3, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc); break;             \
+    default: break;                                                                         \
+    }                                                                                       \
+}
+
+NNF_DEFINE_GENERIC_UKR(float, nnf_sgemm_ukr_generic_4x8, 4, 8)
+NNF_DEFINE_GENERIC_UKR(double, nnf_dgemm_ukr_generic_4x4, 4, 4)

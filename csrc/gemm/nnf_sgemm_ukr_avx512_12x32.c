@@ -1,0 +1,21 @@
+/* nnf_sgemm_ukr_avx512_12x32: 12x32 float register tile, 512-bit vectors (avx512f).
+ * The kernel text is ukr_simd.h (shared by every SIMD ISA); this file only fixes the ISA. */
+#if defined(__x86_64__)
+#define UKR_T float
+#define UKR_V __m512
+#define UKR_VL 16
+#define UKR_MR 12
+#define UKR_NV 2
+#define UKR_NAME nnf_sgemm_ukr_avx512_12x32
+#define UKR_EDGE_NAME nnf_sgemm_ukr_avx512_12x32_edge
+#define UKR_ATTR __attribute__((target("avx512f,avx2,fma")))
+#define V_ZERO() _mm512_setzero_ps()
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_LOADU(p) _mm512_loadu_ps(p)
+#define V_STOREU(p, v) _mm512_storeu_ps((p), (v))
+#define V_BCAST(p) _mm512_set1_ps(*(p))
+#define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define V_MUL(a, b) _mm512_mul_ps((a), (b))
+#include "gemm_kernels.h"
+#include "ukr_simd.h"
+#endif

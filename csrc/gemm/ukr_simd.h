@@ -1,0 +1,108 @@
+/* One SIMD microkernel, written once and compiled per ISA (AVX2+FMA, AVX-512F) by the
+ * nnf_<s|d>gemm_ukr_<isa>_<MR>x<NR>.c files. Only the vector width and MR change between ISAs;
+ * the loop, the accumulator layout and the alpha/beta arithmetic are the same text.
+ *
+ * The including file defines:
+ *   UKR_T          float | double          UKR_V      vector type (__m256, __m512d, ...)
+ *   UKR_VL         lanes per vector        UKR_MR     rows of the register tile
+ *   UKR_NV         vectors per tile row (NR = UKR_NV * UKR_VL)
+ *   UKR_NAME       exported symbol         UKR_ATTR   __attribute__((target(...)))
+ *   UKR_EDGE_NAME  exported bottom-edge (mr < MR rows) variant
+ *   V_ZERO() V_SET1(x) V_LOADU(p) V_STOREU(p, v) V_BCAST(p) V_FMA(a, b, c) = a*b + c  V_MUL(a, b)
+ *
+ * Registers: MR*NV accumulators + NV B vectors + 1 broadcast A value
+ * (AVX2 6x16 f32: 12 + 2 + 1 = 15 of 16 ymm; AVX-512 12x32 f32: 24 + 2 + 1 = 27 of 32 zmm).
+ * Per p: NV loads of B, MR broadcasts of A, MR*NV independent FMAs (>= 2 pipes x 4 cycles
+ * latency = 8 chains needed to keep both FMA pipes busy). Contract: see gemm_kernels.h.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+
+#define UKR_NR (UKR_NV * UKR_VL)
+
+/* always_inline so the callers below stamp out copies with constant strides (packed operands),
+ * runtime strides (unpacked operands) and fewer rows (MR < UKR_MR: bottom edge tiles); every
+ * copy does the same arithmetic per element, so all round identically. */
+static inline __attribute__((always_inline)) UKR_ATTR void
+ukr_body(const int MR, int64_t k, UKR_T alpha, const UKR_T *restrict a, int64_t rsa, int64_t csa,
+         const UKR_T *restrict b, int64_t ldb, UKR_T beta, UKR_T *restrict c, int64_t ldc) {
+    UKR_V acc[UKR_MR][UKR_NV];
+    const UKR_T *ap[UKR_MR];  /* rows MR..UKR_MR-1 unused in edge variants */
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < MR; ++i) {
+        ap[i] = a + i * rsa;
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + UKR_NR - 1), _MM_HINT_T0);
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < UKR_NV; ++j) acc[i][j] = V_ZERO();
+    }
+    int64_t ao = 0;
+    _Pragma("GCC unroll 4")
+    for (int64_t p = 0; p < k; ++p) {
+        UKR_V bv[UKR_NV];
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < UKR_NV; ++j) bv[j] = V_LOADU(b + j * UKR_VL);
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < MR; ++i) {
+            UKR_V av = V_BCAST(ap[i] + ao);
+            _Pragma("GCC unroll 4")
+            for (int j = 0; j < UKR_NV; ++j) acc[i][j] = V_FMA(av, bv[j], acc[i][j]);
+        }
+        ao += csa;
+        b += ldb;
+    }
+    const UKR_V va = V_SET1(alpha);
+    if (beta == (UKR_T)0) {
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < MR; ++i) {
+            _Pragma("GCC unroll 4")
+            for (int j = 0; j < UKR_NV; ++j)
+                V_STOREU(c + i * ldc + j * UKR_VL, V_MUL(va, acc[i][j]));
+        }
+    } else {
+        const UKR_V vb = V_SET1(beta);
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < MR; ++i) {
+            _Pragma("GCC unroll 4")
+            for (int j = 0; j < UKR_NV; ++j) {
+                UKR_T *cp = c + i * ldc + j * UKR_VL;
+                V_STOREU(cp, V_FMA(vb, V_LOADU(cp), V_MUL(va, acc[i][j])));
+            }
+        }
+    }
+}
+
+UKR_ATTR void UKR_NAME(int64_t k, UKR_T alpha, const UKR_T *a, int64_t rsa, int64_t csa,
+                       const UKR_T *b, int64_t ldb, UKR_T beta, UKR_T *c, int64_t ldc) {
+    if (rsa == 1 && csa == UKR_MR && ldb == UKR_NR)   /* packed A and B */
+        ukr_body(UKR_MR, k, alpha, a, 1, UKR_MR, b, UKR_NR, beta, c, ldc);
+    else if (csa == 1 && ldb == UKR_NR)               /* row-major A read in place, packed B */
+        ukr_body(UKR_MR, k, alpha, a, rsa, 1, b, UKR_NR, beta, c, ldc);
+    else
+        ukr_body(UKR_MR, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
+}
+
+/* Bottom-edge variant: only rows 0..mr-1 (1 <= mr < MR) of the tile are read and written. */
+#define UKR_EDGE_CASE(R)                                                                    \
+    case R:                                                                                 \
+        if (csa == 1) ukr_body(R, k, alpha, a, rsa, 1, b, ldb, beta, c, ldc);               \
+        else ukr_body(R, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);                      \
+        break;
+UKR_ATTR void UKR_EDGE_NAME(int mr, int64_t k, UKR_T alpha, const UKR_T *a, int64_t rsa,
+                            int64_t csa, const UKR_T *b, int64_t ldb, UKR_T beta, UKR_T *c,
+                            int64_t ldc) {
+    switch (mr) {
+    UKR_EDGE_CASE(1) UKR_EDGE_CASE(2) UKR_EDGE_CASE(3)
+#if UKR_MR > 4
+    UKR_EDGE_CASE(4) UKR_EDGE_CASE(5)
+#endif
+#if UKR_MR > 6
+    UKR_EDGE_CASE(6) UKR_EDGE_CASE(7) UKR_EDGE_CASE(8) UKR_EDGE_CASE(9) UKR_EDGE_CASE(10)
+    UKR_EDGE_CASE(11)
+#endif
+#if UKR_MR > 12
+#error "add edge cases for MR > 12"
+#endif
+    default: break;
+    }
+}
