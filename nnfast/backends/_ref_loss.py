@@ -103,9 +103,10 @@ def softmax_cross_entropy(logits, targets, sample_weight=None, class_weight=None
 
     t = one-hot(labels) or the given probabilities; t' = (1-ε)·t + ε/C (label smoothing ε);
     lse_i = m_i + log Σ_c exp(z_ic - m_i) with m_i = max_c z_ic;
-    l_i = Σ_c t'_ic·(lse_i - z_ic)  (computed as S_i·log s_i + Σ_c t'_ic·(m_i - z_ic), S_i = Σ_c t'_ic,
-    so logits of magnitude 1e4 and beyond lose nothing); w_i = sample_weight_i · cw_i with
-    cw_i = class_weight[label_i] (probabilities: Σ_c t_ic·class_weight_c);
+    l_i = Σ_c t'_ic·(lse_i - z_ic)  (computed as S_i·log s_i + Σ_c t'_ic·(m_i - z_ic),
+    S_i = Σ_c t'_ic, so logits of magnitude 1e4 and beyond lose nothing);
+    w_i = sample_weight_i · cw_i with cw_i = class_weight[label_i]
+    (probabilities: Σ_c t_ic·class_weight_c);
     grad_ic = scale·w_i·(S_i·softmax(z)_ic - t'_ic).
 
     >>> import numpy as np
