@@ -14,6 +14,28 @@ def gemm(a, b, out=None, double alpha=1.0, double beta=0.0):
     """out[m, n] = alpha * a[m, k] @ b[k, n] + beta * out. Transposed (Fortran-ordered) operands
     are read in place as op=T; other strided layouts are copied once. out=None allocates
     (beta must then be 0)."""
+    return _gemm(a, b, out, alpha, beta)
+
+
+def matmul2d(a, b):
+    """gemm(a, b) when a and b are exact ndarrays, 2-D, of one native float dtype, with
+    a.shape[1] == b.shape[0]; NotImplemented otherwise. The fast path of nnfast.matmul: its
+    checks cost a few C comparisons instead of Python attribute lookups."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return NotImplemented
+    cdef cnp.ndarray A = <cnp.ndarray>a
+    cdef cnp.ndarray B = <cnp.ndarray>b
+    if cnp.PyArray_NDIM(A) != 2 or cnp.PyArray_NDIM(B) != 2:
+        return NotImplemented
+    cdef int t = cnp.PyArray_TYPE(A)
+    if (t != cnp.PyArray_TYPE(B) or (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64)
+            or not cnp.PyArray_ISNOTSWAPPED(A) or not cnp.PyArray_ISNOTSWAPPED(B)
+            or cnp.PyArray_DIM(A, 1) != cnp.PyArray_DIM(B, 0)):
+        return NotImplemented
+    return _gemm(a, b, None, 1.0, 0.0)
+
+
+cdef object _gemm(a, b, out, double alpha, double beta):
     cdef int isz = _check_array("gemm", "a", a, 2, 0)
     _check_array("gemm", "b", b, 2, isz)
     cdef cnp.ndarray A = <cnp.ndarray>a
