@@ -70,3 +70,16 @@ def _check_out(fn: str, name: str, out, shape: tuple, dtype, inputs: tuple) -> N
     for x in inputs:
         if x is not None and out.size and np.may_share_memory(out, x):
             raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
+
+
+def _check_labels(fn: str, name: str, labels, n: int, n_classes: int) -> None:
+    """labels: int32/int64 1-D array of length n with every value in [0, n_classes)."""
+    if not isinstance(labels, np.ndarray):
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(labels).__name__}")
+    if labels.dtype not in (np.int32, np.int64):
+        raise TypeError(f"{fn}: {name} must have dtype int32 or int64, got {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(f"{fn}: {name} must have shape ({n},), got {labels.shape}")
+    if n and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"{fn}: {name} must lie in [0, {n_classes}), got values in "
+                         f"[{labels.min()}, {labels.max()}]")
