@@ -52,7 +52,7 @@ def _build_model(args, n_features: int, n_classes: int):
     import nnfast
     from nnfast import layers, optimizers
 
-    model = nnfast.Sequential(dtype=args.dtype)
+    model = nnfast.Sequential(dtype=args.dtype, seed=args.seed)
     first = True
     for units in args.hidden:
         kw = {"input_dim": n_features} if first else {}
