@@ -41,4 +41,14 @@ cdef extern from "nnfast.h" nogil:
                          double alpha, double beta, const nnf_epilogue_t *ep, int nthreads)
     double nnf_fma_peak(int dtype_size, int nthreads, double seconds)
 
-    # activations, dense, losses, optimizers, dropout, reductions (issue 4)
+    # ---- activations (kna)
+
+    # ---- dense (kna)
+
+    # ---- losses (knb)
+
+    # ---- optimizers (knb)
+
+    # ---- dropout (kna)
+
+    # ---- reductions (kna)

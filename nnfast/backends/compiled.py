@@ -2,9 +2,10 @@
 import os
 
 from nnfast import _kernels, _threads
-from nnfast._kernels import gemm
+from nnfast.backends import reference as _reference
 
-__all__ = ["gemm"]
+__all__ = list(_reference.__all__)
+globals().update({name: getattr(_kernels, name) for name in __all__})
 
 _kernels.set_num_threads(_threads.get_num_threads())
 _threads._listeners.append(_kernels.set_num_threads)
