@@ -53,6 +53,8 @@ def main() -> None:
     show = slice(0, 400)
     ax.scatter(x_test[show, 0], x_test[show, 1], c=y_test[show], cmap="RdBu", s=8,
                edgecolors="k", linewidths=0.3)
+    ax.plot([50, 50, 100], [100, 50, 50], "w--", lw=1, label="true rule")
+    ax.legend(loc="lower left")
     ax.set_xlabel("grade")
     ax.set_ylabel("test score")
     ax.set_title(f"decision boundary (test accuracy {result['accuracy']:.1%})")

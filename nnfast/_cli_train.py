@@ -115,9 +115,10 @@ def cmd_train(args) -> int:
     model = _build_model(args, data.x_train.shape[1], n_classes)
     arch = "-".join(str(u) for u in [data.x_train.shape[1], *args.hidden, n_classes])
     _out(args, f"dataset  {data.describe()}")
+    n_threads = nnfast.get_num_threads()
     _out(args, f"model    {arch} {args.activation}, {args.optimizer} lr {args.lr:g}, "
                f"batch {args.batch_size}, {args.dtype}, backend {nnfast.get_backend()}, "
-               f"{nnfast.get_num_threads()} threads")
+               f"{n_threads} thread{'' if n_threads == 1 else 's'}")
 
     timer = _epoch_timer()
     callbacks = [timer]
@@ -127,8 +128,15 @@ def cmd_train(args) -> int:
         monitor = "val_loss" if args.validation_split > 0 else "loss"
         callbacks.append(EarlyStopping(monitor=monitor, patience=args.early_stopping,
                                        restore_best_weights=True))
+    x_train, y_train = data.x_train, data.y_train
+    if args.validation_split > 0:
+        # fit() validates on the tail of the data (Keras semantics); shuffle once so the
+        # tail is representative (the embedded digits keep the original, writer order)
+        order = np.random.default_rng(0 if args.seed is None else args.seed).permutation(
+            len(x_train))
+        x_train, y_train = x_train[order], y_train[order]
     t0 = time.perf_counter()
-    hist = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=args.batch_size,
+    hist = model.fit(x_train, y_train, epochs=epochs, batch_size=args.batch_size,
                      validation_split=args.validation_split, callbacks=callbacks,
                      verbose=0 if args.quiet else 1, seed=args.seed)
     train_seconds = time.perf_counter() - t0
