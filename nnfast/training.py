@@ -21,8 +21,14 @@ import warnings
 import numpy as np
 
 from nnfast import callbacks as _callbacks
-from nnfast._data import (as_array, as_features, check_feature_shape, check_lengths,
-                          positive_int, seed_value)
+from nnfast._data import (
+    as_array,
+    as_features,
+    check_feature_shape,
+    check_lengths,
+    positive_int,
+    seed_value,
+)
 
 
 # ----------------------------------------------------------------------------- checks
