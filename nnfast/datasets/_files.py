@@ -49,7 +49,7 @@ def _finish(x, y, path) -> tuple[np.ndarray, np.ndarray]:
 
 def _labels_path(path: str) -> str:
     d, base = os.path.split(path)
-    if not base[:1] in ("x", "X"):
+    if base[:1] not in ("x", "X"):
         raise _fail(path, "cannot tell where the labels are: a .npy features file must be "
                           "named X*.npy or x*.npy, with labels in the y*.npy beside it")
     return os.path.join(d, "y" + base[1:])
