@@ -139,10 +139,41 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", metavar="PREDS.csv",
                    help="write class and probabilities as CSV (default: classes to stdout)")
     _add_common(r)
+
+    b = sub.add_parser("bench", help="compare nnfast with NumPy, PyTorch and scikit-learn",
+                       description="matmul GFLOP/s, training seconds per epoch and inference "
+                                   "latency, side by side in one run at matched thread counts")
+    b.add_argument("--quick", action="store_true", help="fewer shapes, samples and repeats")
+    b.add_argument("--threads", type=_pos_int, action="append",
+                   help="thread count to measure at (repeatable; default 1 and all CPUs)")
+    b.add_argument("--only", choices=("matmul", "train", "infer"), action="append",
+                   help="run only these parts (repeatable)")
+    b.add_argument("--out", metavar="REPORT.md", help="also write the report as Markdown")
+    b.add_argument("--plot", metavar="BENCH.png", help="bar chart of the ratios")
+    b.add_argument("--keep-openblas-env", action="store_true",
+                   help="do not re-run without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE")
+    b.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return p
 
 
-def _run(args) -> int:
+def _cmd_bench(args, argv) -> int:
+    from nnfast import bench
+
+    if not args.keep_openblas_env:
+        bench.strip_openblas_env(argv)
+    if args.plot:
+        from nnfast._cli_plots import _pyplot
+        _pyplot()  # fail before measuring when matplotlib is missing
+    report = bench.run(quick=args.quick, threads=args.threads, out=args.out, plot=args.plot,
+                       parts=tuple(args.only or ("matmul", "train", "infer")),
+                       echo=lambda msg: print(msg, file=sys.stderr))
+    print(report)
+    return 0
+
+
+def _run(args, argv) -> int:
+    if args.command == "bench":
+        return _cmd_bench(args, [a for a in argv if a != "bench"])
     if args.command == "info":
         from nnfast._info import format_info, info
 
@@ -160,7 +191,7 @@ def main(argv=None) -> int:
     args = _build_parser().parse_args(argv)
     debug = args.debug or "--debug" in argv
     try:
-        return _run(args)
+        return _run(args, argv)
     except BrokenPipeError:
         # stdout closed early (e.g. `| head`): not an error worth a message
         import os
