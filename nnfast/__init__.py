@@ -14,13 +14,14 @@ __all__ = [
     "get_backend", "set_backend", "use_backend",
     "get_num_threads", "set_num_threads",
 ]
-__all__ += ["Sequential", "callbacks", "layers", "load_model", "losses", "optimizers"]
+__all__ += ["Sequential", "callbacks", "datasets", "layers", "load_model", "losses",
+            "optimizers"]
 
 # The model API loads on first use, so `import nnfast` stays light.
 _LAZY = {"Sequential": ("nnfast.model", "Sequential"),
          "load_model": ("nnfast.saving", "load_model")}
 _SUBMODULES = ("layers", "optimizers", "losses", "callbacks", "initializers", "regularizers",
-               "metrics", "ops")
+               "metrics", "ops", "datasets", "distributed")
 
 
 def __getattr__(name):
