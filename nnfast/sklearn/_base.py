@@ -105,7 +105,7 @@ class BaseMLP(BaseEstimator):
     def __getstate__(self):
         if getattr(self, "_net", None) is not None:
             self._sync_params()
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
         state.pop("coefs_", None)
         state.pop("intercepts_", None)
         return state
@@ -157,7 +157,7 @@ class BaseMLP(BaseEstimator):
         self.t_ = 0
         self.n_layers_ = len(units)
         self.out_activation_ = self._out_activation()
-        self._net = net = Network(units, self.activation, dtype)
+        self._net = net = Network(units, ACT[self.activation], dtype)
         factor = 2.0 if self.activation == "logistic" else 6.0
         for W, b in zip(net.coefs, net.intercepts):
             bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))

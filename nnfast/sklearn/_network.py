@@ -32,8 +32,8 @@ def _split(buf: np.ndarray, shapes: list) -> tuple[list, list]:
 class Network:
     """Weights, gradients and workspaces of a fully connected net.
 
-    units = [n_features, hidden..., n_outputs]; `activation` is scikit-learn's hidden activation
-    name. forward() returns the output layer's pre-activation (logits); the estimators apply
+    units = [n_features, hidden..., n_outputs]; `activation` is the nnfast name of the hidden
+    activation. forward() returns the output layer's pre-activation (logits); the estimators apply
     the output activation or a fused loss on it.
     """
 
@@ -41,7 +41,7 @@ class Network:
         self.units = [int(u) for u in units]
         self.shapes = list(zip(self.units[:-1], self.units[1:]))
         self.n_layers = len(self.shapes)
-        self.act = ACT[activation]
+        self.act = activation
         self.dtype = np.dtype(dtype)
         self.n_coef = sum(k * m for k, m in self.shapes)
         size = self.n_coef + sum(m for _, m in self.shapes)
@@ -50,6 +50,14 @@ class Network:
         self.coefs, self.intercepts = _split(self.params, self.shapes)
         self._gW, self._gb = _split(self.grads, self.shapes)
         self._rows = 0
+
+    def __getstate__(self):  # views and workspaces are rebuilt, not pickled
+        return {"units": self.units, "act": self.act, "dtype": self.dtype.str,
+                "params": self.params}
+
+    def __setstate__(self, state):
+        self.__init__(state["units"], state["act"], state["dtype"])
+        self.params[...] = state["params"]
 
     # -- workspace -------------------------------------------------------------------------
     def reserve(self, rows: int) -> None:
