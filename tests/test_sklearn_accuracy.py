@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-from sklearn import neural_network as sknn  # noqa: E402
-from sklearn.datasets import load_digits, make_regression  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn import neural_network as sknn
+from sklearn.datasets import load_digits, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 
-import nnfast  # noqa: E402
-from nnfast import sklearn as nnsk  # noqa: E402
+import nnfast
+from nnfast import sklearn as nnsk
 
 FASHION = "/usr/share/datasets/fashion-mnist"
 

@@ -4,10 +4,10 @@ import warnings
 import pytest
 
 pytest.importorskip("sklearn")
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from nnfast.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from nnfast.sklearn import MLPClassifier, MLPRegressor
 
 # Checks expected to fail, with the reason: none. (Checks that scikit-learn itself skips for a
 # missing optional dependency — pandas, SCIPY_ARRAY_API — or for a method the estimator does not
