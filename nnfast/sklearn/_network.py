@@ -107,8 +107,8 @@ class Network:
                 ops.column_sums(d, out=self._gb[i])
                 continue
             need_dx = i > 0
-            ops.dense_backward(d, inp, self.coefs[i], z, y if act != "identity" else None,
-                               act, dW=self._gW[i], db=self._gb[i],
+            # y is passed for identity too: the reference dense_backward reads its dtype
+            ops.dense_backward(d, inp, self.coefs[i], z, y, act, dW=self._gW[i], db=self._gb[i],
                                dx=self._dx[i][:n] if need_dx else None, dz=dz,
                                need_dx=need_dx)
             d = self._dx[i][:n] if need_dx else None
