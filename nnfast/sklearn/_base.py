@@ -147,6 +147,7 @@ class BaseMLP(BaseEstimator):
             self._fit_stochastic(X, y, targets, sample_weight, incremental)
         else:
             self._fit_lbfgs(X, targets, sample_weight)
+        self._net.release()
         if not np.isfinite(self._net.params).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data may"
                              " contain large values and need to be preprocessed.")

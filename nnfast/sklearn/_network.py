@@ -71,6 +71,11 @@ class Network:
         self.dlogits = np.empty((rows, out[-1]), dt)
         self._rows = rows
 
+    def release(self) -> None:
+        """Drop the workspaces (a fitted estimator keeps only weights and optimizer state)."""
+        self._acts = self._dx = self._dz = self.dlogits = None
+        self._rows = 0
+
     # -- passes ----------------------------------------------------------------------------
     def _layer_act(self, i: int) -> str:
         return "identity" if i == self.n_layers - 1 else self.act
