@@ -115,7 +115,7 @@ CASES = [
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "gelu_tanh",
                "silu", "softplus", "softmax", "log_softmax")
 ACT_ALPHA = {"leaky_relu": 0.1, "elu": 1.3}
-ACT_SHAPES = [(0, 5), (3, 0), (1, 1), (3, 7), (13, 17), (31, 33), (64, 257)]
+ACT_SHAPES = [(0, 5), (3, 0), (1, 1), (3, 7), (13, 17), (64, 257)]
 
 
 def _in_layout(g: Gen, a: np.ndarray):
@@ -296,8 +296,9 @@ CASES += [
 ]
 
 # ---- optimizers (knb)
+# 65537: above the threading threshold of csrc/optim.c, 8 blocks and a 1-element tail.
 OPTIM_SHAPES = [(0,), (1,), (2,), (7,), (13,), (31,), (65,), (127,), (257,), (1031,),
-                (235146,)]
+                (65537,)]
 OPTIM_TOL = ({"float32": 2e-5, "float64": 1e-12}, {"float32": 2e-6, "float64": 1e-14})
 
 
