@@ -268,8 +268,9 @@ class BaseMLP(BaseEstimator):
                         bi = idx[sl]
                         m = bi.shape[0]
                         if dense:
-                            xb = np.take(X, bi, axis=0, out=xbuf[:m])
-                            tb = np.take(targets, bi, axis=0, out=tbuf[:m])
+                            # mode="clip": indices are valid, and "raise" buffers out=
+                            xb = np.take(X, bi, axis=0, out=xbuf[:m], mode="clip")
+                            tb = np.take(targets, bi, axis=0, out=tbuf[:m], mode="clip")
                         else:
                             xb, tb = X[bi], targets[bi]
                         swb = None if sample_weight is None else sample_weight[bi]
