@@ -28,7 +28,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     >>> from sklearn.datasets import make_regression
     >>> from nnfast.sklearn import MLPRegressor
     >>> X, y = make_regression(n_samples=200, n_features=10, noise=1.0, random_state=0)
-    >>> reg = MLPRegressor(solver="lbfgs", max_iter=500, random_state=0).fit(X, y)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(20,), solver="lbfgs", max_iter=100,
+    ...                    random_state=0).fit(X, y)
     >>> reg.score(X, y) > 0.99
     True
     """
