@@ -7,6 +7,7 @@ pytest.importorskip("sklearn")
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import nnfast
 from nnfast.sklearn import MLPClassifier, MLPRegressor
 
 # Checks expected to fail, with the reason: none. (Checks that scikit-learn itself skips for a
@@ -17,6 +18,15 @@ EXPECTED_FAILED_CHECKS: dict = {}
 
 def _expected_failed(estimator) -> dict:
     return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny problems: threads only add synchronisation (badly so on a busy machine)."""
+    before = nnfast.get_num_threads()
+    nnfast.set_num_threads(1)
+    yield
+    nnfast.set_num_threads(before)
 
 
 # Small max_iter keeps the suite fast; the checks only need a fitted model.
