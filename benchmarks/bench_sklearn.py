@@ -74,7 +74,8 @@ def main() -> None:
     info = nnfast.info()
     print(f"nnfast {info['version']} backend={info['backend']} path={info['kernel_path']} "
           f"threads={args.threads} repeats={args.repeats} (median fit time, max_iter=10)")
-    header = f"{'dataset':<10}{'n x d':>13}{'dtype':>9}{'sklearn s':>11}{'nnfast s':>10}{'speed-up':>10}"
+    header = (f"{'dataset':<10}{'n x d':>13}{'dtype':>9}{'sklearn s':>11}{'nnfast s':>10}"
+              f"{'speed-up':>10}")
     print(header)
     print("-" * len(header))
     with threadpool_limits(args.threads, user_api="blas"):

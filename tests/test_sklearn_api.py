@@ -54,7 +54,8 @@ def test_pipeline_grid_search_cross_val(data):
                         {"alpha": [1e-4, 1e-2], "activation": ["relu", "tanh"]}, cv=2)
     grid.fit(X, y)
     assert set(grid.best_params_) == {"alpha", "activation"}
-    scores = cross_val_score(MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0), X, y / 9.0, cv=3)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    scores = cross_val_score(reg, X, y / 9.0, cv=3)
     assert scores.shape == (3,)
 
 

@@ -245,7 +245,7 @@ class BaseMLP(BaseEstimator):
         else:
             if self.batch_size > n:
                 warnings.warn("Got `batch_size` less than 1 or larger than "
-                              "sample size. It is going to be clipped")
+                              "sample size. It is going to be clipped", stacklevel=3)
             bs = int(np.clip(self.batch_size, 1, n))
         net.reserve(bs)
         dense = not sp.issparse(X)
@@ -298,9 +298,9 @@ class BaseMLP(BaseEstimator):
                 if self.n_iter_ == self.max_iter:
                     warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                                   "reached and the optimization hasn't converged yet.",
-                                  ConvergenceWarning)
+                                  ConvergenceWarning, stacklevel=3)
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warnings.warn("Training interrupted by user.", stacklevel=3)
         if early:
             net.params[...] = self._best_params
 
