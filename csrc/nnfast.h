@@ -92,10 +92,50 @@ void nnf_epilogue_tile_f64(const nnf_epilogue_t *ep, double *C, int64_t ldc,
 double nnf_fma_peak(int dtype_size, int nthreads, double seconds);
 
 /* ------------------------------------------------------------ activations ---- */
-/* (issue 4) */
+/* (issue 4)  x, y, dy, dz, z: N x M row-major contiguous; act is enum nnf_act, alpha its
+ * parameter (leaky_relu slope, elu alpha). Elementwise math is act_scalar.h (shared with the
+ * GEMM epilogue, so both give identical bits). NaN in -> NaN out.
+ *   forward   y = act(x); softmax/log_softmax row-wise and max-subtracted (exact for |x| ~ 1e4;
+ *             a NaN in a row makes the whole row NaN). y may equal x (in place).
+ *   backward  dz = dy * act'(z, y); z or y may be NULL where act' does not read it (see
+ *             docs/ops_api.md). softmax: dz = y (dy - sum_row(dy y)); log_softmax:
+ *             dz = dy - exp(y) sum_row(dy). Row sums are accumulated in double, in column order.
+ */
+void nnf_activation_fwd_f32(float *y, const float *x, int64_t N, int64_t M, int act, float alpha,
+                            int nthreads);
+void nnf_activation_fwd_f64(double *y, const double *x, int64_t N, int64_t M, int act,
+                            double alpha, int nthreads);
+void nnf_activation_bwd_f32(float *dz, const float *dy, const float *z, const float *y,
+                            int64_t N, int64_t M, int act, float alpha, int nthreads);
+void nnf_activation_bwd_f64(double *dz, const double *dy, const double *z, const double *y,
+                            int64_t N, int64_t M, int act, double alpha, int nthreads);
 
 /* ------------------------------------------------------------------ dense ---- */
-/* (issue 4) */
+/* (issue 4)  x (N, K) and W (K, M) are read in place: trans_x = 0 means x is row-major with row
+ * stride ldx; trans_x = 1 means x is the transpose of a row-major K x N array with row stride
+ * ldx (likewise W: trans_w = 1 reads a row-major M x K array). b (M,) may be NULL.
+ *   forward   z = x W + b (stored when z != NULL, row stride M); y (N, M) = act(z). Bias and
+ *             elementwise activations run in the GEMM epilogue; softmax/log_softmax run row-wise
+ *             on y afterwards.
+ *   backward  dz (N, M) = dy * act'(z, y) (overwritten; dz may be NULL only for identity, which
+ *             then reads dy directly); dW (K, M) = x^T dz; db (M,) = column sums of dz (double
+ *             accumulator, row order); dx (N, K) = dz W^T, skipped when dx == NULL.
+ *             accumulate = 1: dW += ..., db += (T)sum (dW and db accumulated, dx overwritten).
+ */
+void nnf_dense_fwd_f32(float *y, float *z, const float *x, int64_t ldx, int trans_x,
+                       const float *W, int64_t ldw, int trans_w, const float *b,
+                       int64_t N, int64_t K, int64_t M, int act, float alpha, int nthreads);
+void nnf_dense_fwd_f64(double *y, double *z, const double *x, int64_t ldx, int trans_x,
+                       const double *W, int64_t ldw, int trans_w, const double *b,
+                       int64_t N, int64_t K, int64_t M, int act, double alpha, int nthreads);
+void nnf_dense_bwd_f32(float *dx, float *dW, float *db, float *dz, const float *dy,
+                       const float *x, int64_t ldx, int trans_x, const float *W, int64_t ldw,
+                       int trans_w, const float *z, const float *y, int64_t N, int64_t K,
+                       int64_t M, int act, float alpha, int accumulate, int nthreads);
+void nnf_dense_bwd_f64(double *dx, double *dW, double *db, double *dz, const double *dy,
+                       const double *x, int64_t ldx, int trans_x, const double *W, int64_t ldw,
+                       int trans_w, const double *z, const double *y, int64_t N, int64_t K,
+                       int64_t M, int act, double alpha, int accumulate, int nthreads);
 
 /* ----------------------------------------------------------------- losses ---- */
 /* (issue 4) */
@@ -104,10 +144,42 @@ double nnf_fma_peak(int dtype_size, int nthreads, double seconds);
 /* (issue 4) */
 
 /* ---------------------------------------------------------------- dropout ---- */
-/* (issue 4) */
+/* (issue 4)  y[i] = x[i] * (keep_i ? scale : 0) over n contiguous values, scale = (T)(1/(1-rate)),
+ * rate in [0, 1). keep_i is a pure function of (seed, step, i), on uint64 modulo 2^64:
+ *   mix64(z) = z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB;
+ *              return z ^ (z >> 31)                           (SplitMix64 finaliser)
+ *   key      = mix64(mix64(seed) ^ step)
+ *   bits_i   = mix64(key + (i + 1) * 0x9E3779B97F4A7C15)     (SplitMix64 output i from key)
+ *   keep_i   = (double)(bits_i >> 11) * 2^-53 >= rate
+ * so masks do not depend on nthreads (nnfast/backends/_ref_dropout.py computes the same bits).
+ * NaN in x stays NaN where dropped (x * 0). backward is the same map applied to dy. y may equal x.
+ */
+void nnf_dropout_fwd_f32(float *y, const float *x, int64_t n, double rate, uint64_t seed,
+                         uint64_t step, int nthreads);
+void nnf_dropout_fwd_f64(double *y, const double *x, int64_t n, double rate, uint64_t seed,
+                         uint64_t step, int nthreads);
+void nnf_dropout_bwd_f32(float *dx, const float *dy, int64_t n, double rate, uint64_t seed,
+                         uint64_t step, int nthreads);
+void nnf_dropout_bwd_f64(double *dx, const double *dy, int64_t n, double rate, uint64_t seed,
+                         uint64_t step, int nthreads);
 
 /* ------------------------------------------------------------- reductions ---- */
-/* (issue 4) */
+/* (issue 4)  x (N, M) row-major contiguous.
+ *   argmax_rows   out[i] = first j with x[i, j] maximal (the first NaN wins, as np.argmax); M >= 1
+ *   accuracy      returns #{i : argmax_rows(x)[i] == labels[i]} (labels int64, N of them)
+ *   column_sums   out[j] (+)= (T) sum_i x[i, j], the sum in double, rows in order (parallel over
+ *                 column blocks, so every thread count gives the same bits); accumulate = 1 adds.
+ */
+void nnf_argmax_rows_f32(int64_t *out, const float *x, int64_t N, int64_t M, int nthreads);
+void nnf_argmax_rows_f64(int64_t *out, const double *x, int64_t N, int64_t M, int nthreads);
+int64_t nnf_accuracy_f32(const float *x, const int64_t *labels, int64_t N, int64_t M,
+                         int nthreads);
+int64_t nnf_accuracy_f64(const double *x, const int64_t *labels, int64_t N, int64_t M,
+                         int nthreads);
+void nnf_column_sums_f32(float *out, const float *x, int64_t N, int64_t M, int accumulate,
+                         int nthreads);
+void nnf_column_sums_f64(double *out, const double *x, int64_t N, int64_t M, int accumulate,
+                         int nthreads);
 
 #ifdef __cplusplus
 }

@@ -14,3 +14,27 @@ __all__ = [
     "get_backend", "set_backend", "use_backend",
     "get_num_threads", "set_num_threads",
 ]
+__all__ += ["Sequential", "callbacks", "layers", "load_model", "losses", "optimizers"]
+
+# The model API loads on first use, so `import nnfast` stays light.
+_LAZY = {"Sequential": ("nnfast.model", "Sequential"),
+         "load_model": ("nnfast.saving", "load_model")}
+_SUBMODULES = ("layers", "optimizers", "losses", "callbacks", "initializers", "regularizers",
+               "metrics", "ops")
+
+
+def __getattr__(name):
+    import importlib
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"nnfast.{name}")
+    else:
+        raise AttributeError(f"module 'nnfast' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

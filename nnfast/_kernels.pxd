@@ -1,5 +1,5 @@
 # C API of csrc/nnfast.h, mirrored for Cython. Keep in the same order as the header.
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "nnfast.h" nogil:
     # runtime
@@ -42,13 +42,54 @@ cdef extern from "nnfast.h" nogil:
     double nnf_fma_peak(int dtype_size, int nthreads, double seconds)
 
     # ---- activations (kna)
+    void nnf_activation_fwd_f32(float *y, const float *x, int64_t N, int64_t M, int act,
+                                float alpha, int nthreads)
+    void nnf_activation_fwd_f64(double *y, const double *x, int64_t N, int64_t M, int act,
+                                double alpha, int nthreads)
+    void nnf_activation_bwd_f32(float *dz, const float *dy, const float *z, const float *y,
+                                int64_t N, int64_t M, int act, float alpha, int nthreads)
+    void nnf_activation_bwd_f64(double *dz, const double *dy, const double *z, const double *y,
+                                int64_t N, int64_t M, int act, double alpha, int nthreads)
 
     # ---- dense (kna)
+    void nnf_dense_fwd_f32(float *y, float *z, const float *x, int64_t ldx, int trans_x,
+                           const float *W, int64_t ldw, int trans_w, const float *b,
+                           int64_t N, int64_t K, int64_t M, int act, float alpha, int nthreads)
+    void nnf_dense_fwd_f64(double *y, double *z, const double *x, int64_t ldx, int trans_x,
+                           const double *W, int64_t ldw, int trans_w, const double *b,
+                           int64_t N, int64_t K, int64_t M, int act, double alpha, int nthreads)
+    void nnf_dense_bwd_f32(float *dx, float *dW, float *db, float *dz, const float *dy,
+                           const float *x, int64_t ldx, int trans_x, const float *W, int64_t ldw,
+                           int trans_w, const float *z, const float *y, int64_t N, int64_t K,
+                           int64_t M, int act, float alpha, int accumulate, int nthreads)
+    void nnf_dense_bwd_f64(double *dx, double *dW, double *db, double *dz, const double *dy,
+                           const double *x, int64_t ldx, int trans_x, const double *W,
+                           int64_t ldw, int trans_w, const double *z, const double *y,
+                           int64_t N, int64_t K, int64_t M, int act, double alpha,
+                           int accumulate, int nthreads)
 
     # ---- losses (knb)
 
     # ---- optimizers (knb)
 
     # ---- dropout (kna)
+    void nnf_dropout_fwd_f32(float *y, const float *x, int64_t n, double rate, uint64_t seed,
+                             uint64_t step, int nthreads)
+    void nnf_dropout_fwd_f64(double *y, const double *x, int64_t n, double rate, uint64_t seed,
+                             uint64_t step, int nthreads)
+    void nnf_dropout_bwd_f32(float *dx, const float *dy, int64_t n, double rate, uint64_t seed,
+                             uint64_t step, int nthreads)
+    void nnf_dropout_bwd_f64(double *dx, const double *dy, int64_t n, double rate,
+                             uint64_t seed, uint64_t step, int nthreads)
 
     # ---- reductions (kna)
+    void nnf_argmax_rows_f32(int64_t *out, const float *x, int64_t N, int64_t M, int nthreads)
+    void nnf_argmax_rows_f64(int64_t *out, const double *x, int64_t N, int64_t M, int nthreads)
+    int64_t nnf_accuracy_f32(const float *x, const int64_t *labels, int64_t N, int64_t M,
+                             int nthreads)
+    int64_t nnf_accuracy_f64(const double *x, const int64_t *labels, int64_t N, int64_t M,
+                             int nthreads)
+    void nnf_column_sums_f32(float *out, const float *x, int64_t N, int64_t M, int accumulate,
+                             int nthreads)
+    void nnf_column_sums_f64(double *out, const double *x, int64_t N, int64_t M,
+                             int accumulate, int nthreads)

@@ -64,3 +64,31 @@ cdef inline bint _row_layout(cnp.ndarray a, int64_t rows, int64_t cols, int isz,
             trans[0] = 1; ld[0] = s1 // isz
             return True
     return False
+
+
+cdef inline cnp.ndarray _check_labels(object fn, object name, object labels, int64_t n,
+                                      int64_t n_classes):
+    """labels: int32/int64 1-D array of length n, every value in [0, n_classes). Returns them as
+    a C-contiguous int64 array (no copy when they already are one)."""
+    if not isinstance(labels, np.ndarray):
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(labels).__name__}")
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>labels)
+    if t != cnp.NPY_INT32 and t != cnp.NPY_INT64:
+        raise TypeError(f"{fn}: {name} must have dtype int32 or int64, got {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(f"{fn}: {name} must have shape ({n},), got {labels.shape}")
+    cdef cnp.ndarray lab = np.ascontiguousarray(labels, dtype=np.int64)
+    cdef const int64_t *p = <const int64_t *>cnp.PyArray_DATA(lab)
+    cdef int64_t i, lo = 0, hi = 0
+    if n:
+        lo = hi = p[0]
+        with nogil:
+            for i in range(1, n):
+                if p[i] < lo:
+                    lo = p[i]
+                elif p[i] > hi:
+                    hi = p[i]
+        if lo < 0 or hi >= n_classes:
+            raise ValueError(f"{fn}: {name} must lie in [0, {n_classes}), got values in "
+                             f"[{lo}, {hi}]")
+    return lab

@@ -1,6 +1,224 @@
-"""Reference loss (plain NumPy): the spec for the compiled twins."""
+"""Reference losses (plain NumPy): the spec for nnf_*_loss_* in csrc/loss.c.
+
+Every loss returns (loss, grad) from one call. With per-sample losses l_i and weights w_i
+(sample_weight, times the class weight for cross-entropy):
+  reduction="mean": loss = Σ_i w_i·l_i / N  (a Python float; N, not Σ w, is the divisor)
+  reduction="sum":  loss = Σ_i w_i·l_i      (a Python float)
+  reduction="none": loss = w_i·l_i          (an (N,) array of the input dtype)
+grad = d(loss)/d(input) (for "none": of Σ_i w_i·l_i). Per-sample losses are summed in float64.
+An empty batch (N == 0) or an input with no columns raises ValueError on both backends.
+NaN in logits, targets or weights gives NaN in the loss and the rows it touches.
+"""
 from __future__ import annotations
 
-import numpy as np  # noqa: F401
+import numpy as np
 
-__all__: list = []
+from nnfast.backends._ref_checks import _check_out, _float_array, _real_param
+
+__all__ = ["binary_cross_entropy", "huber", "mse", "softmax_cross_entropy"]
+
+REDUCTIONS = ("mean", "sum", "none")
+_LABEL_DTYPES = (np.int32, np.int64)
+
+
+def _batch(fn: str, name: str, x, dtype=None):
+    """A 2-D float input with at least one row and one column; returns (N, C)."""
+    _float_array(fn, name, x, 2, dtype)
+    n, c = x.shape
+    if n == 0:
+        raise ValueError(f"{fn}: empty batch: {name} has 0 rows (a loss over no samples "
+                         f"is undefined)")
+    if c == 0:
+        raise ValueError(f"{fn}: {name} must have at least one column, got shape {x.shape}")
+    return n, c
+
+
+def _same_shape(fn: str, name: str, t, shape: tuple, dtype, like: str) -> None:
+    _float_array(fn, name, t, 2, dtype)
+    if t.shape != shape:
+        raise ValueError(f"{fn}: {name} must have shape {shape} like {like}, got {t.shape}")
+
+
+def _weights(fn: str, name: str, w, n: int, dtype):
+    """None, or a non-negative (n,) float vector of the operands' dtype."""
+    if w is None:
+        return None
+    _float_array(fn, name, w, 1, dtype)
+    if w.shape != (n,):
+        raise ValueError(f"{fn}: {name} must have shape {(n,)}, got {w.shape}")
+    neg = w < 0
+    if neg.any():
+        i = int(np.argmax(neg))
+        raise ValueError(f"{fn}: {name} must be non-negative, got {float(w[i])!r} at index {i}")
+    return w
+
+
+def _reduction_scale(fn: str, reduction, n: int) -> float:
+    """The factor applied to Σ_i w_i·l_i: 1/N for "mean", 1 otherwise."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be one of 'mean', 'sum', 'none', "
+                         f"got {reduction!r}")
+    return 1.0 / n if reduction == "mean" else 1.0
+
+
+def _is_labels(fn: str, targets, n: int, c: int, dtype) -> bool:
+    """True for int32/int64 labels (N,) in [0, C); False for float probabilities (N, C)."""
+    if not isinstance(targets, np.ndarray):
+        raise TypeError(f"{fn}: targets must be a numpy.ndarray, got {type(targets).__name__}")
+    if targets.dtype.kind == "f":
+        _same_shape(fn, "targets", targets, (n, c), dtype, "logits")
+        return False
+    if targets.dtype not in _LABEL_DTYPES:
+        raise TypeError(f"{fn}: targets must be int32/int64 class labels or float32/float64 "
+                        f"probabilities, got {targets.dtype}")
+    if targets.shape != (n,):
+        raise ValueError(f"{fn}: targets (class labels) must have shape {(n,)}, "
+                         f"got {targets.shape}")
+    bad = (targets < 0) | (targets >= c)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{fn}: targets must be class labels in [0, {c}), "
+                         f"got {int(targets[i])} at index {i}")
+    return True
+
+
+def _grad_out(fn: str, grad, shape: tuple, dtype, inputs: tuple):
+    if grad is None:
+        return np.empty(shape, dtype)
+    _check_out(fn, "grad", grad, shape, dtype, inputs)
+    return grad
+
+
+def _reduce(rows: np.ndarray, reduction: str, n: int):
+    """rows = w_i·l_i in the input dtype → the returned loss (fixed-order float64 sum)."""
+    if reduction == "none":
+        return rows
+    total = float(np.sum(rows, dtype=np.float64))
+    return total / n if reduction == "mean" else total
+
+
+def softmax_cross_entropy(logits, targets, sample_weight=None, class_weight=None,
+                          label_smoothing=0.0, reduction="mean", grad=None):
+    """Softmax cross-entropy from logits z (N, C), fused with its gradient.
+
+    t = one-hot(labels) or the given probabilities; t' = (1-ε)·t + ε/C (label smoothing ε);
+    lse_i = m_i + log Σ_c exp(z_ic - m_i) with m_i = max_c z_ic;
+    l_i = Σ_c t'_ic·(lse_i - z_ic)  (computed as S_i·log s_i + Σ_c t'_ic·(m_i - z_ic), S_i = Σ_c t'_ic,
+    so logits of magnitude 1e4 and beyond lose nothing); w_i = sample_weight_i · cw_i with
+    cw_i = class_weight[label_i] (probabilities: Σ_c t_ic·class_weight_c);
+    grad_ic = scale·w_i·(S_i·softmax(z)_ic - t'_ic).
+
+    >>> import numpy as np
+    >>> loss, g = softmax_cross_entropy(np.zeros((2, 4)), np.array([0, 3]))
+    >>> round(loss, 6), float(g[0, 0])
+    (1.386294, -0.375)
+    """
+    fn = "softmax_cross_entropy"
+    dtype = logits.dtype if isinstance(logits, np.ndarray) else None
+    n, c = _batch(fn, "logits", logits)
+    labels = _is_labels(fn, targets, n, c, dtype)
+    sw = _weights(fn, "sample_weight", sample_weight, n, dtype)
+    cw = _weights(fn, "class_weight", class_weight, c, dtype)
+    eps = _real_param(fn, "label_smoothing", label_smoothing, 0.0, 1.0, hi_open=True)
+    scale = _reduction_scale(fn, reduction, n)
+    grad = _grad_out(fn, grad, (n, c), dtype, (logits, targets, sample_weight, class_weight))
+
+    if labels:
+        t = np.zeros((n, c), dtype)
+        t[np.arange(n), targets] = 1
+        w_class = cw[targets] if cw is not None else None
+    else:
+        t = targets
+        w_class = t @ cw if cw is not None else None
+    t = (1.0 - eps) * t + eps / c if eps else t
+    z = logits
+    m = np.max(z, axis=1, keepdims=True)
+    e = np.exp(z - m)
+    s = np.sum(e, axis=1, keepdims=True)
+    S = np.sum(t, axis=1)
+    rows = S * np.log(s[:, 0]) + np.sum(t * (m - z), axis=1)
+    w = np.ones(n, dtype)
+    if sw is not None:
+        w = w * sw
+    if w_class is not None:
+        w = w * w_class
+    rows = (w * rows).astype(dtype, copy=False)
+    grad[...] = (scale * w)[:, None] * (S[:, None] * (e / s) - t)
+    return _reduce(rows, reduction, n), grad
+
+
+def _elementwise(fn, name, pred, tname, targets, sample_weight):
+    """Checks shared by the per-element losses; returns (N, M, dtype, sample_weight)."""
+    dtype = pred.dtype if isinstance(pred, np.ndarray) else None
+    n, m = _batch(fn, name, pred)
+    _same_shape(fn, tname, targets, (n, m), dtype, name)
+    sw = _weights(fn, "sample_weight", sample_weight, n, dtype)
+    return n, m, dtype, sw
+
+
+def _finish(n, m, dtype, sw, reduction, grad, scale, loss_elems, dloss_elems):
+    """l_i = mean_j ℓ_ij, rows = w_i·l_i, grad_ij = scale·w_i·ℓ'_ij/M."""
+    w = np.ones(n, dtype) if sw is None else sw
+    rows = (w * np.mean(loss_elems, axis=1)).astype(dtype, copy=False)
+    grad[...] = (w * (scale / m))[:, None] * dloss_elems
+    return _reduce(rows, reduction, n), grad
+
+
+def binary_cross_entropy(logits, targets, sample_weight=None, reduction="mean", grad=None):
+    """Binary cross-entropy from logits z (N, M) and targets t (N, M), fused with its gradient.
+
+    ℓ = max(z, 0) - z·t + log1p(exp(-|z|))  (= -t·log σ(z) - (1-t)·log(1-σ(z)), never overflows);
+    l_i = mean_j ℓ_ij; grad_ij = scale·w_i·(σ(z_ij) - t_ij)/M. Targets are not range-checked.
+
+    >>> import numpy as np
+    >>> loss, g = binary_cross_entropy(np.zeros((1, 2)), np.array([[1.0, 0.0]]))
+    >>> round(loss, 6), g.tolist()
+    (0.693147, [[-0.25, 0.25]])
+    """
+    fn = "binary_cross_entropy"
+    n, m, dtype, sw = _elementwise(fn, "logits", logits, "targets", targets, sample_weight)
+    scale = _reduction_scale(fn, reduction, n)
+    grad = _grad_out(fn, grad, (n, m), dtype, (logits, targets, sample_weight))
+    z, t = logits, targets
+    e = np.exp(-np.abs(z))
+    ell = np.maximum(z, 0) - z * t + np.log1p(e)
+    sig = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return _finish(n, m, dtype, sw, reduction, grad, scale, ell, sig - t)
+
+
+def mse(pred, target, sample_weight=None, reduction="mean", grad=None):
+    """Mean squared error, fused with its gradient: l_i = mean_j (p_ij - t_ij)²,
+    grad_ij = scale·w_i·2(p_ij - t_ij)/M.
+
+    >>> import numpy as np
+    >>> loss, g = mse(np.array([[1.0, 3.0]]), np.array([[0.0, 0.0]]))
+    >>> loss, g.tolist()
+    (5.0, [[1.0, 3.0]])
+    """
+    fn = "mse"
+    n, m, dtype, sw = _elementwise(fn, "pred", pred, "target", target, sample_weight)
+    scale = _reduction_scale(fn, reduction, n)
+    grad = _grad_out(fn, grad, (n, m), dtype, (pred, target, sample_weight))
+    r = pred - target
+    return _finish(n, m, dtype, sw, reduction, grad, scale, r * r, 2 * r)
+
+
+def huber(pred, target, delta=1.0, sample_weight=None, reduction="mean", grad=None):
+    """Huber loss, fused with its gradient; r = p - t, δ = delta (finite, > 0):
+    ℓ = ½r² if |r| ≤ δ else δ·(|r| - ½δ); ℓ' = clip(r, -δ, δ) (NaN stays NaN);
+    l_i = mean_j ℓ_ij; grad_ij = scale·w_i·ℓ'_ij/M.
+
+    >>> import numpy as np
+    >>> loss, g = huber(np.array([[0.5, 3.0]]), np.array([[0.0, 0.0]]))
+    >>> loss, g.tolist()
+    (1.3125, [[0.25, 0.5]])
+    """
+    fn = "huber"
+    n, m, dtype, sw = _elementwise(fn, "pred", pred, "target", target, sample_weight)
+    d = _real_param(fn, "delta", delta, 0.0, float("inf"), lo_open=True, hi_open=True)
+    scale = _reduction_scale(fn, reduction, n)
+    grad = _grad_out(fn, grad, (n, m), dtype, (pred, target, sample_weight))
+    r = pred - target
+    a = np.abs(r)
+    ell = np.where(a <= d, 0.5 * r * r, d * (a - 0.5 * d))
+    return _finish(n, m, dtype, sw, reduction, grad, scale, ell, np.clip(r, -d, d))

@@ -1,6 +1,82 @@
-"""Reference reduce (plain NumPy): the spec for the compiled twins."""
+"""Reference reductions (plain NumPy): the spec for the compiled twins."""
 from __future__ import annotations
 
-import numpy as np  # noqa: F401
+import numpy as np
 
-__all__: list = []
+from nnfast.backends._ref_checks import _check_labels, _check_out, _float_array
+
+__all__ = ["accuracy", "argmax_rows", "column_sums"]
+
+
+def _check_int_out(fn: str, name: str, out, shape: tuple, inputs: tuple) -> None:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != np.int64:
+        raise TypeError(f"{fn}: {name} must have dtype int64, got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"{fn}: {name} must have shape {shape}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{fn}: {name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{fn}: {name} is read-only; pass a writeable array")
+    for x in inputs:
+        if out.size and np.may_share_memory(out, x):
+            raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
+
+
+def _check_rows(fn: str, name: str, x) -> None:
+    _float_array(fn, name, x, 2)
+    if x.shape[1] == 0:
+        raise ValueError(f"{fn}: {name} must have at least one column, got shape {x.shape}")
+
+
+def argmax_rows(x, out=None):
+    """Index of the first maximum of each row of x (N, M), int64 (N,); M >= 1.
+    NaN counts as the maximum (the first NaN of a row wins), as in np.argmax.
+
+    >>> argmax_rows(np.array([[0.0, 2.0, 2.0], [5.0, 1.0, 0.0]]))
+    array([1, 0])
+    """
+    fn = "argmax_rows"
+    _check_rows(fn, "x", x)
+    if out is None:
+        out = np.empty(x.shape[0], np.int64)
+    else:
+        _check_int_out(fn, "out", out, (x.shape[0],), (x,))
+    out[...] = np.argmax(x, axis=1)
+    return out
+
+
+def accuracy(logits, labels):
+    """Fraction (Python float) of rows i with argmax_rows(logits)[i] == labels[i].
+
+    logits (N, C) with N >= 1; labels int32/int64 (N,) in [0, C).
+
+    >>> accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]))
+    0.5
+    """
+    fn = "accuracy"
+    _check_rows(fn, "logits", logits)
+    n, c = logits.shape
+    if n == 0:
+        raise ValueError(f"{fn}: logits must have at least one row, got shape {logits.shape}")
+    _check_labels(fn, "labels", labels, n, c)
+    return int(np.count_nonzero(np.argmax(logits, axis=1) == labels)) / n
+
+
+def column_sums(x, out=None):
+    """out[j] = sum_i x[i, j] for x (N, M); accumulated in float64 then rounded to x's dtype
+    (so float32 sums are accurate), out (M,).
+
+    >>> column_sums(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([4., 6.])
+    """
+    fn = "column_sums"
+    dtype = _float_array(fn, "x", x, 2)
+    m = x.shape[1]
+    if out is None:
+        out = np.empty(m, dtype)
+    else:
+        _check_out(fn, "out", out, (m,), dtype, (x,))
+    out[...] = np.sum(x, axis=0, dtype=np.float64)
+    return out

@@ -1,0 +1,42 @@
+/* Dropout with a counter-based mask (the hash is spelled out in nnfast.h, "dropout"):
+ * element i's decision depends only on (seed, step, i), so chunks can run on any thread. */
+#include "nnfast.h"
+
+#define PAR_WORK 32768
+#define CHUNK 4096
+#define GAMMA 0x9E3779B97F4A7C15ULL
+
+static inline uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+#define NNF_DEFINE_DROPOUT(T, SFX)                                                          \
+void nnf_dropout_fwd_##SFX(T *y, const T *x, int64_t n, double rate, uint64_t seed,       \
+                           uint64_t step, int nthreads) {                                  \
+    (void)nthreads;                                                                        \
+    if (rate == 0.0) {                                                                     \
+        if (y != x) for (int64_t i = 0; i < n; ++i) y[i] = x[i];                           \
+        return;                                                                            \
+    }                                                                                      \
+    const uint64_t key = mix64(mix64(seed) ^ step);                                        \
+    const T scale = (T)(1.0 / (1.0 - rate));                                               \
+    int64_t nchunks = (n + CHUNK - 1) / CHUNK;                                             \
+    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(n > PAR_WORK)")    \
+    for (int64_t c = 0; c < nchunks; ++c) {                                                \
+        int64_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;                      \
+        for (int64_t i = lo; i < hi; ++i) {                                                \
+            uint64_t bits = mix64(key + ((uint64_t)i + 1) * GAMMA);                        \
+            double u = (double)(bits >> 11) * 0x1.0p-53;                                   \
+            y[i] = x[i] * (u >= rate ? scale : (T)0);                                      \
+        }                                                                                  \
+    }                                                                                      \
+}                                                                                          \
+void nnf_dropout_bwd_##SFX(T *dx, const T *dy, int64_t n, double rate, uint64_t seed,     \
+                           uint64_t step, int nthreads) {                                  \
+    nnf_dropout_fwd_##SFX(dx, dy, n, rate, seed, step, nthreads);                          \
+}
+
+NNF_DEFINE_DROPOUT(float, f32)
+NNF_DEFINE_DROPOUT(double, f64)

@@ -1,0 +1,274 @@
+"""The Sequential model: layers, one flat parameter buffer, compile settings.
+
+The training loop lives in nnfast/training.py, the file format in nnfast/saving.py, the
+workspace in nnfast/workspace.py.
+
+>>> import numpy as np, nnfast
+>>> from nnfast.layers import Dense
+>>> model = nnfast.Sequential([Dense(8, activation="relu", input_dim=2), Dense(1, "sigmoid")],
+...                           seed=0)
+>>> model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+>>> model.count_params()
+33
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nnfast import layers as _layers
+from nnfast import losses as _losses
+from nnfast import metrics as _metrics
+from nnfast import optimizers as _optimizers
+from nnfast._data import seed_value
+from nnfast.workspace import Workspace
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Sequential:
+    """A stack of layers trained with :meth:`fit`.
+
+    Parameters
+    ----------
+    layers : list of layers, optional
+    dtype : "float32" (default) or "float64"; inputs are converted to it once.
+    seed : int, optional. Initial weights, shuffles and dropout masks derive from it; without
+        one a random seed is drawn at build time (and saved with the model).
+    """
+
+    def __init__(self, layers=None, dtype="float32", seed: int | None = None,
+                 name: str = "sequential"):
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            self.dtype = None
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"Sequential: dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.seed = seed_value(seed, "Sequential")
+        self.name = name
+        self.layers: list = []
+        self.optimizer = None
+        self.loss = None
+        self.metrics: list = []
+        self.history = None
+        self.stop_training = False
+        self.built = False
+        self.input_shape: tuple | None = None
+        self._params = self._grads = None
+        self._ws: Workspace | None = None
+        self._step = 0            # training steps done (dropout counter, saved)
+        self._epoch = 0           # epochs done (shuffle counter, saved)
+        self._regularized: list = []
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------------ structure
+    def add(self, layer) -> None:
+        """Append a layer (before the model is built)."""
+        if not isinstance(layer, _layers.Layer):
+            raise TypeError(f"Sequential.add: expected a layer from nnfast.layers, got "
+                            f"{type(layer).__name__}")
+        if self.built:
+            raise ValueError("Sequential.add: the model is already built; create a new model")
+        if any(layer is other for other in self.layers):
+            raise ValueError("Sequential.add: this layer instance is already in the model")
+        if layer.name is None:
+            base = type(layer).__name__.lower()
+            names = {lay.name for lay in self.layers}
+            layer.name = base if base not in names else next(
+                f"{base}_{i}" for i in range(1, len(names) + 2) if f"{base}_{i}" not in names)
+        self.layers.append(layer)
+        self._update_head()
+
+    def _declared_input_shape(self) -> tuple | None:
+        return self.layers[0].input_shape if self.layers else None
+
+    def infer_output_shape(self, input_shape: tuple) -> tuple:
+        """Per-sample output shape for a per-sample input shape, checking each layer."""
+        if not self.layers:
+            raise ValueError("Sequential: the model has no layers; add some first")
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    @property
+    def output_shape(self) -> tuple | None:
+        return self.layers[-1].output_shape if self.built else None
+
+    def build(self, input_shape=None) -> None:
+        """Allocate and initialise the parameters for per-sample ``input_shape``."""
+        if self.built:
+            return
+        shape = input_shape or self._declared_input_shape()
+        if shape is None:
+            raise ValueError("Sequential.build: the input shape is unknown; pass input_dim= to "
+                             "the first layer, call build(input_shape) or fit the model")
+        shape = tuple(int(d) for d in shape)
+        self.infer_output_shape(shape)
+        if self.seed is None:
+            self.seed = int(np.random.SeedSequence().entropy % (2**63))
+        self.input_shape = shape
+        for layer in self.layers:
+            shape = layer.build(shape)
+        sizes = [[math.prod(s) for _, s in layer.param_shapes()] for layer in self.layers]
+        total = sum(sum(s) for s in sizes)
+        self._params = np.zeros(total, dtype=self.dtype)
+        self._grads = np.zeros(total, dtype=self.dtype)
+        offset = 0
+        for i, (layer, layer_sizes) in enumerate(zip(self.layers, sizes)):
+            views_p, views_g = [], []
+            for (_, s), size in zip(layer.param_shapes(), layer_sizes):
+                views_p.append(self._params[offset:offset + size].reshape(s))
+                views_g.append(self._grads[offset:offset + size].reshape(s))
+                offset += size
+            layer.bind(views_p, views_g)
+            layer.init_params(np.random.default_rng([self.seed, i]))
+            if isinstance(layer, _layers.Dropout) and layer.seed is None:
+                layer.seed = int(np.random.SeedSequence([self.seed, i, 1]).generate_state(
+                    1, np.uint64)[0] >> np.uint64(1))
+        self._regularized = [lay for lay in self.layers
+                             if getattr(lay, "kernel_regularizer", None) is not None]
+        self.built = True
+        if self.optimizer is not None:
+            self.optimizer.build(total, self.dtype)
+        self._bind_metrics()
+
+    @property
+    def first_trainable(self) -> int | None:
+        return next((i for i, layer in enumerate(self.layers) if layer.has_params), None)
+
+    def workspace(self, rows: int) -> Workspace:
+        """The workspace, grown (reallocated) only when ``rows`` exceeds its capacity."""
+        if self._ws is None or self._ws.capacity < rows:
+            self._ws = Workspace(self.layers, rows, self.dtype, self.first_trainable)
+        return self._ws
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="adam", loss="sparse_categorical_crossentropy",
+                metrics=None) -> None:
+        """Choose the optimizer (name or nnfast.optimizers instance), loss and metrics."""
+        opt = _optimizers.get(optimizer)
+        loss_obj = _losses.get(loss)
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        mets = [_metrics.get(m) for m in (metrics or [])]
+        self.optimizer, self.loss, self.metrics = opt, loss_obj, mets
+        if self.built:
+            opt.build(self._params.size, self.dtype)
+        self._update_head()
+        self._bind_metrics()
+
+    @property
+    def compiled(self) -> bool:
+        return self.loss is not None
+
+    @property
+    def fused_head(self) -> str | None:
+        """"softmax"/"sigmoid" when the last activation is folded into the loss."""
+        last = self.layers[-1] if self.layers else None
+        return last.activation if last is not None and last.fused_head else None
+
+    def _update_head(self) -> None:
+        head = self.loss.head if self.loss is not None else None
+        for i, layer in enumerate(self.layers):
+            layer.fused_head = (i == len(self.layers) - 1 and head is not None
+                                and getattr(layer, "activation", None) == head)
+
+    def _bind_metrics(self) -> None:
+        if self.built and self.loss is not None:
+            for m in self.metrics:
+                m.bind(self.loss, self.output_shape, self.fused_head)
+
+    # ------------------------------------------------------------------ training API
+    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
+            validation_data=None, shuffle: bool = True, callbacks=None, verbose: int = 1,
+            seed: int | None = None):
+        """Train; returns the :class:`nnfast.callbacks.History` (see nnfast/training.py)."""
+        from nnfast import training
+        return training.fit(self, x, y, epochs=epochs, batch_size=batch_size,
+                            validation_split=validation_split, validation_data=validation_data,
+                            shuffle=shuffle, callbacks=callbacks, verbose=verbose, seed=seed)
+
+    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0) -> dict:
+        """{"loss": ..., metric: ...} over the whole of x, y (dropout off)."""
+        from nnfast import training
+        return training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose)
+
+    def predict(self, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
+        """Model outputs (probabilities when the last activation is softmax/sigmoid)."""
+        from nnfast import training
+        return training.predict(self, x, batch_size=batch_size, verbose=verbose)
+
+    # ------------------------------------------------------------------ weights
+    def count_params(self) -> int:
+        return int(self._params.size) if self.built else 0
+
+    def get_weights(self) -> list:
+        """Copies of every parameter array, layer by layer (W then b)."""
+        self._require_built("get_weights")
+        return [np.array(p) for layer in self.layers for p in _layer_params(layer)]
+
+    def set_weights(self, weights) -> None:
+        """Copy arrays (as from get_weights) into the parameters; checks everything first."""
+        self._require_built("set_weights")
+        targets = [p for layer in self.layers for p in _layer_params(layer)]
+        weights = list(weights)
+        if len(weights) != len(targets):
+            raise ValueError(f"set_weights: expected {len(targets)} arrays, got {len(weights)}")
+        arrays = []
+        for i, (w, t) in enumerate(zip(weights, targets)):
+            w = np.asarray(w)
+            if w.shape != t.shape or w.dtype.kind not in "biuf":
+                raise ValueError(f"set_weights: array {i} must be numeric with shape {t.shape}, "
+                                 f"got {w.dtype} {w.shape}")
+            if not np.isfinite(w).all():
+                raise ValueError(f"set_weights: array {i} contains NaN or Inf")
+            arrays.append(w)
+        for w, t in zip(arrays, targets):
+            t[...] = w
+
+    def _require_built(self, fn: str) -> None:
+        if not self.built:
+            raise ValueError(f"{fn}: the model is not built yet; fit it, call build(input_shape) "
+                             "or give the first layer input_dim=")
+
+    # ------------------------------------------------------------------ files and display
+    def save(self, path) -> None:
+        """Write the model to one file, atomically (see nnfast/saving.py)."""
+        from nnfast import saving
+        saving.save_model(self, path)
+
+    def summary(self, print_fn=print) -> None:
+        """Print each layer with its output shape and parameter count."""
+        rows = [("Layer (type)", "Output shape", "Param #")]
+        for layer in self.layers:
+            out = ("None",) + tuple(layer.output_shape) if layer.built else ("?",)
+            rows.append((f"{layer.name} ({type(layer).__name__})",
+                         "(" + ", ".join(map(str, out)) + ")", f"{layer.count_params() if layer.built else '?'}"))
+        widths = [max(len(r[i]) for r in rows) + 3 for i in range(3)]
+        line = "=" * sum(widths)
+        print_fn(f'Model: "{self.name}"')
+        for j, r in enumerate(rows):
+            print_fn("".join(c.ljust(w) for c, w in zip(r, widths)))
+            print_fn(line if j == 0 else "-" * sum(widths))
+        print_fn(f"Total params: {self.count_params():,}" if self.built else
+                 "Total params: ? (not built)")
+        if self.built:
+            print_fn(f"dtype: {self.dtype}, parameter memory: {self._params.nbytes:,} bytes")
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "dtype": str(self.dtype), "seed": self.seed,
+                "layers": [{"class": type(lay).__name__, "config": lay.get_config()}
+                           for lay in self.layers]}
+
+    def __repr__(self):
+        return f"Sequential([{', '.join(map(repr, self.layers))}], dtype={str(self.dtype)!r})"
+
+
+def _layer_params(layer) -> list:
+    if not layer.has_params:
+        return []
+    return [layer.W] + ([layer.b] if getattr(layer, "use_bias", False) else [])

@@ -1,0 +1,56 @@
+"""Per-model workspace: every array a forward/backward pass needs, allocated once.
+
+Arrays are allocated for ``capacity`` rows on first request and handed out as row slices
+``base[:n]``, which are C-contiguous views; the views themselves are cached per ``n``. So the
+full batches of an epoch and its shorter last batch share one allocation, and after the first
+batch of each size a training step allocates no array at all (tests/test_model_engine.py checks
+this with tracemalloc). A larger batch size replaces the workspace.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Workspace:
+    def __init__(self, layers: list, capacity: int, dtype, first_trainable: int | None):
+        self.layers = layers
+        self.capacity = int(capacity)
+        self.dtype = np.dtype(dtype)
+        self.first_trainable = first_trainable
+        self._base: dict = {}
+        self._views: dict = {}
+        self._layer_views: dict = {}
+        self.acts: list = [None] * (len(layers) + 1)   # layer inputs/outputs of the last step
+
+    def rows(self, key, n: int, tail: tuple = (), dtype=None) -> np.ndarray:
+        """The first ``n`` rows of the array ``key`` of per-row shape ``tail`` (cached view)."""
+        view = self._views.get((key, n))
+        if view is not None:
+            return view
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        base = self._base.get(key)
+        if base is None or base.shape[1:] != tuple(tail) or base.dtype != dtype:
+            base = self._base[key] = np.empty((self.capacity,) + tuple(tail), dtype=dtype)
+            self._views = {k: v for k, v in self._views.items() if k[0] != key}
+            self._layer_views.clear()
+        view = self._views[(key, n)] = base[:n]
+        return view
+
+    def need_dx(self, i: int) -> bool:
+        """Layer i must produce a gradient for its input iff a trainable layer precedes it."""
+        return self.first_trainable is not None and i > self.first_trainable
+
+    def layer_buffers(self, n: int, training: bool) -> list:
+        """For each layer, {name: view of n rows} of the arrays it asked for."""
+        cached = self._layer_views.get((n, training))
+        if cached is None:
+            cached = []
+            for i, layer in enumerate(self.layers):
+                shapes = layer.workspace_shapes(self.need_dx(i) and training, training)
+                cached.append({name: self.rows((i, name), n, tail)
+                               for name, tail in shapes.items()})
+            self._layer_views[(n, training)] = cached
+        return cached
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self._base.values())
