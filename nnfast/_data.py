@@ -36,7 +36,8 @@ def as_features(x, dtype, fn: str, what: str = "x") -> np.ndarray:
         raise ValueError(f"{fn}: {what} is empty (0 samples); nothing to do")
     if any(d == 0 for d in arr.shape[1:]):
         raise ValueError(f"{fn}: {what} has no features (shape {arr.shape})")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported just below
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():
         hint = ""
         if arr.dtype.kind == "f" and np.isfinite(arr).all():

@@ -94,8 +94,8 @@ class CategoricalCrossentropy(Loss):
     head = "softmax"
 
     def __init__(self, label_smoothing: float = 0.0):
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"{self.name}: label_smoothing must be in [0, 1], "
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"{self.name}: label_smoothing must be in [0, 1), "
                              f"got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
 

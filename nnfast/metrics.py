@@ -52,7 +52,7 @@ class Metric:
             np.greater(outputs, threshold, out=pred)
             np.greater(targets, 0.5, out=true)
             np.equal(pred, true, out=pred)
-            return np.count_nonzero(pred) / pred.size
+            return float(np.count_nonzero(pred)) / pred.size
         labels = ops.argmax_rows(targets, out=ws.rows("metric_lab", n, (), np.int64))
         return ops.accuracy(outputs, labels)
 

@@ -21,8 +21,14 @@ import warnings
 import numpy as np
 
 from nnfast import callbacks as _callbacks
-from nnfast._data import (as_array, as_features, check_feature_shape, check_lengths,
-                          positive_int, seed_value)
+from nnfast._data import (
+    as_array,
+    as_features,
+    check_feature_shape,
+    check_lengths,
+    positive_int,
+    seed_value,
+)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -241,7 +247,8 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
     ws = model.workspace(min(batch_size, max(n, len(val[0]) if val is not None else 0)))
     order = np.arange(n) if shuffle else None
     history = _callbacks.History()
-    cbs = _callbacks.CallbackList([history] + callbacks, model, {
+    # History last, as in Keras: it records what the other callbacks added to the logs.
+    cbs = _callbacks.CallbackList(callbacks + [history], model, {
         "epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n,
         "verbose": verbose})
     model.history, model.stop_training = history, False

@@ -1,0 +1,173 @@
+"""The engine under fit: allocation-free steps, workspace reuse, Ctrl-C, progress output."""
+import os
+import signal
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from model_data import blobs, mlp
+
+import nnfast
+from nnfast import backends
+from nnfast.callbacks import Callback
+from nnfast.layers import Dense, Dropout
+
+
+class _AtBatch(Callback):
+    def __init__(self, batch, fn, epoch=0):
+        super().__init__()
+        self.batch, self.fn, self.epoch, self.current = batch, fn, epoch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        if batch == self.batch and self.current == self.epoch:
+            self.fn(self.model)
+
+
+def _compiled_kernels() -> bool:
+    """True once the compiled backend runs its own kernels rather than reference aliases."""
+    if not backends.compiled_available():
+        return False
+    from nnfast.backends import compiled, reference
+    return all(getattr(compiled, name) is not getattr(reference, name)
+               for name in ("dense_forward", "dense_backward", "softmax_cross_entropy",
+                            "adam_update", "dropout_forward", "accuracy"))
+
+
+class _TraceSteps(Callback):
+    """Measures the traced-memory peak over batches [start, stop) of the first epoch."""
+
+    def __init__(self, start, stop):
+        super().__init__()
+        self.start, self.stop, self.growth = start, stop, None
+
+    def on_batch_end(self, batch, logs=None):
+        if batch == self.start - 1:
+            tracemalloc.start()
+            self.base = tracemalloc.get_traced_memory()[0]
+        elif batch == self.stop - 1 and tracemalloc.is_tracing():
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            self.growth = peak - self.base
+
+
+@pytest.mark.skipif(not _compiled_kernels(), reason="needs the compiled kernels (the reference "
+                    "backend allocates temporaries by design)")
+def test_training_step_allocates_no_array_after_the_first_batch():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64 * 24, 256)).astype(np.float32)
+    y = rng.integers(0, 10, len(x))
+    model = nnfast.Sequential([Dense(256, "relu", input_dim=256), Dropout(0.1),
+                               Dense(10, "softmax")], seed=0)
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    tracer = _TraceSteps(4, 20)
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[tracer])
+    # The smallest per-step array is 64 x 10 floats (2.5 kB), the activations 64 kB each:
+    # the callbacks' small Python objects are all that may appear.
+    assert tracer.growth is not None and tracer.growth < 2048, tracer.growth
+
+
+def test_workspace_buffers_are_reused_across_steps_epochs_and_fits():
+    x, y = blobs(n=70)             # batch 32: two full batches and a last batch of 6
+    model = mlp(dropout=0.2)
+    seen = []
+
+    class Record(Callback):
+        def on_batch_end(self, batch, logs=None):
+            ws = model._ws
+            seen.append((id(ws), [(k, a.__array_interface__["data"][0])
+                                  for k, a in sorted(ws._base.items(), key=str)]))
+
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[Record()])
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[Record()])
+    assert len(seen) == 9 and all(s == seen[0] for s in seen)
+    assert model._ws.capacity == 32 and model._step == 9
+    ws = model._ws
+    bufs_full, bufs_last = ws.layer_buffers(32, True), ws.layer_buffers(6, True)
+    assert bufs_last[0]["y"].base is bufs_full[0]["y"].base          # views of one array
+    assert ws.layer_buffers(32, True) is bufs_full                    # cached views
+    model.predict(x, batch_size=16)
+    assert model._ws is ws                                            # smaller batches fit
+    model.predict(x, batch_size=64)
+    assert model._ws is not ws and model._ws.capacity == 64           # larger: reallocated
+
+
+def test_keyboard_interrupt_from_a_callback_stops_cleanly():
+    x, y = blobs()
+
+    def interrupt(model):
+        raise KeyboardInterrupt
+
+    model = mlp()
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        history = model.fit(x, y, epochs=5, batch_size=16, verbose=0, validation_split=0.25,
+                            callbacks=[_AtBatch(3, interrupt, epoch=1)])
+    assert history.epoch == [0] and len(history.history["val_loss"]) == 1
+    assert model._step == 12 + 4 and model.optimizer.iterations == 16
+    assert np.isfinite(model.predict(x)).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert again.epoch == [0]
+
+
+def test_ctrl_c_signal_stops_after_the_current_batch():
+    x, y = blobs()
+    model = mlp()
+    handler = signal.getsignal(signal.SIGINT)
+
+    def press_ctrl_c(model):
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        history = model.fit(x, y, epochs=3, batch_size=16, verbose=0,
+                            callbacks=[_AtBatch(2, press_ctrl_c, epoch=1)])
+    assert history.epoch == [0]
+    assert model._step == 15 + 3           # the batch that was running finished
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_verbose_0_prints_nothing(capsys):
+    x, y = blobs()
+    mlp().fit(x, y, epochs=2, verbose=0, validation_split=0.2)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+def test_verbose_2_prints_one_line_per_epoch(capsys):
+    x, y = blobs()
+    mlp().fit(x, y, epochs=3, verbose=2, validation_split=0.2)
+    out = capsys.readouterr()
+    lines = out.out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("Epoch 1/3")
+    assert "loss:" in lines[0] and "val_accuracy:" in lines[0] and out.err == ""
+
+
+def test_verbose_1_shows_a_progress_bar_per_epoch(capsys):
+    x, y = blobs()
+    mlp().fit(x, y, epochs=2, batch_size=16, verbose=1)
+    err = capsys.readouterr().err
+    assert "Epoch 1/2" in err and "Epoch 2/2" in err and "loss:" in err and "accuracy:" in err
+    assert "15/15" in err
+
+
+def test_epochs_zero_does_nothing_but_builds():
+    x, y = blobs()
+    model = mlp()
+    history = model.fit(x, y, epochs=0, verbose=0)
+    assert history.history == {} and model._step == 0 and model.built
+
+
+def test_no_shuffle_and_partial_last_batch():
+    x, y = blobs(n=50)
+    a, b = mlp(seed=1), mlp(seed=1)
+    a.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    b.fit(x, y, epochs=2, batch_size=16, shuffle=True, verbose=0)
+    assert a._step == b._step == 8
+    assert not np.array_equal(a._params, b._params)
+    c = mlp(seed=1)
+    c.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    np.testing.assert_array_equal(a._params, c._params)

@@ -1,0 +1,138 @@
+"""Bad input: a clear error before any work, the model unchanged (issue 5, "Bad input")."""
+import re
+
+import numpy as np
+import pytest
+from model_data import assert_unchanged, blobs, mlp, snapshot
+
+import nnfast
+from nnfast import optimizers
+from nnfast.layers import Activation, Dense
+
+
+@pytest.fixture(params=["fresh", "trained"])
+def model(request):
+    m = mlp()
+    if request.param == "trained":
+        x, y = blobs()
+        m.fit(x, y, epochs=1, verbose=0)
+    return m
+
+
+def _fails(model, exc, match, call):
+    before = snapshot(model)
+    with pytest.raises(exc, match=match):
+        call()
+    assert_unchanged(model, before)
+
+
+X, Y = blobs()
+
+
+@pytest.mark.parametrize("x, y, exc, match", [
+    (X, Y[:-1], ValueError, r"different lengths \(240 and 239"),
+    (X[:, :5], Y, ValueError, r"features per sample, the model expects \(6,\)"),
+    (X, np.where(Y == 2, 3, Y), ValueError, r"labels must lie in \[0, 3\).*to 3"),
+    (X, Y - 1, ValueError, r"labels must lie in \[0, 3\).*from -1"),
+    (X, Y + 0.5, ValueError, "non-integer"),
+    (np.where(np.arange(240)[:, None] == 7, np.nan, X), Y, ValueError, "x contains NaN or Inf"),
+    (np.where(np.arange(240)[:, None] == 7, np.inf, X), Y, ValueError, "x contains NaN or Inf"),
+    (X, np.where(np.arange(240) == 3, np.nan, Y), ValueError, "y contains NaN or Inf"),
+    (X.astype(str), Y, TypeError, "x must hold numbers"),
+    (X, Y.astype(str), TypeError, "y must hold numbers"),
+    (X.astype(object), Y, TypeError, "x must hold numbers"),
+    (np.empty((0, 6)), np.empty(0, np.int64), ValueError, "empty"),
+    (X[:, 0], Y, ValueError, "at least 2-D"),
+    (np.full((240, 6), 1e300), Y, ValueError, "values too large"),
+    ([[1, 2], [3]], [0, 1], TypeError, "numeric array"),
+])
+def test_fit_rejects_bad_data(model, x, y, exc, match):
+    _fails(model, exc, match, lambda: model.fit(x, y, epochs=1, verbose=0))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+    ({"batch_size": -3}, "batch_size must be an integer >= 1"),
+    ({"batch_size": 2.5}, "batch_size must be an integer >= 1"),
+    ({"epochs": -1}, "epochs must be an integer >= 0"),
+    ({"verbose": 3}, "verbose must be 0, 1 or 2"),
+    ({"validation_split": 1.0}, r"validation_split must be a number in \[0, 1\)"),
+    ({"validation_split": 0.001}, "both must be >= 1"),
+    ({"validation_data": (X,)}, "validation_data must be a tuple"),
+    ({"validation_data": (X[:, :4], Y)}, "validation_data x has"),
+    ({"validation_data": (X, Y + 5)}, "validation_data y: labels must lie"),
+    ({"seed": -1}, "seed must be None or an integer >= 0"),
+])
+def test_fit_rejects_bad_arguments(model, kwargs, match):
+    _fails(model, ValueError, match, lambda: model.fit(X, Y, **{"verbose": 0, **kwargs}))
+
+
+def test_fit_rejects_non_callbacks(model):
+    _fails(model, TypeError, "Callback instances",
+           lambda: model.fit(X, Y, verbose=0, callbacks=[lambda: None]))
+
+
+def test_targets_checked_for_each_loss():
+    onehot = np.eye(3)[Y]
+    cat = mlp(loss="categorical_crossentropy")
+    _fails(cat, ValueError, r"targets of shape \(n, 3\)", lambda: cat.fit(X, Y, verbose=0))
+    _fails(cat, ValueError, "probabilities in", lambda: cat.fit(X, 2 * onehot, verbose=0))
+    bce = mlp(loss="binary_crossentropy", last="sigmoid")
+    _fails(bce, ValueError, r"must lie in \[0, 1\]", lambda: bce.fit(X, 3 * onehot, verbose=0))
+    mse = mlp(loss="mse", last=None)
+    _fails(mse, ValueError, r"targets of shape \(n, 3\)", lambda: mse.fit(X, onehot[:, :2],
+                                                                            verbose=0))
+
+
+def test_predict_and_evaluate_check_their_input(model):
+    _fails(model, ValueError, r"the model expects \(6,\)", lambda: model.predict(X[:, :4]))
+    _fails(model, ValueError, "NaN or Inf", lambda: model.predict(np.full((3, 6), np.nan)))
+    _fails(model, ValueError, "empty", lambda: model.predict(np.empty((0, 6))))
+    _fails(model, ValueError, "batch_size", lambda: model.predict(X, batch_size=0))
+    _fails(model, ValueError, "different lengths", lambda: model.evaluate(X, Y[:5]))
+    _fails(model, ValueError, "labels must lie", lambda: model.evaluate(X, Y + 3))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: nnfast.Sequential([Dense(3, "relu", input_dim=2)]).compile("adamm", "mse"),
+     "unknown optimizer 'adamm'; valid optimizers: sgd, adam, adamw, rmsprop, adagrad"),
+    (lambda: nnfast.Sequential([Dense(3, input_dim=2)]).compile("adam", "crossentropy"),
+     ("unknown loss 'crossentropy'; valid losses: sparse_categorical_crossentropy, "
+      "categorical_crossentropy, binary_crossentropy, mse, huber")),
+    (lambda: nnfast.Sequential([Dense(3, input_dim=2)]).compile("adam", "mse", ["f1"]),
+     "unknown metric 'f1'; valid metrics: accuracy"),
+    (lambda: Dense(3, activation="relu6"), ("unknown activation 'relu6'; valid activations: "
+                                            "identity, relu, leaky_relu, elu, sigmoid, tanh")),
+    (lambda: Activation("swishy"), "unknown activation 'swishy'"),
+    (lambda: Dense(3, kernel_initializer="xavier"), "unknown initializer 'xavier'; valid"),
+    (lambda: Dense(0), "units must be an int >= 1"),
+    (lambda: nnfast.layers.Dropout(1.0), "rate must be a number in [0, 1)"),
+    (lambda: optimizers.Adam(learning_rate=-1), "learning_rate must be a finite number"),
+    (lambda: optimizers.SGD(momentum=1.0), "momentum must be a finite number"),
+    (lambda: nnfast.Sequential(dtype="float16"), "dtype must be 'float32' or 'float64'"),
+    (lambda: nnfast.Sequential(seed=1.5), "seed must be None or an integer"),
+])
+def test_unknown_names_and_bad_settings_list_the_valid_ones(make, match):
+    with pytest.raises(ValueError, match=re.escape(match)):
+        make()
+
+
+def test_compile_failure_keeps_previous_settings():
+    model = mlp()
+    loss, opt = model.loss, model.optimizer
+    with pytest.raises(ValueError):
+        model.compile("adam", "nope")
+    assert model.loss is loss and model.optimizer is opt
+
+
+def test_fit_before_compile_and_unbuilt_access():
+    model = nnfast.Sequential([Dense(3, "softmax", input_dim=6)])
+    with pytest.raises(ValueError, match="not compiled"):
+        model.fit(X, Y, verbose=0)
+    assert not model.built
+    with pytest.raises(ValueError, match="not built"):
+        nnfast.Sequential([Dense(3)]).get_weights()
+    with pytest.raises(ValueError, match="add a Flatten"):
+        nnfast.Sequential([Dense(3)]).predict(np.zeros((2, 3, 4)))
+    with pytest.raises(TypeError, match="expected a layer"):
+        nnfast.Sequential(["dense"])
