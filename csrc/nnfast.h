@@ -138,10 +138,84 @@ void nnf_dense_bwd_f64(double *dx, double *dW, double *db, double *dz, const dou
                        int64_t M, int act, double alpha, int accumulate, int nthreads);
 
 /* ----------------------------------------------------------------- losses ---- */
-/* (issue 4) */
+/* (issue 4) Each loss is one fused pass: the gradient and the per-row weighted losses.
+ *   OUT grad     (N x C or N x M), overwritten: d(scale · Σ_i row_loss[i]) / d(input)
+ *   OUT row_loss (N) double: w_i · l_i;   OUT *total = Σ_i row_loss[i] summed in row order
+ *   IN  sample_weight (N) or NULL (w_i = 1); scale = 1/N for "mean", 1 for "sum"/"none"
+ * Rows are split across threads above a size threshold; results do not depend on nthreads.
+ *
+ * Softmax cross-entropy from logits z (N x C). Targets: labels (N) of int32 (label_bytes 4)
+ * or int64 (8) in [0, C), or, when labels is NULL, probabilities probs (N x C).
+ *   t' = (1-eps)·t + eps/C;  m_i = max_c z_ic;  s_i = Σ_c exp(z_ic - m_i);  S_i = Σ_c t'_ic
+ *   l_i = S_i·log s_i + Σ_c t'_ic·(m_i - z_ic)          (no overflow for any finite z)
+ *   w_i = sample_weight_i · (class_weight[label_i], or Σ_c t_ic·class_weight_c), class_weight (C) or NULL
+ *   grad_ic = scale·w_i·(S_i·exp(z_ic - m_i)/s_i - t'_ic) */
+void nnf_softmax_xent_f32(float *grad, double *row_loss, double *total, const float *logits,
+                          const void *labels, int label_bytes, const float *probs,
+                          const float *sample_weight, const float *class_weight, double eps,
+                          double scale, int64_t n, int64_t c, int nthreads);
+void nnf_softmax_xent_f64(double *grad, double *row_loss, double *total, const double *logits,
+                          const void *labels, int label_bytes, const double *probs,
+                          const double *sample_weight, const double *class_weight, double eps,
+                          double scale, int64_t n, int64_t c, int nthreads);
+
+/* Elementwise losses on pred (N x M) and target (N x M), l_i = mean_j ℓ(p_ij, t_ij),
+ * grad_ij = scale·w_i·ℓ'(p_ij, t_ij)/M:
+ *   NNF_LOSS_BCE_LOGITS  ℓ = max(z,0) - z·t + log1p(exp(-|z|)),  ℓ' = sigmoid(z) - t
+ *   NNF_LOSS_MSE         ℓ = (p-t)²,                             ℓ' = 2(p-t)
+ *   NNF_LOSS_HUBER       r = p-t: ℓ = ½r² (|r| <= delta) else delta·(|r| - ½delta),
+ *                        ℓ' = clip(r, -delta, delta)  (delta used by Huber only) */
+enum nnf_loss { NNF_LOSS_BCE_LOGITS = 0, NNF_LOSS_MSE = 1, NNF_LOSS_HUBER = 2 };
+void nnf_elem_loss_f32(int kind, float *grad, double *row_loss, double *total, const float *pred,
+                       const float *target, const float *sample_weight, double delta,
+                       double scale, int64_t n, int64_t m, int nthreads);
+void nnf_elem_loss_f64(int kind, double *grad, double *row_loss, double *total,
+                       const double *pred, const double *target, const double *sample_weight,
+                       double delta, double scale, int64_t n, int64_t m, int nthreads);
 
 /* ------------------------------------------------------------- optimizers ---- */
-/* (issue 4) */
+/* (issue 4) In place over flat buffers of P elements (params, state: IN/OUT, overwritten;
+ * grads: IN). g = grads + weight_decay·params when weight_decay != 0 (not for decoupled Adam).
+ * Arithmetic in the buffers' type, hyperparameters cast to it. Elementwise: split into fixed
+ * blocks across threads above a size threshold; results do not depend on nthreads.
+ *
+ * SGD: v = momentum·v + g (v = g when momentum == 0; velocity may be NULL then);
+ *      params -= lr·(nesterov ? g + momentum·v : v). */
+void nnf_sgd_update_f32(float *params, float *velocity, const float *grads, double lr,
+                        double momentum, int nesterov, double weight_decay, int64_t p,
+                        int nthreads);
+void nnf_sgd_update_f64(double *params, double *velocity, const double *grads, double lr,
+                        double momentum, int nesterov, double weight_decay, int64_t p,
+                        int nthreads);
+/* Adam / AdamW (decoupled): m = b1·m + (1-b1)·g; v = b2·v + (1-b2)·g²;
+ *   params -= lr/(1-b1^step) · m / (√v/√(1-b2^step) + eps)  [ + lr·wd·params if decoupled ]
+ * Bias corrections are computed once per call in double. step >= 1. */
+void nnf_adam_update_f32(float *params, float *m, float *v, const float *grads, double lr,
+                         double beta1, double beta2, double eps, double weight_decay,
+                         int decoupled, int64_t step, int64_t p, int nthreads);
+void nnf_adam_update_f64(double *params, double *m, double *v, const double *grads, double lr,
+                         double beta1, double beta2, double eps, double weight_decay,
+                         int decoupled, int64_t step, int64_t p, int nthreads);
+/* RMSprop: sq = rho·sq + (1-rho)·g²; u = g/(√sq + eps); with velocity (may be NULL when
+ * momentum == 0): v = momentum·v + u, u = v; params -= lr·u. */
+void nnf_rmsprop_update_f32(float *params, float *sq, float *velocity, const float *grads,
+                            double lr, double rho, double eps, double momentum,
+                            double weight_decay, int64_t p, int nthreads);
+void nnf_rmsprop_update_f64(double *params, double *sq, double *velocity, const double *grads,
+                            double lr, double rho, double eps, double momentum,
+                            double weight_decay, int64_t p, int nthreads);
+/* Adagrad: acc += g²; params -= lr·g/(√acc + eps). */
+void nnf_adagrad_update_f32(float *params, float *acc, const float *grads, double lr,
+                            double eps, double weight_decay, int64_t p, int nthreads);
+void nnf_adagrad_update_f64(double *params, double *acc, const double *grads, double lr,
+                            double eps, double weight_decay, int64_t p, int nthreads);
+/* Global L2 norm of grads (P) into *norm (double; Σg² over fixed blocks, the block partials
+ * summed in order, so bit-identical for any nthreads; rescaled by max|g| if the plain sum
+ * under- or overflows). If *norm > max_norm: grads *= (T)(max_norm / *norm) in place. */
+void nnf_clip_grad_norm_f32(double *norm, float *grads, double max_norm, int64_t p,
+                            int nthreads);
+void nnf_clip_grad_norm_f64(double *norm, double *grads, double max_norm, int64_t p,
+                            int nthreads);
 
 /* ---------------------------------------------------------------- dropout ---- */
 /* (issue 4)  y[i] = x[i] * (keep_i ? scale : 0) over n contiguous values, scale = (T)(1/(1-rate)),

@@ -69,8 +69,53 @@ cdef extern from "nnfast.h" nogil:
                            int accumulate, int nthreads)
 
     # ---- losses (knb)
+    enum:
+        NNF_LOSS_BCE_LOGITS, NNF_LOSS_MSE, NNF_LOSS_HUBER
+    void nnf_softmax_xent_f32(float *grad, double *row_loss, double *total, const float *logits,
+                              const void *labels, int label_bytes, const float *probs,
+                              const float *sample_weight, const float *class_weight, double eps,
+                              double scale, int64_t n, int64_t c, int nthreads)
+    void nnf_softmax_xent_f64(double *grad, double *row_loss, double *total,
+                              const double *logits, const void *labels, int label_bytes,
+                              const double *probs, const double *sample_weight,
+                              const double *class_weight, double eps, double scale, int64_t n,
+                              int64_t c, int nthreads)
+    void nnf_elem_loss_f32(int kind, float *grad, double *row_loss, double *total,
+                           const float *pred, const float *target, const float *sample_weight,
+                           double delta, double scale, int64_t n, int64_t m, int nthreads)
+    void nnf_elem_loss_f64(int kind, double *grad, double *row_loss, double *total,
+                           const double *pred, const double *target,
+                           const double *sample_weight, double delta, double scale, int64_t n,
+                           int64_t m, int nthreads)
 
     # ---- optimizers (knb)
+    void nnf_sgd_update_f32(float *params, float *velocity, const float *grads, double lr,
+                            double momentum, int nesterov, double weight_decay, int64_t p,
+                            int nthreads)
+    void nnf_sgd_update_f64(double *params, double *velocity, const double *grads, double lr,
+                            double momentum, int nesterov, double weight_decay, int64_t p,
+                            int nthreads)
+    void nnf_adam_update_f32(float *params, float *m, float *v, const float *grads, double lr,
+                             double beta1, double beta2, double eps, double weight_decay,
+                             int decoupled, int64_t step, int64_t p, int nthreads)
+    void nnf_adam_update_f64(double *params, double *m, double *v, const double *grads,
+                             double lr, double beta1, double beta2, double eps,
+                             double weight_decay, int decoupled, int64_t step, int64_t p,
+                             int nthreads)
+    void nnf_rmsprop_update_f32(float *params, float *sq, float *velocity, const float *grads,
+                                double lr, double rho, double eps, double momentum,
+                                double weight_decay, int64_t p, int nthreads)
+    void nnf_rmsprop_update_f64(double *params, double *sq, double *velocity,
+                                const double *grads, double lr, double rho, double eps,
+                                double momentum, double weight_decay, int64_t p, int nthreads)
+    void nnf_adagrad_update_f32(float *params, float *acc, const float *grads, double lr,
+                                double eps, double weight_decay, int64_t p, int nthreads)
+    void nnf_adagrad_update_f64(double *params, double *acc, const double *grads, double lr,
+                                double eps, double weight_decay, int64_t p, int nthreads)
+    void nnf_clip_grad_norm_f32(double *norm, float *grads, double max_norm, int64_t p,
+                                int nthreads)
+    void nnf_clip_grad_norm_f64(double *norm, double *grads, double max_norm, int64_t p,
+                                int nthreads)
 
     # ---- dropout (kna)
     void nnf_dropout_fwd_f32(float *y, const float *x, int64_t n, double rate, uint64_t seed,

@@ -92,3 +92,46 @@ cdef inline cnp.ndarray _check_labels(object fn, object name, object labels, int
             raise ValueError(f"{fn}: {name} must lie in [0, {n_classes}), got values in "
                              f"[{lo}, {hi}]")
     return lab
+
+
+# Hyperparameters (mirrors nnfast/backends/_ref_checks.py: same types and messages).
+import operator
+
+
+cdef str _interval(object lo, object hi, bint lo_open, bint hi_open):
+    if hi is None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+
+
+cdef double _real_param(object fn, object name, object value, object lo=None, object hi=None,
+                        bint lo_open=False, bint hi_open=False) except? -1.0:
+    """A real hyperparameter in the interval lo..hi (open ends flagged); NaN is always rejected."""
+    cdef double v
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}") from None
+    cdef bint ok = v == v
+    if ok and lo is not None:
+        ok = v > <double>lo if lo_open else v >= <double>lo
+    if ok and hi is not None:
+        ok = v < <double>hi if hi_open else v <= <double>hi
+    if not ok:
+        raise ValueError(f"{fn}: {name} must be {_interval(lo, hi, lo_open, hi_open)}, got {v!r}")
+    return v
+
+
+cdef int64_t _step_param(object fn, object value) except -1:
+    """The update count of an optimizer step: an integer >= 1."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fn}: step must be an integer, got {type(value).__name__}")
+    try:
+        s = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{fn}: step must be an integer, got {type(value).__name__}") from None
+    if s < 1:
+        raise ValueError(f"{fn}: step must be >= 1 (updates so far, this one included), got {s}")
+    return s
