@@ -1,0 +1,165 @@
+"""Fetch one file from a list of mirrors: progress bar, checksums, bounded retries, atomic write.
+
+The file is streamed into a temporary file in the destination directory, verified, then moved
+into place with ``os.replace``. On any failure (including Ctrl-C) the temporary file is
+removed, so the destination never holds a partial or unverified file.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+from nnfast._version import __version__
+
+_CHUNK = 1 << 16
+
+
+class DownloadError(OSError):
+    """No mirror delivered a file that passed verification."""
+
+
+class ChecksumError(ValueError):
+    """A downloaded file does not match its expected checksum."""
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """What a file must match. Every field that is set is checked.
+
+    sha256 : hex digest of the content, after gunzip for ``.gz`` files. Content digests stay
+             valid when a mirror re-compresses a file (Debian's copies differ from upstream's
+             at the gzip level but hold the same bytes).
+    md5    : hex digest of the file exactly as served, for tables that only publish that.
+    """
+
+    sha256: str | None = None
+    md5: str | None = None
+
+
+class _Transient(Exception):
+    """A failure worth retrying on the same mirror (dropped connection, 5xx, timeout)."""
+
+
+def _file_md5(path: str) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_file(
+    path: str, checksum: Checksum | None, content_sha256: Callable[[str], str]
+) -> None:
+    """Raise ChecksumError (or ValueError for a malformed file) unless ``path`` verifies.
+
+    ``content_sha256(path)`` must check the file's structure and return the content digest;
+    it runs even without a known digest, so a structurally broken file never passes.
+    """
+    got = content_sha256(path)
+    if checksum is None:
+        return
+    if checksum.sha256 is not None and got != checksum.sha256.lower():
+        raise ChecksumError(f"sha256 mismatch: expected {checksum.sha256}, got {got}")
+    if checksum.md5 is not None:
+        got_md5 = _file_md5(path)
+        if got_md5 != checksum.md5.lower():
+            raise ChecksumError(f"md5 mismatch: expected {checksum.md5}, got {got_md5}")
+
+
+def _fetch(url: str, out, desc: str, timeout: float, progress: bool) -> None:
+    """Stream ``url`` into the open binary file ``out``; raise _Transient for retryable
+    failures and OSError for permanent ones."""
+    req = urllib.request.Request(url, headers={"User-Agent": f"nnfast/{__version__}"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            written = 0
+            with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                      disable=not progress, leave=False) as bar:
+                while chunk := resp.read(_CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+                    bar.update(len(chunk))
+            if total is not None and written != total:
+                raise _Transient(f"connection closed after {written} of {total} bytes")
+    except urllib.error.HTTPError as e:
+        msg = f"HTTP {e.code} {e.reason}"
+        if e.code >= 500 or e.code in (408, 429):
+            raise _Transient(msg) from None
+        raise OSError(msg) from None
+    except http.client.IncompleteRead as e:
+        raise _Transient(f"connection closed after {len(e.partial)} more bytes") from None
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, (ConnectionRefusedError, socket.gaierror)):
+            raise OSError(str(e.reason)) from None
+        raise _Transient(str(e.reason)) from None
+    except (ConnectionError, TimeoutError, http.client.HTTPException) as e:
+        raise _Transient(f"{type(e).__name__}: {e}") from None
+
+
+def download_file(
+    filename: str,
+    dest_dir: str | os.PathLike,
+    mirrors: Sequence[str],
+    *,
+    checksum: Checksum | None = None,
+    content_sha256: Callable[[str], str],
+    retries: int = 3,
+    backoff: float = 1.0,
+    timeout: float = 30.0,
+    progress: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Download ``filename`` into ``dest_dir`` from the first mirror that delivers it intact.
+
+    Each mirror is a base URL; the file's URL is ``mirror.rstrip("/") + "/" + filename``.
+    A mirror is tried up to ``1 + retries`` times while it fails transiently (dropped
+    connection, timeout, HTTP 5xx/408/429), waiting ``backoff * 2**k`` seconds before retry k;
+    a 404, a refused connection or a file failing verification moves on to the next mirror.
+
+    Returns the final path. Raises DownloadError listing every attempt when all mirrors fail.
+    """
+    if not mirrors:
+        raise DownloadError(f"no mirrors configured for {filename}")
+    dest_dir = os.fspath(dest_dir)
+    os.makedirs(dest_dir, exist_ok=True)
+    final = os.path.join(dest_dir, filename)
+    failures = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + filename
+        for attempt in range(1 + max(0, int(retries))):
+            if attempt:
+                sleep(backoff * 2 ** (attempt - 1))
+            fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=dest_dir)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    _fetch(url, out, filename, timeout, progress)
+                    out.flush()
+                    os.fsync(out.fileno())
+                verify_file(tmp, checksum, content_sha256)
+                os.replace(tmp, final)
+                return final
+            except _Transient as e:
+                failures.append(f"{url}: {e}")
+                continue
+            except (OSError, ValueError) as e:
+                failures.append(f"{url}: {e}")
+                break
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    raise DownloadError(
+        f"could not download {filename} into {dest_dir}; attempts: " + "; ".join(failures)
+    )

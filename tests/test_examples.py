@@ -1,0 +1,37 @@
+"""The examples run on small settings (as CI does)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import nnfast
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.skipif(not hasattr(nnfast, "Sequential"),
+                                reason="the model API (issue 5) is not merged yet")
+
+
+def run_example(name, *args, tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT, MPLBACKEND="Agg", HOME=str(tmp_path))
+    return subprocess.run([sys.executable, os.path.join(ROOT, "examples", name), *args],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+def test_admissions_example(tmp_path):
+    out = tmp_path / "adm.png"
+    p = run_example("admissions.py", "--epochs", "3", "--n", "300", "--out", str(out),
+                    tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "test accuracy" in p.stdout
+    with open(out, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"),
+                    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_fashion_mnist_example(tmp_path):
+    p = run_example("fashion_mnist.py", "--epochs", "1", "--limit", "1000", tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "test accuracy" in p.stdout and "Ankle boot" in p.stdout
