@@ -33,7 +33,7 @@ from nnfast._mpi import (
 )
 
 __all__ = ["DEFAULT_TIMEOUT", "TIMEOUT_ENV", "DataParallel", "DistributedError",
-           "describe_exception", "init", "is_root", "launched", "rank", "size"]
+           "abort", "describe_exception", "init", "is_root", "launched", "rank", "size"]
 
 
 def init() -> tuple[int, int]:
@@ -58,3 +58,8 @@ def size() -> int:
 def is_root() -> bool:
     """True on rank 0 (and in a single process): the rank that prints and writes files."""
     return _world().rank == 0
+
+
+def abort(code: int = 1) -> None:
+    """End every rank of the job now (``MPI_Abort``); in a single process, exit with ``code``."""
+    _world().abort(code)

@@ -376,3 +376,18 @@ def test_checkpoint_resume_across_rank_counts(tmp_path):
     resumed.fit(x, y, epochs=1, batch_size=2 * c.B, seed=5, verbose=0)
     np.testing.assert_allclose(resumed._params, np.array(got["two_ranks_2_epochs"], np.float32),
                                rtol=1e-5, atol=1e-6)
+
+
+@needs_mpi
+def test_cli_train_distributed(tmp_path):
+    cmd, extra = _mpi.launch_command(2, [sys.executable, "-m", "nnfast", "train", "--distributed",
+                                         "--epochs", "2", "--seed", "1", "--json",
+                                         "--save", str(tmp_path / "cli.nnf")])
+    env = {**os.environ, **extra, "NNFAST_NUM_THREADS": "1", "NNFAST_DIST_TIMEOUT": "60"}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=90, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, "only rank 0 prints the result"
+    assert lines[0]["epochs"] == 2 and lines[0]["test_accuracy"] > 0.5
+    assert nnfast.load_model(tmp_path / "cli.nnf").count_params() > 0
