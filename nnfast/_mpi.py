@@ -25,6 +25,9 @@ class DistributedError(RuntimeError):
         self.collective = collective
 
 
+DistributedError.__module__ = "nnfast.distributed"   # its public home, shown in tracebacks
+
+
 # ----------------------------------------------------------------------------- launch
 def launched(environ=None) -> str | None:
     """The launcher whose environment this process runs in ("Open MPI", "MPICH", "PMIx",
