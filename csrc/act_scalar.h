@@ -33,9 +33,10 @@ static inline T nnf_act_##SFX(int act, T z, T a) {                              
 /* d act / d z, given z and y = act(z) */                                                 \
 static inline T nnf_dact_##SFX(int act, T z, T y, T a) {                                  \
     switch (act) {                                                                        \
-    case NNF_ACT_RELU: return z > 0 ? (T)1 : (z == z ? (T)0 : z);                         \
-    case NNF_ACT_LEAKY_RELU: return z > 0 ? (T)1 : (z == z ? a : z);                      \
-    case NNF_ACT_ELU: return z > 0 ? (T)1 : (z == z ? y + a : z);                         \
+    /* two flat selects (not nested) so loops stay branch-free and vectorize */         \
+    case NNF_ACT_RELU: { T d = z > 0 ? (T)1 : (T)0; return z == z ? d : z; }            \
+    case NNF_ACT_LEAKY_RELU: { T d = z > 0 ? (T)1 : a; return z == z ? d : z; }         \
+    case NNF_ACT_ELU: { T d = z > 0 ? (T)1 : y + a; return z == z ? d : z; }            \
     case NNF_ACT_SIGMOID: return y * ((T)1 - y);                                          \
     case NNF_ACT_TANH: return (T)1 - y * y;                                               \
     case NNF_ACT_GELU: {                                                                  \

@@ -1,5 +1,7 @@
 /* Dropout with a counter-based mask (the hash is spelled out in nnfast.h, "dropout"):
  * element i's decision depends only on (seed, step, i), so chunks can run on any thread. */
+#include <math.h>
+
 #include "nnfast.h"
 
 #define PAR_WORK 32768
@@ -22,14 +24,15 @@ void nnf_dropout_fwd_##SFX(T *y, const T *x, int64_t n, double rate, uint64_t se
     }                                                                                      \
     const uint64_t key = mix64(mix64(seed) ^ step);                                        \
     const T scale = (T)(1.0 / (1.0 - rate));                                               \
+    /* u = (bits >> 11) 2^-53 >= rate  <=>  (bits >> 11) >= ceil(rate 2^53): both sides exact */ \
+    const uint64_t cut = (uint64_t)ceil(rate * 0x1.0p53);                                  \
     int64_t nchunks = (n + CHUNK - 1) / CHUNK;                                             \
     _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(n > PAR_WORK)")    \
     for (int64_t c = 0; c < nchunks; ++c) {                                                \
         int64_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;                      \
         for (int64_t i = lo; i < hi; ++i) {                                                \
             uint64_t bits = mix64(key + ((uint64_t)i + 1) * GAMMA);                        \
-            double u = (double)(bits >> 11) * 0x1.0p-53;                                   \
-            y[i] = x[i] * (u >= rate ? scale : (T)0);                                      \
+            y[i] = x[i] * ((bits >> 11) >= cut ? scale : (T)0);                            \
         }                                                                                  \
     }                                                                                      \
 }                                                                                          \

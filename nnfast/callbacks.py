@@ -44,7 +44,7 @@ class Callback:
 
 
 class LambdaCallback(Callback):
-    """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda e, logs: ...)``."""
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda e, logs: ...)``."""
 
     def __init__(self, **hooks):
         super().__init__()
@@ -148,8 +148,9 @@ class EarlyStopping(_Monitor):
             if self.restore_best_weights and self.best_weights is not None:
                 np.copyto(self.model._params, self.best_weights)
             if self.verbose:
+                best = "-" if self.best_epoch is None else self.best_epoch + 1
                 print(f"Epoch {epoch + 1}: early stopping (best {self.monitor} "
-                      f"{self.best:.6g} at epoch {self.best_epoch + 1 if self.best_epoch is not None else '-'})")
+                      f"{self.best:.6g} at epoch {best})")
 
 
 class ModelCheckpoint(_Monitor):

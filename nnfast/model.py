@@ -250,8 +250,9 @@ class Sequential:
         rows = [("Layer (type)", "Output shape", "Param #")]
         for layer in self.layers:
             out = ("None",) + tuple(layer.output_shape) if layer.built else ("?",)
+            count = str(layer.count_params()) if layer.built else "?"
             rows.append((f"{layer.name} ({type(layer).__name__})",
-                         "(" + ", ".join(map(str, out)) + ")", f"{layer.count_params() if layer.built else '?'}"))
+                         "(" + ", ".join(map(str, out)) + ")", count))
         widths = [max(len(r[i]) for r in rows) + 3 for i in range(3)]
         line = "=" * sum(widths)
         print_fn(f'Model: "{self.name}"')

@@ -73,7 +73,8 @@ class Optimizer:
         return cls(**config)
 
     def __repr__(self):
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
 
 class SGD(Optimizer):
@@ -132,7 +133,7 @@ class AdamW(Adam):
 
 
 class RMSprop(Optimizer):
-    """sq = ρ·sq + (1-ρ)·g²; params -= lr·g/(√sq + eps) (with momentum: through a velocity)."""
+    """sq = ρ·sq + (1-ρ)·g²; params -= lr·g/(√sq + eps) (momentum: through a velocity)."""
 
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, weight_decay: float = 0.0, clipnorm: float | None = None):

@@ -168,8 +168,6 @@ def _ready(model, x, seed=None) -> None:
         if seed is not None and model.seed is None:
             model.seed = seed
         model.build(x.shape[1:])
-    if model.loss is not None and model.first_trainable is None:
-        raise ValueError("fit: the model has no trainable layer (add a Dense layer)")
     opt = model.optimizer
     if opt is not None and opt.size != model._params.size:
         opt.build(model._params.size, model.dtype)
@@ -229,6 +227,8 @@ def _fit(model, x, y, epochs, batch_size, validation_split, validation_data, shu
                              "both must be >= 1")
         x, val = x[:-n_val], (x[-n_val:], y[-n_val:])
         y = y[:-n_val]
+    if model.first_trainable is None:
+        raise ValueError("fit: the model has no trainable layer (add a Dense layer)")
     # ---- all checks passed: from here on the model changes
     _ready(model, x, seed)
     if dp is not None:
@@ -245,7 +245,8 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
     steps = math.ceil(n / global_batch)
     # One capacity for the training and the validation batches: no reallocation mid-fit.
     ws = model.workspace(min(batch_size, max(n, len(val[0]) if val is not None else 0)))
-    order = np.arange(n) if shuffle else None
+    identity = np.arange(n) if shuffle else None
+    order = identity.copy() if shuffle else None
     history = _callbacks.History()
     # History last, as in Keras: it records what the other callbacks added to the logs.
     cbs = _callbacks.CallbackList(callbacks + [history], model, {
@@ -266,7 +267,7 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
                 cbs.on_epoch_begin(epoch, {})
                 t0 = time.perf_counter()
                 if shuffle:
-                    order[...] = np.arange(n)   # a fixed start: the permutation is a function
+                    np.copyto(order, identity)   # so the order depends on (seed, epoch) only
                     np.random.default_rng([train_seed, model._epoch]).shuffle(order)
                 bar = _bar(steps, f"Epoch {epoch + 1}/{epochs}") if verbose == 1 else None
                 seen, loss_sum, metric_sums = 0, 0.0, [0.0] * len(names)

@@ -115,7 +115,7 @@ CASES = [
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "gelu_tanh",
                "silu", "softplus", "softmax", "log_softmax")
 ACT_ALPHA = {"leaky_relu": 0.1, "elu": 1.3}
-ACT_SHAPES = [(0, 5), (3, 0), (1, 1), (3, 7), (13, 17), (31, 33), (64, 257)]
+ACT_SHAPES = [(0, 5), (3, 0), (1, 1), (3, 7), (13, 17), (64, 257)]
 
 
 def _in_layout(g: Gen, a: np.ndarray):

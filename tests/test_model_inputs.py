@@ -136,3 +136,8 @@ def test_fit_before_compile_and_unbuilt_access():
         nnfast.Sequential([Dense(3)]).predict(np.zeros((2, 3, 4)))
     with pytest.raises(TypeError, match="expected a layer"):
         nnfast.Sequential(["dense"])
+    frozen = nnfast.Sequential([Activation("softmax")])
+    frozen.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="no trainable layer"):
+        frozen.fit(np.zeros((4, 3)), np.zeros(4, np.int64), verbose=0)
+    assert not frozen.built

@@ -77,12 +77,10 @@ def act(name: str, z: np.ndarray, a: float) -> np.ndarray:
 
 
 def dact(name: str, z, y, a: float) -> np.ndarray:
-    """d act/dz given z and y = act(z) (whichever the formula needs; the other may be None)."""
-    ref = z if z is not None else y
-    T = ref.dtype.type
+    """d act/dz given z and y = act(z) (whichever the formula needs; the other may be None).
+    Not for identity (1) or the row-wise activations."""
+    T = (z if z is not None else y).dtype.type
     a = T(a)
-    if name == "identity":
-        return np.ones_like(ref)
     if name == "relu":
         return np.where(z > 0, T(1), np.where(~np.isnan(z), T(0), z))
     if name == "leaky_relu":
@@ -143,6 +141,8 @@ def activation_gradient(name: str, dy, z, y, a: float) -> np.ndarray:
     """dz = dy * act'(z) (the row-wise Jacobian product for softmax/log_softmax)."""
     if name in ROWWISE:
         return softmax_rows_backward(dy, y, name == "log_softmax")
+    if name == "identity":  # act' = 1, and z, y may both be None
+        return dy.copy()
     return dy * dact(name, z, y, a)
 
 

@@ -180,12 +180,13 @@ def clip_grad_norm(grads, max_norm):
     _check_out(fn, "grads", grads, grads.shape, dtype, ())
     max_norm = _real_param(fn, "max_norm", max_norm, 0.0)
     g = grads.astype(np.float64)
-    ss = float(np.sum(g * g))
-    norm = float(np.sqrt(ss))
-    if ss == float("inf") or ss < _SS_LOW:
-        amax = float(np.max(np.abs(g))) if g.size else 0.0
-        if 0.0 < amax < float("inf"):
-            norm = amax * float(np.sqrt(np.sum((g / amax) ** 2)))
-    if norm > max_norm:
-        grads *= dtype.type(max_norm / norm)
+    with np.errstate(over="ignore", invalid="ignore"):  # handled below, as in C
+        ss = float(np.sum(g * g))
+        norm = float(np.sqrt(ss))
+        if ss == float("inf") or ss < _SS_LOW:
+            amax = float(np.max(np.abs(g))) if g.size else 0.0
+            if 0.0 < amax < float("inf"):
+                norm = amax * float(np.sqrt(np.sum((g / amax) ** 2)))
+        if norm > max_norm:
+            grads *= dtype.type(max_norm / norm)
     return norm

@@ -1,0 +1,177 @@
+"""Train Fashion-MNIST 784-256-128-10 (relu, Adam lr 1e-3, batch 128) with nnfast and PyTorch.
+
+Both frameworks see the same float32 data, batch size and thread count in the same run; the
+table gives test accuracy and seconds per epoch (median over epochs; the first epoch is listed
+apart as it includes one-time setup).
+
+    python benchmarks/bench_train.py                      # 10 epochs, all available threads
+    python benchmarks/bench_train.py --threads 1 --epochs 3
+    python benchmarks/bench_train.py --quick              # 2 epochs on 10 000 images
+
+Needs the IDX files of Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist) or
+--data-dir; PyTorch (pip install nnfast[bench]) for the comparison column (--no-torch skips it).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def read_idx(path: str) -> np.ndarray:
+    """A (possibly gzipped) IDX file of unsigned bytes as an ndarray."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
+        raise ValueError(f"{path}: not an IDX file of unsigned bytes")
+    ndim = data[3]
+    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: expected {dims} values, found {body.size} (truncated?)")
+    return body.reshape(dims)
+
+
+def load(data_dir: str):
+    def find(stem):
+        for name in (stem, stem + ".gz"):
+            path = os.path.join(data_dir, name)
+            if os.path.exists(path):
+                return path
+        sys.exit(f"bench_train: {stem}[.gz] not found in {data_dir}; "
+                 "apt-get install dataset-fashion-mnist or pass --data-dir")
+
+    xtr = read_idx(find("train-images-idx3-ubyte")).reshape(-1, 784)
+    ytr = read_idx(find("train-labels-idx1-ubyte"))
+    xte = read_idx(find("t10k-images-idx3-ubyte")).reshape(-1, 784)
+    yte = read_idx(find("t10k-labels-idx1-ubyte"))
+    scale = np.float32(1 / 255)
+    return ((xtr * scale).astype(np.float32), ytr.astype(np.int64),
+            (xte * scale).astype(np.float32), yte.astype(np.int64))
+
+
+def run_nnfast(data, epochs, batch_size, threads, seed):
+    import nnfast
+    from nnfast.callbacks import Callback
+    from nnfast.layers import Dense
+
+    nnfast.set_num_threads(threads)
+    xtr, ytr, xte, yte = data
+    model = nnfast.Sequential([Dense(256, "relu", input_dim=784), Dense(128, "relu"),
+                               Dense(10, "softmax")], seed=seed)
+    # epsilon as PyTorch's default, so both run the same update rule
+    model.compile(nnfast.optimizers.Adam(1e-3, epsilon=1e-8),
+                  "sparse_categorical_crossentropy", ["accuracy"])
+
+    class Timer(Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.t0)
+
+    timer = Timer()
+    model.fit(xtr, ytr, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer],
+              seed=seed)
+    acc = model.evaluate(xte, yte, batch_size=1024)["accuracy"]
+    return timer.times, acc
+
+
+def run_torch(data, epochs, batch_size, threads, seed):
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    xtr, ytr, xte, yte = (torch.from_numpy(a) for a in data)
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                          nn.Linear(128, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    times = []
+    n = len(xtr)
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n)
+        for start in range(0, n, batch_size):
+            idx = perm[start:start + batch_size]
+            xb, yb = xtr[idx], ytr[idx]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    with torch.no_grad():
+        acc = (model(xte).argmax(1) == yte).float().mean().item()
+    return times, acc
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="thread count for both frameworks (default: nnfast's default)")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--quick", action="store_true", help="2 epochs on 10 000 training images")
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    ap.add_argument("--data-dir", default=DEFAULT_DIR)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    import nnfast
+    threads = args.threads or nnfast.get_num_threads()
+    epochs = 2 if args.quick and args.epochs == 10 else args.epochs
+    xtr, ytr, xte, yte = load(args.data_dir)
+    if args.quick:
+        xtr, ytr = xtr[:10000], ytr[:10000]
+    data = (xtr, ytr, xte, yte)
+
+    try:   # NumPy's BLAS gets the same thread count (nnfast itself does not call it)
+        from threadpoolctl import threadpool_limits
+        limits = threadpool_limits(limits=threads)
+    except ImportError:
+        limits = contextlib.nullcontext()
+
+    info = nnfast.info()
+    print(f"Fashion-MNIST {len(xtr)} train / {len(xte)} test, 784-256-128-10 relu, Adam 1e-3, "
+          f"batch {args.batch_size}, {epochs} epochs, {threads} thread(s)")
+    print(f"nnfast {info['version']} backend={info['backend']} kernel_path={info['kernel_path']} "
+          f"cpu={','.join(info.get('cpu_features', []))}")
+    with limits:
+        rows = [("nnfast", *run_nnfast(data, epochs, args.batch_size, threads, args.seed))]
+        if not args.no_torch:
+            try:
+                import torch
+            except ImportError:
+                print("PyTorch not installed: no comparison (pip install nnfast[bench])")
+            else:
+                rows.append((f"torch {torch.__version__}",
+                             *run_torch(data, epochs, args.batch_size, threads, args.seed)))
+
+    print(f"\n{'framework':<16}{'s/epoch (median)':>18}{'first epoch':>13}{'total s':>10}"
+          f"{'test acc':>10}")
+    for name, times, acc in rows:
+        later = times[1:] or times
+        print(f"{name:<16}{statistics.median(later):>18.3f}{times[0]:>13.3f}{sum(times):>10.2f}"
+              f"{acc:>10.4f}")
+    if len(rows) == 2:
+        ratio = statistics.median(rows[0][1][1:] or rows[0][1]) / statistics.median(
+            rows[1][1][1:] or rows[1][1])
+        print(f"\nepoch-time ratio nnfast / torch: {ratio:.2f} (<= 1.0 means nnfast is faster)")
+
+
+if __name__ == "__main__":
+    main()
