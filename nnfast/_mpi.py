@@ -2,6 +2,7 @@
 the collective watchdog, the abort-on-uncaught-exception hook, error reports between ranks."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -91,11 +92,14 @@ class _MPIWorld:
         if timeout > 0 and self.size > 1:
             threading.Thread(target=self._watch, name="nnfast-dist-watchdog", daemon=True).start()
 
-    def _enter(self, what):
+    @contextlib.contextmanager
+    def _collective(self, what):
+        """Marks the time spent inside one collective for the watchdog."""
         self._waiting = (time.monotonic(), what)
-
-    def _leave(self):
-        self._waiting = None
+        try:
+            yield
+        finally:
+            self._waiting = None
 
     def _watch(self):
         poll = min(1.0, self.timeout / 10)
@@ -109,26 +113,20 @@ class _MPIWorld:
                 self.abort(2)
 
     def allreduce_sum(self, buf, what="allreduce"):
-        self._enter(what)
-        self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
-        self._leave()
+        with self._collective(what):
+            self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
 
     def bcast_array(self, arr, what="broadcast"):
-        self._enter(what)
-        self.comm.Bcast(arr, root=0)
-        self._leave()
+        with self._collective(what):
+            self.comm.Bcast(arr, root=0)
 
     def bcast(self, obj, what="broadcast"):
-        self._enter(what)
-        obj = self.comm.bcast(obj, root=0)
-        self._leave()
-        return obj
+        with self._collective(what):
+            return self.comm.bcast(obj, root=0)
 
     def allgather(self, obj, what="allgather"):
-        self._enter(what)
-        out = self.comm.allgather(obj)
-        self._leave()
-        return out
+        with self._collective(what):
+            return self.comm.allgather(obj)
 
     def abort(self, code: int = 1):
         sys.stdout.flush()
