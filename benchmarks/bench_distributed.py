@@ -99,7 +99,7 @@ def _time_allreduce(model, reps: int = 300) -> float:
 STEP_BATCHES = (16, 32, 64, 128, 256, 512, 1024)
 
 
-def _time_steps(model, x, y, reps: int = 20) -> dict:
+def _time_steps(model, x, y, reps: int = 50) -> dict:
     """Fastest compute time of one training step (forward, backward, update) per batch size."""
     from nnfast import training
     out = {}
@@ -127,15 +127,29 @@ def ring_allreduce_seconds(nbytes: float, p: int, bits_per_s: float, latency: fl
     return 2 * (p - 1) / p * nbytes / (bits_per_s / 8) + 2 * (p - 1) * latency
 
 
+def compute_model(step_seconds: dict) -> tuple[float, float]:
+    """``t(b) = t0 + c*b`` from the measured steps, robust to a few disturbed timings on a
+    shared machine: c is the median of the pairwise slopes (Theil-Sen), t0 the median
+    residual, both kept >= 0."""
+    pts = sorted((int(b), t) for b, t in step_seconds.items())
+    slopes = [(t2 - t1) / (b2 - b1) for i, (b1, t1) in enumerate(pts) for b2, t2 in pts[i + 1:]]
+    c = max(statistics.median(slopes), 0.0)
+    t0 = max(statistics.median(t - c * b for b, t in pts), 0.0)
+    return t0, c
+
+
 def scaling_tables(nbytes: float, step_seconds: dict) -> str:
     """Markdown tables of predicted parallel efficiency (speedup / p); the Allreduce starts
-    after the backward pass (no overlap), as in nnfast. ``step_seconds``: measured compute
-    time per step for each per-node batch size the tables need."""
-    def t_c(b):
-        return step_seconds[int(b)]
+    after the backward pass (no overlap), as in nnfast. Compute time per step: the linear
+    model fitted to ``step_seconds`` (per-node batch size -> seconds)."""
+    t0, c = compute_model(step_seconds)
 
-    out = [f"message {nbytes:,.0f} bytes; compute per step measured at batch " + ", ".join(
-        f"{b}: {t * 1e3:.2f} ms" for b, t in sorted(step_seconds.items())), ""]
+    def t_c(b):
+        return t0 + c * b
+
+    head = (f"message {nbytes:,.0f} bytes; compute per step t(b) = {t0 * 1e3:.3f} ms + "
+            f"{c * 1e6:.1f} us * b (fitted to the measured steps)")
+    out = [head, ""]
     # efficiency = speedup / p = t(B_global) / (p * (t(B_global / p) + t_allreduce(p)))
     for title, batch in (("weak scaling: batch 128 per node (global 128 p)", None),
                          ("strong scaling: global batch 1024 (1024/p per node)", 1024)):
@@ -170,11 +184,18 @@ def main() -> None:
     p.add_argument("--synthetic", action="store_true", help="synthetic data even if the real "
                    "Fashion-MNIST is installed")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--report", metavar="RESULTS.json",
+                   help="print the tables from a results file written by --json, no run")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.report:
+        with open(args.report) as f:
+            res = json.load(f)
+        report(res["single"], res["two_ranks"])
         return
     from nnfast import _mpi
     me = [sys.executable, os.path.abspath(__file__), "--worker", "--epochs", str(args.epochs)]
@@ -184,10 +205,18 @@ def main() -> None:
     single = run(me + ["--threads", "2"], env)
     cmd, extra = _mpi.launch_command(2, me + ["--threads", "1"])
     double = run(cmd, {**env, **extra, "OMP_NUM_THREADS": "1"})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"single": single, "two_ranks": double}, f, indent=1)
+    report(single, double)
+
+
+def report(single: dict, double: dict) -> None:
+    epochs = len(single["epoch_seconds"])
     s1, s2 = statistics.median(single["epoch_seconds"]), statistics.median(double["epoch_seconds"])
     print(f"data: {single['data']}; network {'-'.join(map(str, ARCH))}, "
           f"{single['params']:,} params, Adam, global batch {GLOBAL_BATCH}, "
-          f"{args.epochs} epochs, median seconds per epoch")
+          f"{epochs} epochs, median seconds per epoch")
     print("| run | s/epoch | epochs |")
     print("|---|---|---|")
     print(f"| 1 process x 2 threads (batch 128) | {s1:.3f} | "
@@ -198,14 +227,11 @@ def main() -> None:
     ar, n_reduced = double["allreduce_seconds"], double["reduced_floats"]
     print(f"Allreduce of {n_reduced:,} float32 between 2 local ranks: {ar * 1e3:.3f} ms "
           f"(fastest of 300), {ar * double['steps_per_epoch']:.3f} s per epoch")
-    print("compute per step, 1 process x 2 threads (fastest of 20): " + ", ".join(
+    print("compute per step, 1 process x 2 threads (fastest of 50): " + ", ".join(
         f"batch {b}: {t * 1e3:.2f} ms" for b, t in single["step_seconds"].items()))
     steps = {int(b): t for b, t in single["step_seconds"].items()}
     print()
     print(scaling_tables(4.0 * n_reduced, steps))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"single": single, "two_ranks": double}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ class DataParallel:
         except DistributedError:
             raise
         except BaseException as exc:
-            if self.size == 1:
+            if self.size == 1 or getattr(exc, "_nnfast_collective", False):
                 raise
             if self._phase == "checks":
                 self._exchange(None, error=exc)   # raises on every rank
@@ -70,6 +70,7 @@ class DataParallel:
                 "validation x": None if val is None else _array_sig(val[0]),
                 "validation y": None if val is None else _array_sig(val[1])}
         self._exchange(info)
+        self._phase = "setup"
         w = self.world
         train_seed = w.bcast(seed if seed is not None else model.seed, "setup: seed")
         model.seed = w.bcast(model.seed, "setup: seed")
