@@ -67,15 +67,20 @@ def _limits(n):
     return threadpoolctl.threadpool_limits(n)
 
 
-def median_seconds(fn, repeat=50, warmup=5):
+def paired_medians(fns, repeat=100, warmup=5, clock=time.perf_counter):
+    """Median seconds of each function, calls interleaved so that load from other processes
+    (the machine is shared) hits every function alike. clock=time.process_time gives CPU
+    seconds of all threads, which a busy machine disturbs less than wall time."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, t in zip(fns, times):
+            t0 = clock()
+            fn()
+            t.append(clock() - t0)
+    return [statistics.median(t) for t in times]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -96,15 +101,17 @@ def main():
     before = nnfast.get_num_threads()
     print(f"dense forward+backward, {'-'.join(map(str, LAYERS))}, batch {BATCH}, "
           f"kernel path {nnfast.info()['kernel_path']}")
-    print(f"{'dtype':8} {'threads':>7} {'compiled ms':>12} {'reference ms':>13} {'speedup':>8}")
+    print(f"{'dtype':8} {'threads':>7} {'compiled ms':>12} {'reference ms':>13} {'speedup':>8}"
+          f" {'cpu: compiled ms':>17} {'reference ms':>13} {'speedup':>8}")
     for dtype in (np.float32, np.float64):
         c, r = DenseStack(compiled, dtype), DenseStack(reference, dtype)
         for threads in (1, 2):
             nnfast.set_num_threads(threads)
             with _limits(threads):
-                tc, tr = median_seconds(c.step), median_seconds(r.step)
+                tc, tr = paired_medians([c.step, r.step])
+                cc, cr = paired_medians([c.step, r.step], clock=time.process_time)
             print(f"{np.dtype(dtype).name:8} {threads:>7} {tc * 1e3:>12.3f} {tr * 1e3:>13.3f} "
-                  f"{tr / tc:>7.2f}x")
+                  f"{tr / tc:>7.2f}x {cc * 1e3:>17.3f} {cr * 1e3:>13.3f} {cr / cc:>7.2f}x")
     nnfast.set_num_threads(before)
 
 
