@@ -10,7 +10,7 @@ BACKENDS = [pytest.param("c", marks=pytest.mark.skipif(not backends.compiled_ava
                                                       reason="compiled extension not built")),
             "python"]
 STEPS = 6
-TOL = {np.float32: dict(rtol=2e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
+TOL = {np.float32: {"rtol": 2e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-14}}
 
 
 @pytest.fixture(params=BACKENDS)
