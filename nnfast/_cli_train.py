@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -105,6 +106,32 @@ def _confusion(args, model, data) -> None:
 
 
 def cmd_train(args) -> int:
+    if not getattr(args, "distributed", False):
+        return _train(args)
+    from nnfast import distributed
+
+    rank, size = distributed.init()
+    args.ranks = size
+    if rank != 0:      # only rank 0 prints and writes files
+        args.quiet, args.json = True, False
+        args.save = args.plot = args.confusion = None
+    try:
+        return _train(args)
+    except distributed.DistributedError as e:
+        if rank == 0:   # every rank raised the same error: say it once
+            sys.stderr.write(f"nnfast train: error: {e}\n")
+        return 1
+    except Exception as e:
+        if getattr(e, "_nnfast_collective", False):
+            raise
+        # this rank alone failed (e.g. its data): the others would wait for it forever
+        sys.stderr.write(f"nnfast train: rank {rank}: error: {distributed.describe_exception(e)}"
+                         f"; aborting all {size} ranks\n")
+        distributed.abort(1)
+        raise
+
+
+def _train(args) -> int:
     _preflight_outputs(args)
     _setup_runtime(args)
     import nnfast
@@ -117,7 +144,7 @@ def cmd_train(args) -> int:
     _out(args, f"dataset  {data.describe()}")
     n_threads = nnfast.get_num_threads()
     _out(args, f"model    {arch} {args.activation}, {args.optimizer} lr {args.lr:g}, "
-               f"batch {args.batch_size}, {args.dtype}, backend {nnfast.get_backend()}, "
+               f"batch {_batch(args)}, {args.dtype}, backend {nnfast.get_backend()}, "
                f"{n_threads} thread{'' if n_threads == 1 else 's'}")
 
     timer = _epoch_timer()
@@ -138,7 +165,8 @@ def cmd_train(args) -> int:
     t0 = time.perf_counter()
     hist = model.fit(x_train, y_train, epochs=epochs, batch_size=args.batch_size,
                      validation_split=args.validation_split, callbacks=callbacks,
-                     verbose=0 if args.quiet else 1, seed=args.seed)
+                     verbose=0 if args.quiet else 1, seed=args.seed,
+                     distributed=getattr(args, "distributed", False))
     train_seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
     result = model.evaluate(data.x_test, data.y_test, batch_size=1024)
@@ -172,6 +200,11 @@ def cmd_train(args) -> int:
                       if getattr(args, k)},
         }))
     return 0
+
+
+def _batch(args) -> str:
+    ranks = getattr(args, "ranks", 1)
+    return f"{args.batch_size}" if ranks == 1 else f"{args.batch_size} per rank x {ranks} ranks"
 
 
 def _load_model(path: str):

@@ -19,7 +19,11 @@ import numpy as np
 
 
 class Callback:
-    """Base class; override any hook. ``self.model`` and ``self.params`` are set by fit."""
+    """Base class; override any hook. ``self.model`` and ``self.params`` are set by fit.
+
+    ``root_only = True``: in distributed fit only rank 0 runs it (callbacks that write files)."""
+
+    root_only = False
 
     def __init__(self):
         self.model = None
@@ -153,7 +157,10 @@ class ModelCheckpoint(_Monitor):
     """Save the model after every epoch, or only when ``monitor`` improved (save_best_only).
 
     ``filepath`` may hold format fields filled from the epoch logs, e.g.
-    ``"ckpt-{epoch:02d}-{val_loss:.3f}.nnf"``. Each save is atomic (see Sequential.save)."""
+    ``"ckpt-{epoch:02d}-{val_loss:.3f}.nnf"``. Each save is atomic (see Sequential.save).
+    In distributed fit only rank 0 saves."""
+
+    root_only = True
 
     def __init__(self, filepath, monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "auto", verbose: int = 0):

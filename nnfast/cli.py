@@ -120,6 +120,10 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--early-stopping", type=_pos_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without improvement of val_loss "
                         "(loss without a validation split); restores the best weights")
+    g.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the MPI job (run as: mpirun -n N nnfast train "
+                        "--distributed ...); --batch-size is per rank; rank 0 prints and "
+                        "writes the outputs")
     g = t.add_argument_group("output")
     g.add_argument("--save", metavar="FILE.nnf", help="save the trained model")
     g.add_argument("--plot", metavar="FILE.png", help="loss and accuracy per epoch")

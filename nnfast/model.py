@@ -185,12 +185,16 @@ class Sequential:
     # ------------------------------------------------------------------ training API
     def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, callbacks=None, verbose: int = 1,
-            seed: int | None = None):
-        """Train; returns the :class:`nnfast.callbacks.History` (see nnfast/training.py)."""
+            seed: int | None = None, distributed: bool = False):
+        """Train; returns the :class:`nnfast.callbacks.History` (see nnfast/training.py).
+
+        ``distributed=True``: data-parallel over the MPI job this process was launched in
+        (``mpirun -n N``); ``batch_size`` is then per rank (see nnfast/distributed.py)."""
         from nnfast import training
         return training.fit(self, x, y, epochs=epochs, batch_size=batch_size,
                             validation_split=validation_split, validation_data=validation_data,
-                            shuffle=shuffle, callbacks=callbacks, verbose=verbose, seed=seed)
+                            shuffle=shuffle, callbacks=callbacks, verbose=verbose, seed=seed,
+                            distributed=distributed)
 
     def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0) -> dict:
         """{"loss": ..., metric: ...} over the whole of x, y (dropout off)."""

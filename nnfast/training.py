@@ -74,6 +74,13 @@ def forward(model, ws, xb, n: int, mode: str):
 
 def train_step(model, ws, xb, yb, n: int) -> tuple:
     """One optimisation step on a batch of n rows; returns (loss, outputs)."""
+    loss, out = compute_gradients(model, ws, xb, yb, n)
+    apply_gradients(model)
+    return loss, out
+
+
+def compute_gradients(model, ws, xb, yb, n: int) -> tuple:
+    """Forward, loss, backward and penalties into the gradient buffer; returns (loss, outputs)."""
     layers = model.layers
     out = forward(model, ws, xb, n, "train")
     dout = ws.rows("dout", n, out.shape[1:])
@@ -84,12 +91,16 @@ def train_step(model, ws, xb, yb, n: int) -> tuple:
         g = layers[i].backward(g, acts[i], acts[i + 1], bufs[i], ws.need_dx(i), step)
     for layer in model._regularized:
         loss += layer.regularization(True)
-    model.optimizer.step(model._params, model._grads)
-    model._step += 1
     return loss, out
 
 
-def _regularization(model) -> float:
+def apply_gradients(model) -> None:
+    """One optimizer update of the flat parameter buffer from the gradient buffer."""
+    model.optimizer.step(model._params, model._grads)
+    model._step += 1
+
+
+def regularization(model) -> float:
     return sum(layer.regularization(False) for layer in model._regularized)
 
 
@@ -99,6 +110,16 @@ def _batches(n: int, batch_size: int):
 
 
 def _evaluate(model, x, y, batch_size: int, bar=None) -> dict:
+    n, total, *sums = evaluate_sums(model, x, y, batch_size, bar)
+    logs = {"loss": total / n + regularization(model)}
+    logs.update({m.name: s / n for m, s in zip(model.metrics, sums)})
+    return logs
+
+
+def evaluate_sums(model, x, y, batch_size: int, bar=None) -> list:
+    """[rows, sum of losses, sum of each metric·rows] over x, y (no penalty term)."""
+    if len(x) == 0:
+        return [0, 0.0] + [0.0] * len(model.metrics)
     ws = model.workspace(min(batch_size, len(x)))
     total = 0.0
     sums = [0.0] * len(model.metrics)
@@ -112,9 +133,7 @@ def _evaluate(model, x, y, batch_size: int, bar=None) -> dict:
             sums[j] += metric(out, yb, ws, n) * n
         if bar is not None:
             bar.update(1)
-    logs = {"loss": total / len(x) + _regularization(model)}
-    logs.update({m.name: s / len(x) for m, s in zip(model.metrics, sums)})
-    return logs
+    return [len(x), total] + sums
 
 
 # ----------------------------------------------------------------------------- public
@@ -166,7 +185,17 @@ def _fmt(logs: dict) -> str:
 
 
 def fit(model, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None,
-        shuffle=True, callbacks=None, verbose=1, seed=None):
+        shuffle=True, callbacks=None, verbose=1, seed=None, distributed=False):
+    args = (model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
+            callbacks, verbose, seed)
+    if not distributed:
+        return _fit(*args)
+    from nnfast.distributed import DataParallel  # batch_size is per rank (see there)
+    return DataParallel().run(_fit, *args)
+
+
+def _fit(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle, callbacks,
+         verbose, seed, dp=None):
     fn = "fit"
     epochs = positive_int(epochs, "epochs", fn, minimum=0)
     batch_size = positive_int(batch_size, "batch_size", fn)
@@ -202,13 +231,18 @@ def fit(model, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_d
         raise ValueError("fit: the model has no trainable layer (add a Dense layer)")
     # ---- all checks passed: from here on the model changes
     _ready(model, x, seed)
+    if dp is not None:
+        verbose, callbacks, seed = dp.setup(model, x, y, val, epochs=epochs,
+                                            batch_size=batch_size, shuffle=shuffle,
+                                            callbacks=callbacks, verbose=verbose, seed=seed)
     return _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose,
-                 seed if seed is not None else model.seed)
+                 seed if seed is not None else model.seed, dp)
 
 
-def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, train_seed):
+def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, train_seed, dp=None):
     n = len(x)
-    steps = math.ceil(n / batch_size)
+    global_batch = batch_size * (dp.size if dp is not None else 1)
+    steps = math.ceil(n / global_batch)
     # One capacity for the training and the validation batches: no reallocation mid-fit.
     ws = model.workspace(min(batch_size, max(n, len(val[0]) if val is not None else 0)))
     identity = np.arange(n) if shuffle else None
@@ -227,7 +261,8 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
         try:
             cbs.on_train_begin({})
             for epoch in range(epochs):
-                if model.stop_training or interrupt.requested:
+                if model.stop_training or (interrupt.requested if dp is None
+                                           else dp.stop_requested):
                     break
                 cbs.on_epoch_begin(epoch, {})
                 t0 = time.perf_counter()
@@ -237,23 +272,31 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
                 bar = _bar(steps, f"Epoch {epoch + 1}/{epochs}") if verbose == 1 else None
                 seen, loss_sum, metric_sums = 0, 0.0, [0.0] * len(names)
                 completed = True
-                for b, (start, stop) in enumerate(_batches(n, batch_size)):
+                for b, (start, stop) in enumerate(_batches(n, global_batch)):
                     nb = stop - start
                     if batch_logs:
                         cbs.on_batch_begin(b, {"batch": b, "size": nb})
+                    lo, hi = (start, stop) if dp is None else dp.shard(start, stop)
                     if shuffle:
-                        idx = order[start:stop]
-                        xb = np.take(x, idx, axis=0, out=ws.rows("xb", nb, x.shape[1:]),
+                        idx = order[lo:hi]
+                        xb = np.take(x, idx, axis=0, out=ws.rows("xb", hi - lo, x.shape[1:]),
                                      mode="clip")
-                        yb = np.take(y, idx, axis=0, out=ws.rows("yb", nb, y.shape[1:], y.dtype),
-                                     mode="clip")
+                        yb = np.take(y, idx, axis=0,
+                                     out=ws.rows("yb", hi - lo, y.shape[1:], y.dtype), mode="clip")
                     else:
-                        xb, yb = x[start:stop], y[start:stop]
-                    loss, out = train_step(model, ws, xb, yb, nb)
-                    seen += nb
-                    loss_sum += loss * nb
-                    for j, metric in enumerate(model.metrics):
-                        metric_sums[j] += metric(out, yb, ws, nb) * nb
+                        xb, yb = x[lo:hi], y[lo:hi]
+                    if dp is None:
+                        loss, out = train_step(model, ws, xb, yb, nb)
+                        seen += nb
+                        loss_sum += loss * nb
+                        for j, metric in enumerate(model.metrics):
+                            metric_sums[j] += metric(out, yb, ws, nb) * nb
+                    else:   # one Allreduce: gradients, then the global rows, loss and metrics
+                        rows, loss_b, metric_b = dp.train_step(model, ws, xb, yb, hi - lo, nb,
+                                                               interrupt.requested)
+                        seen += rows
+                        loss_sum += loss_b
+                        metric_sums = [s + m for s, m in zip(metric_sums, metric_b)]
                     if bar is not None or batch_logs:
                         logs = {"loss": loss_sum / seen}
                         logs.update({k: s / seen for k, s in zip(names, metric_sums)})
@@ -262,7 +305,8 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
                             bar.update(1)
                         if batch_logs:
                             cbs.on_batch_end(b, {"batch": b, "size": nb, **logs})
-                    if model.stop_training or interrupt.requested:
+                    if model.stop_training or (interrupt.requested if dp is None
+                                               else dp.stop_requested):
                         completed = stop == n
                         break
                 if not completed:
@@ -270,7 +314,9 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
                 model._epoch += 1
                 logs = {"loss": loss_sum / seen}
                 logs.update({k: s / seen for k, s in zip(names, metric_sums)})
-                if val is not None:
+                if dp is not None:
+                    logs.update(dp.end_epoch(model, val, batch_size))
+                elif val is not None:
                     vlogs = _evaluate(model, val[0], val[1], batch_size)
                     logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 if bar is not None:

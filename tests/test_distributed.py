@@ -1,0 +1,393 @@
+"""Data-parallel training over MPI: single-process units, then real ``mpirun -n 2`` runs.
+
+The MPI tests write small scripts to tmp_path and run them under the launcher found beside this
+Python or on PATH (see nnfast._mpi.find_launcher); each run has a timeout. They are skipped with
+the reason when there is no launcher or no mpi4py (``pip install "nnfast[mpi]"``).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import nnfast
+from nnfast import _mpi, distributed
+
+# ----------------------------------------------------------------------------- shared code
+COMMON = '''
+import numpy as np
+import nnfast
+from nnfast import layers, optimizers
+
+B = 16          # per-rank batch; the single-process reference uses 2 * B
+
+
+def data(n=203, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 12)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 0.5)
+    return x, y
+
+
+OPTS = {"sgd": lambda: optimizers.SGD(0.1, momentum=0.9),
+        "adam": lambda: optimizers.Adam(1e-2)}
+
+
+def model(opt="sgd", units=16):
+    m = nnfast.Sequential([layers.Dense(units, "relu", input_dim=12),
+                           layers.Dense(3, "softmax")], seed=1)
+    m.compile(optimizer=OPTS[opt](), loss="sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+    return m
+'''
+
+# (name, optimizer, samples, validation split): 183 training rows end on a 23-row global batch
+# (split 12/11); 193 rows end on a 1-row batch (one rank has nothing to do).
+CASES = [("sgd", "sgd", 203, 0.1), ("adam", "adam", 203, 0.1), ("tail1", "sgd", 193, 0.0)]
+
+
+def _load_common(tmp_path):
+    path = tmp_path / "common.py"
+    path.write_text(COMMON)
+    spec = importlib.util.spec_from_file_location("dp_common", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _mpi_skip_reason() -> str | None:
+    if importlib.util.find_spec("mpi4py") is None:
+        return 'mpi4py is not installed (pip install "nnfast[mpi]")'
+    if _mpi.find_launcher() is None:
+        return f'no mpiexec/mpirun beside {sys.executable} or on PATH (pip install "nnfast[mpi]")'
+    return None
+
+
+needs_mpi = pytest.mark.skipif(_mpi_skip_reason() is not None, reason=str(_mpi_skip_reason()))
+
+
+def _mpirun(tmp_path, body: str, *args, n: int = 2, timeout: float = 90, env=None):
+    """Run ``body`` (after COMMON's imports are importable) on n ranks; returns
+    (returncode, combined output, seconds)."""
+    _load_common(tmp_path)
+    script = tmp_path / "script.py"
+    script.write_text("import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\n"
+                      "from common import *\n" + textwrap.dedent(body))
+    cmd, extra = _mpi.launch_command(n, [sys.executable, str(script), *map(str, args)])
+    full_env = {**os.environ, **extra, "NNFAST_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                "NNFAST_DIST_TIMEOUT": "60", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=tmp_path, env=full_env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout
+        pytest.fail(f"mpirun did not finish within {timeout} s; output so far:\n{out}")
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0
+
+
+# ----------------------------------------------------------------------------- no MPI
+def test_init_outside_mpi_does_not_import_mpi4py():
+    code = ("import sys, nnfast, numpy as np\n"
+            "from nnfast import distributed\n"
+            "assert distributed.init() == (0, 1) and distributed.is_root()\n"
+            "from nnfast import layers\n"
+            "m = nnfast.Sequential([layers.Dense(2, input_dim=3)], seed=0)\n"
+            "m.compile('sgd', 'mse')\n"
+            "m.fit(np.ones((8, 3)), np.ones((8, 2)), verbose=0, distributed=True)\n"
+            "print('mpi4py' in sys.modules)\n")
+    env = {k: v for k, v in os.environ.items() if _mpi.launched({k: v}) is None}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_missing_mpi4py_under_a_launcher_names_the_extra():
+    code = ("import sys\nsys.modules['mpi4py'] = None\n"
+            "from nnfast import distributed\ndistributed.init()\n")
+    env = {**os.environ, "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.returncode != 0
+    assert "ImportError" in out.stderr and 'pip install "nnfast[mpi]"' in out.stderr
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, None),
+    ({"OMPI_COMM_WORLD_SIZE": "2"}, "Open MPI"),
+    ({"PMI_SIZE": "4", "PMI_RANK": "1"}, "MPICH"),
+    ({"PMIX_RANK": "0"}, "PMIx"),
+    ({"SLURM_PROCID": "0", "SLURM_STEP_ID": "0", "SLURM_NTASKS": "4"}, "Slurm"),
+    ({"SLURM_PROCID": "0", "SLURM_NTASKS": "1"}, None),         # a batch script, one task
+    ({"SLURM_PROCID": "0", "SLURM_NTASKS": "8"}, None),         # the batch step, not srun
+    ({"OMPI_COMM_WORLD_SIZE": "2", "NNFAST_DISTRIBUTED": "0"}, None),
+])
+def test_launch_detection(env, expected):
+    assert distributed.launched(env) == expected
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+@pytest.mark.parametrize("rows", [0, 1, 2, 7, 32, 33])
+def test_shard_partitions_the_batch(size, rows):
+    class World:
+        mpi = False
+    parts = []
+    for r in range(size):
+        w = World()
+        w.rank, w.size = r, size
+        parts.append(distributed.DataParallel(w).shard(10, 10 + rows))
+    assert parts[0][0] == 10 and parts[-1][1] == 10 + rows
+    assert all(parts[i][1] == parts[i + 1][0] for i in range(size - 1))
+    sizes = [hi - lo for lo, hi in parts]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_distributed_fit_in_one_process_equals_plain_fit(tmp_path):
+    c = _load_common(tmp_path)
+    x, y = c.data()
+    a, b = c.model("adam"), c.model("adam")
+    ha = a.fit(x, y, epochs=2, batch_size=c.B, validation_split=0.1, seed=3, verbose=0)
+    hb = b.fit(x, y, epochs=2, batch_size=c.B, validation_split=0.1, seed=3, verbose=0,
+               distributed=True)
+    np.testing.assert_array_equal(a._params, b._params)
+    assert ha.history.keys() == hb.history.keys()
+    for key in ha.history:
+        assert ha.history[key] == pytest.approx(hb.history[key], rel=1e-6), key
+
+
+# ----------------------------------------------------------------------------- under mpirun
+EQUIVALENCE = '''
+import json
+from mpi4py import MPI
+from nnfast import distributed
+rank, size = distributed.init()
+out = {}
+for name, opt, n, split in json.loads(sys.argv[1]):
+    x, y = data(n)
+    m = model(opt)
+    h = m.fit(x, y, epochs=3, batch_size=B, validation_split=split, seed=5, verbose=0,
+              distributed=True)
+    same = all(np.array_equal(p, m._params) for p in MPI.COMM_WORLD.allgather(m._params))
+    out[name] = {"params": m._params.tolist(), "history": h.history, "same": same}
+if rank == 0:
+    json.dump(out, open("equivalence.json", "w"))
+'''
+
+
+@needs_mpi
+def test_two_ranks_match_one_process_with_twice_the_batch(tmp_path):
+    rc, output, _ = _mpirun(tmp_path, EQUIVALENCE, json.dumps(CASES))
+    assert rc == 0, output
+    got = json.loads((tmp_path / "equivalence.json").read_text())
+    c = _load_common(tmp_path)
+    for name, opt, n, split in CASES:
+        x, y = c.data(n)
+        ref = c.model(opt)
+        h = ref.fit(x, y, epochs=3, batch_size=2 * c.B, validation_split=split, seed=5,
+                    verbose=0)
+        assert got[name]["same"], f"{name}: the ranks ended with different weights"
+        np.testing.assert_allclose(np.array(got[name]["params"], np.float32), ref._params,
+                                   rtol=1e-5, atol=1e-6, err_msg=name)
+        for key, values in h.history.items():
+            np.testing.assert_allclose(got[name]["history"][key], values, rtol=1e-5,
+                                       err_msg=f"{name} {key}")
+
+
+MISMATCH = '''
+import json
+from nnfast import distributed
+from nnfast.distributed import DistributedError
+rank, size = distributed.init()
+x, y = data()
+out = {}
+def attempt(key, fn):
+    try:
+        fn()
+        out[key] = "no error"
+    except DistributedError as e:
+        out[key] = "DistributedError: " + str(e)
+    except ValueError as e:
+        out[key] = "ValueError: " + str(e)
+fit = dict(epochs=1, batch_size=B, verbose=0, distributed=True)
+attempt("size", lambda: model().fit(x if rank == 0 else x[:-3], y if rank == 0 else y[:-3], **fit))
+attempt("content", lambda: model().fit(x if rank == 0 else x + 1, y, **fit))
+attempt("config", lambda: model(units=16 if rank == 0 else 17).fit(x, y, **fit))
+attempt("optimizer", lambda: model("sgd" if rank == 0 else "adam").fit(x, y, **fit))
+attempt("bad arg on one rank",
+        lambda: model().fit(x, y, **{**fit, "batch_size": B if rank == 0 else 0}))
+attempt("bad arg everywhere", lambda: model().fit(x, y, **{**fit, "batch_size": 0}))
+attempt("fine afterwards", lambda: model().fit(x, y, **fit))
+if rank == 0:
+    json.dump(out, open("mismatch.json", "w"))
+'''
+
+
+@needs_mpi
+def test_mismatched_data_and_models_are_detected_at_start(tmp_path):
+    rc, output, _ = _mpirun(tmp_path, MISMATCH)
+    assert rc == 0, output
+    got = json.loads((tmp_path / "mismatch.json").read_text())
+    assert got["size"].startswith("DistributedError") and "rank 1: samples" in got["size"]
+    assert "200" in got["size"] and "203" in got["size"]
+    assert "rank 1: x differs at sampled rows" in got["content"]
+    assert "rank 1: model differs at layers[0].config.units: 17 (rank 0: 16)" in got["config"]
+    assert "rank 1: model differs at optimizer" in got["optimizer"]
+    assert "rank 1 failed: ValueError: fit: batch_size" in got["bad arg on one rank"]
+    assert got["bad arg everywhere"].startswith("ValueError: fit: batch_size")
+    assert got["fine afterwards"] == "no error"
+
+
+STEP_ERROR = '''
+from nnfast import distributed
+rank, size = distributed.init()
+x, y = data()
+m = model()
+if rank == 1:
+    forward = m.layers[1].forward
+    def failing(*args):
+        if m._step == 4:
+            raise ValueError("boom in forward")
+        return forward(*args)
+    m.layers[1].forward = failing
+m.fit(x, y, epochs=2, batch_size=B, verbose=0, distributed=True)
+print("finished", flush=True)
+'''
+
+
+@needs_mpi
+def test_exception_in_a_step_stops_every_rank_naming_it(tmp_path):
+    rc, output, seconds = _mpirun(tmp_path, STEP_ERROR)
+    assert rc != 0
+    assert "finished" not in output
+    # both ranks raise the same DistributedError
+    assert output.count("DistributedError: rank 1 failed: ValueError: boom in forward") == 2, \
+        output
+    assert seconds < 45
+
+
+OUTSIDE_ERROR = '''
+from nnfast import distributed
+from nnfast.callbacks import LambdaCallback
+rank, size = distributed.init()
+x, y = data()
+def on_epoch_end(epoch, logs):
+    if rank == 1:
+        raise RuntimeError("callback exploded")
+model().fit(x, y, epochs=3, batch_size=B, verbose=0, distributed=True,
+            callbacks=[LambdaCallback(on_epoch_end=on_epoch_end)])
+print("finished", flush=True)
+'''
+
+
+@needs_mpi
+def test_exception_outside_a_step_aborts_the_job(tmp_path):
+    rc, output, seconds = _mpirun(tmp_path, OUTSIDE_ERROR)
+    assert rc != 0 and "finished" not in output
+    assert "rank 1 failed outside a synchronised step" in output, output
+    assert "RuntimeError: callback exploded" in output
+    assert seconds < 45
+
+
+DEATH = '''
+import signal, time
+from nnfast import distributed
+from nnfast.callbacks import LambdaCallback
+rank, size = distributed.init()
+x, y = data()
+def on_batch_begin(batch, logs):
+    if rank == 1 and batch == 3:
+        how = sys.argv[1]
+        if how == "exit":
+            os._exit(3)
+        if how == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if how == "hang":
+            time.sleep(600)
+model().fit(x, y, epochs=2, batch_size=B, verbose=0, distributed=True,
+            callbacks=[LambdaCallback(on_batch_begin=on_batch_begin)])
+print("finished", flush=True)
+'''
+
+
+@needs_mpi
+@pytest.mark.parametrize("how", ["exit", "sigkill"])
+def test_a_dying_rank_ends_the_job(tmp_path, how):
+    # The watchdog is set far above the limit: ending the job here is the launcher's doing.
+    rc, output, seconds = _mpirun(tmp_path, DEATH, how, env={"NNFAST_DIST_TIMEOUT": "120"},
+                                  timeout=60)
+    assert rc != 0 and "finished" not in output
+    assert seconds < 30, output
+
+
+@needs_mpi
+def test_a_hung_rank_is_caught_by_the_watchdog(tmp_path):
+    rc, output, seconds = _mpirun(tmp_path, DEATH, "hang", env={"NNFAST_DIST_TIMEOUT": "3"},
+                                  timeout=60)
+    assert rc != 0 and "finished" not in output
+    assert "rank 0: gradient allreduce (step 4) waited more than 3 s" in output, output
+    assert seconds < 30
+
+
+RESUME = '''
+import json
+from mpi4py import MPI
+from nnfast import distributed
+from nnfast.callbacks import ModelCheckpoint
+rank, size = distributed.init()
+x, y = data()
+# 1 -> 2: continue a single-process checkpoint on two ranks
+m = nnfast.load_model("one_rank_epoch1.nnf")
+m.fit(x, y, epochs=1, batch_size=B, seed=5, verbose=0, distributed=True)
+# 2 -> 1: two ranks write a checkpoint (rank 0 only), then keep training
+m2 = model("adam")
+ckpt = ModelCheckpoint("two_ranks_epoch{epoch}.nnf", save_best_only=False)
+m2.fit(x, y, epochs=1, batch_size=B, seed=5, verbose=0, distributed=True, callbacks=[ckpt])
+m2.fit(x, y, epochs=1, batch_size=B, seed=5, verbose=0, distributed=True)
+saved = MPI.COMM_WORLD.gather(len(ckpt.saved))
+if rank == 0:
+    json.dump({"one_to_two": m._params.tolist(),
+               "two_ranks_2_epochs": m2._params.tolist(), "saved": saved},
+              open("resume.json", "w"))
+'''
+
+
+@needs_mpi
+def test_checkpoint_resume_across_rank_counts(tmp_path):
+    c = _load_common(tmp_path)
+    x, y = c.data()
+    one = c.model("sgd")
+    one.fit(x, y, epochs=1, batch_size=2 * c.B, seed=5, verbose=0)
+    one.save(tmp_path / "one_rank_epoch1.nnf")
+    one.fit(x, y, epochs=1, batch_size=2 * c.B, seed=5, verbose=0)
+    rc, output, _ = _mpirun(tmp_path, RESUME)
+    assert rc == 0, output
+    got = json.loads((tmp_path / "resume.json").read_text())
+    assert got["saved"] == [1, 0], "only rank 0 writes checkpoints"
+    np.testing.assert_allclose(np.array(got["one_to_two"], np.float32), one._params, rtol=1e-5,
+                               atol=1e-6)
+    resumed = nnfast.load_model(tmp_path / "two_ranks_epoch1.nnf")
+    resumed.fit(x, y, epochs=1, batch_size=2 * c.B, seed=5, verbose=0)
+    np.testing.assert_allclose(resumed._params, np.array(got["two_ranks_2_epochs"], np.float32),
+                               rtol=1e-5, atol=1e-6)
+
+
+@needs_mpi
+def test_cli_train_distributed(tmp_path):
+    cmd, extra = _mpi.launch_command(2, [sys.executable, "-m", "nnfast", "train", "--distributed",
+                                         "--epochs", "2", "--seed", "1", "--json",
+                                         "--save", str(tmp_path / "cli.nnf")])
+    env = {**os.environ, **extra, "NNFAST_NUM_THREADS": "1", "NNFAST_DIST_TIMEOUT": "60"}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=90, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, "only rank 0 prints the result"
+    assert lines[0]["epochs"] == 2 and lines[0]["test_accuracy"] > 0.5
+    assert nnfast.load_model(tmp_path / "cli.nnf").count_params() > 0
