@@ -14,14 +14,15 @@ end the job when a rank dies; with ``srun`` use ``--kill-on-bad-exit=1``); an ex
 escapes a rank outside a step calls ``MPI_Abort``; a rank left waiting in a collective longer
 than ``NNFAST_DIST_TIMEOUT`` seconds (default 300, 0 = never) aborts the job.
 
-Launch: ``mpirun -n 4 python train.py`` (Open MPI as root: ``--allow-run-as-root``; more ranks
-than cores: ``--oversubscribe``), ``srun -n 4 --kill-on-bad-exit=1 python train.py`` under
-Slurm. Requirements and limits: every rank passes the same data (checked at the start: sizes,
-shapes, dtypes and a checksum of sampled rows) and builds the same model (architecture,
-optimizer, loss and metrics are compared; seeds are taken from rank 0); callbacks must be the same on every rank and decide from the logs they get, which are the
-same on every rank; callbacks with ``root_only = True`` (``ModelCheckpoint``) run on rank 0
-only. Dropout masks are drawn per rank from the same seed and step, so networks with dropout do
-not reproduce a single-process run exactly; without dropout they do, within float rounding.
+Launch: ``mpirun -n 4 python train.py`` (Open MPI as root: ``--allow-run-as-root``; more ranks than
+cores: ``--oversubscribe``), ``srun -n 4 --kill-on-bad-exit=1 python train.py`` under Slurm.
+Requirements and limits: every rank passes the same data (checked at the start: sizes, shapes,
+dtypes and a checksum of sampled rows) and builds the same model (architecture, optimizer, loss and
+metrics are compared; seeds are taken from rank 0); callbacks must be the same on every rank and
+decide from the logs they get, which are the same on every rank; callbacks with ``root_only =
+True`` (``ModelCheckpoint``) run on rank 0 only. Dropout masks are drawn per rank from the same
+seed and step, so networks with dropout do not reproduce a single-process run exactly; without
+dropout they do, within float rounding.
 ``evaluate`` and ``predict`` are not distributed (each rank computes the whole result).
 
 >>> import nnfast
