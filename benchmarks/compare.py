@@ -82,6 +82,9 @@ def operands(m, k, n, dtype, layout, rng):
     return a, b
 
 
+SETTLE_S = 0.15
+
+
 def timer(fn, target_s):
     """Seconds per call of fn, from a batch long enough to be timed reliably."""
     fn()
@@ -91,6 +94,11 @@ def timer(fn, target_s):
     reps = max(1, int(target_s / max(one, 1e-7)))
 
     def sample():
+        # Let the previous library's idle workers stop spinning (OpenBLAS and OpenMP pools
+        # busy-wait after a call; on 2 cores that steals a core from the next library), then
+        # wake this library's own pool with one untimed call.
+        time.sleep(SETTLE_S)
+        fn()
         t = time.perf_counter()
         for _ in range(reps):
             fn()
