@@ -84,3 +84,20 @@ def _default_from_env() -> int:
 
 
 _state["n"] = _default_from_env()
+
+
+def blas_limited():
+    """Context manager that keeps NumPy's BLAS single-threaded while nnfast's kernels run.
+
+    nnfast's OpenMP pool and OpenBLAS's pool both busy-wait between calls; when a training
+    loop mixes the two (a NumPy dot for a metric, say) each steals cores from the other.
+    Needs threadpoolctl (installed with scikit-learn, or `pip install threadpoolctl`);
+    without it this does nothing.
+    """
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")

@@ -29,6 +29,7 @@ from nnfast._data import (
     positive_int,
     seed_value,
 )
+from nnfast._threads import blas_limited
 
 
 # ----------------------------------------------------------------------------- checks
@@ -188,10 +189,11 @@ def fit(model, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_d
         shuffle=True, callbacks=None, verbose=1, seed=None, distributed=False):
     args = (model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
             callbacks, verbose, seed)
-    if not distributed:
-        return _fit(*args)
-    from nnfast.distributed import DataParallel  # batch_size is per rank (see there)
-    return DataParallel().run(_fit, *args)
+    with blas_limited():  # callbacks' NumPy calls must not wake an OpenBLAS pool beside ours
+        if not distributed:
+            return _fit(*args)
+        from nnfast.distributed import DataParallel  # batch_size is per rank (see there)
+        return DataParallel().run(_fit, *args)
 
 
 def _fit(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle, callbacks,

@@ -20,6 +20,7 @@ from sklearn.utils import check_random_state, gen_batches, shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from nnfast._threads import blas_limited
 from nnfast.sklearn._network import ACT, Network
 from nnfast.sklearn._solvers import SGD, Adam, lbfgs
 
@@ -117,6 +118,10 @@ class BaseMLP(BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        with blas_limited():  # our OpenMP pool and OpenBLAS's must not fight for cores
+            return self._fit_unlimited(X, y, sample_weight, incremental)
+
+    def _fit_unlimited(self, X, y, sample_weight=None, incremental=False):
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if np.any(np.array(hidden) <= 0):
