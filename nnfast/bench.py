@@ -21,6 +21,7 @@ MATMUL_SHAPES = [(64, 784, 256), (128, 784, 256), (32, 784, 256), (128, 128, 10)
                  (512, 512, 512), (1024, 1024, 1024)]
 QUICK_SHAPES = [(64, 784, 256), (128, 784, 256), (128, 128, 10), (512, 512, 512)]
 NET = (784, 256, 128, 10)
+SETTLE_S = 0.1
 
 
 def strip_openblas_env(argv) -> None:
@@ -84,6 +85,10 @@ def _interleaved(fns: dict, repeats: int, min_time: float = 0.02) -> dict:
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            # Idle pools of the previous library (OpenBLAS, OpenMP) busy-wait for a while and
+            # would steal a core: let them sleep, then wake this library's pool untimed.
+            time.sleep(SETTLE_S)
+            fn()
             t0 = time.perf_counter()
             for _ in range(loops[name]):
                 fn()
