@@ -21,6 +21,21 @@ def threads():
     nnfast.set_num_threads(before)
 
 
+@pytest.fixture(params=[
+    pytest.param("c", marks=pytest.mark.skipif(not nnfast.backends.compiled_available(),
+                                               reason="compiled extension not built")),
+    "python"])
+def backend(request):
+    """Runs the test once per backend, with that backend active."""
+    with nnfast.use_backend(request.param):
+        yield request.param
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
+def dtype(request):
+    return request.param
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -3,19 +3,11 @@ on both backends."""
 import numpy as np
 import pytest
 
-import nnfast
-from nnfast import backends, ops
+from nnfast import ops
 
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "gelu_tanh",
                "silu", "softplus", "softmax", "log_softmax")
 ALPHA = {"leaky_relu": 0.1, "elu": 1.3}
-BACKENDS = [b for b in backends.BACKENDS if b == "python" or backends.compiled_available()]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    with nnfast.use_backend(request.param):
-        yield request.param
 
 
 def central_diff(f, x, h=1e-6):

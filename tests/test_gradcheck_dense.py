@@ -2,16 +2,9 @@
 (float64), on both backends."""
 import numpy as np
 import pytest
-from test_gradcheck_activations import ALPHA, BACKENDS, central_diff, rel_err
+from test_gradcheck_activations import ALPHA, central_diff, rel_err
 
-import nnfast
 from nnfast import ops
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    with nnfast.use_backend(request.param):
-        yield request.param
 
 
 @pytest.mark.parametrize("activation", ["identity", "relu", "elu", "sigmoid", "tanh", "gelu",

@@ -3,19 +3,9 @@ for every reduction, with label smoothing and weights, on both backends."""
 import numpy as np
 import pytest
 
-import nnfast
-from nnfast import backends, ops
+from nnfast import ops
 
-BACKENDS = [pytest.param("c", marks=pytest.mark.skipif(not backends.compiled_available(),
-                                                      reason="compiled extension not built")),
-            "python"]
 REDUCTIONS = ("mean", "sum", "none")
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    with nnfast.use_backend(request.param):
-        yield request.param
 
 
 def _scalar(loss):

@@ -3,25 +3,10 @@ the gradient of a quadratic (so each step depends on the last), on both backends
 import numpy as np
 import pytest
 
-import nnfast
-from nnfast import backends, ops
+from nnfast import ops
 
-BACKENDS = [pytest.param("c", marks=pytest.mark.skipif(not backends.compiled_available(),
-                                                      reason="compiled extension not built")),
-            "python"]
 STEPS = 6
 TOL = {np.float32: {"rtol": 2e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-14}}
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    with nnfast.use_backend(request.param):
-        yield request.param
-
-
-@pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
-def dtype(request):
-    return request.param
 
 
 def _problem(dtype, p=1031, seed=3):

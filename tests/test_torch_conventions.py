@@ -3,21 +3,11 @@ docs/ops_api.md for where they differ on purpose). Skipped without torch."""
 import numpy as np
 import pytest
 
-import nnfast
-from nnfast import backends, ops
+from nnfast import ops
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-BACKENDS = [pytest.param("c", marks=pytest.mark.skipif(not backends.compiled_available(),
-                                                      reason="compiled extension not built")),
-            "python"]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    with nnfast.use_backend(request.param):
-        yield request.param
 
 
 def _torch_loss_grad(fn, z, *args, **kw):

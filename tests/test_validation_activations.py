@@ -2,17 +2,9 @@
 extreme inputs, on both backends."""
 import numpy as np
 import pytest
-from test_gradcheck_activations import ACTIVATIONS, BACKENDS
+from test_gradcheck_activations import ACTIVATIONS
 
-import nnfast
 from nnfast import ops
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    with nnfast.use_backend(request.param):
-        yield request.param
-
 
 X = np.linspace(-2, 2, 12).reshape(3, 4)
 

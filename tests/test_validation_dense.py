@@ -2,17 +2,8 @@
 backends."""
 import numpy as np
 import pytest
-from test_gradcheck_activations import BACKENDS
 
-import nnfast
 from nnfast import ops
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    with nnfast.use_backend(request.param):
-        yield request.param
-
 
 rng = np.random.default_rng(0)
 X, W, B = rng.standard_normal((5, 4)), rng.standard_normal((4, 3)), rng.standard_normal(3)

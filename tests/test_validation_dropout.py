@@ -2,17 +2,8 @@
 both backends."""
 import numpy as np
 import pytest
-from test_gradcheck_activations import BACKENDS
 
-import nnfast
 from nnfast import ops
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    with nnfast.use_backend(request.param):
-        yield request.param
-
 
 MASK64 = 2**64 - 1
 

@@ -3,19 +3,9 @@ NaN propagates where documented."""
 import numpy as np
 import pytest
 
-import nnfast
-from nnfast import backends, ops
+from nnfast import ops
 
-BACKENDS = [pytest.param("c", marks=pytest.mark.skipif(not backends.compiled_available(),
-                                                      reason="compiled extension not built")),
-            "python"]
 SCE = "softmax_cross_entropy"
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    with nnfast.use_backend(request.param):
-        yield request.param
 
 
 def _z(n=4, c=3, dtype=np.float64):

@@ -3,18 +3,7 @@ backends; in-place buffers must be contiguous, writeable and separate."""
 import numpy as np
 import pytest
 
-import nnfast
-from nnfast import backends, ops
-
-BACKENDS = [pytest.param("c", marks=pytest.mark.skipif(not backends.compiled_available(),
-                                                      reason="compiled extension not built")),
-            "python"]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    with nnfast.use_backend(request.param):
-        yield request.param
+from nnfast import ops
 
 
 def _adam(**over):

@@ -61,6 +61,11 @@ def _step_param(fn: str, value) -> int:
 
 def _check_out(fn: str, name: str, out, shape: tuple, dtype, inputs: tuple) -> None:
     _float_array(fn, name, out, len(shape), dtype)
+    _check_out_layout(fn, name, out, shape, inputs)
+
+
+def _check_out_layout(fn: str, name: str, out, shape: tuple, inputs: tuple) -> None:
+    """An output buffer: exact shape, C-contiguous, writeable, not overlapping the inputs."""
     if out.shape != shape:
         raise ValueError(f"{fn}: {name} must have shape {shape}, got {out.shape}")
     if not out.flags.c_contiguous:

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnfast.backends._ref_checks import _check_labels, _check_out, _float_array
+from nnfast.backends._ref_checks import (
+    _check_labels,
+    _check_out,
+    _check_out_layout,
+    _float_array,
+)
 
 __all__ = ["accuracy", "argmax_rows", "column_sums"]
 
@@ -13,15 +18,7 @@ def _check_int_out(fn: str, name: str, out, shape: tuple, inputs: tuple) -> None
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != np.int64:
         raise TypeError(f"{fn}: {name} must have dtype int64, got {out.dtype}")
-    if out.shape != shape:
-        raise ValueError(f"{fn}: {name} must have shape {shape}, got {out.shape}")
-    if not out.flags.c_contiguous:
-        raise ValueError(f"{fn}: {name} must be C-contiguous")
-    if not out.flags.writeable:
-        raise ValueError(f"{fn}: {name} is read-only; pass a writeable array")
-    for x in inputs:
-        if out.size and np.may_share_memory(out, x):
-            raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
+    _check_out_layout(fn, name, out, shape, inputs)
 
 
 def _check_rows(fn: str, name: str, x) -> None:
