@@ -9,7 +9,6 @@ import pytest
 
 import nnfast
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 needs_model = pytest.mark.skipif(not hasattr(nnfast, "Sequential"),
                                  reason="the model API (issue 5) is not merged yet")
@@ -20,7 +19,7 @@ SMALL = ["--hidden", "16", "--epochs", "2", "--seed", "0", "--threads", "1"]
 @pytest.fixture
 def env(tmp_path):
     e = dict(os.environ)
-    e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
+    # PYTHONPATH (set in conftest) points at the nnfast under test, not the source tree
     e["HOME"] = str(tmp_path / "home")  # keep ~/.cache/nnfast out of the real home
     e.pop("NNFAST_DATA", None)
     e["MPLBACKEND"] = "Agg"

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.skipif(not hasattr(nnfast, "Sequential"),
 
 
 def run_example(name, *args, tmp_path):
-    env = dict(os.environ, PYTHONPATH=ROOT, MPLBACKEND="Agg", HOME=str(tmp_path))
+    # PYTHONPATH (set in conftest) points at the nnfast under test, not the source tree
+    env = dict(os.environ, MPLBACKEND="Agg", HOME=str(tmp_path))
     return subprocess.run([sys.executable, os.path.join(ROOT, "examples", name), *args],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           check=False)
