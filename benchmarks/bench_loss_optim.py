@@ -71,7 +71,8 @@ def _median_us(fn, number):
 
 def main() -> int:
     mods = _backends()
-    print(f"nnfast {nnfast.info()['version']}, machine busy: numbers are indicative")
+    print(f"nnfast {nnfast.info()['version']}, path {nnfast.info()['kernel_path']}: medians; "
+          "compare only within one run")
     print(f"{'case':36s} {'thr':>3s} {'reference us':>13s} {'compiled us':>12s} {'speedup':>8s}")
     for name, fn in CASES.items():
         number = 200 if "xent" in name else 20
