@@ -7,6 +7,7 @@ alpha in {0, 1, -0.5}, beta in {0, 1, 0.3} with NaN in C when beta == 0 and NaN 
 alpha == 0; float32 and float64; 1 and 2 threads must give bit-identical results.
 """
 import contextlib
+import os
 
 import numpy as np
 import pytest
@@ -235,7 +236,12 @@ def test_dispatch_and_blocking():
     if "avx512f" not in info["cpu_features"]:
         with pytest.raises(RuntimeError, match="does not support"):
             K.select_isa("avx512")
-        assert K.select_isa(None) == info["kernel_path"]
+        # a refused path leaves the active one alone
+        assert nnfast.info()["kernel_path"] == info["kernel_path"]
+    best = K.select_isa(None)
+    assert best in ISAS and ISAS.index(best) >= ISAS.index(info["kernel_path"])
+    # restore the path this process started on (NNFAST_ISA may have forced one)
+    assert K.select_isa(os.environ.get("NNFAST_ISA", "").strip() or None) == info["kernel_path"]
 
 
 @pytest.mark.parametrize("dtype_size", [4, 8])
