@@ -58,6 +58,12 @@ void nnf_gemm_f64(double *C, int64_t ldc, const double *A, int64_t lda, const do
                   int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
                   double alpha, double beta, int nthreads);
 
+/* 1 if a GEMM since the last call could not allocate its packing buffers (its output is then
+ * undefined); clears the flag. Every wrapper of a GEMM-using kernel checks it after the call. */
+int nnf_gemm_take_oom(void);
+/* Test hook: on != 0 makes every packing-buffer request fail. */
+void nnf_gemm_simulate_oom(int on);
+
 /* Epilogue applied to each finished tile of C (after alpha/beta) while it is hot in cache:
  *   z = C + bias[col]  (stored to z[row*ldz+col] when z != NULL)
  *   C = act(z)         (elementwise; act is enum nnf_act, act_alpha its parameter)

@@ -57,6 +57,7 @@ def dense_forward(x, W, b=None, activation="identity", double alpha=0.0, out=Non
             nnf_dense_fwd_f64(<double *>py, <double *>pz, <const double *>px, ldx, tx,
                               <const double *>pw, ldw, tw, <const double *>pb, n, k, m, act,
                               alpha, nt)
+    _check_gemm_memory("dense_forward")
     return out
 
 
@@ -122,4 +123,5 @@ def dense_backward(dy, x, W, z, y, activation="identity", double alpha=0.0, dW=N
                               <const double *>pdy, <const double *>px, ldx, tx,
                               <const double *>pw, ldw, tw, <const double *>pz,
                               <const double *>pyv, n, k, m, act, alpha, acc, nt)
+    _check_gemm_memory("dense_backward")
     return dx, dW, db

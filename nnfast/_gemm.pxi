@@ -71,6 +71,7 @@ cdef object _gemm(a, b, out, double alpha, double beta):
         with nogil:
             nnf_gemm_f64(<double *>pc, n, <const double *>pa, lda, <const double *>pb, ldb,
                          m, n, k, ta, tb, alpha, beta, nt)
+    _check_gemm_memory("gemm")
     return out
 
 
@@ -148,4 +149,10 @@ def gemm_ep(a, b, bias=None, z=None, act="identity", double act_alpha=0.0, out=N
         with nogil:
             nnf_gemm_ep_f64(<double *>pc, n, <const double *>pa, lda, <const double *>pb, ldb,
                             m, n, k, ta, tb, alpha, beta, &ep, nt)
+    _check_gemm_memory("gemm_ep")
     return out
+
+
+def _gemm_simulate_oom(bint on):
+    """Test hook: while on, every GEMM packing-buffer request fails as if memory ran out."""
+    nnf_gemm_simulate_oom(on)

@@ -40,6 +40,8 @@ cdef extern from "nnfast.h" nogil:
                          int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
                          double alpha, double beta, const nnf_epilogue_t *ep, int nthreads)
     double nnf_fma_peak(int dtype_size, int nthreads, double seconds)
+    int nnf_gemm_take_oom()
+    void nnf_gemm_simulate_oom(int on)
 
     # ---- activations (kna)
     void nnf_activation_fwd_f32(float *y, const float *x, int64_t N, int64_t M, int act,

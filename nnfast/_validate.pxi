@@ -136,3 +136,12 @@ cdef inline cnp.ndarray _check_labels(object fn, object name, object labels, int
             raise ValueError(f"{fn}: {name} must lie in [0, {n_classes}), got values in "
                              f"[{lo}, {hi}]")
     return lab
+
+
+cdef inline int _check_gemm_memory(str fn) except -1:
+    """After a GEMM-using kernel: MemoryError if its packing buffers could not be allocated
+    (the outputs are then undefined; inputs are untouched)."""
+    if nnf_gemm_take_oom():
+        raise MemoryError(f"{fn}: out of memory for the GEMM packing buffers (a few MB per "
+                          "thread); the outputs were not computed")
+    return 0

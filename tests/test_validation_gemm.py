@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import nnfast
 from nnfast import backends
 from nnfast.backends import reference
 
@@ -66,3 +67,27 @@ def test_huge_sizes_fail_cleanly(be):
     b = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=(1, 2**30), strides=(4, 0))
     with pytest.raises((MemoryError, ValueError)):
         be.gemm(a, b)
+
+
+@pytest.mark.skipif(not backends.compiled_available(), reason="compiled extension not built")
+@pytest.mark.parametrize("shape", [(8, 16, 8), (600, 300, 200)], ids=["small-path", "packed-path"])
+def test_out_of_memory_is_a_memory_error(shape, threads):
+    """Packing buffers that cannot be allocated give MemoryError, not an abort, and the next
+    call works again."""
+    from nnfast import _kernels, ops
+
+    m, k, n = shape
+    a = np.ones((m, k), np.float32)
+    b = np.ones((k, n), np.float32)
+    for nt in (1, 2):
+        threads(nt)
+        _kernels._gemm_simulate_oom(True)
+        try:
+            with pytest.raises(MemoryError, match="gemm: out of memory for the GEMM packing"):
+                compiled.gemm(a, b)
+            with nnfast.use_backend("c"):
+                with pytest.raises(MemoryError, match="dense_forward: out of memory"):
+                    ops.dense_forward(a, b, np.zeros(n, np.float32), "relu")
+        finally:
+            _kernels._gemm_simulate_oom(False)
+        np.testing.assert_array_equal(compiled.gemm(a, b), np.full((m, n), k, np.float32))

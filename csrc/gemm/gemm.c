@@ -41,16 +41,39 @@ static inline int nnf_team_size(void) {
 #endif
 }
 
+/* Out of memory: a thread that cannot get its packing buffer sets this flag and skips its
+ * share of the work (it still takes part in every barrier); the Cython layer reads the flag
+ * with nnf_gemm_take_oom() after the call and raises MemoryError. */
+static volatile int nnf_gemm_oom_flag = 0;
+static int nnf_gemm_fail_alloc = 0; /* test hook: every buffer request fails */
+
+int nnf_gemm_take_oom(void) {
+    int r = nnf_gemm_oom_flag;
+    nnf_gemm_oom_flag = 0;
+    return r;
+}
+
+void nnf_gemm_simulate_oom(int on) { nnf_gemm_fail_alloc = on; }
+
 /* Per-thread packing buffers, kept between calls (64-byte aligned, grown on demand):
- * slot 0 shared B block (owned by the calling thread), 1 small-path B panel, 2 packed A. */
+ * slot 0 shared B block (owned by the calling thread), 1 small-path B panel, 2 packed A.
+ * Returns NULL (and sets the flag) when the memory cannot be had. */
 static void *nnf_tls_buffer(int slot, size_t bytes) {
     static _Thread_local void *raw[3];
     static _Thread_local size_t cap[3];
+    if (nnf_gemm_fail_alloc) {
+        nnf_gemm_oom_flag = 1;
+        return NULL;
+    }
     if (bytes > cap[slot]) {
         free(raw[slot]);
+        cap[slot] = 0;
         size_t want = bytes + bytes / 4 + 4096;
         raw[slot] = malloc(want + 64);
-        if (raw[slot] == NULL) abort(); /* out of memory: nothing sane to return to */
+        if (raw[slot] == NULL) {
+            nnf_gemm_oom_flag = 1;
+            return NULL;
+        }
         cap[slot] = want;
     }
     return (void *)(((uintptr_t)raw[slot] + 63) & ~(uintptr_t)63);

@@ -164,6 +164,7 @@ static void FN(small_body)(const FN(gemm_args) *g) {
 #pragma omp for schedule(static) nowait
 #endif
         for (int64_t t = 0; t < ntask; ++t) {
+            if (!bbuf) continue; /* out of memory: the caller reports it */
             const int64_t jp = t / msplit, ms = t % msplit;
             const int64_t j0 = jp * NR, nr = n - j0 < NR ? n - j0 : NR;
             const int64_t r0 = ms * mpan / msplit, r1 = (ms + 1) * mpan / msplit;
@@ -210,6 +211,7 @@ static void FN(packed_body)(const FN(gemm_args) *g) {
 #pragma omp for schedule(static)
 #endif
             for (int64_t t = 0; t < mblk * nsplit; ++t) {
+                if (!apack) continue; /* out of memory: the caller reports it */
                 const int64_t ib = t / nsplit, js = t % nsplit;
                 const int64_t ic = ib * MC, mc = m - ic < MC ? m - ic : MC;
                 if (ib != packed) {
@@ -270,6 +272,7 @@ void NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, cons
     if (!small) {
         const int64_t ncb = nnf_even_block(n, g.kd->nc, g.kd->nr);
         g.bpack = (T *)nnf_tls_buffer(0, (size_t)(g.kcb * ncb) * sizeof(T));
+        if (!g.bpack) return; /* out of memory: flagged for nnf_gemm_take_oom() */
     }
     void (*body)(const FN(gemm_args) *) = small ? FN(small_body) : FN(packed_body);
 #ifdef NNF_HAVE_OPENMP
