@@ -19,8 +19,6 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ runtime ---- */
-/* Number of CPUs this process may run on (affinity mask), at least 1. */
-int nnf_available_cpus(void);
 /* 1 when built with OpenMP. */
 int nnf_have_openmp(void);
 

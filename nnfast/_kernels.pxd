@@ -3,7 +3,6 @@ from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "nnfast.h" nogil:
     # runtime
-    int nnf_available_cpus()
     int nnf_have_openmp()
 
     # dispatch

@@ -12,10 +12,6 @@ def get_num_threads():
     return _nthreads
 
 
-def available_cpus():
-    return nnf_available_cpus()
-
-
 _FEATURES = (("sse2", NNF_CPU_SSE2), ("sse4.2", NNF_CPU_SSE42), ("avx", NNF_CPU_AVX),
              ("avx2", NNF_CPU_AVX2), ("fma", NNF_CPU_FMA), ("avx512f", NNF_CPU_AVX512F),
              ("avx512dq", NNF_CPU_AVX512DQ), ("avx512bw", NNF_CPU_AVX512BW),
@@ -48,7 +44,6 @@ def runtime_info():
     keys = ("MR", "NR", "MC", "KC", "NC")
     return {
         "openmp": bool(nnf_have_openmp()),
-        "available_cpus": nnf_available_cpus(),
         "cpu_features": cpu_features(),
         "kernel_path": nnf_isa_name(nnf_isa_active()).decode(),
         "gemm_blocking": {"float32": dict(zip(keys, [b4[i] for i in range(5)])),

@@ -2,6 +2,7 @@
 CPUs this process may run on (affinity mask and cgroup CPU quota)."""
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -94,8 +95,6 @@ def blas_limited():
     Needs threadpoolctl (installed with scikit-learn, or `pip install threadpoolctl`);
     without it this does nothing.
     """
-    import contextlib
-
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
