@@ -77,6 +77,7 @@ cdef object _gemm(a, b, out, double alpha, double beta):
 
 cdef extern from "gemm/gemm_kernels.h" nogil:
     void nnf_gemm_set_path(int path)
+    void nnf_gemm_set_swap(int on)
 
 
 def _gemm_set_path(int path):
@@ -85,6 +86,12 @@ def _gemm_set_path(int path):
     if path not in (0, 1, 2):
         raise ValueError(f"_gemm_set_path: path must be 0, 1 or 2, got {path}")
     nnf_gemm_set_path(path)
+
+
+def _gemm_set_swap(bint on):
+    """Test hook: False = never compute a narrow product as C^T = op(B)^T op(A)^T (the swap
+    that puts the vector lanes along m when n is under one register panel)."""
+    nnf_gemm_set_swap(on)
 
 
 _EP_ACTS = {"identity": NNF_ACT_IDENTITY, "relu": NNF_ACT_RELU,

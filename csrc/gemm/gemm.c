@@ -5,17 +5,26 @@
 #include <stdlib.h>
 #include "gemm_kernels.h"
 #include "nnfast.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #ifdef NNF_HAVE_OPENMP
 #include <omp.h>
 #endif
 
-/* Start an OpenMP team only above this many flops: waking a team costs a few microseconds,
- * the time of a ~1 MFLOP product on one core. */
-#define NNF_GEMM_MT_FLOPS 3.0e6
+/* Start an OpenMP team only above this many flops (~3 us of one core's work). Measured with
+ * the team's threads spinning between back-to-back calls, as in training: 2 threads already
+ * win at 64x64x32 (0.26 MFLOP, 2.6 vs 3.2 us) and 128x128x10 (3.8 vs 5.8 us); after 3 ms
+ * idle (threads asleep) they still break even at 128x128x10 and win from 64x64x64 up. */
+#define NNF_GEMM_MT_FLOPS 2.5e5
 
 /* Test hook (gemm_kernels.h): 0 = choose by size, 1 = always small path, 2 = always packed. */
 int nnf_gemm_path_override = 0;
 void nnf_gemm_set_path(int path) { nnf_gemm_path_override = path; }
+
+/* Test hook: 0 turns off the narrow-n swap (C^T = B^T A^T), to compare it with the plain nest. */
+int nnf_gemm_swap_enabled = 1;
+void nnf_gemm_set_swap(int on) { nnf_gemm_swap_enabled = on; }
 
 /* K is cut into equal blocks of at most KC (rounded up to 8 for aligned panels), the same for
  * every path and thread count: each element's sum is always split at the same points. */

@@ -56,6 +56,9 @@ nnf_peak_fn nnf_active_peak(int dtype_size);
  * nest, 2 = always the packed nest. Lets the tests run every shape through both. */
 extern int nnf_gemm_path_override;
 void nnf_gemm_set_path(int path);
+/* Test hook: 0 = never take the narrow-n swap (compute C^T = op(B)^T op(A)^T), 1 = by shape. */
+extern int nnf_gemm_swap_enabled;
+void nnf_gemm_set_swap(int on);
 
 /* Microkernels: nnf_<s|d>gemm_ukr_<isa>_<MR>x<NR>. */
 void nnf_sgemm_ukr_generic_4x8(int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
