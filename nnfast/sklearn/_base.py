@@ -284,8 +284,8 @@ class BaseMLP(BaseEstimator):
                         m = bi.shape[0]
                         if dense:
                             # mode="clip": indices are valid, and "raise" buffers out=
-                            xb = np.take(X, bi, axis=0, out=xbuf[:m], mode="clip")
-                            tb = np.take(targets, bi, axis=0, out=tbuf[:m], mode="clip")
+                            xb = X.take(bi, axis=0, out=xbuf[:m], mode="clip")
+                            tb = targets.take(bi, axis=0, out=tbuf[:m], mode="clip")
                         else:
                             xb, tb = X[bi], targets[bi]
                         swb = None if sample_weight is None else sample_weight[bi]
