@@ -6,6 +6,7 @@ import contextlib
 import math
 import numbers
 import os
+import sys
 import warnings
 
 _state = {"n": 1}
@@ -87,16 +88,40 @@ def _default_from_env() -> int:
 _state["n"] = _default_from_env()
 
 
+_blas = {"key": None, "controller": None}  # the cached threadpoolctl controller and its key
+
+
+def _blas_controller():
+    """A threadpoolctl.ThreadpoolController, rebuilt only when the number of imported modules
+    changed (None without threadpoolctl).
+
+    Building one rescans every loaded library (/proc/self/maps: ~3 ms), too slow for each
+    fit. New libraries nearly always arrive with an import (torch, scipy.linalg ...), which
+    the key catches; one dlopen'ed without any import is picked up at the next import.
+    threadpoolctl's own get_cached_controller (3.8+) uses the same key.
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    key = len(sys.modules)
+    controller = _blas["controller"]
+    if controller is None or _blas["key"] != key:
+        controller = ThreadpoolController()
+        _blas.update(key=key, controller=controller)
+    return controller
+
+
 def blas_limited():
     """Context manager that keeps NumPy's BLAS single-threaded while nnfast's kernels run.
 
     nnfast's OpenMP pool and OpenBLAS's pool both busy-wait between calls; when a training
     loop mixes the two (a NumPy dot for a metric, say) each steals cores from the other.
     Needs threadpoolctl (installed with scikit-learn, or `pip install threadpoolctl`);
-    without it this does nothing.
+    without it this does nothing. The limit is set on the call and restored when the `with`
+    block exits.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    controller = _blas_controller()
+    if controller is None:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return controller.limit(limits=1, user_api="blas")

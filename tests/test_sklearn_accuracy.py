@@ -48,6 +48,22 @@ def _fit_both(name, X, y, sample_weight=None, **params):
     return out
 
 
+@pytest.mark.parametrize("seed", [0, 1, 42, 2**31 - 1])
+@pytest.mark.parametrize("n", [1, 2, 7, 200, 1797])
+def test_epoch_shuffle_is_sklearns(seed, n):
+    from sklearn.utils import shuffle
+
+    from nnfast.sklearn._base import _shuffle
+
+    ours, ref = np.random.RandomState(seed), np.random.RandomState(seed)
+    idx, ref_idx = np.arange(n), np.arange(n)
+    for _ in range(3):  # epochs compose: each shuffles the previous order
+        _shuffle(idx, ours)
+        ref_idx = shuffle(ref_idx, random_state=ref)
+        np.testing.assert_array_equal(idx, ref_idx)
+    assert ours.randint(2**31) == ref.randint(2**31)  # the streams stay in step
+
+
 @pytest.fixture(scope="module")
 def digits():
     X, y = load_digits(return_X_y=True)

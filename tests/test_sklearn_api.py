@@ -140,6 +140,27 @@ def test_partial_fit_and_warm_start_follow_sklearn(data):
     np.testing.assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-6)
 
 
+@pytest.mark.parametrize("y", [
+    np.arange(12) % 4, (np.arange(12) % 3 - 1) * 7, np.arange(12) % 5 - 1.0,
+    (np.arange(12) % 3).astype(np.uint8), np.array(list("abcabcabcabd")),
+    np.array(["x", "yy", "z"] * 4, dtype=object), np.arange(12) % 2 == 0,
+    np.where(np.arange(12) % 2, "pos", "neg"), np.full(12, 3), np.full(12, "only"),
+    [2, 0, 1] * 4, (np.arange(12) % 3).reshape(-1, 1),
+], ids=lambda y: f"{np.asarray(y).dtype}-{len(np.unique(np.asarray(y)))}")
+def test_targets_equal_label_binarizer(y):
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import column_or_1d
+
+    X = np.random.default_rng(0).random((12, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the column vector's DataConversionWarning
+        _, ours = MLPClassifier()._validate_input(X, y, incremental=False, reset=True)
+        y1 = column_or_1d(np.asarray(y))
+    ref = LabelBinarizer().fit(y1).transform(y1).astype(bool)
+    assert ours.dtype == ref.dtype and ours.shape == ref.shape
+    np.testing.assert_array_equal(ours, ref)
+
+
 def test_sparse_input_matches_dense(data):
     X, y = data
     params = {"hidden_layer_sizes": (10,), "max_iter": 3, "random_state": 0}

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, gen_batches, shuffle
+from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
@@ -25,6 +25,16 @@ from nnfast.sklearn._network import ACT, Network
 from nnfast.sklearn._solvers import SGD, Adam, lbfgs
 
 _STOCHASTIC = ("sgd", "adam")
+
+
+def _shuffle(idx: np.ndarray, random_state: np.random.RandomState) -> None:
+    """``idx = sklearn.utils.shuffle(idx, random_state=random_state)``, in place.
+
+    scikit-learn draws a permutation p by ``random_state.shuffle(np.arange(n))`` and returns
+    idx[p]; the swaps do not depend on the values, so shuffling idx itself gives idx[p] from
+    the same draws, without shuffle's input checks (~0.5 ms an epoch).
+    """
+    random_state.shuffle(idx)
 
 
 class BaseMLP(BaseEstimator):
@@ -263,7 +273,7 @@ class BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    idx = shuffle(idx, random_state=self._random_state)
+                    _shuffle(idx, self._random_state)
                 total = 0.0
                 for sl in gen_batches(n, bs):
                     if not self.shuffle:
@@ -274,8 +284,8 @@ class BaseMLP(BaseEstimator):
                         m = bi.shape[0]
                         if dense:
                             # mode="clip": indices are valid, and "raise" buffers out=
-                            xb = np.take(X, bi, axis=0, out=xbuf[:m], mode="clip")
-                            tb = np.take(targets, bi, axis=0, out=tbuf[:m], mode="clip")
+                            xb = X.take(bi, axis=0, out=xbuf[:m], mode="clip")
+                            tb = targets.take(bi, axis=0, out=tbuf[:m], mode="clip")
                         else:
                             xb, tb = X[bi], targets[bi]
                         swb = None if sample_weight is None else sample_weight[bi]

@@ -14,6 +14,22 @@ from nnfast import ops
 from nnfast.sklearn._base import BaseMLP
 
 
+def _one_hot(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """LabelBinarizer().fit(y).transform(y) as bool, for binary or multiclass y: one column
+    for two classes or fewer (true for classes[1]), else one per class.
+
+    transform() would find y's type twice more and build a sparse matrix first (~1 ms a fit);
+    classes (sorted) come from y itself, so every label is found by searchsorted, as in
+    label_binarize.
+    """
+    col = np.searchsorted(classes, y)
+    if classes.shape[0] <= 2:
+        return (col == 1).reshape(-1, 1)
+    out = np.zeros((y.shape[0], classes.shape[0]), bool)
+    out[np.arange(y.shape[0]), col] = True
+    return out
+
+
 class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multi-layer perceptron classifier, a drop-in for ``sklearn.neural_network.MLPClassifier``.
 
@@ -71,6 +87,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
+            if self._label_binarizer.y_type_ in ("binary", "multiclass"):
+                return X, _one_hot(y, self.classes_)
         else:
             classes = unique_labels(y)
             if self.warm_start:

@@ -82,10 +82,10 @@ class Network:
 
     def forward(self, x) -> np.ndarray:
         """Logits of the batch x (dense or CSR, n <= reserved rows), kept for backward()."""
-        n, a = x.shape[0], x
+        n, a, sparse = x.shape[0], x, sp.issparse(x)  # only the input can be sparse
         for i in range(self.n_layers):
             out, act = self._acts[i][:n], self._layer_act(i)
-            if sp.issparse(a):
+            if sparse and i == 0:
                 pre = out if act == "identity" else self._dz[i][:n]
                 pre[...] = a @ self.coefs[i]
                 pre += self.intercepts[i]
@@ -98,14 +98,14 @@ class Network:
 
     def backward(self, x, dlogits: np.ndarray) -> None:
         """Fill the gradient buffer from d loss / d logits of the last forward() batch x."""
-        n, d = x.shape[0], dlogits
+        n, d, sparse = x.shape[0], dlogits, sp.issparse(x)
         for i in reversed(range(self.n_layers)):
             act, y = self._layer_act(i), self._acts[i][:n]
             # relu'(z) = [z > 0] = [relu(z) > 0]: the output stands in for the pre-activation
             z = y if act == "relu" else None
             inp = x if i == 0 else self._acts[i - 1][:n]
             dz = None if act == "identity" else self._dz[i][:n]
-            if sp.issparse(inp):
+            if sparse and i == 0:
                 if dz is not None:
                     d = ops.activation_backward(d, z, y, act, out=dz)
                 self._gW[i][...] = inp.T @ d
