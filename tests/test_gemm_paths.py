@@ -217,6 +217,43 @@ def test_narrow_swap_bit_identical(isa, dtype):
             K._gemm_set_path(0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_few_rows_bit_identical(isa, dtype):
+    """m <= 4 against row-major B streams B in place (no packing); it must match the small
+    and packed nests exactly, including partial vectors at the right edge, several K blocks,
+    alpha/beta with NaN in C, the epilogue and 2 threads."""
+    rng = np.random.default_rng(7)
+    with kernel_path(isa):
+        _mr, nr, _mc, kc, _nc = blocking(dtype)
+        widths = sorted({1, 3, nr // 2 - 1, nr - 1, nr, nr + 1, 4 * nr + 3, 100, 257})
+        try:
+            for m in (1, 2, 3, 4):
+                for n in widths:
+                    for k in (1, 7, kc + 5):
+                        ta = (m + n + k) % 2 == 1
+                        a = operand(rng, m, k, dtype, ta, 1)
+                        b = operand(rng, k, n, dtype, False, 3)
+                        c0 = rng.standard_normal((m, n)).astype(dtype)
+                        bias = rng.standard_normal(n).astype(dtype)
+                        outs = []
+                        for nest in (0, 1, 2):
+                            K._gemm_set_path(nest)
+                            for nt in (1, 2):
+                                with threads(nt):
+                                    nan_c = np.full((m, n), np.nan, dtype)
+                                    outs.append((
+                                        K.gemm(a, b, out=c0.copy(), alpha=-0.5, beta=0.3),
+                                        K.gemm(a, b, out=nan_c, alpha=2.0, beta=0.0),
+                                        K.gemm_ep(a, b, bias=bias, act="relu")))
+                        check(a, b, -0.5, 0.3, c0, label=f"{isa} rows m,k,n={m},{k},{n}")
+                        for o in outs[1:]:
+                            for got, want in zip(o, outs[0]):
+                                np.testing.assert_array_equal(got, want)
+        finally:
+            K._gemm_set_path(0)
+
+
 def _act_ref(name, z):
     if name == "relu":
         return np.where(z < 0, 0, z).astype(z.dtype)

@@ -26,6 +26,15 @@ typedef void (*nnf_ukr_edge_f32)(int mr, int64_t k, float alpha, const float *a,
 typedef void (*nnf_ukr_edge_f64)(int mr, int64_t k, double alpha, const double *a,
                                  int64_t rsa, int64_t csa, const double *b, int64_t ldb,
                                  double beta, double *c, int64_t ldc);
+/* Few-row kernels: C[0:mr, 0:n] (1 <= mr <= NNF_ROWS_MAX, any n) for one K block, B row-major
+ * and read in place (not packed), same per-element arithmetic as the microkernels. */
+#define NNF_ROWS_MAX 4
+typedef void (*nnf_rows_f32)(int mr, int64_t k, float alpha, const float *a, int64_t rsa,
+                             int64_t csa, const float *b, int64_t ldb, float beta, float *c,
+                             int64_t ldc, int64_t n);
+typedef void (*nnf_rows_f64)(int mr, int64_t k, double alpha, const double *a, int64_t rsa,
+                             int64_t csa, const double *b, int64_t ldb, double beta, double *c,
+                             int64_t ldc, int64_t n);
 /* FMA throughput loop: `iters` rounds of independent FMA chains; returns flops done. */
 typedef double (*nnf_peak_fn)(int64_t iters, float *sink);
 
@@ -35,12 +44,14 @@ typedef struct {
     int64_t mc, kc, nc;
     nnf_ukr_f32 ukr;
     nnf_ukr_edge_f32 ukr_edge;
+    nnf_rows_f32 rows;
 } nnf_kernel_f32_t;
 typedef struct {
     int mr, nr;
     int64_t mc, kc, nc;
     nnf_ukr_f64 ukr;
     nnf_ukr_edge_f64 ukr_edge;
+    nnf_rows_f64 rows;
 } nnf_kernel_f64_t;
 
 /* Largest register tile of any kernel (sizes the framework's edge-tile buffer). */
@@ -71,6 +82,10 @@ void nnf_dgemm_ukr_generic_4x4(int64_t k, double alpha, const double *a, int64_t
 void nnf_dgemm_ukr_generic_4x4_edge(int mr, int64_t k, double alpha, const double *a,
         int64_t rsa, int64_t csa,
         const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+void nnf_sgemm_rows_generic(int mr, int64_t k, float alpha, const float *a, int64_t rsa,
+        int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n);
+void nnf_dgemm_rows_generic(int mr, int64_t k, double alpha, const double *a, int64_t rsa,
+        int64_t csa, const double *b, int64_t ldb, double beta, double *c, int64_t ldc, int64_t n);
 double nnf_peak_generic_f32(int64_t iters, float *sink);
 double nnf_peak_generic_f64(int64_t iters, float *sink);
 
@@ -95,6 +110,14 @@ void nnf_dgemm_ukr_avx512_12x16(int64_t k, double alpha, const double *a, int64_
 void nnf_dgemm_ukr_avx512_12x16_edge(int mr, int64_t k, double alpha, const double *a,
         int64_t rsa, int64_t csa,
         const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
+void nnf_sgemm_rows_avx2(int mr, int64_t k, float alpha, const float *a, int64_t rsa,
+        int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n);
+void nnf_dgemm_rows_avx2(int mr, int64_t k, double alpha, const double *a, int64_t rsa,
+        int64_t csa, const double *b, int64_t ldb, double beta, double *c, int64_t ldc, int64_t n);
+void nnf_sgemm_rows_avx512(int mr, int64_t k, float alpha, const float *a, int64_t rsa,
+        int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n);
+void nnf_dgemm_rows_avx512(int mr, int64_t k, double alpha, const double *a, int64_t rsa,
+        int64_t csa, const double *b, int64_t ldb, double beta, double *c, int64_t ldc, int64_t n);
 double nnf_peak_avx2_f32(int64_t iters, float *sink);
 double nnf_peak_avx2_f64(int64_t iters, float *sink);
 double nnf_peak_avx512_f32(int64_t iters, float *sink);

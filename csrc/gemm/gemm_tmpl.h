@@ -303,6 +303,31 @@ static void FN(packed_body)(const FN(gemm_args) *g) {
     }
 }
 
+/* ---- few rows: m <= NNF_ROWS_MAX, B row-major read in place (kd->rows), no packing -------
+ * Each thread owns one contiguous range of whole NR panels, the same for every K block. */
+static void FN(rows_body)(const FN(gemm_args) *g) {
+    const KERN *kd = g->kd;
+    const int NR = kd->nr;
+    const int64_t m = g->m, n = g->n, k = g->k, kcb = g->kcb, lda = g->lda;
+    const int64_t npan = (n + NR - 1) / NR;
+    const int team = nnf_team_size();
+#ifdef NNF_HAVE_OPENMP
+    const int me = omp_get_thread_num();
+#else
+    const int me = 0;
+#endif
+    const int64_t j0 = npan * me / team * NR, j1n = npan * (me + 1) / team * NR;
+    const int64_t j1 = j1n < n ? j1n : n;
+    if (j0 >= j1) return;
+    const int64_t rsa = g->ta ? 1 : lda, csa = g->ta ? lda : 1;
+    for (int64_t pc = 0; pc < k; pc += kcb) {
+        const int64_t kc = k - pc < kcb ? k - pc : kcb;
+        kd->rows((int)m, kc, g->alpha, g->A + pc * csa, rsa, csa, g->B + pc * g->ldb + j0,
+                 g->ldb, pc == 0 ? g->beta : (T)1, g->C + j0, g->ldc, j1 - j0);
+    }
+    if (g->ep) NNF_CAT(nnf_epilogue_tile_, SFX)(g->ep, g->C, g->ldc, 0, j0, m, j1 - j0);
+}
+
 /* ---- degenerate: alpha == 0 or k == 0 -> C = beta * C (A and B are not read) ------------ */
 static void FN(gemm_scale)(T *C, int64_t ldc, int64_t m, int64_t n, T beta,
                            const nnf_epilogue_t *ep) {
@@ -352,12 +377,16 @@ void NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, cons
     int small = m * g.kcb <= g.kd->mc * g.kd->kc;
     if (nnf_gemm_path_override == 1) small = 1;
     else if (nnf_gemm_path_override == 2) small = 0;
-    if (!small) {
+    /* a few rows against row-major B: each B element is used at most m times, so B is
+     * streamed in place instead of packed (batch-1 inference, GEMV) */
+    const int rows = !g.tc && !g.tb && m <= NNF_ROWS_MAX && nnf_gemm_path_override == 0;
+    if (!small && !rows) {
         const int64_t ncb = nnf_even_block(n, g.kd->nc, g.kd->nr);
         g.bpack = (T *)nnf_tls_buffer(0, (size_t)(g.kcb * ncb) * sizeof(T));
         if (!g.bpack) return; /* out of memory: flagged for nnf_gemm_take_oom() */
     }
     void (*body)(const FN(gemm_args) *) = small ? FN(small_body) : FN(packed_body);
+    if (rows) body = FN(rows_body);
 #ifdef NNF_HAVE_OPENMP
     if (nthr > 1) {
 #pragma omp parallel num_threads(nthr)

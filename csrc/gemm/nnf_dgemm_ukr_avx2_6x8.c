@@ -16,6 +16,10 @@
 #define V_BCAST(p) _mm256_set1_pd(*(p))
 #define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
 #define V_MUL(a, b) _mm256_mul_pd((a), (b))
+#define V_MASK(r) _mm256_cmpgt_epi64(_mm256_set1_epi64x(r), _mm256_setr_epi64x(0, 1, 2, 3))
+#define V_LOADU_N(p, r) _mm256_maskload_pd((p), V_MASK(r))
+#define V_STOREU_N(p, r, v) _mm256_maskstore_pd((p), V_MASK(r), (v))
+#define UKR_ROWS_NAME nnf_dgemm_rows_avx2
 #include "gemm_kernels.h"
 #include "ukr_simd.h"
 #endif

@@ -16,6 +16,10 @@
 #define V_BCAST(p) _mm512_set1_pd(*(p))
 #define V_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 #define V_MUL(a, b) _mm512_mul_pd((a), (b))
+#define V_MASK(r) ((__mmask8)((1u << (r)) - 1u))
+#define V_LOADU_N(p, r) _mm512_maskz_loadu_pd(V_MASK(r), (p))
+#define V_STOREU_N(p, r, v) _mm512_mask_storeu_pd((p), V_MASK(r), (v))
+#define UKR_ROWS_NAME nnf_dgemm_rows_avx512
 #include "gemm_kernels.h"
 #include "ukr_simd.h"
 #endif

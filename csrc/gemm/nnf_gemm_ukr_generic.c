@@ -49,3 +49,43 @@ void NAME##_edge(int mr, int64_t k, T alpha, const T *a, int64_t rsa, int64_t cs
 
 NNF_DEFINE_GENERIC_UKR(float, nnf_sgemm_ukr_generic_4x8, 4, 8)
 NNF_DEFINE_GENERIC_UKR(double, nnf_dgemm_ukr_generic_4x4, 4, 4)
+
+/* Few rows (mr <= NNF_ROWS_MAX), B read in place (see ukr_simd.h's rows kernel): the same
+ * per-element arithmetic as the kernels above, 8 columns at a time. */
+#define NNF_DEFINE_GENERIC_ROWS(T, NAME)                                                     \
+static inline __attribute__((always_inline)) void                                          \
+NAME##_body(const int R, int64_t k, T alpha, const T *restrict a, int64_t rsa, int64_t csa, \
+            const T *restrict b, int64_t ldb, T beta, T *restrict c, int64_t ldc, int64_t n) { \
+    for (int64_t j0 = 0; j0 < n; j0 += 8) {                                                 \
+        const int w = n - j0 < 8 ? (int)(n - j0) : 8;                                      \
+        T acc[NNF_ROWS_MAX][8];                                                             \
+        for (int i = 0; i < R; ++i)                                                        \
+            for (int j = 0; j < 8; ++j) acc[i][j] = 0;                                      \
+        for (int64_t p = 0; p < k; ++p) {                                                   \
+            const T *restrict bp = b + p * ldb + j0;                                        \
+            for (int i = 0; i < R; ++i) {                                                  \
+                const T av = a[i * rsa + p * csa];                                          \
+                if (w == 8) for (int j = 0; j < 8; ++j) acc[i][j] += av * bp[j];            \
+                else for (int j = 0; j < w; ++j) acc[i][j] += av * bp[j];                   \
+            }                                                                               \
+        }                                                                                   \
+        for (int i = 0; i < R; ++i) {                                                      \
+            T *restrict cr = c + i * ldc + j0;                                              \
+            if (beta == (T)0) for (int j = 0; j < w; ++j) cr[j] = alpha * acc[i][j];        \
+            else for (int j = 0; j < w; ++j) cr[j] = beta * cr[j] + alpha * acc[i][j];      \
+        }                                                                                   \
+    }                                                                                       \
+}                                                                                           \
+void NAME(int mr, int64_t k, T alpha, const T *a, int64_t rsa, int64_t csa, const T *b,    \
+          int64_t ldb, T beta, T *c, int64_t ldc, int64_t n) {                              \
+    switch (mr) {                                                                           \
+    case 1: NAME##_body(1, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;          \
+    case 2: NAME##_body(2, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;          \
+    case 3: NAME##_body(3, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;          \
+    case 4: NAME##_body(4, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;          \
+    default: break;                                                                         \
+    }                                                                                       \
+}
+
+NNF_DEFINE_GENERIC_ROWS(float, nnf_sgemm_rows_generic)
+NNF_DEFINE_GENERIC_ROWS(double, nnf_dgemm_rows_generic)

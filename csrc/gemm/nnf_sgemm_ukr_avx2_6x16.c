@@ -16,6 +16,10 @@
 #define V_BCAST(p) _mm256_set1_ps(*(p))
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
+#define V_MASK(r) _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define V_LOADU_N(p, r) _mm256_maskload_ps((p), V_MASK(r))
+#define V_STOREU_N(p, r, v) _mm256_maskstore_ps((p), V_MASK(r), (v))
+#define UKR_ROWS_NAME nnf_sgemm_rows_avx2
 #include "gemm_kernels.h"
 #include "ukr_simd.h"
 #endif

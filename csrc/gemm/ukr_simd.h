@@ -9,6 +9,8 @@
  *   UKR_NAME       exported symbol         UKR_ATTR   __attribute__((target(...)))
  *   UKR_EDGE_NAME  exported bottom-edge (mr < MR rows) variant
  *   V_ZERO() V_SET1(x) V_LOADU(p) V_STOREU(p, v) V_BCAST(p) V_FMA(a, b, c) = a*b + c  V_MUL(a, b)
+ *   V_LOADU_N(p, r) V_STOREU_N(p, r, v)   first r (0 < r < VL) lanes only, the rest untouched
+ *   UKR_ROWS_NAME  exported few-row kernel (B read in place, any width)
  *
  * Registers: MR*NV accumulators + NV B vectors + 1 broadcast A value
  * (AVX2 6x16 f32: 12 + 2 + 1 = 15 of 16 ymm; AVX-512 12x32 f32: 24 + 2 + 1 = 27 of 32 zmm).
@@ -103,6 +105,82 @@ UKR_ATTR void UKR_EDGE_NAME(int mr, int64_t k, UKR_T alpha, const UKR_T *a, int6
 #if UKR_MR > 12
 #error "add edge cases for MR > 12"
 #endif
+    default: break;
+    }
+}
+
+/* ---- few rows (m <= NNF_ROWS_MAX), B read in place --------------------------------------
+ * c[i*ldc + j] for i < mr, j < n, from row-major B (b[p*ldb + j]) without packing it: with so
+ * few rows each element of B is used at most mr times, so a packed copy costs more than it
+ * saves. CW vectors per row are in flight (mr*CW >= 4 independent chains; the loads stream B
+ * from L2/L3). Per element the arithmetic is the microkernel's: one FMA chain over p from 0,
+ * then alpha*acc (beta == 0) or beta*c + alpha*acc fused, so results match the tiled nests. */
+static inline __attribute__((always_inline)) UKR_ATTR void
+rows_body(const int MR, const int CW, int64_t k, UKR_T alpha, const UKR_T *restrict a,
+          int64_t rsa, int64_t csa, const UKR_T *restrict b, int64_t ldb, UKR_T beta,
+          UKR_T *restrict c, int64_t ldc, int64_t n) {
+    const UKR_V va = V_SET1(alpha), vb = V_SET1(beta);
+    int64_t j0 = 0;
+    for (; j0 + CW * UKR_VL <= n; j0 += CW * UKR_VL) {
+        UKR_V acc[4][4];
+        _Pragma("GCC unroll 4")
+        for (int i = 0; i < MR; ++i) {
+            _Pragma("GCC unroll 4")
+            for (int v = 0; v < CW; ++v) acc[i][v] = V_ZERO();
+        }
+        const UKR_T *bp = b + j0;
+        for (int64_t p = 0; p < k; ++p, bp += ldb) {
+            UKR_V bv[4];
+            _Pragma("GCC unroll 4")
+            for (int v = 0; v < CW; ++v) bv[v] = V_LOADU(bp + v * UKR_VL);
+            _Pragma("GCC unroll 4")
+            for (int i = 0; i < MR; ++i) {
+                const UKR_V av = V_BCAST(a + i * rsa + p * csa);
+                _Pragma("GCC unroll 4")
+                for (int v = 0; v < CW; ++v) acc[i][v] = V_FMA(av, bv[v], acc[i][v]);
+            }
+        }
+        _Pragma("GCC unroll 4")
+        for (int i = 0; i < MR; ++i) {
+            _Pragma("GCC unroll 4")
+            for (int v = 0; v < CW; ++v) {
+                UKR_T *cp = c + i * ldc + j0 + v * UKR_VL;
+                V_STOREU(cp, beta == (UKR_T)0 ? V_MUL(va, acc[i][v])
+                                              : V_FMA(vb, V_LOADU(cp), V_MUL(va, acc[i][v])));
+            }
+        }
+    }
+    /* the last < CW vectors: one (possibly partial) vector at a time */
+    for (; j0 < n; j0 += UKR_VL) {
+        const int r = n - j0 < UKR_VL ? (int)(n - j0) : UKR_VL;
+        UKR_V acc[4];
+        _Pragma("GCC unroll 4")
+        for (int i = 0; i < MR; ++i) acc[i] = V_ZERO();
+        const UKR_T *bp = b + j0;
+        for (int64_t p = 0; p < k; ++p, bp += ldb) {
+            const UKR_V bv = r == UKR_VL ? V_LOADU(bp) : V_LOADU_N(bp, r);
+            _Pragma("GCC unroll 4")
+            for (int i = 0; i < MR; ++i) acc[i] = V_FMA(V_BCAST(a + i * rsa + p * csa), bv, acc[i]);
+        }
+        _Pragma("GCC unroll 4")
+        for (int i = 0; i < MR; ++i) {
+            UKR_T *cp = c + i * ldc + j0;
+            UKR_V old = beta == (UKR_T)0 ? V_ZERO() : (r == UKR_VL ? V_LOADU(cp) : V_LOADU_N(cp, r));
+            UKR_V res = beta == (UKR_T)0 ? V_MUL(va, acc[i]) : V_FMA(vb, old, V_MUL(va, acc[i]));
+            if (r == UKR_VL) V_STOREU(cp, res);
+            else V_STOREU_N(cp, r, res);
+        }
+    }
+}
+
+UKR_ATTR void UKR_ROWS_NAME(int mr, int64_t k, UKR_T alpha, const UKR_T *a, int64_t rsa,
+                            int64_t csa, const UKR_T *b, int64_t ldb, UKR_T beta, UKR_T *c,
+                            int64_t ldc, int64_t n) {
+    switch (mr) {
+    case 1: rows_body(1, 4, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;
+    case 2: rows_body(2, 4, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;
+    case 3: rows_body(3, 2, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;
+    case 4: rows_body(4, 2, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;
     default: break;
     }
 }
