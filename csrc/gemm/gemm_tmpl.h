@@ -13,6 +13,10 @@
  *  packed (GotoBLAS/BLIS): for each NC x KC block of B, the team packs it once into a shared
  *         buffer (L3); each thread packs MC x KC blocks of A (L2) and runs the NR/MR loops
  *         with the microkernel; the (MC block, column range) tasks are split statically.
+ *  rows   (m <= NNF_ROWS_MAX, B row-major: batch-1 inference, GEMV): nothing is packed; the
+ *         ISA's rows kernel streams B in place, each thread over its own column range.
+ * Narrow n (under two NR panels, the last partly empty) is first turned into C^T = op(B)^T
+ * op(A)^T with a transposed store, so the lanes run along m (output layers: n = 10).
  * Below NNF_GEMM_MT_FLOPS no OpenMP team is started (the worksharing loops are orphaned).
  *
  * Edges: packed B panels are zero-padded to NR columns; a bottom-edge tile (mr < MR rows)
