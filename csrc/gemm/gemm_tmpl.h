@@ -91,12 +91,30 @@ static inline void FN(tcopy)(T *restrict dst, int64_t ldd, const T *restrict src
     }
 }
 
+/* Row tile t of m rows: MR rows each, except that a remainder under MR/2 rows (too few FMA
+ * chains to fill the pipes) is merged with the last full tile and the pair split in halves:
+ * 32 rows at MR 6 run as 6,6,6,6,4,4 instead of 6,6,6,6,6,2. Tile t starts inside MR-row
+ * panel t, so packed panels keep their place (panel t at t*MR*kc). */
+static inline __attribute__((always_inline)) void
+FN(row_tile)(int64_t t, int64_t m, int MR, int64_t *i0, int64_t *mr) {
+    const int64_t ntile = (m + MR - 1) / MR, rem = m % MR;
+    if (rem == 0 || 2 * rem >= MR || ntile < 2 || t < ntile - 2) {
+        *i0 = t * MR;
+        *mr = m - *i0 < MR ? m - *i0 : MR;
+        return;
+    }
+    const int64_t first = (MR + rem + 1) / 2;  /* rows of tile ntile-2; the last gets the rest */
+    *i0 = (ntile - 2) * MR + (t == ntile - 1 ? first : 0);
+    *mr = t == ntile - 1 ? MR + rem - first : first;
+}
+
 static inline __attribute__((always_inline)) void
 FN(pack_a_mr)(T *restrict dst, const T *restrict A, int64_t lda, int ta, int64_t i0, int64_t mc,
               int64_t p0, int64_t kc, const int MR) {
-    for (int64_t ir = 0; ir < mc; ir += MR) {
-        const int64_t mr = mc - ir < MR ? mc - ir : MR;
-        T *restrict d = dst + ir * kc;
+    for (int64_t t = 0; t * MR < mc; ++t) {
+        int64_t ir, mr;
+        FN(row_tile)(t, mc, MR, &ir, &mr);
+        T *restrict d = dst + t * MR * kc;
         if (!ta) {
             FN(tcopy)(d, MR, A + (i0 + ir) * lda + p0, lda, mr, kc);
         } else if (mr == MR) {
@@ -115,8 +133,8 @@ FN(pack_a_mr)(T *restrict dst, const T *restrict A, int64_t lda, int ta, int64_t
     }
 }
 
-/* dst = MR-row panels of op(A)[i0:i0+mc, p0:p0+kc], panel r at dst + r*MR*kc, element (i, p)
- * of a panel at p*MR + i; rows past mc are zero. */
+/* dst = one MR-row panel per row tile (row_tile) of op(A)[i0:i0+mc, p0:p0+kc], panel t at
+ * dst + t*MR*kc, element (i, p) of a panel at p*MR + i; rows past the tile's are zero. */
 static void FN(pack_a)(T *restrict dst, const T *restrict A, int64_t lda, int ta, int64_t i0,
                        int64_t mc, int64_t p0, int64_t kc, int MR) {
     switch (MR) {
@@ -244,7 +262,8 @@ static void FN(small_body)(const FN(gemm_args) *g) {
             const int64_t r0 = ms * mpan / msplit, r1 = (ms + 1) * mpan / msplit;
             FN(pack_b)(bbuf, g->B, g->ldb, g->tb, pc, kc, j0, nr, NR);
             for (int64_t r = r0; r < r1; ++r) {
-                const int64_t i0 = r * MR, mr = m - i0 < MR ? m - i0 : MR;
+                int64_t i0, mr;
+                FN(row_tile)(r, m, MR, &i0, &mr);
                 const T *a = g->A + (g->ta ? pc * lda + i0 : i0 * lda + pc);
                 FN(tile)(kd, kc, g->alpha, a, rsa, csa, bbuf, NR, bet, g->C, g->ldc, i0, j0, mr,
                          nr, last, g->ep, g->tc);
@@ -296,10 +315,11 @@ static void FN(packed_body)(const FN(gemm_args) *g) {
                 for (int64_t jp = p0; jp < p1; ++jp) {
                     const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
                     const T *bp = bpack + j0 * kc;
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        const int64_t mr = mc - ir < MR ? mc - ir : MR;
-                        FN(tile)(kd, kc, g->alpha, apack + ir * kc, 1, MR, bp, NR, bet, g->C,
-                                 g->ldc, ic + ir, jc + j0, mr, nr, last, g->ep, g->tc);
+                    for (int64_t t = 0; t * MR < mc; ++t) {
+                        int64_t ir, mr;
+                        FN(row_tile)(t, mc, MR, &ir, &mr);
+                        FN(tile)(kd, kc, g->alpha, apack + t * MR * kc, 1, MR, bp, NR, bet,
+                                 g->C, g->ldc, ic + ir, jc + j0, mr, nr, last, g->ep, g->tc);
                     }
                 }
             }
