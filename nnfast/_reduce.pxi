@@ -12,7 +12,7 @@ cdef int _check_int64_out(object fn, object name, object out, tuple shape,
         raise ValueError(f"{fn}: {name} must be C-contiguous")
     if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
         raise ValueError(f"{fn}: {name} is read-only; pass a writeable array")
-    if cnp.PyArray_SIZE(<cnp.ndarray>out) and np.may_share_memory(out, x):
+    if cnp.PyArray_SIZE(<cnp.ndarray>out) and _overlaps(<cnp.ndarray>out, x):
         raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
     return 0
 

@@ -27,6 +27,53 @@ cdef inline int _check_array(object fn, object name, object arr, int ndim, int i
     return isz
 
 
+cdef inline bint _extent(cnp.ndarray a, uintptr_t *start, uintptr_t *end) noexcept:
+    """[start, end): the bytes a's elements can touch, from its data pointer, shape and strides
+    (NumPy's get_array_memory_extents); empty (start == end) for a zero-size array."""
+    cdef int i, nd = cnp.PyArray_NDIM(a)
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(a)
+    cdef cnp.npy_intp lower = 0, upper = 0, reach
+    cdef uintptr_t base = <uintptr_t>cnp.PyArray_DATA(a)
+    for i in range(nd):
+        if dims[i] == 0:
+            start[0] = end[0] = base
+            return False
+        reach = strides[i] * (dims[i] - 1)  # negative strides extend the extent downwards
+        if reach > 0:
+            upper += reach
+        else:
+            lower += reach
+    start[0] = base + <uintptr_t>lower
+    end[0] = base + <uintptr_t>(upper + cnp.PyArray_ITEMSIZE(a))
+    return start[0] < end[0]
+
+
+cdef inline bint _bounds_overlap(cnp.ndarray a, cnp.ndarray b) noexcept:
+    """np.may_share_memory(a, b) without the Python call: do the memory extents intersect
+    (MAY_SHARE_BOUNDS; interleaved views such as x[::2] and x[1::2] count as overlapping)?"""
+    cdef uintptr_t s1, e1, s2, e2
+    if not _extent(a, &s1, &e1) or not _extent(b, &s2, &e2):
+        return False
+    return s1 < e2 and s2 < e1
+
+
+cdef inline bint _overlaps(cnp.ndarray out, object x) except -1:
+    """Whether out may share memory with the input x (None: no input)."""
+    if x is None:
+        return False
+    if cnp.PyArray_Check(x):
+        return _bounds_overlap(out, <cnp.ndarray>x)
+    return np.may_share_memory(out, x)  # not yet validated: NumPy converts it the same way
+
+
+def _may_share_memory(a, b):
+    """Test hook: the overlap test of every out= check, for comparison with np.may_share_memory."""
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"_may_share_memory: a must be a numpy.ndarray, got {type(a).__name__}")
+    return _overlaps(<cnp.ndarray>a, b)
+
+
 cdef inline int _check_out(object fn, object name, object out, tuple shape, int itemsize,
                            tuple inputs) except -1:
     """out: ndarray of exactly `shape` and dtype, C-contiguous, writeable, not overlapping inputs."""
@@ -37,9 +84,10 @@ cdef inline int _check_out(object fn, object name, object out, tuple shape, int 
         raise ValueError(f"{fn}: {name} must be C-contiguous")
     if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
         raise ValueError(f"{fn}: {name} is read-only; pass a writeable array")
-    for x in inputs:
-        if x is not None and cnp.PyArray_SIZE(<cnp.ndarray>out) and np.may_share_memory(out, x):
-            raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
+    if cnp.PyArray_SIZE(<cnp.ndarray>out):
+        for x in inputs:
+            if _overlaps(<cnp.ndarray>out, x):
+                raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
     return 0
 
 
