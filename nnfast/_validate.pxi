@@ -3,7 +3,7 @@
 
 cdef inline int _itemsize_of(object fn, object name, object arr) except -1:
     """4 for float32, 8 for float64; TypeError otherwise."""
-    if not isinstance(arr, np.ndarray):
+    if not cnp.PyArray_Check(arr):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
     cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
     if not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>arr):
@@ -91,6 +91,38 @@ cdef inline int _check_out(object fn, object name, object out, tuple shape, int 
     return 0
 
 
+cdef inline int _check_out_nd(object fn, object name, object out, int nd, int64_t d0, int64_t d1,
+                              int itemsize, tuple inputs) except -1:
+    """_check_out for the shape (d0,) (nd=1) or (d0, d1) (nd=2), compared in C; the tuple is
+    only built for the error message."""
+    _check_array(fn, name, out, nd, itemsize)
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(<cnp.ndarray>out)
+    if dims[0] != d0 or (nd == 2 and dims[1] != d1):
+        shape = <tuple>(d0,) if nd == 1 else <tuple>(d0, d1)
+        raise ValueError(f"{fn}: {name} must have shape {shape}, got {out.shape}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out):
+        raise ValueError(f"{fn}: {name} must be C-contiguous")
+    if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
+        raise ValueError(f"{fn}: {name} is read-only; pass a writeable array")
+    if cnp.PyArray_SIZE(<cnp.ndarray>out):
+        for x in inputs:
+            if _overlaps(<cnp.ndarray>out, x):
+                raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
+    return 0
+
+
+cdef inline object _alloc(int nd, int64_t d0, int64_t d1, int type_num):
+    """np.empty((d0,) or (d0, d1), dtype) through the C-API (no Python call)."""
+    cdef cnp.npy_intp dims[2]
+    dims[0] = <cnp.npy_intp>d0
+    dims[1] = <cnp.npy_intp>d1
+    return cnp.PyArray_EMPTY(nd, dims, type_num, 0)
+
+
+cdef inline int _ftype(int itemsize) noexcept:
+    return cnp.NPY_FLOAT32 if itemsize == 4 else cnp.NPY_FLOAT64
+
+
 cdef inline object _empty(tuple shape, int itemsize):
     return np.empty(shape, dtype=np.float32 if itemsize == 4 else np.float64)
 
@@ -130,12 +162,16 @@ cdef double _real_param(object fn, object name, object value, object lo=None, ob
                         bint lo_open=False, bint hi_open=False) except? -1.0:
     """A real hyperparameter in the interval lo..hi (open ends flagged); NaN is always rejected."""
     cdef double v
-    if isinstance(value, (str, bytes)) or value is None:
+    if type(value) is float:  # the common case; float(value) would give the same
+        v = <double>value
+    elif isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}") from None
+    else:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{fn}: {name} must be a real number, "
+                            f"got {type(value).__name__}") from None
     cdef bint ok = v == v
     if ok and lo is not None:
         ok = v > <double>lo if lo_open else v >= <double>lo
@@ -148,6 +184,8 @@ cdef double _real_param(object fn, object name, object value, object lo=None, ob
 
 cdef int64_t _step_param(object fn, object value) except -1:
     """The update count of an optimizer step: an integer >= 1."""
+    if type(value) is int and value >= 1:  # the common case, as operator.index would take it
+        return value
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{fn}: step must be an integer, got {type(value).__name__}")
     try:
