@@ -33,18 +33,25 @@ cdef inline void *_data_or_null(object a):
     return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
 
 
+cdef inline int _check_saved_one(object fn, object name, object arr, bint needed,
+                                 object activation, object dy, int isz) except -1:
+    if arr is None:
+        if needed:
+            raise ValueError(f"{fn}: {name} is required for activation {activation!r}, got None")
+        return 0
+    _check_array(fn, name, arr, 2, isz)
+    cdef cnp.npy_intp *d = cnp.PyArray_DIMS(<cnp.ndarray>arr)
+    cdef cnp.npy_intp *e = cnp.PyArray_DIMS(<cnp.ndarray>dy)
+    if d[0] != e[0] or d[1] != e[1]:
+        raise ValueError(f"{fn}: {name} must have shape {dy.shape} like dy, got {arr.shape}")
+    return 0
+
+
 cdef int _check_saved(object fn, object activation, object dy, object z, object y,
                       int isz) except -1:
     """z and y: None or dy's shape and dtype; present when act' reads them."""
-    for name, arr, needed in (("z", z, activation in _NEEDS_Z), ("y", y, activation in _NEEDS_Y)):
-        if arr is None:
-            if needed:
-                raise ValueError(f"{fn}: {name} is required for activation {activation!r}, "
-                                 "got None")
-            continue
-        _check_array(fn, name, arr, 2, isz)
-        if arr.shape != dy.shape:
-            raise ValueError(f"{fn}: {name} must have shape {dy.shape} like dy, got {arr.shape}")
+    _check_saved_one(fn, "z", z, activation in _NEEDS_Z, activation, dy, isz)
+    _check_saved_one(fn, "y", y, activation in _NEEDS_Y, activation, dy, isz)
     return 0
 
 
@@ -53,12 +60,11 @@ def activation_forward(x, activation, double alpha=0.0, out=None):
     fn = "activation_forward"
     cdef int isz = _check_array(fn, "x", x, 2, 0)
     cdef int act = _act_code(fn, activation)
-    shape = x.shape
+    cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>x, 0), m = cnp.PyArray_DIM(<cnp.ndarray>x, 1)
     if out is None:
-        out = _empty(shape, isz)
+        out = _alloc(2, n, m, _ftype(isz))
     else:
-        _check_out(fn, "out", out, shape, isz, (x,))
-    cdef int64_t n = shape[0], m = shape[1]
+        _check_out_nd(fn, "out", out, 2, n, m, isz, (x,))
     if n == 0 or m == 0:
         return out
     cdef cnp.ndarray X = _contig(x)
@@ -79,12 +85,11 @@ def activation_backward(dy, z, y, activation, double alpha=0.0, out=None):
     cdef int isz = _check_array(fn, "dy", dy, 2, 0)
     cdef int act = _act_code(fn, activation)
     _check_saved(fn, activation, dy, z, y, isz)
-    shape = dy.shape
+    cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>dy, 0), m = cnp.PyArray_DIM(<cnp.ndarray>dy, 1)
     if out is None:
-        out = _empty(shape, isz)
+        out = _alloc(2, n, m, _ftype(isz))
     else:
-        _check_out(fn, "out", out, shape, isz, (dy, z, y))
-    cdef int64_t n = shape[0], m = shape[1]
+        _check_out_nd(fn, "out", out, 2, n, m, isz, (dy, z, y))
     if n == 0 or m == 0:
         return out
     cdef cnp.ndarray DY = _contig(dy)

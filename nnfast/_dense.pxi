@@ -13,7 +13,7 @@ cdef cnp.ndarray _operand(cnp.ndarray a, int64_t rows, int64_t cols, int isz, in
 cdef int _check_xW(object fn, object x, object W) except -1:
     cdef int isz = _check_array(fn, "x", x, 2, 0)
     _check_array(fn, "W", W, 2, isz)
-    if W.shape[0] != x.shape[1]:
+    if cnp.PyArray_DIM(<cnp.ndarray>W, 0) != cnp.PyArray_DIM(<cnp.ndarray>x, 1):
         raise ValueError(f"{fn}: W must have shape ({x.shape[1]}, M) to match x of shape "
                          f"{x.shape}, got {W.shape}")
     return isz
@@ -23,18 +23,19 @@ def dense_forward(x, W, b=None, activation="identity", double alpha=0.0, out=Non
     """y = act(x @ W + b), z = x @ W + b saved when given (see the reference)."""
     fn = "dense_forward"
     cdef int isz = _check_xW(fn, x, W)
-    cdef int64_t n = x.shape[0], k = x.shape[1], m = W.shape[1]
+    cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>x, 0), k = cnp.PyArray_DIM(<cnp.ndarray>x, 1)
+    cdef int64_t m = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
     if b is not None:
         _check_array(fn, "b", b, 1, isz)
-        if b.shape != (m,):
+        if cnp.PyArray_DIM(<cnp.ndarray>b, 0) != m:
             raise ValueError(f"{fn}: b must have shape ({m},), got {b.shape}")
     cdef int act = _act_code(fn, activation)
     if out is None:
-        out = _empty((n, m), isz)
+        out = _alloc(2, n, m, _ftype(isz))
     else:
-        _check_out(fn, "out", out, (n, m), isz, (x, W, b))
+        _check_out_nd(fn, "out", out, 2, n, m, isz, (x, W, b))
     if z is not None:
-        _check_out(fn, "z", z, (n, m), isz, (x, W, b, out))
+        _check_out_nd(fn, "z", z, 2, n, m, isz, (x, W, b, out))
     if n == 0 or m == 0:
         return out
     cdef int tx = 0, tw = 0
@@ -68,8 +69,9 @@ def dense_backward(dy, x, W, z, y, activation="identity", double alpha=0.0, dW=N
     cdef int isz = _check_array(fn, "dy", dy, 2, 0)
     _check_xW(fn, x, W)
     _check_array(fn, "x", x, 2, isz)
-    cdef int64_t n = x.shape[0], k = x.shape[1], m = W.shape[1]
-    if dy.shape != (n, m):
+    cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>x, 0), k = cnp.PyArray_DIM(<cnp.ndarray>x, 1)
+    cdef int64_t m = cnp.PyArray_DIM(<cnp.ndarray>W, 1)
+    if cnp.PyArray_DIM(<cnp.ndarray>dy, 0) != n or cnp.PyArray_DIM(<cnp.ndarray>dy, 1) != m:
         raise ValueError(f"{fn}: dy must have shape {(n, m)} (x rows, W columns), got {dy.shape}")
     cdef int act = _act_code(fn, activation)
     _check_saved(fn, activation, dy, z, y, isz)
@@ -78,24 +80,27 @@ def dense_backward(dy, x, W, z, y, activation="identity", double alpha=0.0, dW=N
         raise ValueError(f"{fn}: accumulate=True needs dW and db to add to, got "
                          f"dW={'None' if dW is None else 'array'}, "
                          f"db={'None' if db is None else 'array'}")
+    # Each given output must also miss the outputs checked before it (None entries are skipped).
     if dz is not None:
-        _check_out(fn, "dz", dz, (n, m), isz, inputs)
-    written = [dz]
-    for name, arr, shape in (("dW", dW, (k, m)), ("db", db, (m,)), ("dx", dx, (n, k))):
-        if arr is not None:
-            _check_out(fn, name, arr, shape, isz, inputs + tuple(written))
-            written.append(arr)
+        _check_out_nd(fn, "dz", dz, 2, n, m, isz, inputs)
+    if dW is not None:
+        _check_out_nd(fn, "dW", dW, 2, k, m, isz, inputs + (dz,))
+    if db is not None:
+        _check_out_nd(fn, "db", db, 1, m, 0, isz, inputs + (dz, dW))
+    if dx is not None:
+        _check_out_nd(fn, "dx", dx, 2, n, k, isz, inputs + (dz, dW, db))
+    cdef int ft = _ftype(isz)
     if dW is None:
-        dW = _empty((k, m), isz)
+        dW = _alloc(2, k, m, ft)
     if db is None:
-        db = _empty((m,), isz)
+        db = _alloc(1, m, 0, ft)
     if need_dx and dx is None:
-        dx = _empty((n, k), isz)
+        dx = _alloc(2, n, k, ft)
     if not need_dx:
         dx = None
     cdef cnp.ndarray DY = _contig(dy)
     if dz is None and act != NNF_ACT_IDENTITY:
-        dz = _empty((n, m), isz)  # workspace for dy * act'
+        dz = _alloc(2, n, m, ft)  # workspace for dy * act'
     cdef int tx = 0, tw = 0
     cdef int64_t ldx = 0, ldw = 0
     cdef cnp.ndarray X = _operand(<cnp.ndarray>x, n, k, isz, &tx, &ldx)

@@ -4,7 +4,7 @@ release the GIL, call C. Each public function mirrors one in nnfast/backends/ref
 (same name, arguments, defaults and return values). Kernels in C check nothing."""
 cimport numpy as cnp
 import numpy as np
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uintptr_t
 
 cnp.import_array()
 

@@ -11,22 +11,24 @@ cdef inline object _c_order(object x):
     return np.ascontiguousarray(x)
 
 
-cdef tuple _loss_batch(str fn, str name, object x, int isz):
-    """A 2-D float input with at least one row and one column: (N, C, itemsize)."""
-    isz = _check_array(fn, name, x, 2, isz)
+cdef int _loss_batch(str fn, str name, object x, int64_t *rows, int64_t *cols) except -1:
+    """A 2-D float input with at least one row and one column: its itemsize; N, C stored."""
+    cdef int isz = _check_array(fn, name, x, 2, 0)
     cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>x, 0), c = cnp.PyArray_DIM(<cnp.ndarray>x, 1)
+    rows[0] = n
+    cols[0] = c
     if n == 0:
         raise ValueError(f"{fn}: empty batch: {name} has 0 rows (a loss over no samples "
                          f"is undefined)")
     if c == 0:
         raise ValueError(f"{fn}: {name} must have at least one column, got shape {x.shape}")
-    return n, c, isz
+    return isz
 
 
 cdef object _loss_same_shape(str fn, str name, object t, int64_t n, int64_t c, int isz,
                              str like):
     _check_array(fn, name, t, 2, isz)
-    if t.shape != (n, c):
+    if cnp.PyArray_DIM(<cnp.ndarray>t, 0) != n or cnp.PyArray_DIM(<cnp.ndarray>t, 1) != c:
         raise ValueError(f"{fn}: {name} must have shape {(n, c)} like {like}, got {t.shape}")
     return _c_order(t)
 
@@ -62,12 +64,13 @@ cdef double _loss_scale(str fn, object reduction, int64_t n) except -1.0:
 
 cdef object _loss_labels(str fn, object targets, int64_t n, int64_t c):
     """int32/int64 labels (n,) in [0, c), made contiguous."""
-    if targets.shape != (n,):
+    if (cnp.PyArray_NDIM(<cnp.ndarray>targets) != 1
+            or cnp.PyArray_DIM(<cnp.ndarray>targets, 0) != n):
         raise ValueError(f"{fn}: targets (class labels) must have shape {(n,)}, "
                          f"got {targets.shape}")
     targets = _c_order(targets)
     cdef void *p = cnp.PyArray_DATA(<cnp.ndarray>targets)
-    cdef bint wide = targets.dtype.itemsize == 8
+    cdef bint wide = cnp.PyArray_ITEMSIZE(<cnp.ndarray>targets) == 8
     cdef int64_t i, y, bad = -1
     with nogil:
         for i in range(n):
@@ -83,8 +86,8 @@ cdef object _loss_labels(str fn, object targets, int64_t n, int64_t c):
 
 cdef object _loss_grad(str fn, object grad, int64_t n, int64_t c, int isz, tuple inputs):
     if grad is None:
-        return _empty((n, c), isz)
-    _check_out(fn, "grad", grad, (n, c), isz, inputs)
+        return _alloc(2, n, c, _ftype(isz))
+    _check_out_nd(fn, "grad", grad, 2, n, c, isz, inputs)
     return grad
 
 
@@ -104,17 +107,27 @@ def softmax_cross_entropy(logits, targets, sample_weight=None, class_weight=None
     (nnf_softmax_xent_*); see nnfast.backends.reference.softmax_cross_entropy."""
     cdef str fn = "softmax_cross_entropy"
     cdef int64_t n, c
-    cdef int isz
-    n, c, isz = _loss_batch(fn, "logits", logits, 0)
-    if not isinstance(targets, np.ndarray):
+    cdef int isz = _loss_batch(fn, "logits", logits, &n, &c)
+    if not cnp.PyArray_Check(targets):
         raise TypeError(f"{fn}: targets must be a numpy.ndarray, got {type(targets).__name__}")
     cdef int label_bytes = 0
-    dt = targets.dtype
-    if dt.kind == "f":
+    # The common dtypes are told apart in C; the rest by the rule as NumPy states it.
+    cdef int tt = cnp.PyArray_TYPE(<cnp.ndarray>targets)
+    cdef bint probs, labels
+    if tt == cnp.NPY_FLOAT32 or tt == cnp.NPY_FLOAT64:
+        probs, labels = True, False
+    elif ((tt == cnp.NPY_INT32 or tt == cnp.NPY_INT64)
+          and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>targets)):
+        probs, labels = False, True
+    else:
+        dt = targets.dtype
+        probs = dt.kind == "f"
+        labels = dt.kind == "i" and dt.isnative and (dt.itemsize == 4 or dt.itemsize == 8)
+    if probs:
         t = _loss_same_shape(fn, "targets", targets, n, c, isz, "logits")
-    elif dt.kind == "i" and dt.isnative and (dt.itemsize == 4 or dt.itemsize == 8):
+    elif labels:
         t = _loss_labels(fn, targets, n, c)
-        label_bytes = dt.itemsize
+        label_bytes = cnp.PyArray_ITEMSIZE(<cnp.ndarray>targets)
     else:
         raise TypeError(f"{fn}: targets must be int32/int64 class labels or float32/float64 "
                         f"probabilities, got {targets.dtype}")
@@ -124,7 +137,7 @@ def softmax_cross_entropy(logits, targets, sample_weight=None, class_weight=None
     cdef double scale = _loss_scale(fn, reduction, n)
     grad = _loss_grad(fn, grad, n, c, isz, (logits, targets, sample_weight, class_weight))
     z = _c_order(logits)
-    rows = np.empty(n, np.float64)
+    rows = _alloc(1, n, 0, cnp.NPY_FLOAT64)
     cdef double total = 0.0
     cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>grad)
     cdef double *pr = <double *>cnp.PyArray_DATA(<cnp.ndarray>rows)
@@ -150,8 +163,7 @@ cdef tuple _elem_loss(int kind, str fn, str name, object pred, str tname, object
                       object sample_weight, object delta, object reduction, object grad):
     """Shared wrapper of the elementwise losses (nnf_elem_loss_*)."""
     cdef int64_t n, m
-    cdef int isz
-    n, m, isz = _loss_batch(fn, name, pred, 0)
+    cdef int isz = _loss_batch(fn, name, pred, &n, &m)
     t = _loss_same_shape(fn, tname, target, n, m, isz, name)
     sw = _loss_weights(fn, "sample_weight", sample_weight, n, isz)
     cdef double d = 0.0
@@ -160,7 +172,7 @@ cdef tuple _elem_loss(int kind, str fn, str name, object pred, str tname, object
     cdef double scale = _loss_scale(fn, reduction, n)
     grad = _loss_grad(fn, grad, n, m, isz, (pred, target, sample_weight))
     p = _c_order(pred)
-    rows = np.empty(n, np.float64)
+    rows = _alloc(1, n, 0, cnp.NPY_FLOAT64)
     cdef double total = 0.0
     cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>grad)
     cdef double *pr = <double *>cnp.PyArray_DATA(<cnp.ndarray>rows)

@@ -6,17 +6,15 @@ cdef int _opt_buffers(str fn, object params, object grads, tuple names, tuple bu
     length, no overlaps; grads: same dtype and length, any layout. Returns the itemsize."""
     cdef int isz = _check_array(fn, "params", params, 1, 0)
     cdef int64_t p = cnp.PyArray_DIM(<cnp.ndarray>params, 0)
-    cdef Py_ssize_t k, j
-    _check_out(fn, "params", params, (p,), isz,
-               (grads,) + tuple([b for b in bufs if b is not None]))
+    cdef Py_ssize_t k
+    _check_out_nd(fn, "params", params, 1, p, 0, isz, (grads,) + bufs)  # None entries skipped
     _check_array(fn, "grads", grads, 1, isz)
     if cnp.PyArray_DIM(<cnp.ndarray>grads, 0) != p:
         raise ValueError(f"{fn}: grads must have shape {(p,)} like params, got {grads.shape}")
     for k in range(len(bufs)):
         if bufs[k] is not None:
-            others = (params, grads) + tuple([bufs[j] for j in range(len(bufs))
-                                              if j != k and bufs[j] is not None])
-            _check_out(fn, names[k], bufs[k], (p,), isz, others)
+            _check_out_nd(fn, names[k], bufs[k], 1, p, 0, isz,
+                          (params, grads) + bufs[:k] + bufs[k + 1:])
     return isz
 
 

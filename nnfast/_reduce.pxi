@@ -12,7 +12,7 @@ cdef int _check_int64_out(object fn, object name, object out, tuple shape,
         raise ValueError(f"{fn}: {name} must be C-contiguous")
     if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
         raise ValueError(f"{fn}: {name} is read-only; pass a writeable array")
-    if cnp.PyArray_SIZE(<cnp.ndarray>out) and np.may_share_memory(out, x):
+    if cnp.PyArray_SIZE(<cnp.ndarray>out) and _overlaps(<cnp.ndarray>out, x):
         raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
     return 0
 
@@ -71,11 +71,11 @@ def column_sums(x, out=None):
     """out[j] = sum_i x[i, j], in double then rounded, rows in order (any thread count)."""
     fn = "column_sums"
     cdef int isz = _check_array(fn, "x", x, 2, 0)
-    cdef int64_t n = x.shape[0], m = x.shape[1]
+    cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>x, 0), m = cnp.PyArray_DIM(<cnp.ndarray>x, 1)
     if out is None:
-        out = _empty((m,), isz)
+        out = _alloc(1, m, 0, _ftype(isz))
     else:
-        _check_out(fn, "out", out, (m,), isz, (x,))
+        _check_out_nd(fn, "out", out, 1, m, 0, isz, (x,))
     if m == 0:
         return out
     cdef cnp.ndarray X = _contig(x)

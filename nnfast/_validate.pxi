@@ -3,7 +3,7 @@
 
 cdef inline int _itemsize_of(object fn, object name, object arr) except -1:
     """4 for float32, 8 for float64; TypeError otherwise."""
-    if not isinstance(arr, np.ndarray):
+    if not cnp.PyArray_Check(arr):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
     cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
     if not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>arr):
@@ -27,6 +27,53 @@ cdef inline int _check_array(object fn, object name, object arr, int ndim, int i
     return isz
 
 
+cdef inline bint _extent(cnp.ndarray a, uintptr_t *start, uintptr_t *end) noexcept:
+    """[start, end): the bytes a's elements can touch, from its data pointer, shape and strides
+    (NumPy's get_array_memory_extents); empty (start == end) for a zero-size array."""
+    cdef int i, nd = cnp.PyArray_NDIM(a)
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(a)
+    cdef cnp.npy_intp lower = 0, upper = 0, reach
+    cdef uintptr_t base = <uintptr_t>cnp.PyArray_DATA(a)
+    for i in range(nd):
+        if dims[i] == 0:
+            start[0] = end[0] = base
+            return False
+        reach = strides[i] * (dims[i] - 1)  # negative strides extend the extent downwards
+        if reach > 0:
+            upper += reach
+        else:
+            lower += reach
+    start[0] = base + <uintptr_t>lower
+    end[0] = base + <uintptr_t>(upper + cnp.PyArray_ITEMSIZE(a))
+    return start[0] < end[0]
+
+
+cdef inline bint _bounds_overlap(cnp.ndarray a, cnp.ndarray b) noexcept:
+    """np.may_share_memory(a, b) without the Python call: do the memory extents intersect
+    (MAY_SHARE_BOUNDS; interleaved views such as x[::2] and x[1::2] count as overlapping)?"""
+    cdef uintptr_t s1, e1, s2, e2
+    if not _extent(a, &s1, &e1) or not _extent(b, &s2, &e2):
+        return False
+    return s1 < e2 and s2 < e1
+
+
+cdef inline bint _overlaps(cnp.ndarray out, object x) except -1:
+    """Whether out may share memory with the input x (None: no input)."""
+    if x is None:
+        return False
+    if cnp.PyArray_Check(x):
+        return _bounds_overlap(out, <cnp.ndarray>x)
+    return np.may_share_memory(out, x)  # not yet validated: NumPy converts it the same way
+
+
+def _may_share_memory(a, b):
+    """Test hook: the overlap test of every out= check, for comparison with np.may_share_memory."""
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"_may_share_memory: a must be a numpy.ndarray, got {type(a).__name__}")
+    return _overlaps(<cnp.ndarray>a, b)
+
+
 cdef inline int _check_out(object fn, object name, object out, tuple shape, int itemsize,
                            tuple inputs) except -1:
     """out: ndarray of exactly `shape` and dtype, C-contiguous, writeable, not overlapping inputs."""
@@ -37,10 +84,43 @@ cdef inline int _check_out(object fn, object name, object out, tuple shape, int 
         raise ValueError(f"{fn}: {name} must be C-contiguous")
     if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
         raise ValueError(f"{fn}: {name} is read-only; pass a writeable array")
-    for x in inputs:
-        if x is not None and cnp.PyArray_SIZE(<cnp.ndarray>out) and np.may_share_memory(out, x):
-            raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
+    if cnp.PyArray_SIZE(<cnp.ndarray>out):
+        for x in inputs:
+            if _overlaps(<cnp.ndarray>out, x):
+                raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
     return 0
+
+
+cdef inline int _check_out_nd(object fn, object name, object out, int nd, int64_t d0, int64_t d1,
+                              int itemsize, tuple inputs) except -1:
+    """_check_out for the shape (d0,) (nd=1) or (d0, d1) (nd=2), compared in C; the tuple is
+    only built for the error message."""
+    _check_array(fn, name, out, nd, itemsize)
+    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(<cnp.ndarray>out)
+    if dims[0] != d0 or (nd == 2 and dims[1] != d1):
+        shape = <tuple>(d0,) if nd == 1 else <tuple>(d0, d1)
+        raise ValueError(f"{fn}: {name} must have shape {shape}, got {out.shape}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out):
+        raise ValueError(f"{fn}: {name} must be C-contiguous")
+    if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out):
+        raise ValueError(f"{fn}: {name} is read-only; pass a writeable array")
+    if cnp.PyArray_SIZE(<cnp.ndarray>out):
+        for x in inputs:
+            if _overlaps(<cnp.ndarray>out, x):
+                raise ValueError(f"{fn}: {name} overlaps an input array; pass a separate buffer")
+    return 0
+
+
+cdef inline object _alloc(int nd, int64_t d0, int64_t d1, int type_num):
+    """np.empty((d0,) or (d0, d1), dtype) through the C-API (no Python call)."""
+    cdef cnp.npy_intp dims[2]
+    dims[0] = <cnp.npy_intp>d0
+    dims[1] = <cnp.npy_intp>d1
+    return cnp.PyArray_EMPTY(nd, dims, type_num, 0)
+
+
+cdef inline int _ftype(int itemsize) noexcept:
+    return cnp.NPY_FLOAT32 if itemsize == 4 else cnp.NPY_FLOAT64
 
 
 cdef inline object _empty(tuple shape, int itemsize):
@@ -82,12 +162,16 @@ cdef double _real_param(object fn, object name, object value, object lo=None, ob
                         bint lo_open=False, bint hi_open=False) except? -1.0:
     """A real hyperparameter in the interval lo..hi (open ends flagged); NaN is always rejected."""
     cdef double v
-    if isinstance(value, (str, bytes)) or value is None:
+    if type(value) is float:  # the common case; float(value) would give the same
+        v = <double>value
+    elif isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}") from None
+    else:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{fn}: {name} must be a real number, "
+                            f"got {type(value).__name__}") from None
     cdef bint ok = v == v
     if ok and lo is not None:
         ok = v > <double>lo if lo_open else v >= <double>lo
@@ -100,6 +184,8 @@ cdef double _real_param(object fn, object name, object value, object lo=None, ob
 
 cdef int64_t _step_param(object fn, object value) except -1:
     """The update count of an optimizer step: an integer >= 1."""
+    if type(value) is int and value >= 1:  # the common case, as operator.index would take it
+        return value
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{fn}: step must be an integer, got {type(value).__name__}")
     try:

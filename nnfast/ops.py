@@ -6,6 +6,7 @@ function of the same name."""
 from __future__ import annotations
 
 import functools
+import inspect
 
 from nnfast import backends
 from nnfast._matmul import matmul
@@ -13,13 +14,23 @@ from nnfast.backends import reference as _reference
 
 
 def _dispatcher(name: str):
+    """A function with the reference's exact parameter list that passes every argument on by
+    position to the active backend. Spelled out (not *args, **kwargs) because packing and
+    unpacking the arguments cost about as much as a tiny kernel call; both backends share the
+    reference's signature (tests/test_compare.py), so position is enough."""
     ref = getattr(_reference, name)
-
-    @functools.wraps(ref)
-    def op(*args, **kwargs):
-        return getattr(backends.current(), name)(*args, **kwargs)
-
-    return op
+    params = list(inspect.signature(ref).parameters)
+    assert all(p.isidentifier() and not p.startswith("_nnf") for p in params)
+    assert all(p.kind is p.POSITIONAL_OR_KEYWORD
+               for p in inspect.signature(ref).parameters.values())
+    arglist = ", ".join(params)
+    src = (f"def {name}({arglist}):\n"
+           f"    return _nnf_state['module'].{name}({arglist})\n")
+    namespace = {"_nnf_state": backends._state}
+    exec(src, namespace)
+    op = namespace[name]
+    op.__defaults__ = ref.__defaults__
+    return functools.wraps(ref)(op)
 
 
 for _name in _reference.__all__:

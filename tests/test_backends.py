@@ -149,3 +149,20 @@ def test_python_backend_matmul_is_plain_numpy():
     with nnfast.use_backend("python"):
         a = np.arange(6.0).reshape(2, 3)
         np.testing.assert_array_equal(nnfast.matmul(a, a.T), a @ a.T)
+
+
+def test_ops_follow_the_active_backend_even_when_held(monkeypatch):
+    import inspect
+
+    from nnfast import ops
+    from nnfast.backends import reference
+    held = ops.activation_forward
+    assert inspect.signature(held) == inspect.signature(reference.activation_forward)
+    calls = []
+    monkeypatch.setattr(reference, "activation_forward", lambda *a: calls.append(a) or "ref")
+    x = np.ones((2, 2))
+    with nnfast.use_backend("python"):
+        assert held(x, "relu", out=None) == "ref"
+    assert calls == [(x, "relu", 0.0, None)]
+    if backends.compiled_available():
+        assert isinstance(held(x, "relu"), np.ndarray) and len(calls) == 1
