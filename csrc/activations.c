@@ -7,6 +7,7 @@
 
 #include "act_scalar.h"
 #include "nnfast.h"
+#include "par.h"
 
 #define CHUNK 4096
 /* Below these element counts the work runs on one thread. */
@@ -87,33 +88,28 @@ void nnf_activation_fwd_##SFX(T *y, const T *x, int64_t N, int64_t M, int act, T
     if (act == NNF_ACT_SOFTMAX || act == NNF_ACT_LOG_SOFTMAX) {                            \
         int take_log = act == NNF_ACT_LOG_SOFTMAX;                                              \
         if (M == 0) return;                                                                \
-        _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(N * M > PAR_TRANSCENDENTAL)") \
-        for (int64_t i = 0; i < N; ++i) softmax_row_##SFX(y + i * M, x + i * M, M, take_log);   \
+        NNF_PAR_FOR(N * M > PAR_TRANSCENDENTAL, i, N,                                       \
+                    softmax_row_##SFX(y + i * M, x + i * M, M, take_log));                      \
         return;                                                                            \
     }                                                                                      \
     int64_t n = N * M, nchunks = (n + CHUNK - 1) / CHUNK;                                  \
-    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(n > par_threshold(act))") \
-    for (int64_t c = 0; c < nchunks; ++c) {                                                \
+    NNF_PAR_FOR(n > par_threshold(act), c, nchunks,                                        \
         int64_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;                      \
-        act_fwd_range_##SFX(y, x, lo, hi, act, alpha);                                     \
-    }                                                                                      \
+        act_fwd_range_##SFX(y, x, lo, hi, act, alpha));                                    \
 }                                                                                          \
 void nnf_activation_bwd_##SFX(T *dz, const T *dy, const T *z, const T *y, int64_t N,      \
                               int64_t M, int act, T alpha, int nthreads) {                 \
     (void)nthreads;                                                                        \
     if (act == NNF_ACT_SOFTMAX || act == NNF_ACT_LOG_SOFTMAX) {                            \
         int take_log = act == NNF_ACT_LOG_SOFTMAX;                                              \
-        _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(N * M > PAR_TRANSCENDENTAL)") \
-        for (int64_t i = 0; i < N; ++i)                                                    \
-            softmax_bwd_row_##SFX(dz + i * M, dy + i * M, y + i * M, M, take_log);              \
+        NNF_PAR_FOR(N * M > PAR_TRANSCENDENTAL, i, N,                                       \
+                    softmax_bwd_row_##SFX(dz + i * M, dy + i * M, y + i * M, M, take_log));     \
         return;                                                                            \
     }                                                                                      \
     int64_t n = N * M, nchunks = (n + CHUNK - 1) / CHUNK;                                  \
-    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(n > par_threshold(act))") \
-    for (int64_t c = 0; c < nchunks; ++c) {                                                \
+    NNF_PAR_FOR(n > par_threshold(act), c, nchunks,                                        \
         int64_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;                      \
-        act_bwd_range_##SFX(dz, dy, z, y, lo, hi, act, alpha);                             \
-    }                                                                                      \
+        act_bwd_range_##SFX(dz, dy, z, y, lo, hi, act, alpha));                            \
 }
 
 #define FWD_LOOP_f32(ACT) for (int64_t i = lo; i < hi; ++i) y[i] = nnf_act_f32(ACT, x[i], a)

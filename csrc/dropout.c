@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "nnfast.h"
+#include "par.h"
 
 #define PAR_WORK 32768
 #define CHUNK 4096
@@ -27,14 +28,12 @@ void nnf_dropout_fwd_##SFX(T *y, const T *x, int64_t n, double rate, uint64_t se
     /* u = (bits >> 11) 2^-53 >= rate  <=>  (bits >> 11) >= ceil(rate 2^53): both sides exact */ \
     const uint64_t cut = (uint64_t)ceil(rate * 0x1.0p53);                                  \
     int64_t nchunks = (n + CHUNK - 1) / CHUNK;                                             \
-    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(n > PAR_WORK)")    \
-    for (int64_t c = 0; c < nchunks; ++c) {                                                \
+    NNF_PAR_FOR(n > PAR_WORK, c, nchunks,                                                  \
         int64_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;                      \
         for (int64_t i = lo; i < hi; ++i) {                                                \
             uint64_t bits = mix64(key + ((uint64_t)i + 1) * GAMMA);                        \
             y[i] = x[i] * ((bits >> 11) >= cut ? scale : (T)0);                            \
-        }                                                                                  \
-    }                                                                                      \
+        });                                                                                \
 }                                                                                          \
 void nnf_dropout_bwd_##SFX(T *dx, const T *dy, int64_t n, double rate, uint64_t seed,     \
                            uint64_t step, int nthreads) {                                  \

@@ -1,5 +1,6 @@
 /* Reductions: row-wise argmax, accuracy count, column sums (see nnfast.h, "reductions"). */
 #include "nnfast.h"
+#include "par.h"
 
 #define PAR_WORK 32768 /* elements below which reductions run on one thread */
 #define COLBLK 256     /* columns per block in column_sums (the double accumulators fit in L1) */
@@ -18,24 +19,23 @@ static inline int64_t argmax_row_##SFX(const T *x, int64_t M) {                 
     return best;                                                                           \
 }                                                                                          \
 void nnf_argmax_rows_##SFX(int64_t *out, const T *x, int64_t N, int64_t M, int nthreads) { \
-    (void)nthreads;                                                                        \
-    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(N * M > PAR_WORK)") \
-    for (int64_t i = 0; i < N; ++i) out[i] = argmax_row_##SFX(x + i * M, M);               \
+    NNF_PAR_FOR(N * M > PAR_WORK, i, N, out[i] = argmax_row_##SFX(x + i * M, M));         \
 }                                                                                          \
 int64_t nnf_accuracy_##SFX(const T *x, const int64_t *labels, int64_t N, int64_t M,       \
                            int nthreads) {                                                 \
     int64_t hits = 0; /* an integer count: exact in any order */                           \
-    (void)nthreads;                                                                        \
-    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(N * M > PAR_WORK) reduction(+:hits)") \
-    for (int64_t i = 0; i < N; ++i) hits += argmax_row_##SFX(x + i * M, M) == labels[i];   \
+    if (nthreads > 1 && N * M > PAR_WORK) {                                                \
+        _Pragma("omp parallel for schedule(static) num_threads(nthreads) reduction(+:hits)") \
+        for (int64_t i = 0; i < N; ++i) hits += argmax_row_##SFX(x + i * M, M) == labels[i]; \
+    } else {                                                                               \
+        for (int64_t i = 0; i < N; ++i) hits += argmax_row_##SFX(x + i * M, M) == labels[i]; \
+    }                                                                                      \
     return hits;                                                                           \
 }                                                                                          \
 void nnf_column_sums_##SFX(T *out, const T *x, int64_t N, int64_t M, int accumulate,      \
                            int nthreads) {                                                 \
     int64_t nblk = (M + COLBLK - 1) / COLBLK;                                              \
-    (void)nthreads;                                                                        \
-    _Pragma("omp parallel for schedule(static) num_threads(nthreads) if(N * M > PAR_WORK && nblk > 1)") \
-    for (int64_t bj = 0; bj < nblk; ++bj) {                                                \
+    NNF_PAR_FOR(N * M > PAR_WORK && nblk > 1, bj, nblk,                                    \
         int64_t j0 = bj * COLBLK, w = M - j0 < COLBLK ? M - j0 : COLBLK;                   \
         double acc[COLBLK];                                                                \
         for (int64_t j = 0; j < w; ++j) acc[j] = 0;                                        \
@@ -44,8 +44,7 @@ void nnf_column_sums_##SFX(T *out, const T *x, int64_t N, int64_t M, int accumul
             for (int64_t j = 0; j < w; ++j) acc[j] += (double)r[j];                        \
         }                                                                                  \
         if (accumulate) for (int64_t j = 0; j < w; ++j) out[j0 + j] += (T)acc[j];          \
-        else for (int64_t j = 0; j < w; ++j) out[j0 + j] = (T)acc[j];                      \
-    }                                                                                      \
+        else for (int64_t j = 0; j < w; ++j) out[j0 + j] = (T)acc[j];);                    \
 }
 
 NNF_DEFINE_REDUCE(float, f32)
