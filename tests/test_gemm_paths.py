@@ -164,18 +164,20 @@ def test_threads_bit_identical(isa, dtype):
                     with threads(nt):
                         res.append(K.gemm(a, b, out=c0.copy(), alpha=-0.5, beta=0.3))
                 np.testing.assert_array_equal(res[0], res[1])
-        # the two loop nests and both thread counts agree bit for bit
-        a = operand(rng, 97, 300, dtype, False, 0)
-        b = operand(rng, 300, 70, dtype, False, 0)
-        outs = []
-        for nest in (1, 2):
-            K._gemm_set_path(nest)
-            for nt in (1, 2):
-                with threads(nt):
-                    outs.append(K.gemm(a, b))
-        K._gemm_set_path(0)
-        for o in outs[1:]:
-            np.testing.assert_array_equal(outs[0], o)
+        # the two loop nests and both thread counts agree bit for bit (32 rows: the small nest
+        # reads B in place; 97 rows: it packs B)
+        for rows in (97, 32):
+            a = operand(rng, rows, 300, dtype, False, 0)
+            b = operand(rng, 300, 70, dtype, False, 0)
+            outs = []
+            for nest in (1, 2):
+                K._gemm_set_path(nest)
+                for nt in (1, 2):
+                    with threads(nt):
+                        outs.append(K.gemm(a, b))
+            K._gemm_set_path(0)
+            for o in outs[1:]:
+                np.testing.assert_array_equal(outs[0], o)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

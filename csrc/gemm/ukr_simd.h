@@ -80,6 +80,8 @@ UKR_ATTR void UKR_NAME(int64_t k, UKR_T alpha, const UKR_T *a, int64_t rsa, int6
         ukr_body(UKR_MR, k, alpha, a, 1, UKR_MR, b, UKR_NR, beta, c, ldc);
     else if (csa == 1 && ldb == UKR_NR)               /* row-major A read in place, packed B */
         ukr_body(UKR_MR, k, alpha, a, rsa, 1, b, UKR_NR, beta, c, ldc);
+    else if (csa == 1)                                /* both read in place */
+        ukr_body(UKR_MR, k, alpha, a, rsa, 1, b, ldb, beta, c, ldc);
     else
         ukr_body(UKR_MR, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
 }
