@@ -5,7 +5,9 @@
 
 Both estimators get hidden_layer_sizes=(100,), relu, adam, max_iter=10 and the same
 random_state; OpenBLAS (scikit-learn's matrix products) is limited to the same thread count as
-nnfast through threadpoolctl. Prints the median fit time of each and the speed-up.
+nnfast through threadpoolctl. Fits alternate between the libraries, with a pause before each
+so the other one's idle thread pool stops spinning. Prints the median fit time of each and
+the speed-up.
 Fashion-MNIST (60,000 x 784) is read from the Debian package dataset-fashion-mnist.
 """
 from __future__ import annotations
@@ -43,15 +45,30 @@ def load(name: str):
     return X.reshape(len(X), -1) / 255.0, _idx(f"{FASHION}/train-labels-idx1-ubyte.gz")
 
 
-def fit_time(cls, X, y, repeats: int) -> float:
-    times = []
+SETTLE_S = 0.3
+
+
+def _fit_once(cls, X, y) -> float:
+    est = cls(hidden_layer_sizes=(100,), activation="relu", solver="adam", max_iter=10,
+              random_state=0)
+    t = time.perf_counter()
+    est.fit(X, y)
+    return time.perf_counter() - t
+
+
+def fit_times(classes: dict, X, y, repeats: int) -> dict:
+    """Median fit time per estimator class. Repeats are interleaved (each library sees the
+    same machine state); before each timed fit the other library's idle thread pool gets
+    SETTLE_S to stop spinning (OpenBLAS and OpenMP workers busy-wait after use and would
+    steal a core on a small machine). One untimed fit each first (imports, first-call setup)."""
+    for cls in classes.values():
+        _fit_once(cls, X[:400], y[:400])
+    times = {name: [] for name in classes}
     for _ in range(repeats):
-        est = cls(hidden_layer_sizes=(100,), activation="relu", solver="adam", max_iter=10,
-                  random_state=0)
-        t = time.perf_counter()
-        est.fit(X, y)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for name, cls in classes.items():
+            time.sleep(SETTLE_S)
+            times[name].append(_fit_once(cls, X, y))
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main() -> None:
@@ -87,8 +104,8 @@ def main() -> None:
             X, y = data
             for dt in dtypes:
                 Xd = np.ascontiguousarray(X, dtype=dt)
-                ref = fit_time(SkMLP, Xd, y, args.repeats)
-                ours = fit_time(NnMLP, Xd, y, args.repeats)
+                t = fit_times({"sklearn": SkMLP, "nnfast": NnMLP}, Xd, y, args.repeats)
+                ref, ours = t["sklearn"], t["nnfast"]
                 shape = f"{Xd.shape[0]}x{Xd.shape[1]}"
                 print(f"{name:<10}{shape:>13}{dt:>9}{ref:>11.3f}{ours:>10.3f}"
                       f"{ref / ours:>9.2f}x", flush=True)
