@@ -60,13 +60,14 @@ def fit_times(classes: dict, X, y, repeats: int) -> dict:
     """Median fit time per estimator class. Repeats are interleaved (each library sees the
     same machine state); before each timed fit the other library's idle thread pool gets
     SETTLE_S to stop spinning (OpenBLAS and OpenMP workers busy-wait after use and would
-    steal a core on a small machine). One untimed fit each first (imports, first-call setup)."""
-    for cls in classes.values():
-        _fit_once(cls, X[:400], y[:400])
+    steal a core on a small machine), then an untimed fit on a 400-sample slice wakes this
+    library's pool and the idle CPU (the first milliseconds after a pause run slower, which
+    would weigh on a 30 ms digits fit)."""
     times = {name: [] for name in classes}
     for _ in range(repeats):
         for name, cls in classes.items():
             time.sleep(SETTLE_S)
+            _fit_once(cls, X[:400], y[:400])
             times[name].append(_fit_once(cls, X, y))
     return {name: statistics.median(ts) for name, ts in times.items()}
 
