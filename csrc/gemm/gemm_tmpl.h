@@ -189,36 +189,28 @@ static inline void FN(tile)(const KERN *kd, int64_t kc, T alpha, const T *a, int
                             int64_t i0, int64_t j0, int64_t mr, int64_t nr, int last,
                             const nnf_epilogue_t *ep, int tc) {
     const int MR = kd->mr, NR = kd->nr;
-    if (tc) {       /* C holds the transpose: tile element (i, j) is C[(j0+j)*ldc + i0+i] */
-        T ct[NNF_MAX_MR * NNF_MAX_NR] __attribute__((aligned(64)));
-        if (beta != (T)0) {
-            for (int64_t i = 0; i < mr; ++i)
-                for (int j = 0; j < NR; ++j)
-                    ct[i * NR + j] = j < nr ? C[(j0 + j) * ldc + i0 + i] : (T)0;
-        }
-        if (mr == MR) kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
-        else kd->ukr_edge((int)mr, kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
-        for (int64_t j = 0; j < nr; ++j)
-            for (int64_t i = 0; i < mr; ++i) C[(j0 + j) * ldc + i0 + i] = ct[i * NR + j];
-        if (last && ep) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, j0, i0, nr, mr);
-        return;
-    }
-    if (nr == NR) { /* full width: straight into C (bottom edge: the mr-row variant) */
+    if (!tc && nr == NR) { /* full width: straight into C (bottom edge: the mr-row variant) */
         if (mr == MR) kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, C + i0 * ldc + j0, ldc);
         else kd->ukr_edge((int)mr, kc, alpha, a, rsa, csa, b, ldb, beta, C + i0 * ldc + j0, ldc);
-    } else {        /* right edge: through a local tile, only the valid part touches C */
+    } else {
+        /* right edge, or C stored transposed (tile element (i, j) at C[(j0+j)*ldc + i0+i]):
+         * through a local tile, only the valid part touches C */
+        const int64_t rsc = tc ? 1 : ldc, csc = tc ? ldc : 1;
+        T *c = C + i0 * rsc + j0 * csc;
         T ct[NNF_MAX_MR * NNF_MAX_NR] __attribute__((aligned(64)));
         if (beta != (T)0) {
             for (int64_t i = 0; i < mr; ++i)
-                for (int j = 0; j < NR; ++j)
-                    ct[i * NR + j] = j < nr ? C[(i0 + i) * ldc + j0 + j] : (T)0;
+                for (int j = 0; j < NR; ++j) ct[i * NR + j] = j < nr ? c[i * rsc + j * csc] : (T)0;
         }
         if (mr == MR) kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
         else kd->ukr_edge((int)mr, kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
         for (int64_t i = 0; i < mr; ++i)
-            for (int64_t j = 0; j < nr; ++j) C[(i0 + i) * ldc + j0 + j] = ct[i * NR + j];
+            for (int64_t j = 0; j < nr; ++j) c[i * rsc + j * csc] = ct[i * NR + j];
     }
-    if (last && ep) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, i0, j0, mr, nr);
+    if (last && ep) {
+        if (tc) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, j0, i0, nr, mr);
+        else NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, i0, j0, mr, nr);
+    }
 }
 
 /* Arguments of one call, shared by the loop nests (run inside or outside an OpenMP team:
