@@ -4,17 +4,13 @@
  * The math is stated in nnfast.h and in nnfast/backends/_ref_loss.py (the spec). */
 #include <math.h>
 #include "nnfast.h"
+#include "par.h"
 
 /* Below this many elements a batch runs on one thread (team start-up would dominate). */
 #define NNF_LOSS_PAR_MIN 16384
 
 #define NNF_LOSS_ROWS(body)                                                                  \
-    if (nthreads > 1 && n * c >= NNF_LOSS_PAR_MIN) {                                         \
-        _Pragma("omp parallel for schedule(static) num_threads(nthreads)")                   \
-        for (int64_t i = 0; i < n; ++i) { body; }                                            \
-    } else {                                                                                 \
-        for (int64_t i = 0; i < n; ++i) { body; }                                            \
-    }                                                                                        \
+    NNF_PAR_FOR(n * c >= NNF_LOSS_PAR_MIN, i, n, body);                                      \
     double sum_ = 0.0;                                                                       \
     for (int64_t i = 0; i < n; ++i) sum_ += row_loss[i];                                     \
     *total = sum_;
