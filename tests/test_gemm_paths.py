@@ -45,6 +45,26 @@ def threads(n):
         nnfast.set_num_threads(old)
 
 
+def on_every_path(run, *args, nests=(1, 2)):
+    """run(*args) (a tuple of arrays) under each forced loop nest at 1 and 2 threads."""
+    outs = []
+    try:
+        for nest in nests:
+            K._gemm_set_path(nest)
+            for nt in (1, 2):
+                with threads(nt):
+                    outs.append(run(*args))
+    finally:
+        K._gemm_set_path(0)
+    return outs
+
+
+def assert_all_equal(outs):
+    for o in outs[1:]:
+        for got, want in zip(o, outs[0]):
+            np.testing.assert_array_equal(got, want)
+
+
 def blocking(dtype):
     b = K.runtime_info()["gemm_blocking"]["float32" if dtype == np.float32 else "float64"]
     return b["MR"], b["NR"], b["MC"], b["KC"], b["NC"]
@@ -169,15 +189,7 @@ def test_threads_bit_identical(isa, dtype):
         for rows in (97, 32):
             a = operand(rng, rows, 300, dtype, False, 0)
             b = operand(rng, 300, 70, dtype, False, 0)
-            outs = []
-            for nest in (1, 2):
-                K._gemm_set_path(nest)
-                for nt in (1, 2):
-                    with threads(nt):
-                        outs.append(K.gemm(a, b))
-            K._gemm_set_path(0)
-            for o in outs[1:]:
-                np.testing.assert_array_equal(outs[0], o)
+            assert_all_equal(on_every_path(lambda a, b: (K.gemm(a, b),), a, b))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -191,6 +203,11 @@ def test_narrow_swap_bit_identical(isa, dtype):
         mr, nr, mc, kc, _nc = blocking(dtype)
         cases = [(128, 128, 10), (37, 784, 10), (mc + 1, kc + 3, nr - 1), (200, 100, 1),
                  (2 * nr + 1, 5, nr + 3), (4 * nr, 9, 2 * nr - 1)]
+
+        def run(a, b, c0, bias):
+            z = np.empty(c0.shape, dtype)
+            return (K.gemm(a, b, out=c0.copy(), alpha=-0.5, beta=0.3),
+                    K.gemm_ep(a, b, bias=bias, z=z, act="relu"), z)
         try:
             for (m, k, n) in cases:
                 for ta in (False, True):
@@ -202,21 +219,11 @@ def test_narrow_swap_bit_identical(isa, dtype):
                         outs = []
                         for swap in (True, False):
                             K._gemm_set_swap(swap)
-                            for nest in (1, 2):
-                                K._gemm_set_path(nest)
-                                for nt in (1, 2):
-                                    with threads(nt):
-                                        z = np.empty((m, n), dtype)
-                                        outs.append((
-                                            K.gemm(a, b, out=c0.copy(), alpha=-0.5, beta=0.3),
-                                            K.gemm_ep(a, b, bias=bias, z=z, act="relu"), z))
+                            outs += on_every_path(run, a, b, c0, bias)
                         check(a, b, -0.5, 0.3, c0, label=f"{isa} swap m,k,n={m},{k},{n}")
-                        for o in outs[1:]:
-                            for got, want in zip(o, outs[0]):
-                                np.testing.assert_array_equal(got, want)
+                        assert_all_equal(outs)
         finally:
             K._gemm_set_swap(True)
-            K._gemm_set_path(0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -229,31 +236,23 @@ def test_few_rows_bit_identical(isa, dtype):
     with kernel_path(isa):
         _mr, nr, _mc, kc, _nc = blocking(dtype)
         widths = sorted({1, 3, nr // 2 - 1, nr - 1, nr, nr + 1, 4 * nr + 3, 100, 257})
-        try:
-            for m in (1, 2, 3, 4):
-                for n in widths:
-                    for k in (1, 7, kc + 5):
-                        ta = (m + n + k) % 2 == 1
-                        a = operand(rng, m, k, dtype, ta, 1)
-                        b = operand(rng, k, n, dtype, False, 3)
-                        c0 = rng.standard_normal((m, n)).astype(dtype)
-                        bias = rng.standard_normal(n).astype(dtype)
-                        outs = []
-                        for nest in (0, 1, 2):
-                            K._gemm_set_path(nest)
-                            for nt in (1, 2):
-                                with threads(nt):
-                                    nan_c = np.full((m, n), np.nan, dtype)
-                                    outs.append((
-                                        K.gemm(a, b, out=c0.copy(), alpha=-0.5, beta=0.3),
-                                        K.gemm(a, b, out=nan_c, alpha=2.0, beta=0.0),
-                                        K.gemm_ep(a, b, bias=bias, act="relu")))
-                        check(a, b, -0.5, 0.3, c0, label=f"{isa} rows m,k,n={m},{k},{n}")
-                        for o in outs[1:]:
-                            for got, want in zip(o, outs[0]):
-                                np.testing.assert_array_equal(got, want)
-        finally:
-            K._gemm_set_path(0)
+
+        def run(a, b, c0, bias):
+            nan_c = np.full(c0.shape, np.nan, dtype)
+            return (K.gemm(a, b, out=c0.copy(), alpha=-0.5, beta=0.3),
+                    K.gemm(a, b, out=nan_c, alpha=2.0, beta=0.0),
+                    K.gemm_ep(a, b, bias=bias, act="relu"))
+        for m in (1, 2, 3, 4):
+            for n in widths:
+                for k in (1, 7, kc + 5):
+                    ta = (m + n + k) % 2 == 1
+                    a = operand(rng, m, k, dtype, ta, 1)
+                    b = operand(rng, k, n, dtype, False, 3)
+                    c0 = rng.standard_normal((m, n)).astype(dtype)
+                    bias = rng.standard_normal(n).astype(dtype)
+                    outs = on_every_path(run, a, b, c0, bias, nests=(0, 1, 2))
+                    check(a, b, -0.5, 0.3, c0, label=f"{isa} rows m,k,n={m},{k},{n}")
+                    assert_all_equal(outs)
 
 
 def _act_ref(name, z):
