@@ -21,6 +21,16 @@ def threads():
     nnfast.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """nnfast on one thread for a whole module (tiny problems: threads only add
+    synchronisation, badly so on a busy machine). Use with pytest.mark.usefixtures."""
+    before = nnfast.get_num_threads()
+    nnfast.set_num_threads(1)
+    yield
+    nnfast.set_num_threads(before)
+
+
 @pytest.fixture(params=[
     pytest.param("c", marks=pytest.mark.skipif(not nnfast.backends.compiled_available(),
                                                reason="compiled extension not built")),

@@ -23,15 +23,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 import nnfast
 from nnfast.sklearn import MLPClassifier, MLPRegressor
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = nnfast.get_num_threads()
-    nnfast.set_num_threads(1)
-    yield
-    nnfast.set_num_threads(before)
+pytestmark = [pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+              pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.fixture(scope="module")

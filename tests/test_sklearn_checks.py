@@ -7,7 +7,6 @@ pytest.importorskip("sklearn")
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import nnfast
 from nnfast.sklearn import MLPClassifier, MLPRegressor
 
 # Checks expected to fail, with the reason: none. (Checks that scikit-learn itself skips for a
@@ -20,13 +19,7 @@ def _expected_failed(estimator) -> dict:
     return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny problems: threads only add synchronisation (badly so on a busy machine)."""
-    before = nnfast.get_num_threads()
-    nnfast.set_num_threads(1)
-    yield
-    nnfast.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Small max_iter keeps the suite fast; the checks only need a fitted model.
