@@ -82,9 +82,10 @@ cdef extern from "gemm/gemm_kernels.h" nogil:
 
 def _gemm_set_path(int path):
     """Test hook: 0 = choose the GEMM loop nest by size, 1 = always the small nest (A read in
-    place), 2 = always the packed nest."""
-    if path not in (0, 1, 2):
-        raise ValueError(f"_gemm_set_path: path must be 0, 1 or 2, got {path}")
+    place), 2 = always the packed nest, 3 = packed with B shared by the team, 4 = packed with
+    a column range per thread."""
+    if path not in (0, 1, 2, 3, 4):
+        raise ValueError(f"_gemm_set_path: path must be 0 to 4, got {path}")
     nnf_gemm_set_path(path)
 
 

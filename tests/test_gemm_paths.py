@@ -16,7 +16,8 @@ import nnfast
 from nnfast import _kernels as K
 
 ISAS = ["generic", "avx2", "avx512"]
-NESTS = {"auto": 0, "small": 1, "packed": 2}
+# packed nest: B shared by the team (3) or a column range per thread (4); 2 picks by cost
+NESTS = {"auto": 0, "small": 1, "packed-shared": 3, "packed-columns": 4}
 DTYPES = [np.float32, np.float64]
 
 
@@ -45,7 +46,7 @@ def threads(n):
         nnfast.set_num_threads(old)
 
 
-def on_every_path(run, *args, nests=(1, 2)):
+def on_every_path(run, *args, nests=(1, 3, 4)):
     """run(*args) (a tuple of arrays) under each forced loop nest at 1 and 2 threads."""
     outs = []
     try:
@@ -250,7 +251,7 @@ def test_few_rows_bit_identical(isa, dtype):
                     b = operand(rng, k, n, dtype, False, 3)
                     c0 = rng.standard_normal((m, n)).astype(dtype)
                     bias = rng.standard_normal(n).astype(dtype)
-                    outs = on_every_path(run, a, b, c0, bias, nests=(0, 1, 2))
+                    outs = on_every_path(run, a, b, c0, bias, nests=(0, 1, 3, 4))
                     check(a, b, -0.5, 0.3, c0, label=f"{isa} rows m,k,n={m},{k},{n}")
                     assert_all_equal(outs)
 
@@ -263,7 +264,7 @@ def _act_ref(name, z):
     return z
 
 
-@pytest.mark.parametrize("nest", ["small", "packed"])
+@pytest.mark.parametrize("nest", ["small", "packed-shared", "packed-columns"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("isa", ISAS)
 def test_epilogue(isa, dtype, nest):

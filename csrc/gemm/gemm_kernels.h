@@ -64,7 +64,8 @@ const nnf_kernel_f64_t *nnf_active_kernel_f64(void);
 nnf_peak_fn nnf_active_peak(int dtype_size);
 
 /* Test hook (gemm.c): 0 = choose the loop nest by size, 1 = always the small (A in place)
- * nest, 2 = always the packed nest. Lets the tests run every shape through both. */
+ * nest, 2 = always the packed nest, 3 / 4 = the packed nest with B shared by the team / a
+ * column range per thread. Lets the tests run every shape through each. */
 extern int nnf_gemm_path_override;
 void nnf_gemm_set_path(int path);
 /* Test hook: 0 = never take the narrow-n swap (compute C^T = op(B)^T op(A)^T), 1 = by shape. */

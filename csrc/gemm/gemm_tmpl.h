@@ -224,7 +224,8 @@ typedef struct {
     int tc; /* C is stored transposed (the narrow-n swap in nnf_gemm_ep) */
     T alpha, beta;
     const nnf_epilogue_t *ep;
-    T *bpack; /* packed nest: the shared KC x NC block of B */
+    T *bpack; /* packed nest: the KC x NC block of B */
+    int cols; /* packed nest: each thread owns a column range (packed_split) */
 } FN(gemm_args);
 
 /* ---- small: A in place, per-thread B panels, no barriers --------------------------------- */
@@ -276,7 +277,82 @@ static void FN(small_body)(const FN(gemm_args) *g) {
     }
 }
 
-/* ---- packed: GotoBLAS loops jc (NC) > pc (KC) > [ic (MC) x column range] > jr > ir ------- */
+/* ---- packed: GotoBLAS loops jc (NC) > pc (KC) > [ic (MC) x column range] > jr > ir -------
+ * Two ways to share the work (g->cols, chosen by packed_split):
+ *  shared:  the team packs each KC x NC block of B once; (MC block, column range) tasks are
+ *           split statically after a barrier, and a second barrier guards the buffer.
+ *  columns: each thread owns a contiguous range of whole NR panels, packs only those and
+ *           every MC block of A (A is packed once per thread), and never waits. */
+static inline void FN(static_range)(int64_t n, int team, int me, int64_t *lo, int64_t *hi) {
+    *lo = n * me / team;
+    *hi = n * (me + 1) / team;
+}
+
+/* MR-row tiles of an mc-row block, a short tile weighing at least half a full one (with
+ * half the FMA chains it runs latency-bound), in MR-row units times 2. */
+static inline int64_t FN(tile_weight)(int64_t mc, int MR) {
+    int64_t w = 0;
+    for (int64_t t = 0; t * MR < mc; ++t) {
+        int64_t i0, mr;
+        FN(row_tile)(t, mc, MR, &i0, &mr);
+        w += 2 * mr < MR ? 1 : (2 * mr + MR - 1) / MR;
+    }
+    return w;
+}
+
+/* Cycles of the busiest thread per K block under each split, roughly: a tile step costs
+ * MR*NR*sizeof(T)/64 cycles (two 32-byte FMA pipes), a packed element about 1/2 cycle (1 from
+ * a transposed A, read MR elements per cache line), each of the shared split's two barriers
+ * about 1500 cycles. Returns 1 when the column split is the cheaper, e.g. 256x784x512 and 1024^3 on 2 threads, where the shared split's MC blocks
+ * do not divide evenly into tiles (in-process A/B, 2 threads: 1.18x and 1.06x faster). */
+static int FN(packed_split)(const KERN *kd, int64_t m, int64_t n, int64_t kc, int ta, int team) {
+    const int MR = kd->mr, NR = kd->nr;
+    if (team < 2) return 0;
+    const int64_t MC = nnf_even_block(m, kd->mc, MR), ncb = nnf_even_block(n, kd->nc, NR);
+    const int64_t mblk = (m + MC - 1) / MC, npan = (ncb + NR - 1) / NR;
+    const double step = (double)MR * NR * sizeof(T) / 64.0 * kc / 2.0; /* per weight unit */
+    const double pk = kc / 2.0;           /* per packed row of B or row-major A */
+    const double pka = ta ? kc : pk;      /* A^T: MR elements per cache line touched */
+    double cols = 0, shared = 0;
+    int64_t wall = 0; /* every MC block: what each thread runs in the column split */
+    for (int64_t ic = 0; ic < m; ic += MC) wall += FN(tile_weight)(m - ic < MC ? m - ic : MC, MR);
+    const int64_t nsplit = (mblk % team == 0) ? 1 : team;
+    for (int me = 0; me < team; ++me) {
+        int64_t p0, p1, t0, t1;
+        FN(static_range)(npan, team, me, &p0, &p1);
+        const double c = wall * (p1 - p0) * step + (double)m * pka + (p1 - p0) * NR * pk;
+        cols = c > cols ? c : cols;
+        FN(static_range)(mblk * nsplit, team, me, &t0, &t1);
+        double s = (p1 - p0) * NR * pk + 3000.0;
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t ib = t / nsplit, js = t % nsplit;
+            const int64_t mc = m - ib * MC < MC ? m - ib * MC : MC;
+            if (t == t0 || js == 0) s += mc * pka; /* a new A block to pack */
+            s += FN(tile_weight)(mc, MR) * ((js + 1) * npan / nsplit - js * npan / nsplit) * step;
+        }
+        shared = s > shared ? s : shared;
+    }
+    return cols < shared;
+}
+
+/* The tiles of one packed MC block of A against B panels [p0, p1) of the packed block. */
+static inline void FN(packed_block)(const FN(gemm_args) *g, const T *apack, int64_t ic,
+                                    int64_t mc, const T *bpack, int64_t kc, int64_t jc,
+                                    int64_t nc, int64_t p0, int64_t p1, T bet, int last) {
+    const KERN *kd = g->kd;
+    const int MR = kd->mr, NR = kd->nr;
+    for (int64_t jp = p0; jp < p1; ++jp) {
+        const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
+        const T *bp = bpack + j0 * g->kcb;
+        for (int64_t t = 0; t * MR < mc; ++t) {
+            int64_t ir, mr;
+            FN(row_tile)(t, mc, MR, &ir, &mr);
+            FN(tile)(kd, kc, g->alpha, apack + t * MR * kc, 1, MR, bp, NR, bet, g->C, g->ldc,
+                     ic + ir, jc + j0, mr, nr, last, g->ep, g->tc);
+        }
+    }
+}
+
 static void FN(packed_body)(const FN(gemm_args) *g) {
     const KERN *kd = g->kd;
     const int MR = kd->mr, NR = kd->nr;
@@ -285,7 +361,12 @@ static void FN(packed_body)(const FN(gemm_args) *g) {
     const int64_t MC = nnf_even_block(m, kd->mc, MR), ncb = nnf_even_block(n, kd->nc, NR);
     const int64_t mblk = (m + MC - 1) / MC;
     const int team = nnf_team_size();
-    /* column ranges per MC block: 1 when the MC blocks alone divide evenly among threads */
+#ifdef NNF_HAVE_OPENMP
+    const int me = omp_get_thread_num();
+#else
+    const int me = 0;
+#endif
+    /* shared: column ranges per MC block, 1 when the MC blocks alone divide among threads */
     const int64_t nsplit = (mblk % team == 0) ? 1 : team;
     T *apack = (T *)nnf_tls_buffer(2, (size_t)(MC * kcb) * sizeof(T));
     T *bpack = g->bpack;
@@ -296,18 +377,33 @@ static void FN(packed_body)(const FN(gemm_args) *g) {
             const int64_t kc = k - pc < kcb ? k - pc : kcb;
             const T bet = pc == 0 ? g->beta : (T)1;
             const int last = pc + kc >= k;
+            if (g->cols) {
+                int64_t p0, p1;
+                FN(static_range)(npan, team, me, &p0, &p1);
+                if (p0 >= p1 || !apack) continue; /* no columns, or out of memory (reported) */
+                /* panels sit kcb apart, so a thread already on a shorter last K block never
+                 * writes where a slower one is still reading */
+                for (int64_t jp = p0; jp < p1; ++jp) {
+                    const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
+                    FN(pack_b)(bpack + j0 * kcb, g->B, g->ldb, g->tb, pc, kc, jc + j0, nr, NR);
+                }
+                for (int64_t ic = 0; ic < m; ic += MC) {
+                    const int64_t mc = m - ic < MC ? m - ic : MC;
+                    FN(pack_a)(apack, g->A, g->lda, g->ta, ic, mc, pc, kc, MR);
+                    FN(packed_block)(g, apack, ic, mc, bpack, kc, jc, nc, p0, p1, bet, last);
+                }
+                continue;
+            }
 #ifdef NNF_HAVE_OPENMP
 #pragma omp for schedule(static)
 #endif
             for (int64_t jp = 0; jp < npan; ++jp) {
                 const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
-                FN(pack_b)(bpack + j0 * kc, g->B, g->ldb, g->tb, pc, kc, jc + j0, nr, NR);
+                FN(pack_b)(bpack + j0 * kcb, g->B, g->ldb, g->tb, pc, kc, jc + j0, nr, NR);
             }
-            int64_t packed = -1;
-#ifdef NNF_HAVE_OPENMP
-#pragma omp for schedule(static)
-#endif
-            for (int64_t t = 0; t < mblk * nsplit; ++t) {
+            int64_t t0, t1, packed = -1;
+            FN(static_range)(mblk * nsplit, team, me, &t0, &t1);
+            for (int64_t t = t0; t < t1; ++t) {
                 if (!apack) continue; /* out of memory: the caller reports it */
                 const int64_t ib = t / nsplit, js = t % nsplit;
                 const int64_t ic = ib * MC, mc = m - ic < MC ? m - ic : MC;
@@ -315,18 +411,12 @@ static void FN(packed_body)(const FN(gemm_args) *g) {
                     FN(pack_a)(apack, g->A, g->lda, g->ta, ic, mc, pc, kc, MR);
                     packed = ib;
                 }
-                const int64_t p0 = js * npan / nsplit, p1 = (js + 1) * npan / nsplit;
-                for (int64_t jp = p0; jp < p1; ++jp) {
-                    const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
-                    const T *bp = bpack + j0 * kc;
-                    for (int64_t t = 0; t * MR < mc; ++t) {
-                        int64_t ir, mr;
-                        FN(row_tile)(t, mc, MR, &ir, &mr);
-                        FN(tile)(kd, kc, g->alpha, apack + t * MR * kc, 1, MR, bp, NR, bet,
-                                 g->C, g->ldc, ic + ir, jc + j0, mr, nr, last, g->ep, g->tc);
-                    }
-                }
+                FN(packed_block)(g, apack, ic, mc, bpack, kc, jc, nc, js * npan / nsplit,
+                                 (js + 1) * npan / nsplit, bet, last);
             }
+#ifdef NNF_HAVE_OPENMP
+#pragma omp barrier
+#endif
         }
     }
 }
@@ -382,7 +472,7 @@ void NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, cons
     g.kd = ACTIVE_KERNEL();
     g.C = C; g.A = A; g.B = B; g.ldc = ldc; g.lda = lda; g.ldb = ldb;
     g.m = m; g.n = n; g.k = k; g.ta = trans_a; g.tb = trans_b;
-    g.alpha = alpha; g.beta = beta; g.ep = ep; g.bpack = (T *)0; g.tc = 0;
+    g.alpha = alpha; g.beta = beta; g.ep = ep; g.bpack = (T *)0; g.tc = 0; g.cols = 0;
     /* Narrow n (under two NR panels, the last partly empty): compute C^T = op(B)^T op(A)^T
      * instead, so the vector lanes run along m. Taken when it saves a quarter of the lane work
      * (n * ceil(m/NR) against m * ceil(n/NR)); every element is still one FMA chain over p, so
@@ -404,7 +494,7 @@ void NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, cons
      * MC x KC block the packed nest keeps in L2 */
     int small = m * g.kcb <= g.kd->mc * g.kd->kc;
     if (nnf_gemm_path_override == 1) small = 1;
-    else if (nnf_gemm_path_override == 2) small = 0;
+    else if (nnf_gemm_path_override >= 2) small = 0;
     /* a few rows against row-major B: each B element is used at most m times, so B is
      * streamed in place instead of packed (batch-1 inference, GEMV) */
     const int rows = !g.tc && !g.tb && m <= NNF_ROWS_MAX && nnf_gemm_path_override == 0;
@@ -412,6 +502,8 @@ void NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, cons
         const int64_t ncb = nnf_even_block(n, g.kd->nc, g.kd->nr);
         g.bpack = (T *)nnf_tls_buffer(0, (size_t)(g.kcb * ncb) * sizeof(T));
         if (!g.bpack) return; /* out of memory: flagged for nnf_gemm_take_oom() */
+        g.cols = nnf_gemm_path_override >= 3 ? nnf_gemm_path_override == 4
+                                             : FN(packed_split)(g.kd, m, n, g.kcb, g.ta, nthr);
     }
     void (*body)(const FN(gemm_args) *) = small ? FN(small_body) : FN(packed_body);
     if (rows) body = FN(rows_body);
