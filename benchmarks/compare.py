@@ -13,7 +13,8 @@ prints which OpenBLAS kernel (core type) actually ran.
 For every shape (M x K x N: A is M x K, B is K x N) and thread count it reports GFLOP/s
 (2*M*N*K / time) of nnfast, NumPy and PyTorch (if importable), each the median of repeats
 taken interleaved (ours, numpy, torch, ours, ...) so machine noise hits all alike, the ratio
-nnfast / NumPy and nnfast's percentage of the FMA peak measured on this machine by
+nnfast / NumPy (the median, and quartiles, of the per-round ratios: each round's samples see
+the same machine state) and nnfast's percentage of the FMA peak measured on this machine by
 nnfast._kernels.fma_peak at the same thread count. Thread counts are matched with
 threadpoolctl (OpenBLAS), torch.set_num_threads and nnfast.set_num_threads.
 """
@@ -123,7 +124,13 @@ def bench_shape(shape, nthreads, repeats, target_s, peak):
     flops = 2.0 * m * n * k
     g = {name: flops / statistics.median(ts) * 1e-9 for name, ts in times.items()}
     pk = peak[(nthreads, np.dtype(dtype).itemsize)]
-    return {"shape": label, "threads": nthreads, **g, "ratio": g["nnfast"] / g["numpy"],
+    # The ratio pairs each round's two samples, taken seconds apart: on a shared machine a
+    # neighbour's load comes and goes over seconds, so a pair sees the same machine state
+    # even when the medians of the two series do not.
+    ratios = sorted(tn / tf for tn, tf in zip(times["numpy"], times["nnfast"]))
+    q1, q3 = np.percentile(ratios, [25, 75])
+    return {"shape": label, "threads": nthreads, **g, "ratio": statistics.median(ratios),
+            "iqr": f"{q1:.2f}-{q3:.2f}",
             "peak%": 100.0 * g["nnfast"] / pk if pk > 0 else float("nan")}
 
 
@@ -139,9 +146,9 @@ def openblas_lines():
 
 def fmt_table(rows, markdown):
     cols = ["shape", "threads", "nnfast", "numpy"] + (["torch"] if torch is not None else []) \
-        + ["ratio", "peak%"]
-    cells = [[r["shape"], str(r["threads"])] + [f"{r[c]:.1f}" for c in cols[2:-2]]
-             + [f"{r['ratio']:.2f}x", f"{r['peak%']:.0f}%"] for r in rows]
+        + ["ratio", "ratio IQR", "peak%"]
+    cells = [[r["shape"], str(r["threads"])] + [f"{r[c]:.1f}" for c in cols[2:-3]]
+             + [f"{r['ratio']:.2f}x", r["iqr"], f"{r['peak%']:.0f}%"] for r in rows]
     if markdown:
         lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         lines += ["| " + " | ".join(c) + " |" for c in cells]
@@ -192,8 +199,9 @@ def main(argv=None):
                 print(fmt_table(rows[-1:], False).splitlines()[1], flush=True)
     print()
     print(fmt_table(rows, args.markdown))
-    print("\nGFLOP/s = 2*M*N*K / median time; ratio = nnfast / numpy; peak% of the measured "
-          "FMA peak at that thread count and dtype.")
+    print("\nGFLOP/s = 2*M*N*K / median time; ratio = median over rounds of numpy time / "
+          "nnfast time in the same round (IQR: its quartiles); peak% of the measured FMA peak "
+          "at that thread count and dtype.")
 
 
 if __name__ == "__main__":
