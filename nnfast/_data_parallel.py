@@ -17,8 +17,8 @@ import numpy as np
 from nnfast import _mpi
 from nnfast._mpi import DistributedError, _stderr, describe_exception, failure
 
-# Tail of the reduced buffer, after the gradients.
-_STATUS, _STOP, _COUNT, _LOSS, _METRICS = 0, 1, 2, 3, 4
+# Tail of the reduced buffer, after the gradients (_WEIGHT: the rows' Σ w, metrics' divisor).
+_STATUS, _STOP, _COUNT, _LOSS, _WEIGHT, _METRICS = 0, 1, 2, 3, 4, 5
 
 
 class DataParallel:
@@ -57,18 +57,23 @@ class DataParallel:
             raise
 
     # ------------------------------------------------------------------ start
-    def setup(self, model, x, y, val, *, epochs, batch_size, shuffle, callbacks, verbose, seed):
+    def setup(self, model, x, y, val, *, epochs, batch_size, shuffle, callbacks, verbose, seed,
+              weights=None):
         """Check that all ranks agree, then copy rank 0's state; returns
-        ``(verbose, callbacks, train_seed)`` for this rank."""
+        ``(verbose, callbacks, train_seed)`` for this rank. ``weights`` and ``val[2]`` are the
+        row weights (or None), sharded with the rows by the caller."""
         info = {"model": _model_doc(model), "dtype": str(model.dtype),
                 "params": int(model._params.size), "epochs": epochs, "batch_size": batch_size,
                 "shuffle": bool(shuffle),
                 "callbacks": [type(cb).__name__ for cb in callbacks
                               if not getattr(cb, "root_only", False)],
                 "samples": len(x), "x": _array_sig(x), "y": _array_sig(y),
+                "sample weights": None if weights is None else _array_sig(weights),
                 "validation samples": 0 if val is None else len(val[0]),
                 "validation x": None if val is None else _array_sig(val[0]),
-                "validation y": None if val is None else _array_sig(val[1])}
+                "validation y": None if val is None else _array_sig(val[1]),
+                "validation sample weights": None if val is None or val[2] is None
+                else _array_sig(val[2])}
         self._exchange(info)
         self._phase = "setup"
         w = self.world
@@ -136,21 +141,25 @@ class DataParallel:
         lo = start + self.rank * q + min(self.rank, r)
         return lo, lo + q + (self.rank < r)
 
-    def train_step(self, model, ws, xb, yb, n: int, n_global: int, stop: bool):
-        """Gradient of this rank's ``n`` rows, one Allreduce, the update; returns the global
-        ``(rows, loss·rows, [metric·rows])`` of the step."""
+    def train_step(self, model, ws, xb, yb, n: int, n_global: int, stop: bool, wb=None):
+        """Gradient of this rank's ``n`` rows (row weights ``wb`` or None), one Allreduce, the
+        update; returns the global ``(rows, loss·rows, Σ w, [Σ w·metric])`` of the step.
+
+        The local loss is Σ_local w·l / n; scaled by n / n_global and summed over the ranks it
+        is Σ_global w·l / n_global, the loss of one process with the global batch."""
         from nnfast import training
         tail, grads = self._tail, model._grads
         tail[:] = 0
         error = None
         try:
             if n:
-                loss, out = training.compute_gradients(model, ws, xb, yb, n)
+                loss, out = training.compute_gradients(model, ws, xb, yb, n, wb)
                 if n != n_global:
                     grads *= grads.dtype.type(n / n_global)
                 tail[_COUNT], tail[_LOSS] = n, loss * n
-                for j, metric in enumerate(model.metrics):
-                    tail[_METRICS + j] = metric(out, yb, ws, n) * n
+                sums = [0.0] * len(model.metrics)
+                tail[_WEIGHT] = training.add_metric_sums(model, sums, out, yb, ws, n, wb)
+                tail[_METRICS:] = sums
             else:
                 grads.fill(0)   # a last global batch smaller than the number of ranks
         except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
@@ -163,7 +172,8 @@ class DataParallel:
             self._raise_failure(error, f"training step {self._step}")
         self.stop_requested = bool(tail[_STOP])
         training.apply_gradients(model)
-        return round(float(tail[_COUNT])), float(tail[_LOSS]), [float(v) for v in tail[_METRICS:]]
+        return (round(float(tail[_COUNT])), float(tail[_LOSS]), float(tail[_WEIGHT]),
+                [float(v) for v in tail[_METRICS:]])
 
     def _raise_failure(self, error, what):
         msg = None if error is None else describe_exception(error)
@@ -179,7 +189,8 @@ class DataParallel:
         try:
             if val is not None:
                 lo, hi = self.shard(0, len(val[0]))
-                sums = training.evaluate_sums(model, val[0][lo:hi], val[1][lo:hi], batch_size)
+                sums = training.evaluate_sums(model, val[0][lo:hi], val[1][lo:hi], batch_size,
+                                              w=None if val[2] is None else val[2][lo:hi])
         except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
             error = exc
         msg = None if error is None else describe_exception(error)
@@ -195,10 +206,10 @@ class DataParallel:
                                    "please report this", ranks=diverged)
         if val is None:
             return {}
-        count = sum(s[0] for _, _, s, _ in reports)
-        totals = [sum(col) for col in zip(*(s[1:] for _, _, s, _ in reports))]
-        logs = {"val_loss": totals[0] / count + training.regularization(model)}
-        logs.update({f"val_{m.name}": t / count for m, t in zip(model.metrics, totals[1:])})
+        count, weight, loss, *metrics = [sum(col) for col in zip(*(s for _, _, s, _ in reports))]
+        logs = {"val_loss": loss / count + training.regularization(model)}
+        logs.update({f"val_{m.name}": training.divide_no_nan(t, weight)
+                     for m, t in zip(model.metrics, metrics)})
         return logs
 
 

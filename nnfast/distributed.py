@@ -7,12 +7,13 @@ rank computes the gradient of its slice, scales it by ``rows / global rows`` and
 global batch, so every rank applies the same update as one process with batch ``N·B``.
 
 The buffer reduced each step is the gradient buffer followed by a short tail: a failure flag,
-a stop flag, the row count, loss·rows and metric·rows. So one message per step also carries
-errors (a rank whose step raised sends the flag and every rank raises :class:`DistributedError`
-naming it) and the epoch's metrics. Death of a rank is the launcher's job (Open MPI and MPICH
-end the job when a rank dies; with ``srun`` use ``--kill-on-bad-exit=1``); an exception that
-escapes a rank outside a step calls ``MPI_Abort``; a rank left waiting in a collective longer
-than ``NNFAST_DIST_TIMEOUT`` seconds (default 300, 0 = never) aborts the job.
+a stop flag, the row count, loss·rows, the rows' total sample weight and weight·metric sums.
+So one message per step also carries errors (a rank whose step raised sends the flag and every
+rank raises :class:`DistributedError` naming it) and the epoch's metrics. Death of a rank is
+the launcher's job (Open MPI and MPICH end the job when a rank dies; with ``srun`` use
+``--kill-on-bad-exit=1``); an exception that escapes a rank outside a step calls ``MPI_Abort``;
+a rank left waiting in a collective longer than ``NNFAST_DIST_TIMEOUT`` seconds (default 300,
+0 = never) aborts the job.
 
 Launch: ``mpirun -n 4 python train.py`` (Open MPI as root: ``--allow-run-as-root``; more ranks than
 cores: ``--oversubscribe``), ``srun -n 4 --kill-on-bad-exit=1 python train.py`` under Slurm.
@@ -22,7 +23,8 @@ metrics are compared; seeds are taken from rank 0); callbacks must be the same o
 decide from the logs they get, which are the same on every rank; callbacks with ``root_only =
 True`` (``ModelCheckpoint``) run on rank 0 only. Dropout masks are drawn per rank from the same
 seed and step, so networks with dropout do not reproduce a single-process run exactly; without
-dropout they do, within float rounding.
+dropout they do, within float rounding. Sample and class weights are sharded with their rows,
+so weighted training reproduces it too.
 ``evaluate`` and ``predict`` are not distributed (each rank computes the whole result).
 
 >>> import nnfast

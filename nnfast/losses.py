@@ -45,7 +45,10 @@ class Loss:
                              f"of shape (n, {m}) to match the model output")
         return y
 
-    def __call__(self, outputs, targets, grad=None, reduction="mean"):
+    def __call__(self, outputs, targets, grad=None, reduction="mean", sample_weight=None):
+        """(loss, d loss/d outputs) in one fused op. With row weights w (sample_weight, (N,))
+        "mean" gives Σ_i w_i·l_i / N, Keras' "sum_over_batch_size" (N, not Σ w, divides),
+        and "sum" gives Σ_i w_i·l_i."""
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -83,8 +86,9 @@ class SparseCategoricalCrossentropy(Loss):
                                  f"outputs, got values from {lo} to {hi}")
         return np.ascontiguousarray(y, dtype=np.int64)
 
-    def __call__(self, outputs, targets, grad=None, reduction="mean"):
-        return ops.softmax_cross_entropy(outputs, targets, reduction=reduction, grad=grad)
+    def __call__(self, outputs, targets, grad=None, reduction="mean", sample_weight=None):
+        return ops.softmax_cross_entropy(outputs, targets, sample_weight=sample_weight,
+                                         reduction=reduction, grad=grad)
 
 
 class CategoricalCrossentropy(Loss):
@@ -107,8 +111,9 @@ class CategoricalCrossentropy(Loss):
                              f"'sparse_categorical_crossentropy'")
         return y
 
-    def __call__(self, outputs, targets, grad=None, reduction="mean"):
-        return ops.softmax_cross_entropy(outputs, targets, label_smoothing=self.label_smoothing,
+    def __call__(self, outputs, targets, grad=None, reduction="mean", sample_weight=None):
+        return ops.softmax_cross_entropy(outputs, targets, sample_weight=sample_weight,
+                                         label_smoothing=self.label_smoothing,
                                          reduction=reduction, grad=grad)
 
     def get_config(self):
@@ -128,15 +133,17 @@ class BinaryCrossentropy(Loss):
                              f"{y.min()} to {y.max()}")
         return y
 
-    def __call__(self, outputs, targets, grad=None, reduction="mean"):
-        return ops.binary_cross_entropy(outputs, targets, reduction=reduction, grad=grad)
+    def __call__(self, outputs, targets, grad=None, reduction="mean", sample_weight=None):
+        return ops.binary_cross_entropy(outputs, targets, sample_weight=sample_weight,
+                                        reduction=reduction, grad=grad)
 
 
 class MeanSquaredError(Loss):
     name = "mse"
 
-    def __call__(self, outputs, targets, grad=None, reduction="mean"):
-        return ops.mse(outputs, targets, reduction=reduction, grad=grad)
+    def __call__(self, outputs, targets, grad=None, reduction="mean", sample_weight=None):
+        return ops.mse(outputs, targets, sample_weight=sample_weight,
+                       reduction=reduction, grad=grad)
 
 
 class Huber(Loss):
@@ -147,8 +154,9 @@ class Huber(Loss):
             raise ValueError(f"huber: delta must be > 0, got {delta!r}")
         self.delta = float(delta)
 
-    def __call__(self, outputs, targets, grad=None, reduction="mean"):
-        return ops.huber(outputs, targets, delta=self.delta, reduction=reduction, grad=grad)
+    def __call__(self, outputs, targets, grad=None, reduction="mean", sample_weight=None):
+        return ops.huber(outputs, targets, delta=self.delta, sample_weight=sample_weight,
+                         reduction=reduction, grad=grad)
 
     def get_config(self):
         return {"delta": self.delta}

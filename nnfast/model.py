@@ -185,21 +185,49 @@ class Sequential:
     # ------------------------------------------------------------------ training API
     def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, callbacks=None, verbose: int = 1,
-            seed: int | None = None, distributed: bool = False):
+            seed: int | None = None, distributed: bool = False, sample_weight=None,
+            class_weight=None):
         """Train; returns the :class:`nnfast.callbacks.History` (see nnfast/training.py).
 
         ``distributed=True``: data-parallel over the MPI job this process was launched in
-        (``mpirun -n N``); ``batch_size`` is then per rank (see nnfast/distributed.py)."""
+        (``mpirun -n N``); ``batch_size`` is then per rank (see nnfast/distributed.py).
+
+        Weighting, as in Keras 3:
+
+        - ``sample_weight``: array (n,) of finite weights >= 0, one per row of x (not all 0).
+        - ``class_weight``: dict {class index: weight} for the cross-entropy losses; a row's
+          class is its label (sparse), the argmax of its target row (categorical) or its
+          rounded 0/1 target (binary, one output). Classes left out weigh 1. With both, a
+          row's weight is the product. Training rows only (not validation).
+        - The loss of a batch of N rows is ``Σ_i w_i·l_i / N`` (Keras' "sum_over_batch_size":
+          N divides, not Σ w, so weights scale the gradient), and its exact gradient is used.
+          Metrics are weighted: ``Σ_i w_i·m_i / Σ_i w_i`` (Keras' weighted_metrics).
+        - ``validation_data`` may be ``(x_val, y_val, sample_weight_val)``; ``validation_split``
+          takes the last rows with their sample weights. Shuffling and ``distributed`` move the
+          weights with their rows. The arrays passed in are never modified.
+
+        >>> import numpy as np, nnfast
+        >>> from nnfast.layers import Dense
+        >>> m = nnfast.Sequential([Dense(2, "softmax", input_dim=3)], seed=0)
+        >>> m.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
+        >>> x, y = np.ones((4, 3)), np.array([0, 1, 1, 1])
+        >>> h = m.fit(x, y, verbose=0, sample_weight=[3, 1, 1, 1], class_weight={1: 0.5})
+        """
         from nnfast import training
         return training.fit(self, x, y, epochs=epochs, batch_size=batch_size,
                             validation_split=validation_split, validation_data=validation_data,
                             shuffle=shuffle, callbacks=callbacks, verbose=verbose, seed=seed,
-                            distributed=distributed)
+                            distributed=distributed, sample_weight=sample_weight,
+                            class_weight=class_weight)
 
-    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0) -> dict:
-        """{"loss": ..., metric: ...} over the whole of x, y (dropout off)."""
+    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None) -> dict:
+        """{"loss": ..., metric: ...} over the whole of x, y (dropout off).
+
+        With ``sample_weight`` (n,): loss ``Σ_i w_i·l_i / n`` (plus any weight penalty) and
+        metrics ``Σ_i w_i·m_i / Σ_i w_i``, as Keras' evaluate with weighted metrics."""
         from nnfast import training
-        return training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose)
+        return training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
+                                 sample_weight=sample_weight)
 
     def predict(self, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
         """Model outputs (probabilities when the last activation is softmax/sigmoid)."""

@@ -6,6 +6,13 @@ loss (loss and d loss/d outputs in one op), backward in reverse down to the firs
 views of the converted input, or, when shuffling, gathered with ``np.take(..., out=)`` into
 workspace rows through a per-epoch permutation, so a step allocates no array after the first.
 
+Sample weights (``sample_weight`` and ``class_weight``, see nnfast/_weights.py) are one per-row
+vector, shuffled, split and sharded with the rows and passed to the fused loss op, which scales
+each row's loss and gradient rows by w_i: the batch loss is Σ_i w_i·l_i / N, Keras 3's
+"sum_over_batch_size" reduction, and its exact gradient is what backward propagates. The epoch
+loss is the row-weighted mean of the batch losses (Σ_i w_i·l_i / rows, as Keras' loss tracker);
+metrics are Σ_i w_i·m_i / Σ_i w_i (Keras' weighted metrics).
+
 Ctrl-C during fit sets a flag (main thread) and training stops after the current batch; a
 KeyboardInterrupt raised anywhere else in the loop (e.g. by a callback) stops it too. Either way
 the model stays usable and fit returns the History of the completed epochs, with a warning.
@@ -20,37 +27,14 @@ import warnings
 
 import numpy as np
 
+from nnfast import _weights
 from nnfast import callbacks as _callbacks
-from nnfast._data import (
-    as_array,
-    as_features,
-    check_feature_shape,
-    check_lengths,
-    positive_int,
-    seed_value,
-)
+from nnfast._data import positive_int, seed_value
+from nnfast._fit_inputs import fit_data, prepare
 from nnfast._threads import blas_limited
 
 
 # ----------------------------------------------------------------------------- checks
-def _prepare(model, x, y, fn: str, what: str = ""):
-    """Convert and check x (and y against the loss) without changing the model."""
-    if not model.layers:
-        raise ValueError(f"{fn}: the model has no layers")
-    x = as_features(x, model.dtype, fn, what + "x")
-    expected = model.input_shape if model.built else model._declared_input_shape()
-    check_feature_shape(x, expected, fn, what + "x")
-    out_shape = model.infer_output_shape(x.shape[1:])
-    if y is None:
-        return x, None
-    if model.loss is None:
-        raise ValueError(f"{fn}: the model is not compiled; call model.compile(...) first")
-    y = as_array(y, what + "y", fn)
-    check_lengths(x, y, fn, what + "x", what + "y")
-    y = model.loss.prepare_targets(y, out_shape, model.dtype, f"{fn}: {what}y")
-    return x, y
-
-
 def _verbose(verbose, fn: str) -> int:
     if verbose not in (0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"{fn}: verbose must be 0, 1 or 2, got {verbose!r}")
@@ -73,19 +57,22 @@ def forward(model, ws, xb, n: int, mode: str):
     return a
 
 
-def train_step(model, ws, xb, yb, n: int) -> tuple:
-    """One optimisation step on a batch of n rows; returns (loss, outputs)."""
-    loss, out = compute_gradients(model, ws, xb, yb, n)
+def train_step(model, ws, xb, yb, n: int, wb=None) -> tuple:
+    """One optimisation step on a batch of n rows (weights wb or None); returns (loss, outputs)."""
+    loss, out = compute_gradients(model, ws, xb, yb, n, wb)
     apply_gradients(model)
     return loss, out
 
 
-def compute_gradients(model, ws, xb, yb, n: int) -> tuple:
-    """Forward, loss, backward and penalties into the gradient buffer; returns (loss, outputs)."""
+def compute_gradients(model, ws, xb, yb, n: int, wb=None) -> tuple:
+    """Forward, loss, backward and penalties into the gradient buffer; returns (loss, outputs).
+
+    With row weights wb the loss is Σ_i wb_i·l_i / n and dout its gradient (the fused op
+    scales each gradient row by wb_i), so backward needs nothing else."""
     layers = model.layers
     out = forward(model, ws, xb, n, "train")
     dout = ws.rows("dout", n, out.shape[1:])
-    loss, _ = model.loss(out, yb, grad=dout)
+    loss, _ = model.loss(out, yb, grad=dout, sample_weight=wb)
     bufs, acts, step = ws.layer_buffers(n, True), ws.acts, model._step
     g = dout
     for i in range(len(layers) - 1, ws.first_trainable - 1, -1):
@@ -110,42 +97,63 @@ def _batches(n: int, batch_size: int):
         yield start, min(start + batch_size, n)
 
 
-def _evaluate(model, x, y, batch_size: int, bar=None) -> dict:
-    n, total, *sums = evaluate_sums(model, x, y, batch_size, bar)
+def divide_no_nan(total: float, weight: float) -> float:
+    """Keras' divide_no_nan: a metric over rows of total weight 0 reads 0."""
+    return total / weight if weight else 0.0
+
+
+def add_metric_sums(model, sums: list, out, yb, ws, n: int, wb) -> float:
+    """Add each metric's Σ_i w_i·m_i (w = 1 without weights) to sums; returns Σ_i w_i."""
+    for j, metric in enumerate(model.metrics):
+        sums[j] += (metric(out, yb, ws, n) * n if wb is None
+                    else metric.weighted_sum(out, yb, ws, n, wb))
+    if wb is None:
+        return float(n)
+    ones = ws.rows("ones", n)      # a dot product: wb.sum() would allocate every batch
+    ones.fill(1)
+    return float(np.dot(wb, ones))
+
+
+def _evaluate(model, x, y, batch_size: int, bar=None, w=None) -> dict:
+    n, weight, total, *sums = evaluate_sums(model, x, y, batch_size, bar, w)
     logs = {"loss": total / n + regularization(model)}
-    logs.update({m.name: s / n for m, s in zip(model.metrics, sums)})
+    logs.update({m.name: divide_no_nan(s, weight) for m, s in zip(model.metrics, sums)})
     return logs
 
 
-def evaluate_sums(model, x, y, batch_size: int, bar=None) -> list:
-    """[rows, sum of losses, sum of each metric·rows] over x, y (no penalty term)."""
+def evaluate_sums(model, x, y, batch_size: int, bar=None, w=None) -> list:
+    """[rows, Σ w, Σ w·loss, Σ w·metric for each metric] over x, y with row weights w (None:
+    all 1); no penalty term."""
     if len(x) == 0:
-        return [0, 0.0] + [0.0] * len(model.metrics)
+        return [0, 0.0, 0.0] + [0.0] * len(model.metrics)
     ws = model.workspace(min(batch_size, len(x)))
-    total = 0.0
+    total = weight = 0.0
     sums = [0.0] * len(model.metrics)
     for start, stop in _batches(len(x), batch_size):
         n = stop - start
         out = forward(model, ws, x[start:stop], n, "eval")
         yb = y[start:stop]
-        loss, _ = model.loss(out, yb, grad=ws.rows("dout", n, out.shape[1:]), reduction="sum")
+        wb = None if w is None else w[start:stop]
+        loss, _ = model.loss(out, yb, grad=ws.rows("dout", n, out.shape[1:]), reduction="sum",
+                             sample_weight=wb)
         total += loss
-        for j, metric in enumerate(model.metrics):
-            sums[j] += metric(out, yb, ws, n) * n
+        weight += add_metric_sums(model, sums, out, yb, ws, n, wb)
         if bar is not None:
             bar.update(1)
-    return [len(x), total] + sums
+    return [len(x), weight, total] + sums
 
 
 # ----------------------------------------------------------------------------- public
-def evaluate(model, x, y, batch_size: int = 32, verbose: int = 0) -> dict:
+def evaluate(model, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None) -> dict:
     batch_size = positive_int(batch_size, "batch_size", "evaluate")
     verbose = _verbose(verbose, "evaluate")
-    x, y = _prepare(model, x, y, "evaluate")
+    x, y = prepare(model, x, y, "evaluate")
+    w = _weights.sample_weights(sample_weight, len(x), model.dtype, "evaluate")
+    _weights.require_some_weight(w, "evaluate", "the sample_weight values")
     _ready(model, x)
     bar = _bar(math.ceil(len(x) / batch_size), "evaluate") if verbose == 1 else None
     try:
-        return _evaluate(model, x, y, batch_size, bar)
+        return _evaluate(model, x, y, batch_size, bar, w)
     finally:
         if bar is not None:
             bar.close()
@@ -154,7 +162,7 @@ def evaluate(model, x, y, batch_size: int = 32, verbose: int = 0) -> dict:
 def predict(model, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
     batch_size = positive_int(batch_size, "batch_size", "predict")
     verbose = _verbose(verbose, "predict")
-    x, _ = _prepare(model, x, None, "predict")
+    x, _ = prepare(model, x, None, "predict")
     if not model.built:
         model.build(x.shape[1:])
     ws = model.workspace(min(batch_size, len(x)))
@@ -186,27 +194,25 @@ def _fmt(logs: dict) -> str:
 
 
 def fit(model, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None,
-        shuffle=True, callbacks=None, verbose=1, seed=None, distributed=False):
+        shuffle=True, callbacks=None, verbose=1, seed=None, distributed=False,
+        sample_weight=None, class_weight=None):
     args = (model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
             callbacks, verbose, seed)
+    weights = {"sample_weight": sample_weight, "class_weight": class_weight}
     with blas_limited():  # callbacks' NumPy calls must not wake an OpenBLAS pool beside ours
         if not distributed:
-            return _fit(*args)
+            return _fit(*args, **weights)
         from nnfast.distributed import DataParallel  # batch_size is per rank (see there)
-        return DataParallel().run(_fit, *args)
+        return DataParallel().run(_fit, *args, **weights)
 
 
 def _fit(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle, callbacks,
-         verbose, seed, dp=None):
+         verbose, seed, dp=None, sample_weight=None, class_weight=None):
     fn = "fit"
     epochs = positive_int(epochs, "epochs", fn, minimum=0)
     batch_size = positive_int(batch_size, "batch_size", fn)
     verbose = _verbose(verbose, fn)
     seed = seed_value(seed, fn)
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
-            or not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"fit: validation_split must be a number in [0, 1), got "
-                         f"{validation_split!r}")
     callbacks = list(callbacks or [])
     for cb in callbacks:
         if not isinstance(cb, _callbacks.Callback):
@@ -214,21 +220,8 @@ def _fit(model, x, y, epochs, batch_size, validation_split, validation_data, shu
                             f"{type(cb).__name__}")
     if model.loss is None:
         raise ValueError("fit: the model is not compiled; call model.compile(...) first")
-    x, y = _prepare(model, x, y, fn)
-    val = None
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
-        val = _prepare(model, validation_data[0], validation_data[1], fn, "validation_data ")
-        check_feature_shape(val[0], x.shape[1:], fn, "validation_data x")
-    elif validation_split > 0.0:
-        n_val = int(len(x) * validation_split)
-        if n_val == 0 or n_val == len(x):
-            raise ValueError(f"fit: validation_split={validation_split} leaves "
-                             f"{len(x) - n_val} training and {n_val} validation samples; "
-                             "both must be >= 1")
-        x, val = x[:-n_val], (x[-n_val:], y[-n_val:])
-        y = y[:-n_val]
+    x, y, w, val = fit_data(model, x, y, sample_weight, class_weight, validation_split,
+                            validation_data, fn)
     if model.first_trainable is None:
         raise ValueError("fit: the model has no trainable layer (add a Dense layer)")
     # ---- all checks passed: from here on the model changes
@@ -236,12 +229,20 @@ def _fit(model, x, y, epochs, batch_size, validation_split, validation_data, shu
     if dp is not None:
         verbose, callbacks, seed = dp.setup(model, x, y, val, epochs=epochs,
                                             batch_size=batch_size, shuffle=shuffle,
-                                            callbacks=callbacks, verbose=verbose, seed=seed)
+                                            callbacks=callbacks, verbose=verbose, seed=seed,
+                                            weights=w)
     return _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose,
-                 seed if seed is not None else model.seed, dp)
+                 seed if seed is not None else model.seed, dp, w)
 
 
-def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, train_seed, dp=None):
+def _logs(loss_sum: float, seen: int, names: list, metric_sums: list, weight: float) -> dict:
+    logs = {"loss": loss_sum / seen}
+    logs.update({k: divide_no_nan(s, weight) for k, s in zip(names, metric_sums)})
+    return logs
+
+
+def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, train_seed, dp=None,
+          w=None):
     n = len(x)
     global_batch = batch_size * (dp.size if dp is not None else 1)
     steps = math.ceil(n / global_batch)
@@ -272,7 +273,7 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
                     np.copyto(order, identity)   # so the order depends on (seed, epoch) only
                     np.random.default_rng([train_seed, model._epoch]).shuffle(order)
                 bar = _bar(steps, f"Epoch {epoch + 1}/{epochs}") if verbose == 1 else None
-                seen, loss_sum, metric_sums = 0, 0.0, [0.0] * len(names)
+                seen, weight, loss_sum, metric_sums = 0, 0.0, 0.0, [0.0] * len(names)
                 completed = True
                 for b, (start, stop) in enumerate(_batches(n, global_batch)):
                     nb = stop - start
@@ -285,23 +286,25 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
                                      mode="clip")
                         yb = np.take(y, idx, axis=0,
                                      out=ws.rows("yb", hi - lo, y.shape[1:], y.dtype), mode="clip")
+                        wb = None if w is None else np.take(
+                            w, idx, out=ws.rows("wb", hi - lo, (), w.dtype), mode="clip")
                     else:
                         xb, yb = x[lo:hi], y[lo:hi]
+                        wb = None if w is None else w[lo:hi]
                     if dp is None:
-                        loss, out = train_step(model, ws, xb, yb, nb)
+                        loss, out = train_step(model, ws, xb, yb, nb, wb)
                         seen += nb
                         loss_sum += loss * nb
-                        for j, metric in enumerate(model.metrics):
-                            metric_sums[j] += metric(out, yb, ws, nb) * nb
+                        weight += add_metric_sums(model, metric_sums, out, yb, ws, nb, wb)
                     else:   # one Allreduce: gradients, then the global rows, loss and metrics
-                        rows, loss_b, metric_b = dp.train_step(model, ws, xb, yb, hi - lo, nb,
-                                                               interrupt.requested)
+                        rows, loss_b, weight_b, metric_b = dp.train_step(
+                            model, ws, xb, yb, hi - lo, nb, interrupt.requested, wb)
                         seen += rows
                         loss_sum += loss_b
+                        weight += weight_b
                         metric_sums = [s + m for s, m in zip(metric_sums, metric_b)]
                     if bar is not None or batch_logs:
-                        logs = {"loss": loss_sum / seen}
-                        logs.update({k: s / seen for k, s in zip(names, metric_sums)})
+                        logs = _logs(loss_sum, seen, names, metric_sums, weight)
                         if bar is not None:
                             bar.set_postfix_str(_fmt(logs), refresh=False)
                             bar.update(1)
@@ -314,12 +317,11 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
                 if not completed:
                     break
                 model._epoch += 1
-                logs = {"loss": loss_sum / seen}
-                logs.update({k: s / seen for k, s in zip(names, metric_sums)})
+                logs = _logs(loss_sum, seen, names, metric_sums, weight)
                 if dp is not None:
                     logs.update(dp.end_epoch(model, val, batch_size))
                 elif val is not None:
-                    vlogs = _evaluate(model, val[0], val[1], batch_size)
+                    vlogs = _evaluate(model, val[0], val[1], batch_size, w=val[2])
                     logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 if bar is not None:
                     bar.set_postfix_str(_fmt(logs), refresh=False)

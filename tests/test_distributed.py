@@ -200,6 +200,57 @@ def test_two_ranks_match_one_process_with_twice_the_batch(tmp_path):
                                        err_msg=f"{name} {key}")
 
 
+WEIGHTED = '''
+import json
+from mpi4py import MPI
+from nnfast import distributed
+rank, size = distributed.init()
+out = {}
+for name, fit in weighted_fits().items():
+    m = model("adam")
+    h = fit(m, distributed=True)
+    same = all(np.array_equal(p, m._params) for p in MPI.COMM_WORLD.allgather(m._params))
+    out[name] = {"params": m._params.tolist(), "history": h.history, "same": same}
+if rank == 0:
+    json.dump(out, open("weighted.json", "w"))
+'''
+
+WEIGHTED_FITS = '''
+
+def weighted_fits(batch=B):
+    x, y = data(203)
+    w = np.random.default_rng(7).uniform(0, 2, len(x))
+    common = dict(epochs=2, batch_size=batch, seed=5, verbose=0, class_weight={0: 3.0})
+    return {
+        "validation_data": lambda m, **kw: m.fit(
+            x[:180], y[:180], sample_weight=w[:180],
+            validation_data=(x[180:], y[180:], w[180:]), **common, **kw),
+        "validation_split": lambda m, **kw: m.fit(
+            x, y, sample_weight=w, validation_split=0.1, shuffle=False, **common, **kw)}
+'''
+
+
+@needs_mpi
+def test_two_ranks_shard_sample_weights_like_the_rows(tmp_path):
+    """Weights (sample × class) go with their rows to each rank: two ranks with batch B train
+    and report as one process with batch 2B."""
+    rc, output, _ = _mpirun(tmp_path, WEIGHTED_FITS + WEIGHTED)
+    assert rc == 0, output
+    got = json.loads((tmp_path / "weighted.json").read_text())
+    c = _load_common(tmp_path)
+    exec(WEIGHTED_FITS, vars(c))
+    for name, fit in c.weighted_fits(batch=2 * c.B).items():
+        ref = c.model("adam")
+        h = fit(ref)
+        assert got[name]["same"], f"{name}: the ranks ended with different weights"
+        np.testing.assert_allclose(np.array(got[name]["params"], np.float32), ref._params,
+                                   rtol=1e-5, atol=1e-6, err_msg=name)
+        assert got[name]["history"].keys() == h.history.keys()
+        for key, values in h.history.items():
+            np.testing.assert_allclose(got[name]["history"][key], values, rtol=1e-5,
+                                       err_msg=f"{name} {key}")
+
+
 MISMATCH = '''
 import json
 from nnfast import distributed
@@ -220,6 +271,8 @@ attempt("size", lambda: model().fit(x if rank == 0 else x[:-3], y if rank == 0 e
 attempt("content", lambda: model().fit(x if rank == 0 else x + 1, y, **fit))
 attempt("config", lambda: model(units=16 if rank == 0 else 17).fit(x, y, **fit))
 attempt("optimizer", lambda: model("sgd" if rank == 0 else "adam").fit(x, y, **fit))
+attempt("weights", lambda: model().fit(
+    x, y, sample_weight=np.ones(len(x)) if rank == 0 else None, **fit))
 attempt("bad arg on one rank",
         lambda: model().fit(x, y, **{**fit, "batch_size": B if rank == 0 else 0}))
 attempt("bad arg everywhere", lambda: model().fit(x, y, **{**fit, "batch_size": 0}))
@@ -239,6 +292,7 @@ def test_mismatched_data_and_models_are_detected_at_start(tmp_path):
     assert "rank 1: x differs at sampled rows" in got["content"]
     assert "rank 1: model differs at layers[0].config.units: 17 (rank 0: 16)" in got["config"]
     assert "rank 1: model differs at optimizer" in got["optimizer"]
+    assert "rank 1: sample weights differs: None (rank 0: {'shape': [203]" in got["weights"]
     assert "rank 1 failed: ValueError: fit: batch_size" in got["bad arg on one rank"]
     assert got["bad arg everywhere"].startswith("ValueError: fit: batch_size")
     assert got["fine afterwards"] == "no error"

@@ -1,0 +1,75 @@
+"""The data arguments of fit / evaluate / predict, checked and converted before the model changes.
+
+``prepare`` converts x (and y against the loss) once; ``fit_data`` adds the row weights
+(nnfast/_weights.py) and the validation set, from ``validation_data`` or ``validation_split``.
+"""
+from __future__ import annotations
+
+from nnfast import _weights
+from nnfast._data import as_array, as_features, check_feature_shape, check_lengths
+
+
+def prepare(model, x, y, fn: str, what: str = ""):
+    """Convert and check x (and y against the loss) without changing the model."""
+    if not model.layers:
+        raise ValueError(f"{fn}: the model has no layers")
+    x = as_features(x, model.dtype, fn, what + "x")
+    expected = model.input_shape if model.built else model._declared_input_shape()
+    check_feature_shape(x, expected, fn, what + "x")
+    out_shape = model.infer_output_shape(x.shape[1:])
+    if y is None:
+        return x, None
+    if model.loss is None:
+        raise ValueError(f"{fn}: the model is not compiled; call model.compile(...) first")
+    y = as_array(y, what + "y", fn)
+    check_lengths(x, y, fn, what + "x", what + "y")
+    y = model.loss.prepare_targets(y, out_shape, model.dtype, f"{fn}: {what}y")
+    return x, y
+
+
+def fit_data(model, x, y, sample_weight, class_weight, validation_split, validation_data,
+             fn: str = "fit") -> tuple:
+    """``(x, y, w, val)`` for training: w the row weights (sample_weight × class_weight, or
+    None), val ``(x_val, y_val, w_val or None)`` or None. As in Keras, validation_split takes the
+    last rows with their sample weights; class_weight applies to the training rows only."""
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+            or not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"{fn}: validation_split must be a number in [0, 1), got "
+                         f"{validation_split!r}")
+    x, y = prepare(model, x, y, fn)
+    sw = _weights.sample_weights(sample_weight, len(x), model.dtype, fn)
+    _weights.require_some_weight(sw, fn, "the sample_weight values")
+    cw = _weights.class_sample_weights(class_weight, model.loss, y,
+                                       model.infer_output_shape(x.shape[1:])[0], model.dtype, fn)
+    val = None
+    if validation_data is not None:
+        val = _validation_data(model, validation_data, x, fn)
+    elif validation_split > 0.0:
+        n_val = int(len(x) * validation_split)
+        if n_val == 0 or n_val == len(x):
+            raise ValueError(f"{fn}: validation_split={validation_split} leaves "
+                             f"{len(x) - n_val} training and {n_val} validation samples; "
+                             "both must be >= 1")
+        val = (x[-n_val:], y[-n_val:], None if sw is None else sw[-n_val:])
+        _weights.require_some_weight(val[2], fn, f"the sample_weight values of the validation "
+                                                 f"split (the last {n_val} rows)")
+        train = slice(None, -n_val)
+        x, y = x[train], y[train]
+        sw, cw = (None if sw is None else sw[train]), (None if cw is None else cw[train])
+    w = _weights.combine(sw, cw)
+    _weights.require_some_weight(w, fn, "the training sample weights "
+                                        "(sample_weight × class_weight)")
+    return x, y, w, val
+
+
+def _validation_data(model, data, x, fn: str) -> tuple:
+    """(x_val, y_val, weights or None) from a (x, y) or (x, y, sample_weight) tuple."""
+    if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+        raise ValueError(f"{fn}: validation_data must be a tuple (x_val, y_val) or "
+                         "(x_val, y_val, sample_weight_val)")
+    xv, yv = prepare(model, data[0], data[1], fn, "validation_data ")
+    check_feature_shape(xv, x.shape[1:], fn, "validation_data x")
+    wv = _weights.sample_weights(data[2] if len(data) == 3 else None, len(xv), model.dtype, fn,
+                                 "validation_data sample_weight")
+    _weights.require_some_weight(wv, fn, "the validation_data sample_weight values")
+    return xv, yv, wv
