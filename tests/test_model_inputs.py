@@ -125,6 +125,19 @@ def test_compile_failure_keeps_previous_settings():
     assert model.loss is loss and model.optimizer is opt
 
 
+@pytest.mark.parametrize("metric", ["mse", "mae", "mean_squared_error"])
+def test_error_metrics_against_integer_labels_are_refused_at_compile(metric):
+    model = mlp()
+    loss, metrics = model.loss, model.metrics
+    with pytest.raises(ValueError, match=re.escape(
+            f"compile: metric {metric!r} compares outputs with targets of the same shape, but "
+            "loss 'sparse_categorical_crossentropy' takes integer class labels")):
+        model.compile("adam", "sparse_categorical_crossentropy", ["accuracy", metric])
+    assert model.loss is loss and model.metrics is metrics
+    model.compile("adam", "categorical_crossentropy", [metric])  # one-hot targets: fine
+    assert [m.name for m in model.metrics] == [metric]
+
+
 def test_fit_before_compile_and_unbuilt_access():
     model = nnfast.Sequential([Dense(3, "softmax", input_dim=6)])
     with pytest.raises(ValueError, match="not compiled"):
