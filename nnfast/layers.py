@@ -79,8 +79,9 @@ class Layer:
         self.built = True
         return self.output_shape
 
-    def param_shapes(self) -> list:
-        """[(name, shape)] of the parameters, in their order in the flat buffer."""
+    def param_shapes(self, input_shape: tuple | None = None) -> list:
+        """[(name, shape)] of the parameters, in their order in the flat buffer, for the built
+        input shape or the per-sample ``input_shape`` given."""
         return []
 
     def bind(self, params: list, grads: list) -> None:
@@ -102,8 +103,8 @@ class Layer:
     def regularization(self, add_gradient: bool) -> float:
         return 0.0
 
-    def count_params(self) -> int:
-        return sum(math.prod(s) for _, s in self.param_shapes())
+    def count_params(self, input_shape: tuple | None = None) -> int:
+        return sum(math.prod(s) for _, s in self.param_shapes(input_shape))
 
     def get_config(self) -> dict:
         cfg = {"name": self.name}
@@ -158,8 +159,8 @@ class Dense(Layer):
                              f"shape {tuple(input_shape)}; add a Flatten() layer before it")
         return (self.units,)
 
-    def param_shapes(self):
-        shapes = [("kernel", (self.input_shape[0], self.units))]
+    def param_shapes(self, input_shape=None):
+        shapes = [("kernel", ((input_shape or self.input_shape)[0], self.units))]
         if self.use_bias:
             shapes.append(("bias", (self.units,)))
         return shapes

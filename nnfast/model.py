@@ -242,7 +242,23 @@ class Sequential:
 
     # ------------------------------------------------------------------ weights
     def count_params(self) -> int:
-        return int(self._params.size) if self.built else 0
+        """Number of parameters; before the model is built, from the declared input shape."""
+        if self.built:
+            return int(self._params.size)
+        return sum(count for _, _, count in self._plan("count_params"))
+
+    def _plan(self, fn: str) -> list:
+        """[(layer, per-sample output shape, parameter count)] from the declared input shape,
+        without building anything."""
+        shape = self._declared_input_shape()
+        if shape is None:
+            raise ValueError(f"{fn}: the input shape is unknown; pass input_dim= to the first "
+                             f"layer, call build(input_shape) or fit the model")
+        plan = []
+        for layer in self.layers:
+            plan.append((layer, layer.compute_output_shape(shape), layer.count_params(shape)))
+            shape = plan[-1][1]
+        return plan
 
     def get_weights(self) -> list:
         """Copies of every parameter array, layer by layer (W then b)."""
@@ -282,19 +298,25 @@ class Sequential:
     def summary(self, print_fn=print) -> None:
         """Print each layer with its output shape and parameter count."""
         rows = [("Layer (type)", "Output shape", "Param #")]
-        for layer in self.layers:
-            out = ("None",) + tuple(layer.output_shape) if layer.built else ("?",)
-            count = str(layer.count_params()) if layer.built else "?"
+        if self.built:
+            plan = [(lay, lay.output_shape, lay.count_params()) for lay in self.layers]
+        elif self.layers and self._declared_input_shape() is not None:
+            plan = self._plan("summary")
+        else:
+            plan = [(lay, None, None) for lay in self.layers]
+        for layer, out, count in plan:
             rows.append((f"{layer.name} ({type(layer).__name__})",
-                         "(" + ", ".join(map(str, out)) + ")", count))
+                         "?" if out is None else "(" + ", ".join(map(str, (None, *out))) + ")",
+                         "?" if count is None else str(count)))
         widths = [max(len(r[i]) for r in rows) + 3 for i in range(3)]
         line = "=" * sum(widths)
         print_fn(f'Model: "{self.name}"')
         for j, r in enumerate(rows):
             print_fn("".join(c.ljust(w) for c, w in zip(r, widths)))
             print_fn(line if j == 0 else "-" * sum(widths))
-        print_fn(f"Total params: {self.count_params():,}" if self.built else
-                 "Total params: ? (not built)")
+        known = all(count is not None for _, _, count in plan)
+        print_fn(f"Total params: {sum(c for _, _, c in plan):,}" + ("" if self.built else
+                 " (not built yet)") if known else "Total params: ? (input shape unknown)")
         if self.built:
             print_fn(f"dtype: {self.dtype}, parameter memory: {self._params.nbytes:,} bytes")
 

@@ -189,14 +189,24 @@ def test_get_set_weights_and_flat_buffer_views():
 
 
 def test_summary(capsys):
-    model = mlp()
+    model = mlp()                       # input_dim declared: shapes and counts before build
+    planned = model.count_params()
     model.summary()
     text = capsys.readouterr().out
-    assert "?" in text and "not built" in text
+    assert "(None, 16)" in text and f"Total params: {planned:,} (not built yet)" in text
+    assert not model.built
     model.build()
+    assert model.count_params() == planned == 163
     model.summary()
     text = capsys.readouterr().out
-    assert "dense (Dense)" in text and "(None, 16)" in text and "163" in text
+    assert "dense (Dense)" in text and "(None, 16)" in text and "Total params: 163\n" in text
+    unknown = nnfast.Sequential([Dense(4, "relu"), Dense(2)])
+    unknown.summary()
+    text = capsys.readouterr().out
+    assert "?" in text and "Total params: ? (input shape unknown)" in text
+    with pytest.raises(ValueError, match=r"count_params: the input shape is unknown; pass "
+                                         r"input_dim= to the first layer"):
+        unknown.count_params()
 
 
 def test_same_seed_same_bits_different_seed_different():
