@@ -19,6 +19,7 @@ import statistics
 import time
 import warnings
 
+import _tree  # noqa: F401  (the source tree's nnfast when it is built in place)
 import numpy as np
 
 import nnfast

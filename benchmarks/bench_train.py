@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 
+import _tree  # noqa: F401  (the source tree's nnfast when it is built in place)
 import numpy as np
 
 DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"

@@ -38,18 +38,12 @@ def _reexec_without_slow_env(argv):
 
 
 _reexec_without_slow_env(sys.argv[1:])
-# Benchmark the source tree this script lives in (an in-place build) when there is one.
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.isdir(os.path.join(_ROOT, "nnfast")):
-    sys.path.insert(0, _ROOT)
-
+import _tree  # noqa: E402,F401  (the source tree's nnfast when it is built in place)
 import numpy as np
+from peak import measured_peak
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import nnfast
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peak import measured_peak  # noqa: E402  (a sibling script)
 
 try:
     import torch

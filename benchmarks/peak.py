@@ -10,12 +10,8 @@ figure is compared with (compare.py "peak%").
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.isdir(os.path.join(_ROOT, "nnfast")):
-    sys.path.insert(0, _ROOT)  # measure the source tree this script lives in
+import _tree  # noqa: F401  (the source tree's nnfast when it is built in place)
 
 import nnfast
 from nnfast import _kernels
