@@ -13,7 +13,6 @@ Fashion-MNIST (60,000 x 784) is read from the Debian package dataset-fashion-mni
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import statistics
 import time
@@ -27,14 +26,6 @@ import nnfast
 FASHION = "/usr/share/datasets/fashion-mnist"
 
 
-def _idx(path: str) -> np.ndarray:
-    with gzip.open(path) as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def load(name: str):
     if name == "digits":
         from sklearn.datasets import load_digits
@@ -42,8 +33,8 @@ def load(name: str):
         return X / 16.0, y
     if not os.path.isdir(FASHION):
         return None
-    X = _idx(f"{FASHION}/train-images-idx3-ubyte.gz")
-    return X.reshape(len(X), -1) / 255.0, _idx(f"{FASHION}/train-labels-idx1-ubyte.gz")
+    (X, y), _ = nnfast.datasets.load_fashion_mnist(FASHION, progress=False)
+    return X.astype(np.float64), y
 
 
 SETTLE_S = 0.3

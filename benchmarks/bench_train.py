@@ -15,49 +15,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
-import os
 import statistics
 import sys
 import time
 
 import _tree  # noqa: F401  (the source tree's nnfast when it is built in place)
-import numpy as np
 
 DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
 
 
-def read_idx(path: str) -> np.ndarray:
-    """A (possibly gzipped) IDX file of unsigned bytes as an ndarray."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes")
-    ndim = data[3]
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: expected {dims} values, found {body.size} (truncated?)")
-    return body.reshape(dims)
-
-
 def load(data_dir: str):
-    def find(stem):
-        for name in (stem, stem + ".gz"):
-            path = os.path.join(data_dir, name)
-            if os.path.exists(path):
-                return path
-        sys.exit(f"bench_train: {stem}[.gz] not found in {data_dir}; "
-                 "apt-get install dataset-fashion-mnist or pass --data-dir")
-
-    xtr = read_idx(find("train-images-idx3-ubyte")).reshape(-1, 784)
-    ytr = read_idx(find("train-labels-idx1-ubyte"))
-    xte = read_idx(find("t10k-images-idx3-ubyte")).reshape(-1, 784)
-    yte = read_idx(find("t10k-labels-idx1-ubyte"))
-    scale = np.float32(1 / 255)
-    return ((xtr * scale).astype(np.float32), ytr.astype(np.int64),
-            (xte * scale).astype(np.float32), yte.astype(np.int64))
+    """Fashion-MNIST as float32 in [0, 1] and int64 labels, by nnfast's own loader."""
+    from nnfast.datasets import load_fashion_mnist
+    try:
+        (xtr, ytr), (xte, yte) = load_fashion_mnist(data_dir, progress=False)
+    except (OSError, ValueError) as e:
+        sys.exit(f"bench_train: {e}\n(apt-get install dataset-fashion-mnist or pass --data-dir)")
+    return xtr, ytr, xte, yte
 
 
 def nnfast_trainer(data, batch_size, threads, seed):
