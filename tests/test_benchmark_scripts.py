@@ -1,0 +1,55 @@
+"""The benchmark scripts run end to end on tiny settings and print their tables (no timing is
+asserted: only that each script works and reports what its docs say)."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import nnfast
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.skipif(not nnfast.backends.compiled_available(),
+                                reason="the benchmarks measure the compiled extension")
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def run_script(name, *args, tmp_path):
+    # PYTHONPATH (set in conftest) points at the nnfast under test; the scripts import their
+    # siblings (_tree, peak) from their own folder, which PYTHONSAFEPATH would hide
+    env = dict(os.environ, MPLBACKEND="Agg", HOME=str(tmp_path))
+    env.pop("PYTHONSAFEPATH", None)
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", name), *args],
+                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       check=False)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def test_peak_prints_a_positive_roof_per_thread_count(tmp_path):
+    out = run_script("peak.py", "--seconds", "0.05", "--threads", "1,2", tmp_path=tmp_path)
+    rows = re.findall(r"^\s+(\d)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
+    assert [r[0] for r in rows] == ["1", "2"], out
+    assert all(float(f32) > 0 and float(f64) > 0 for _, f32, f64 in rows), out
+
+
+def test_compare_prints_ratio_quartiles_and_peak_share(tmp_path):
+    out = run_script("compare.py", "--quick", "--threads", "1", "--shapes", "128x128x10",
+                     tmp_path=tmp_path)
+    assert "ratio IQR" in out and "OPENBLAS_CORETYPE=(unset)" in out, out
+    row = re.search(r"^128x128x10\s+1\s+([\d.]+)\s+([\d.]+)\s.*?([\d.]+)x\s+([\d.]+)-([\d.]+)"
+                    r"\s+(\d+)%$", out, re.M)
+    assert row, out
+    ratio, q1, q3 = (float(row.group(i)) for i in (3, 4, 5))
+    assert float(row.group(1)) > 0 and float(row.group(2)) > 0 and q1 <= ratio <= q3, out
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION),
+                    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_bench_train_trains_and_reports_accuracy(tmp_path):
+    out = run_script("bench_train.py", "--quick", "--no-torch", "--epochs", "1",
+                     tmp_path=tmp_path)
+    row = re.search(r"^nnfast\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
+    assert row, out
+    assert 0.5 < float(row.group(4)) <= 1.0, out   # 1 epoch on 10 000 images: ~80%
