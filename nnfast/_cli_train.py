@@ -106,27 +106,36 @@ def _confusion(args, model, data) -> None:
 
 
 def cmd_train(args) -> int:
+    return _maybe_distributed(args, "train", _train)
+
+
+def _maybe_distributed(args, command: str, run) -> int:
+    """``run(args)`` on every rank of the MPI job with --distributed (rank 0 alone prints and
+    writes files), else once."""
+    args.rank = 0
     if not getattr(args, "distributed", False):
-        return _train(args)
+        return run(args)
     from nnfast import distributed
 
     rank, size = distributed.init()
-    args.ranks = size
-    if rank != 0:      # only rank 0 prints and writes files
+    args.ranks, args.rank = size, rank
+    if rank != 0:
         args.quiet, args.json = True, False
-        args.save = args.plot = args.confusion = None
+        for opt in ("save", "plot", "confusion", "output"):
+            if hasattr(args, opt):
+                setattr(args, opt, None)
     try:
-        return _train(args)
+        return run(args)
     except distributed.DistributedError as e:
         if rank == 0:   # every rank raised the same error: say it once
-            sys.stderr.write(f"nnfast train: error: {e}\n")
+            sys.stderr.write(f"nnfast {command}: error: {e}\n")
         return 1
     except Exception as e:
         if getattr(e, "_nnfast_collective", False):
             raise
         # this rank alone failed (e.g. its data): the others would wait for it forever
-        sys.stderr.write(f"nnfast train: rank {rank}: error: {distributed.describe_exception(e)}"
-                         f"; aborting all {size} ranks\n")
+        sys.stderr.write(f"nnfast {command}: rank {rank}: error: "
+                         f"{distributed.describe_exception(e)}; aborting all {size} ranks\n")
         distributed.abort(1)
         raise
 
@@ -216,13 +225,18 @@ def _load_model(path: str):
 
 
 def cmd_evaluate(args) -> int:
+    return _maybe_distributed(args, "evaluate", _evaluate)
+
+
+def _evaluate(args) -> int:
     _preflight_outputs(args)
     _setup_runtime(args)
     model = _load_model(args.model)
     data = _data(args)
-    result = {k: float(v) for k, v in model.evaluate(data.x_test, data.y_test,
-                                                      batch_size=1024).items()}
-    if args.confusion:
+    result = {k: float(v) for k, v in model.evaluate(
+        data.x_test, data.y_test, batch_size=1024,
+        distributed=getattr(args, "distributed", False)).items()}
+    if args.confusion:   # rank 0 only (the others have no --confusion): not distributed
         _confusion(args, model, data)
     if args.json:
         print(json.dumps({"command": "evaluate", "model": args.model, "dataset": data.name,
@@ -234,6 +248,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    return _maybe_distributed(args, "predict", _predict)
+
+
+def _predict(args) -> int:
     from nnfast.datasets import load_features
 
     _preflight_outputs(args)
@@ -241,7 +259,11 @@ def cmd_predict(args) -> int:
     model = _load_model(args.model)
     x = load_features(args.input)
     x = x.reshape(len(x), -1)
-    p = np.asarray(model.predict(x, batch_size=1024), dtype=np.float64)
+    p = np.asarray(model.predict(x, batch_size=1024,
+                                 distributed=getattr(args, "distributed", False)),
+                   dtype=np.float64)
+    if args.rank != 0:      # every rank has the whole result; rank 0 writes it
+        return 0
     probs = p.reshape(len(p), -1)
     classes = probs.argmax(axis=1) if probs.shape[1] > 1 else (probs[:, 0] >= 0.5).astype(int)
     cols = [f"p{j}" for j in range(probs.shape[1])] if probs.shape[1] > 1 else ["p1"]

@@ -21,14 +21,24 @@ from nnfast._mpi import DistributedError, _stderr, describe_exception, failure
 _STATUS, _STOP, _COUNT, _LOSS, _WEIGHT, _METRICS = 0, 1, 2, 3, 4, 5
 
 
+def shard(start: int, stop: int, rank: int, size: int) -> tuple[int, int]:
+    """Rank ``rank``'s contiguous part of rows [start, stop): sizes differ by at most one, the
+    larger parts first (so with fewer rows than ranks the last ranks get none)."""
+    q, r = divmod(stop - start, size)
+    lo = start + rank * q + min(rank, r)
+    return lo, lo + q + (rank < r)
+
+
 class DataParallel:
-    """Data-parallel training state for one ``fit`` call on this rank.
+    """Data-parallel state for one ``fit`` (or distributed ``evaluate``/``predict``, named by
+    ``fn`` in the errors) call on this rank.
 
     Attributes: ``rank``, ``size``, ``is_root`` (prints and writes files), ``stop_requested``
     (a rank asked to stop, e.g. Ctrl-C, as agreed in the last step).
     """
 
-    def __init__(self, world=None):
+    def __init__(self, world=None, fn: str = "fit"):
+        self.fn = fn
         self.world = world if world is not None else _mpi._world()
         self.rank, self.size = self.world.rank, self.world.size
         self.is_root = self.rank == 0
@@ -101,7 +111,7 @@ class DataParallel:
         if any rank failed or differs from rank 0."""
         msg = None if error is None else describe_exception(error)
         reports = self.world.allgather((self.rank, msg, info), "setup: configuration check")
-        exc = failure([(r, m) for r, m, _ in reports], "the checks at the start of fit")
+        exc = failure([(r, m) for r, m, _ in reports], f"the checks at the start of {self.fn}")
         if exc is not None:
             if error is not None and all(m == msg for _, m, _ in reports):
                 error._nnfast_collective = True   # the same error everywhere: raise it as is
@@ -111,7 +121,7 @@ class DataParallel:
         problems = [(r, f"rank {r}: {key} {_diff(other[key], base[key])}")
                     for r, _, other in reports[1:] for key in base if other[key] != base[key]]
         if problems:
-            raise DistributedError("ranks disagree at the start of distributed fit: "
+            raise DistributedError(f"ranks disagree at the start of distributed {self.fn}: "
                                    + "; ".join(p for _, p in problems),
                                    ranks=sorted({r for r, _ in problems}))
 
@@ -136,10 +146,8 @@ class DataParallel:
 
     # ------------------------------------------------------------------ per step
     def shard(self, start: int, stop: int) -> tuple[int, int]:
-        """This rank's contiguous part of rows [start, stop): sizes differ by at most one."""
-        q, r = divmod(stop - start, self.size)
-        lo = start + self.rank * q + min(self.rank, r)
-        return lo, lo + q + (self.rank < r)
+        """This rank's contiguous part of rows [start, stop) (see :func:`shard`)."""
+        return shard(start, stop, self.rank, self.size)
 
     def train_step(self, model, ws, xb, yb, n: int, n_global: int, stop: bool, wb=None):
         """Gradient of this rank's ``n`` rows (row weights ``wb`` or None), one Allreduce, the

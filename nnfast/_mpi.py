@@ -3,6 +3,7 @@ the collective watchdog, the abort-on-uncaught-exception hook, error reports bet
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -68,6 +69,9 @@ class _SelfWorld:
     def allgather(self, obj, what=""):
         return [obj]
 
+    def allgatherv_rows(self, buf, counts, what=""):
+        pass
+
     def abort(self, code: int = 1):
         os._exit(code)
 
@@ -127,6 +131,19 @@ class _MPIWorld:
     def allgather(self, obj, what="allgather"):
         with self._collective(what):
             return self.comm.allgather(obj)
+
+    def allgatherv_rows(self, buf, counts, what="allgatherv"):
+        """In place: rank r's rows of the C-contiguous ``buf`` are the ``counts[r]`` rows after
+        those of ranks < r. One row is one MPI datatype, so counts are rows (an int each) and
+        arrays past 2**31 elements still fit."""
+        from mpi4py.util.dtlib import from_numpy_dtype
+        row = from_numpy_dtype(buf.dtype).Create_contiguous(math.prod(buf.shape[1:])).Commit()
+        displs = [sum(counts[:r]) for r in range(len(counts))]
+        try:
+            with self._collective(what):
+                self.comm.Allgatherv(self.MPI.IN_PLACE, [buf, list(counts), displs, row])
+        finally:
+            row.Free()
 
     def abort(self, code: int = 1):
         sys.stdout.flush()

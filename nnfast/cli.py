@@ -135,6 +135,9 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_data(e)
     e.add_argument("--seed", type=int, help="seed for the test split of data files")
     e.add_argument("--confusion", metavar="FILE.png", help="test-set confusion matrix")
+    e.add_argument("--distributed", action="store_true",
+                   help="each rank of the MPI job evaluates a shard of the test set (run as: "
+                        "mpirun -n N nnfast evaluate --distributed ...); rank 0 prints")
     _add_common(e)
 
     r = sub.add_parser("predict", help="predict classes for the rows of a .npy/.csv file")
@@ -142,6 +145,9 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--input", required=True, metavar="X.npy|X.csv")
     r.add_argument("--output", metavar="PREDS.csv",
                    help="write class and probabilities as CSV (default: classes to stdout)")
+    r.add_argument("--distributed", action="store_true",
+                   help="each rank of the MPI job predicts a shard of the rows (run as: "
+                        "mpirun -n N nnfast predict --distributed ...); rank 0 writes")
     _add_common(r)
 
     b = sub.add_parser("bench", help="compare nnfast with NumPy, PyTorch and scikit-learn",

@@ -226,19 +226,32 @@ class Sequential:
                             distributed=distributed, sample_weight=sample_weight,
                             class_weight=class_weight)
 
-    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None) -> dict:
+    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None,
+                 distributed: bool = False) -> dict:
         """{"loss": ..., metric: ...} over the whole of x, y (dropout off).
 
         With ``sample_weight`` (n,): loss ``Σ_i w_i·l_i / n`` (plus any weight penalty) and
-        metrics ``Σ_i w_i·m_i / Σ_i w_i``, as Keras' evaluate with weighted metrics."""
+        metrics ``Σ_i w_i·m_i / Σ_i w_i``, as Keras' evaluate with weighted metrics.
+
+        ``distributed=True`` (every rank of an MPI job calls it with the same arguments): each
+        rank evaluates its contiguous shard of the rows, one Allreduce sums the shards, and
+        every rank returns the same dict, equal to the one-process result up to the order of
+        the sums. In one process it is the same as ``distributed=False``; under a launcher
+        without mpi4py it raises ImportError, as fit does (see nnfast/distributed.py)."""
         from nnfast import training
         return training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
-                                 sample_weight=sample_weight)
+                                 sample_weight=sample_weight, distributed=distributed)
 
-    def predict(self, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
-        """Model outputs (probabilities when the last activation is softmax/sigmoid)."""
+    def predict(self, x, batch_size: int = 32, verbose: int = 0,
+                distributed: bool = False) -> np.ndarray:
+        """Model outputs (probabilities when the last activation is softmax/sigmoid).
+
+        ``distributed=True``: each rank of the MPI job predicts its contiguous shard of the
+        rows and every rank returns the whole (n, outputs) array (one Allgatherv), the same
+        as one process would (see nnfast/distributed.py for when bit for bit)."""
         from nnfast import training
-        return training.predict(self, x, batch_size=batch_size, verbose=verbose)
+        return training.predict(self, x, batch_size=batch_size, verbose=verbose,
+                                distributed=distributed)
 
     # ------------------------------------------------------------------ weights
     def count_params(self) -> int:

@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from nnfast import _weights
+from nnfast import _mpi, _weights
 from nnfast import callbacks as _callbacks
 from nnfast._data import positive_int, seed_value
 from nnfast._fit_inputs import fit_data, prepare
@@ -115,9 +115,14 @@ def add_metric_sums(model, sums: list, out, yb, ws, n: int, wb) -> float:
 
 
 def _evaluate(model, x, y, batch_size: int, bar=None, w=None) -> dict:
-    n, weight, total, *sums = evaluate_sums(model, x, y, batch_size, bar, w)
+    return evaluate_logs(model, evaluate_sums(model, x, y, batch_size, bar, w))
+
+
+def evaluate_logs(model, sums) -> dict:
+    """The evaluate dict from evaluate_sums' list (summed over shards or not)."""
+    n, weight, total, *metric_sums = (float(v) for v in sums)
     logs = {"loss": total / n + regularization(model)}
-    logs.update({m.name: divide_no_nan(s, weight) for m, s in zip(model.metrics, sums)})
+    logs.update({m.name: divide_no_nan(s, weight) for m, s in zip(model.metrics, metric_sums)})
     return logs
 
 
@@ -144,13 +149,12 @@ def evaluate_sums(model, x, y, batch_size: int, bar=None, w=None) -> list:
 
 
 # ----------------------------------------------------------------------------- public
-def evaluate(model, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None) -> dict:
-    batch_size = positive_int(batch_size, "batch_size", "evaluate")
-    verbose = _verbose(verbose, "evaluate")
-    x, y = prepare(model, x, y, "evaluate")
-    w = _weights.sample_weights(sample_weight, len(x), model.dtype, "evaluate")
-    _weights.require_some_weight(w, "evaluate", "the sample_weight values")
-    _ready(model, x)
+def evaluate(model, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None,
+             distributed: bool = False) -> dict:
+    if distributed and _mpi._world().size > 1:   # one process: the same as not distributed
+        from nnfast import _dist_infer
+        return _dist_infer.evaluate(model, x, y, batch_size, verbose, sample_weight)
+    x, y, w, batch_size, verbose = evaluate_args(model, x, y, batch_size, verbose, sample_weight)
     bar = _bar(math.ceil(len(x) / batch_size), "evaluate") if verbose == 1 else None
     try:
         return _evaluate(model, x, y, batch_size, bar, w)
@@ -159,17 +163,45 @@ def evaluate(model, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=
             bar.close()
 
 
-def predict(model, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
+def evaluate_args(model, x, y, batch_size, verbose, sample_weight) -> tuple:
+    """Checked and converted (x, y, w, batch_size, verbose); builds the model if needed."""
+    batch_size = positive_int(batch_size, "batch_size", "evaluate")
+    verbose = _verbose(verbose, "evaluate")
+    x, y = prepare(model, x, y, "evaluate")
+    w = _weights.sample_weights(sample_weight, len(x), model.dtype, "evaluate")
+    _weights.require_some_weight(w, "evaluate", "the sample_weight values")
+    _ready(model, x)
+    return x, y, w, batch_size, verbose
+
+
+def predict(model, x, batch_size: int = 32, verbose: int = 0,
+            distributed: bool = False) -> np.ndarray:
+    if distributed and _mpi._world().size > 1:
+        from nnfast import _dist_infer
+        return _dist_infer.predict(model, x, batch_size, verbose)
+    x, batch_size = predict_args(model, x, batch_size, verbose)
+    result = np.empty((len(x),) + model.output_shape, dtype=model.dtype)
+    predict_into(model, x, result, batch_size)
+    return result
+
+
+def predict_args(model, x, batch_size, verbose) -> tuple:
+    """Checked and converted (x, batch_size); builds the model if needed."""
     batch_size = positive_int(batch_size, "batch_size", "predict")
-    verbose = _verbose(verbose, "predict")
+    _verbose(verbose, "predict")
     x, _ = prepare(model, x, None, "predict")
     if not model.built:
         model.build(x.shape[1:])
+    return x, batch_size
+
+
+def predict_into(model, x, out, batch_size: int) -> None:
+    """Outputs of the rows of x into out (len(x) rows); nothing to do for 0 rows."""
+    if len(x) == 0:
+        return
     ws = model.workspace(min(batch_size, len(x)))
-    result = np.empty((len(x),) + model.output_shape, dtype=model.dtype)
     for start, stop in _batches(len(x), batch_size):
-        result[start:stop] = forward(model, ws, x[start:stop], stop - start, "predict")
-    return result
+        out[start:stop] = forward(model, ws, x[start:stop], stop - start, "predict")
 
 
 def _ready(model, x, seed=None) -> None:

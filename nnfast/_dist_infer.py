@@ -1,0 +1,89 @@
+"""``evaluate`` / ``predict`` with ``distributed=True`` on more than one rank (see
+nnfast/distributed.py; one process never gets here).
+
+Every rank holds the whole input, checks and converts it as the one-process call does, then
+one allgather checks that the ranks agree (shapes, dtypes, sampled rows, model and weights) and
+carries any rank's argument error to all. Each rank computes the contiguous shard of rows fit's
+``shard`` gives it (sizes differ by at most one; with fewer rows than ranks some shards are
+empty). evaluate: one Allreduce of [failed, rows, Σ w, Σ w·loss, Σ w·metric...] in float64.
+predict: one small allgather reports failures, then one in-place Allgatherv fills the
+(n, outputs) array on every rank.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+
+from nnfast import training
+from nnfast._data_parallel import DataParallel, _array_sig, _without_seeds, shard
+from nnfast._mpi import describe_exception, failure
+
+
+def evaluate(model, x, y, batch_size, verbose, sample_weight) -> dict:
+    return DataParallel(fn="evaluate").run(_evaluate, model, x, y, batch_size, verbose,
+                                           sample_weight)
+
+
+def predict(model, x, batch_size, verbose) -> np.ndarray:
+    return DataParallel(fn="predict").run(_predict, model, x, batch_size, verbose)
+
+
+def _evaluate(model, x, y, batch_size, verbose, sample_weight, dp):
+    x, y, w, batch_size, verbose = training.evaluate_args(model, x, y, batch_size, verbose,
+                                                          sample_weight)
+    _agree(dp, model, x=x, y=y, w=w)
+    lo, hi = dp.shard(0, len(x))
+    buf = np.zeros(4 + len(model.metrics))
+    error = bar = None
+    try:
+        if verbose == 1 and dp.is_root:
+            bar = training._bar(math.ceil((hi - lo) / batch_size), "evaluate (rank 0's shard)")
+        buf[1:] = training.evaluate_sums(model, x[lo:hi], y[lo:hi], batch_size, bar,
+                                         None if w is None else w[lo:hi])
+    except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
+        error, buf[0] = exc, 1
+    finally:
+        if bar is not None:
+            bar.close()
+    dp.world.allreduce_sum(buf, "evaluate: allreduce of the sums")
+    if buf[0]:
+        dp._raise_failure(error, "evaluate")
+    return training.evaluate_logs(model, buf[1:])
+
+
+def _predict(model, x, batch_size, verbose, dp):
+    x, batch_size = training.predict_args(model, x, batch_size, verbose)
+    _agree(dp, model, x=x)
+    n, size = len(x), dp.size
+    counts = [hi - lo for lo, hi in (shard(0, n, r, size) for r in range(size))]
+    lo, hi = dp.shard(0, n)
+    result = np.empty((n,) + model.output_shape, dtype=model.dtype)
+    error = None
+    try:
+        training.predict_into(model, x[lo:hi], result[lo:hi], batch_size)
+    except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
+        error = exc
+    msg = None if error is None else describe_exception(error)
+    exc = failure(dp.world.allgather((dp.rank, msg), "predict: failure check"), "predict")
+    if exc is not None:
+        raise exc from error
+    dp.world.allgatherv_rows(result, counts, "predict: allgatherv of the rows")
+    return result
+
+
+def _agree(dp, model, *, x, y=None, w=None) -> None:
+    """Raise on every rank unless all ranks got the same arguments and model; from here on a
+    failure outside the reduced results aborts the job (DataParallel.run)."""
+    loss = model.loss
+    info = {"model": _without_seeds(model.get_config()["layers"]),
+            "dtype": str(model.dtype),
+            "parameter checksum": zlib.crc32(model._params),
+            "samples": len(x), "x": _array_sig(x),
+            "y": None if y is None else _array_sig(y),
+            "sample weights": None if w is None else _array_sig(w),
+            "loss": None if loss is None else [type(loss).__name__, repr(loss.get_config())],
+            "metrics": [m.name for m in model.metrics]}
+    dp._exchange(info)
+    dp._phase = dp.fn
