@@ -25,13 +25,24 @@ True`` (``ModelCheckpoint``) run on rank 0 only. Dropout masks are drawn per ran
 seed and step, so networks with dropout do not reproduce a single-process run exactly; without
 dropout they do, within float rounding. Sample and class weights are sharded with their rows,
 so weighted training reproduces it too.
-``evaluate`` and ``predict`` are not distributed (each rank computes the whole result).
+``evaluate(..., distributed=True)`` and ``predict(..., distributed=True)`` split the rows into
+one contiguous shard per rank (fit's ``shard``: sizes differ by at most one, empty when there are
+fewer rows than ranks) after the same start check (shapes, dtypes, sampled rows, model and a
+checksum of its weights; a rank's argument error is raised on every rank). evaluate sums
+(rows, Σ w, Σ w·loss, Σ w·metric) in one Allreduce: every rank returns the same dict, equal to
+one process's up to the order of those sums (float32 models: relative 1e-5 at most, from the
+per-batch float32 sums of weighted metrics; the loss sums are double). predict assembles the
+rows with one Allgatherv: every rank gets the whole array in the model dtype, bit for bit the
+one-process result with the C kernels (a row's outputs do not depend on its batch); the NumPy
+reference backend's BLAS may differ by about 1 ulp. In one process (no launcher) both are the
+plain calls; under a launcher without mpi4py they raise ImportError, as fit does.
 
 >>> import nnfast
 >>> from nnfast import distributed
 >>> rank, size = distributed.init()        # (0, 1) outside mpirun: no MPI import
 >>> # model.fit(x, y, batch_size=64, distributed=True)   # per-rank batch 64
 >>> # if distributed.is_root(): model.save("model.nnf")
+>>> # scores = model.evaluate(x_test, y_test, distributed=True)   # the same dict on every rank
 """
 from __future__ import annotations
 

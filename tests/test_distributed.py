@@ -70,6 +70,13 @@ def _mpi_skip_reason() -> str | None:
     return None
 
 
+# predict: shards vs one process (bit for bit with the C kernels, see the batch test);
+# evaluate: the shards move the batch boundaries, so the per-batch float32 dot products of
+# the weighted metrics and Σ w regroup (the loss sums are double), and 1e-5 covers ≤ 32-term
+# float32 sums; float64 models regroup double sums only.
+PREDICT_TOL = {"float32": dict(rtol=1e-6, atol=1e-7), "float64": dict(rtol=1e-13, atol=1e-15)}
+EVALUATE_RTOL = {"float32": 1e-5, "float64": 1e-12}
+
 needs_mpi = pytest.mark.skipif(_mpi_skip_reason() is not None, reason=str(_mpi_skip_reason()))
 
 
@@ -102,6 +109,8 @@ def test_init_outside_mpi_does_not_import_mpi4py():
             "m = nnfast.Sequential([layers.Dense(2, input_dim=3)], seed=0)\n"
             "m.compile('sgd', 'mse')\n"
             "m.fit(np.ones((8, 3)), np.ones((8, 2)), verbose=0, distributed=True)\n"
+            "m.evaluate(np.ones((8, 3)), np.ones((8, 2)), distributed=True)\n"
+            "m.predict(np.ones((8, 3)), distributed=True)\n"
             "print('mpi4py' in sys.modules)\n")
     env = {k: v for k, v in os.environ.items() if _mpi.launched({k: v}) is None}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
@@ -112,6 +121,21 @@ def test_init_outside_mpi_does_not_import_mpi4py():
 def test_missing_mpi4py_under_a_launcher_names_the_extra():
     code = ("import sys\nsys.modules['mpi4py'] = None\n"
             "from nnfast import distributed\ndistributed.init()\n")
+    env = {**os.environ, "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.returncode != 0
+    assert "ImportError" in out.stderr and 'pip install "nnfast[mpi]"' in out.stderr
+
+
+@pytest.mark.parametrize("call", ["evaluate(x, x, distributed=True)",
+                                  "predict(x, distributed=True)"])
+def test_evaluate_predict_without_mpi4py_under_a_launcher_raise_as_fit_does(call):
+    code = ("import sys\nsys.modules['mpi4py'] = None\nimport numpy as np, nnfast\n"
+            "from nnfast import layers\n"
+            "m = nnfast.Sequential([layers.Dense(2, input_dim=2)], seed=0)\n"
+            "m.compile('sgd', 'mse')\nx = np.ones((4, 2))\n"
+            f"m.{call}\n")
     env = {**os.environ, "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=60, check=False)
@@ -160,6 +184,43 @@ def test_distributed_fit_in_one_process_equals_plain_fit(tmp_path):
     assert ha.history.keys() == hb.history.keys()
     for key in ha.history:
         assert ha.history[key] == pytest.approx(hb.history[key], rel=1e-6), key
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_rows_do_not_depend_on_their_batch(dtype):
+    """The claim distributed predict rests on: a row's outputs are the same whatever batch and
+    offset it is computed in. Bit for bit with the C kernels; the NumPy reference backend's
+    matmul (BLAS) may round a row differently in another batch shape, by about 1 ulp."""
+    m = nnfast.Sequential([nnfast.layers.Dense(37, "relu", input_dim=29),
+                           nnfast.layers.Dense(64, "tanh"), nnfast.layers.Dense(5, "softmax")],
+                          seed=1, dtype=dtype)
+    x = np.random.default_rng(0).normal(size=(203, 29))
+    ref = m.predict(x, batch_size=203)
+    parts = [m.predict(x, batch_size=bs) for bs in (1, 2, 7, 32, 101)]
+    parts += [np.concatenate([m.predict(x[lo:hi], batch_size=16) for lo, hi in cuts])
+              for cuts in ([(0, 1), (1, 102), (102, 203)], [(0, 68), (68, 135), (135, 203)])]
+    for p in parts:
+        if nnfast.get_backend() == "c":
+            np.testing.assert_array_equal(p, ref)
+        else:
+            np.testing.assert_allclose(p, ref, **PREDICT_TOL[dtype])
+
+
+def test_distributed_evaluate_predict_in_one_process_equal_plain(tmp_path):
+    c = _load_common(tmp_path)
+    x, y = c.data()
+    m = c.model()
+    w = np.random.default_rng(2).uniform(0, 2, len(x))
+    for kw in ({}, {"sample_weight": w}):
+        assert m.evaluate(x, y, batch_size=7, distributed=True, **kw) == \
+            m.evaluate(x, y, batch_size=7, **kw)
+    p = m.predict(x, batch_size=7, distributed=True)
+    assert p.dtype == np.float32
+    np.testing.assert_array_equal(p, m.predict(x, batch_size=7))
+    for fn in (lambda: m.predict(x[:0], distributed=True),
+               lambda: m.evaluate(x[:0], y[:0], distributed=True)):
+        with pytest.raises(ValueError, match="empty"):
+            fn()
 
 
 # ----------------------------------------------------------------------------- under mpirun
@@ -445,3 +506,181 @@ def test_cli_train_distributed(tmp_path):
     assert len(lines) == 1, "only rank 0 prints the result"
     assert lines[0]["epochs"] == 2 and lines[0]["test_accuracy"] > 0.5
     assert nnfast.load_model(tmp_path / "cli.nnf").count_params() > 0
+
+
+# ----------------------------------------------------------------------------- evaluate, predict
+INFER = '''
+import json
+from mpi4py import MPI
+from nnfast import distributed
+rank, size = distributed.init()
+comm = MPI.COMM_WORLD
+out = {"backend": nnfast.get_backend(), "cases": {}}
+for dtype in ("float32", "float64"):
+    m = nnfast.Sequential([layers.Dense(16, "relu", input_dim=12),
+                           layers.Dense(3, "softmax")], seed=1, dtype=dtype)
+    m.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    m.fit(*data(), epochs=2, verbose=0, seed=3)      # not distributed: the same on every rank
+    rows = [0]
+    first = m.layers[0].forward
+    def counting(a, *args):
+        rows[0] += len(a)
+        return first(a, *args)
+    m.layers[0].forward = counting
+    for n in (203, 2, 1):
+        x, y = data(n, seed=n)
+        w = np.random.default_rng(n).uniform(0, 2, n)
+        w[0] = 0 if n > 1 else w[0]   # a zero weight, but not all zero
+        for weighted in (False, True):
+            kw = {"sample_weight": w} if weighted else {}
+            p1, e1 = m.predict(x, batch_size=7), m.evaluate(x, y, batch_size=7, **kw)
+            rows[0] = 0
+            p2 = m.predict(x, batch_size=7, distributed=True)
+            predicted, rows[0] = rows[0], 0
+            e2 = m.evaluate(x, y, batch_size=7, distributed=True, **kw)
+            same = all(np.array_equal(p, p2) and p.dtype == p2.dtype and e == e2
+                       for p, e in comm.allgather((p2, e2)))
+            out["cases"][f"{dtype} n={n} weighted={weighted}"] = {
+                "dtype": dtype, "n": n, "p1": p1.tolist(), "p2": p2.tolist(),
+                "p2 dtype": str(p2.dtype), "e1": e1, "e2": e2, "same on all ranks": same,
+                "rows per rank": comm.allgather([predicted, rows[0]])}
+if rank == 0:
+    json.dump(out, open("infer.json", "w"))
+'''
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])   # 3 ranks: uneven shards, and empty ones for n < 3
+def test_distributed_evaluate_predict_match_one_process(tmp_path, ranks):
+    rc, output, _ = _mpirun(tmp_path, INFER, n=ranks)
+    assert rc == 0, output
+    got = json.loads((tmp_path / "infer.json").read_text())
+    assert len(got["cases"]) == 12
+    for name, case in got["cases"].items():
+        dtype, n = case["dtype"], case["n"]
+        assert case["same on all ranks"], name
+        # each rank computed only its balanced shard (larger ones first), in predict and evaluate
+        sizes = [n // ranks + (r < n % ranks) for r in range(ranks)]
+        assert case["rows per rank"] == [[k, k] for k in sizes], name
+        assert case["p2 dtype"] == dtype
+        p1, p2 = np.array(case["p1"], dtype), np.array(case["p2"], dtype)
+        assert p2.shape == (n, 3), name
+        if got["backend"] == "c":
+            np.testing.assert_array_equal(p2, p1, err_msg=name)
+        else:
+            np.testing.assert_allclose(p2, p1, **PREDICT_TOL[dtype], err_msg=name)
+        assert case["e2"].keys() == case["e1"].keys() == {"loss", "accuracy"}, name
+        for key, value in case["e1"].items():
+            assert case["e2"][key] == pytest.approx(value, rel=EVALUATE_RTOL[dtype]), \
+                f"{name} {key}"
+
+
+INFER_ERRORS = '''
+import json
+from nnfast import distributed
+from nnfast.distributed import DistributedError
+rank, size = distributed.init()
+x, y = data()
+m = model()
+out = {}
+def attempt(key, fn):
+    try:
+        fn()
+        out[key] = "no error"
+    except DistributedError as e:
+        out[key] = "DistributedError: " + str(e)
+    except ValueError as e:
+        out[key] = "ValueError: " + str(e)
+def failing_on_rank_1(fn):
+    def run():
+        if rank == 1:
+            def boom(*args):
+                raise RuntimeError("boom in forward")
+            m.layers[1].forward = boom
+        try:
+            fn()
+        finally:
+            m.layers[1].__dict__.pop("forward", None)
+    return run
+one = x if rank == 0 else x[:-3]
+attempt("evaluate rows", lambda: m.evaluate(one, y if rank == 0 else y[:-3], distributed=True))
+attempt("evaluate y", lambda: m.evaluate(x, y if rank == 0 else (y + 1) % 3, distributed=True))
+attempt("evaluate weights", lambda: m.evaluate(
+    x, y, sample_weight=np.ones(len(x)) if rank == 0 else None, distributed=True))
+attempt("predict rows", lambda: m.predict(one, distributed=True))
+attempt("predict features", lambda: m.predict(x if rank == 0 else x[:, :11], distributed=True))
+other = model()
+if rank == 1:
+    other.build((12,))
+    other._params[0] += 1
+attempt("model weights", lambda: other.predict(x, distributed=True))
+attempt("empty evaluate", lambda: m.evaluate(x[:0], y[:0], distributed=True))
+attempt("empty predict", lambda: m.predict(x[:0], distributed=True))
+attempt("evaluate fails on rank 1", failing_on_rank_1(lambda: m.evaluate(x, y, distributed=True)))
+attempt("predict fails on rank 1", failing_on_rank_1(lambda: m.predict(x, distributed=True)))
+attempt("fine afterwards", lambda: (m.evaluate(x, y, distributed=True),
+                                    m.predict(x, distributed=True)))
+if rank == 0:
+    json.dump(out, open("infer_errors.json", "w"))
+'''
+
+
+@needs_mpi
+def test_distributed_evaluate_predict_disagreements_raise_on_every_rank(tmp_path):
+    # a rank left waiting would hit the watchdog (20 s) and abort the job: rc != 0
+    rc, output, _ = _mpirun(tmp_path, INFER_ERRORS, env={"NNFAST_DIST_TIMEOUT": "20"})
+    assert rc == 0, output
+    got = json.loads((tmp_path / "infer_errors.json").read_text())
+    start = "DistributedError: ranks disagree at the start of distributed "
+    assert got["evaluate rows"].startswith(start + "evaluate: rank 1: samples differs: 200 "
+                                           "(rank 0: 203)"), got["evaluate rows"]
+    assert "rank 1: y differs at sampled rows" in got["evaluate y"]
+    assert "rank 1: sample weights differs: None (rank 0: {'shape': [203]" in \
+        got["evaluate weights"]
+    assert got["predict rows"].startswith(start + "predict: rank 1: samples differs")
+    assert got["predict features"].startswith(
+        "DistributedError: rank 1 failed: ValueError: predict: x has (11,) features"), \
+        got["predict features"]
+    assert got["model weights"].startswith(start + "predict: rank 1: parameter checksum")
+    assert got["empty evaluate"] == "ValueError: evaluate: x is empty (0 samples); nothing to do"
+    assert got["empty predict"] == "ValueError: predict: x is empty (0 samples); nothing to do"
+    for fn in ("evaluate", "predict"):
+        assert got[f"{fn} fails on rank 1"].startswith(
+            "DistributedError: rank 1 failed: RuntimeError: boom in forward"), got
+        assert got[f"{fn} fails on rank 1"].endswith(f"(during {fn})")
+    assert got["fine afterwards"] == "no error"
+
+
+@needs_mpi
+def test_cli_evaluate_and_predict_distributed(tmp_path):
+    """3 ranks (uneven shards): one JSON line / one CSV from rank 0, as one process gives."""
+    env = {**os.environ, "NNFAST_NUM_THREADS": "1", "NNFAST_DIST_TIMEOUT": "60"}
+    model = str(tmp_path / "m.nnf")
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).uniform(0, 16, (11, 64)))
+
+    def run(n, *argv):
+        cmd = [sys.executable, "-m", "nnfast", *argv, "--model", model]
+        extra = {}
+        if n:
+            cmd, extra = _mpi.launch_command(n, cmd + ["--distributed"])
+        proc = subprocess.run(cmd, cwd=tmp_path, env={**env, **extra}, capture_output=True,
+                              text=True, timeout=90, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    subprocess.run([sys.executable, "-m", "nnfast", "train", "--epochs", "2", "--seed", "1",
+                    "--quiet", "--save", model], env=env, check=True, timeout=90)
+    one = [json.loads(s) for s in run(0, "evaluate", "--json").splitlines()]
+    three = [json.loads(s) for s in run(3, "evaluate", "--json").splitlines()
+             if s.startswith("{")]
+    assert len(one) == len(three) == 1, "only rank 0 prints the result"
+    assert three[0].keys() == one[0].keys()
+    assert three[0]["accuracy"] == one[0]["accuracy"] > 0.5
+    assert three[0]["loss"] == pytest.approx(one[0]["loss"], rel=EVALUATE_RTOL["float32"])
+    run(0, "predict", "--input", "x.npy", "--output", "one.csv")
+    run(3, "predict", "--input", "x.npy", "--output", "three.csv")
+    one_csv = (tmp_path / "one.csv").read_text()
+    assert len(one_csv.splitlines()) == 12
+    assert (tmp_path / "three.csv").read_text() == one_csv
+    assert run(3, "predict", "--input", "x.npy").split() == run(0, "predict", "--input",
+                                                                "x.npy").split()
