@@ -54,17 +54,22 @@ def _evaluate(model, x, y, batch_size, verbose, sample_weight, dp):
 
 
 def _predict(model, x, batch_size, verbose, dp):
-    x, batch_size = training.predict_args(model, x, batch_size, verbose)
+    x, batch_size, verbose = training.predict_args(model, x, batch_size, verbose)
     _agree(dp, model, x=x)
     n, size = len(x), dp.size
     counts = [hi - lo for lo, hi in (shard(0, n, r, size) for r in range(size))]
     lo, hi = dp.shard(0, n)
     result = np.empty((n,) + model.output_shape, dtype=model.dtype)
-    error = None
+    error = bar = None
     try:
-        training.predict_into(model, x[lo:hi], result[lo:hi], batch_size)
+        if verbose == 1 and dp.is_root:
+            bar = training._bar(math.ceil((hi - lo) / batch_size), "predict (rank 0's shard)")
+        training.predict_into(model, x[lo:hi], result[lo:hi], batch_size, bar)
     except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
         error = exc
+    finally:
+        if bar is not None:
+            bar.close()
     msg = None if error is None else describe_exception(error)
     exc = failure(dp.world.allgather((dp.rank, msg), "predict: failure check"), "predict")
     if exc is not None:

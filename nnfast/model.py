@@ -246,6 +246,9 @@ class Sequential:
                 distributed: bool = False) -> np.ndarray:
         """Model outputs (probabilities when the last activation is softmax/sigmoid).
 
+        ``verbose=1`` shows a progress bar over the batches (0: silent; 2 is accepted, as in
+        fit, and prints nothing for predict).
+
         ``distributed=True``: each rank of the MPI job predicts its contiguous shard of the
         rows and every rank returns the whole (n, outputs) array (one Allgatherv), the same
         as one process would (see nnfast/distributed.py for when bit for bit)."""

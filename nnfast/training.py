@@ -179,29 +179,37 @@ def predict(model, x, batch_size: int = 32, verbose: int = 0,
     if distributed and _mpi._world().size > 1:
         from nnfast import _dist_infer
         return _dist_infer.predict(model, x, batch_size, verbose)
-    x, batch_size = predict_args(model, x, batch_size, verbose)
+    x, batch_size, verbose = predict_args(model, x, batch_size, verbose)
     result = np.empty((len(x),) + model.output_shape, dtype=model.dtype)
-    predict_into(model, x, result, batch_size)
+    bar = _bar(math.ceil(len(x) / batch_size), "predict") if verbose == 1 else None
+    try:
+        predict_into(model, x, result, batch_size, bar)
+    finally:
+        if bar is not None:
+            bar.close()
     return result
 
 
 def predict_args(model, x, batch_size, verbose) -> tuple:
-    """Checked and converted (x, batch_size); builds the model if needed."""
+    """Checked and converted (x, batch_size, verbose); builds the model if needed."""
     batch_size = positive_int(batch_size, "batch_size", "predict")
-    _verbose(verbose, "predict")
+    verbose = _verbose(verbose, "predict")
     x, _ = prepare(model, x, None, "predict")
     if not model.built:
         model.build(x.shape[1:])
-    return x, batch_size
+    return x, batch_size, verbose
 
 
-def predict_into(model, x, out, batch_size: int) -> None:
-    """Outputs of the rows of x into out (len(x) rows); nothing to do for 0 rows."""
+def predict_into(model, x, out, batch_size: int, bar=None) -> None:
+    """Outputs of the rows of x into out (len(x) rows), a tick of bar per batch; nothing to do
+    for 0 rows."""
     if len(x) == 0:
         return
     ws = model.workspace(min(batch_size, len(x)))
     for start, stop in _batches(len(x), batch_size):
         out[start:stop] = forward(model, ws, x[start:stop], stop - start, "predict")
+        if bar is not None:
+            bar.update(1)
 
 
 def _ready(model, x, seed=None) -> None:

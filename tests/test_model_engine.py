@@ -165,6 +165,22 @@ def test_verbose_1_shows_a_progress_bar_per_epoch(capsys):
     assert "15/15" in err
 
 
+def test_predict_and_evaluate_show_a_progress_bar_only_at_verbose_1(capsys):
+    x, y = blobs()                      # 240 rows: 8 batches of 32
+    model = mlp()
+    quiet = model.predict(x, verbose=0)
+    assert capsys.readouterr().err == ""
+    shown = model.predict(x, verbose=1)
+    err = capsys.readouterr().err
+    assert "predict" in err and "8/8" in err
+    np.testing.assert_array_equal(shown, quiet)
+    model.predict(x, verbose=2)
+    assert capsys.readouterr().err == ""
+    model.evaluate(x, y, verbose=1)
+    err = capsys.readouterr().err
+    assert "evaluate" in err and "8/8" in err
+
+
 def test_epochs_zero_does_nothing_but_builds():
     x, y = blobs()
     model = mlp()
