@@ -309,8 +309,9 @@ static inline int64_t FN(tile_weight)(int64_t mc, int MR) {
 /* Cycles of the busiest thread per K block under each split, roughly: a tile step costs
  * MR*NR*sizeof(T)/64 cycles (two 32-byte FMA pipes), a packed element about 1/2 cycle (1 from
  * a transposed A, read MR elements per cache line), each of the shared split's two barriers
- * about 1500 cycles. Returns 1 when the column split is the cheaper, e.g. 256x784x512 and 1024^3 on 2 threads, where the shared split's MC blocks
- * do not divide evenly into tiles (in-process A/B, 2 threads: 1.18x and 1.06x faster). */
+ * about 1500 cycles. Returns 1 when the column split is the cheaper, e.g. 256x784x512 and
+ * 1024^3 on 2 threads, where the shared split's MC blocks do not divide evenly into tiles
+ * (in-process A/B over four runs, 2 threads: 1.00-1.19x and 0.98-1.06x the shared split). */
 static int FN(packed_split)(const KERN *kd, int64_t m, int64_t n, int64_t kc, int ta, int team) {
     const int MR = kd->mr, NR = kd->nr;
     if (team < 2) return 0;
