@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 
-from nnfast import training
+from nnfast import inference, training
 from nnfast._data_parallel import DataParallel, _array_sig, _without_seeds, shard
 from nnfast._mpi import describe_exception, failure
 
@@ -31,8 +31,8 @@ def predict(model, x, batch_size, verbose) -> np.ndarray:
 
 
 def _evaluate(model, x, y, batch_size, verbose, sample_weight, dp):
-    x, y, w, batch_size, verbose = training.evaluate_args(model, x, y, batch_size, verbose,
-                                                          sample_weight)
+    x, y, w, batch_size, verbose = inference.evaluate_args(model, x, y, batch_size, verbose,
+                                                           sample_weight)
     _agree(dp, model, x=x, y=y, w=w)
     lo, hi = dp.shard(0, len(x))
     buf = np.zeros(4 + len(model.metrics))
@@ -54,7 +54,7 @@ def _evaluate(model, x, y, batch_size, verbose, sample_weight, dp):
 
 
 def _predict(model, x, batch_size, verbose, dp):
-    x, batch_size, verbose = training.predict_args(model, x, batch_size, verbose)
+    x, batch_size, verbose = inference.predict_args(model, x, batch_size, verbose)
     _agree(dp, model, x=x)
     n, size = len(x), dp.size
     counts = [hi - lo for lo, hi in (shard(0, n, r, size) for r in range(size))]
@@ -64,7 +64,7 @@ def _predict(model, x, batch_size, verbose, dp):
     try:
         if verbose == 1 and dp.is_root:
             bar = training._bar(math.ceil((hi - lo) / batch_size), "predict (rank 0's shard)")
-        training.predict_into(model, x[lo:hi], result[lo:hi], batch_size, bar)
+        inference.predict_into(model, x[lo:hi], result[lo:hi], batch_size, bar)
     except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
         error = exc
     finally:

@@ -238,9 +238,9 @@ class Sequential:
         every rank returns the same dict, equal to the one-process result up to the order of
         the sums. In one process it is the same as ``distributed=False``; under a launcher
         without mpi4py it raises ImportError, as fit does (see nnfast/distributed.py)."""
-        from nnfast import training
-        return training.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
-                                 sample_weight=sample_weight, distributed=distributed)
+        from nnfast import inference
+        return inference.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
+                                  sample_weight=sample_weight, distributed=distributed)
 
     def predict(self, x, batch_size: int = 32, verbose: int = 0,
                 distributed: bool = False) -> np.ndarray:
@@ -252,9 +252,9 @@ class Sequential:
         ``distributed=True``: each rank of the MPI job predicts its contiguous shard of the
         rows and every rank returns the whole (n, outputs) array (one Allgatherv), the same
         as one process would (see nnfast/distributed.py for when bit for bit)."""
-        from nnfast import training
-        return training.predict(self, x, batch_size=batch_size, verbose=verbose,
-                                distributed=distributed)
+        from nnfast import inference
+        return inference.predict(self, x, batch_size=batch_size, verbose=verbose,
+                                 distributed=distributed)
 
     # ------------------------------------------------------------------ weights
     def count_params(self) -> int:

@@ -1,0 +1,75 @@
+"""evaluate / predict for :class:`nnfast.Sequential` (fit: nnfast/training.py, whose forward
+pass and evaluation sums they use; distributed: nnfast/_dist_infer.py)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nnfast import _mpi, _weights
+from nnfast._data import positive_int
+from nnfast._fit_inputs import prepare
+from nnfast.training import _bar, _batches, _evaluate, _ready, _verbose, forward
+
+
+def evaluate(model, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None,
+             distributed: bool = False) -> dict:
+    if distributed and _mpi._world().size > 1:   # one process: the same as not distributed
+        from nnfast import _dist_infer
+        return _dist_infer.evaluate(model, x, y, batch_size, verbose, sample_weight)
+    x, y, w, batch_size, verbose = evaluate_args(model, x, y, batch_size, verbose, sample_weight)
+    bar = _bar(math.ceil(len(x) / batch_size), "evaluate") if verbose == 1 else None
+    try:
+        return _evaluate(model, x, y, batch_size, bar, w)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def evaluate_args(model, x, y, batch_size, verbose, sample_weight) -> tuple:
+    """Checked and converted (x, y, w, batch_size, verbose); builds the model if needed."""
+    batch_size = positive_int(batch_size, "batch_size", "evaluate")
+    verbose = _verbose(verbose, "evaluate")
+    x, y = prepare(model, x, y, "evaluate")
+    w = _weights.sample_weights(sample_weight, len(x), model.dtype, "evaluate")
+    _weights.require_some_weight(w, "evaluate", "the sample_weight values")
+    _ready(model, x)
+    return x, y, w, batch_size, verbose
+
+
+def predict(model, x, batch_size: int = 32, verbose: int = 0,
+            distributed: bool = False) -> np.ndarray:
+    if distributed and _mpi._world().size > 1:
+        from nnfast import _dist_infer
+        return _dist_infer.predict(model, x, batch_size, verbose)
+    x, batch_size, verbose = predict_args(model, x, batch_size, verbose)
+    result = np.empty((len(x),) + model.output_shape, dtype=model.dtype)
+    bar = _bar(math.ceil(len(x) / batch_size), "predict") if verbose == 1 else None
+    try:
+        predict_into(model, x, result, batch_size, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return result
+
+
+def predict_args(model, x, batch_size, verbose) -> tuple:
+    """Checked and converted (x, batch_size, verbose); builds the model if needed."""
+    batch_size = positive_int(batch_size, "batch_size", "predict")
+    verbose = _verbose(verbose, "predict")
+    x, _ = prepare(model, x, None, "predict")
+    if not model.built:
+        model.build(x.shape[1:])
+    return x, batch_size, verbose
+
+
+def predict_into(model, x, out, batch_size: int, bar=None) -> None:
+    """Outputs of the rows of x into out (len(x) rows), a tick of bar per batch; nothing to do
+    for 0 rows."""
+    if len(x) == 0:
+        return
+    ws = model.workspace(min(batch_size, len(x)))
+    for start, stop in _batches(len(x), batch_size):
+        out[start:stop] = forward(model, ws, x[start:stop], stop - start, "predict")
+        if bar is not None:
+            bar.update(1)
