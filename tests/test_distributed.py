@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -25,6 +24,7 @@ COMMON = '''
 import numpy as np
 import nnfast
 from nnfast import layers, optimizers
+from nnfast.distributed import DistributedError
 
 B = 16          # per-rank batch; the single-process reference uses 2 * B
 
@@ -46,6 +46,17 @@ def model(opt="sgd", units=16):
     m.compile(optimizer=OPTS[opt](), loss="sparse_categorical_crossentropy",
               metrics=["accuracy"])
     return m
+
+
+def outcome(fn):
+    """What calling fn gave, as text: "no error", or the DistributedError or ValueError."""
+    try:
+        fn()
+        return "no error"
+    except DistributedError as e:
+        return "DistributedError: " + str(e)
+    except ValueError as e:
+        return "ValueError: " + str(e)
 '''
 
 # (name, optimizer, samples, validation split): 183 training rows end on a 23-row global batch
@@ -82,7 +93,7 @@ needs_mpi = pytest.mark.skipif(_mpi_skip_reason() is not None, reason=str(_mpi_s
 
 def _mpirun(tmp_path, body: str, *args, n: int = 2, timeout: float = 90, env=None):
     """Run ``body`` (after COMMON's imports are importable) on n ranks; returns
-    (returncode, combined output, seconds)."""
+    (returncode, combined output). A job still running after ``timeout`` fails the test."""
     _load_common(tmp_path)
     script = tmp_path / "script.py"
     script.write_text("import sys, os\nsys.path.insert(0, os.path.dirname(__file__))\n"
@@ -90,14 +101,13 @@ def _mpirun(tmp_path, body: str, *args, n: int = 2, timeout: float = 90, env=Non
     cmd, extra = _mpi.launch_command(n, [sys.executable, str(script), *map(str, args)])
     full_env = {**os.environ, **extra, "NNFAST_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
                 "NNFAST_DIST_TIMEOUT": "60", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
-    t0 = time.monotonic()
     try:
         proc = subprocess.run(cmd, cwd=tmp_path, env=full_env, capture_output=True, text=True,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout
         pytest.fail(f"mpirun did not finish within {timeout} s; output so far:\n{out}")
-    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - t0
+    return proc.returncode, proc.stdout + proc.stderr
 
 
 # ----------------------------------------------------------------------------- no MPI
@@ -244,7 +254,7 @@ if rank == 0:
 
 @needs_mpi
 def test_two_ranks_match_one_process_with_twice_the_batch(tmp_path):
-    rc, output, _ = _mpirun(tmp_path, EQUIVALENCE, json.dumps(CASES))
+    rc, output = _mpirun(tmp_path, EQUIVALENCE, json.dumps(CASES))
     assert rc == 0, output
     got = json.loads((tmp_path / "equivalence.json").read_text())
     c = _load_common(tmp_path)
@@ -295,7 +305,7 @@ def weighted_fits(batch=B):
 def test_two_ranks_shard_sample_weights_like_the_rows(tmp_path):
     """Weights (sample × class) go with their rows to each rank: two ranks with batch B train
     and report as one process with batch 2B."""
-    rc, output, _ = _mpirun(tmp_path, WEIGHTED_FITS + WEIGHTED)
+    rc, output = _mpirun(tmp_path, WEIGHTED_FITS + WEIGHTED)
     assert rc == 0, output
     got = json.loads((tmp_path / "weighted.json").read_text())
     c = _load_common(tmp_path)
@@ -315,18 +325,11 @@ def test_two_ranks_shard_sample_weights_like_the_rows(tmp_path):
 MISMATCH = '''
 import json
 from nnfast import distributed
-from nnfast.distributed import DistributedError
 rank, size = distributed.init()
 x, y = data()
 out = {}
 def attempt(key, fn):
-    try:
-        fn()
-        out[key] = "no error"
-    except DistributedError as e:
-        out[key] = "DistributedError: " + str(e)
-    except ValueError as e:
-        out[key] = "ValueError: " + str(e)
+    out[key] = outcome(fn)
 fit = dict(epochs=1, batch_size=B, verbose=0, distributed=True)
 attempt("size", lambda: model().fit(x if rank == 0 else x[:-3], y if rank == 0 else y[:-3], **fit))
 attempt("content", lambda: model().fit(x if rank == 0 else x + 1, y, **fit))
@@ -345,7 +348,7 @@ if rank == 0:
 
 @needs_mpi
 def test_mismatched_data_and_models_are_detected_at_start(tmp_path):
-    rc, output, _ = _mpirun(tmp_path, MISMATCH)
+    rc, output = _mpirun(tmp_path, MISMATCH)
     assert rc == 0, output
     got = json.loads((tmp_path / "mismatch.json").read_text())
     assert got["size"].startswith("DistributedError") and "rank 1: samples" in got["size"]
@@ -378,7 +381,7 @@ print("finished", flush=True)
 
 @needs_mpi
 def test_exception_in_a_step_stops_every_rank_naming_it(tmp_path):
-    rc, output, _ = _mpirun(tmp_path, STEP_ERROR)
+    rc, output = _mpirun(tmp_path, STEP_ERROR)
     assert rc != 0
     assert "finished" not in output
     # both ranks raise the same DistributedError
@@ -402,7 +405,7 @@ print("finished", flush=True)
 
 @needs_mpi
 def test_exception_outside_a_step_aborts_the_job(tmp_path):
-    rc, output, _ = _mpirun(tmp_path, OUTSIDE_ERROR)
+    rc, output = _mpirun(tmp_path, OUTSIDE_ERROR)
     assert rc != 0 and "finished" not in output
     assert "rank 1 failed outside a synchronised step" in output, output
     assert "RuntimeError: callback exploded" in output
@@ -434,15 +437,15 @@ print("finished", flush=True)
 def test_a_dying_rank_ends_the_job(tmp_path, how):
     # The watchdog is set far above the limit: ending the job here is the launcher's doing.
     # (The 60 s timeout, far below it, is only a hang guard: _mpirun fails the test then.)
-    rc, output, _ = _mpirun(tmp_path, DEATH, how, env={"NNFAST_DIST_TIMEOUT": "120"},
-                            timeout=60)
+    rc, output = _mpirun(tmp_path, DEATH, how, env={"NNFAST_DIST_TIMEOUT": "120"},
+                         timeout=60)
     assert rc != 0 and "finished" not in output
 
 
 @needs_mpi
 def test_a_hung_rank_is_caught_by_the_watchdog(tmp_path):
-    rc, output, _ = _mpirun(tmp_path, DEATH, "hang", env={"NNFAST_DIST_TIMEOUT": "3"},
-                            timeout=60)
+    rc, output = _mpirun(tmp_path, DEATH, "hang", env={"NNFAST_DIST_TIMEOUT": "3"},
+                         timeout=60)
     assert rc != 0 and "finished" not in output
     assert "rank 0: gradient allreduce (step 4) waited more than 3 s" in output, output
 
@@ -478,7 +481,7 @@ def test_checkpoint_resume_across_rank_counts(tmp_path):
     one.fit(x, y, epochs=1, batch_size=2 * c.B, seed=5, verbose=0)
     one.save(tmp_path / "one_rank_epoch1.nnf")
     one.fit(x, y, epochs=1, batch_size=2 * c.B, seed=5, verbose=0)
-    rc, output, _ = _mpirun(tmp_path, RESUME)
+    rc, output = _mpirun(tmp_path, RESUME)
     assert rc == 0, output
     got = json.loads((tmp_path / "resume.json").read_text())
     assert got["saved"] == [1, 0], "only rank 0 writes checkpoints"
@@ -549,7 +552,7 @@ if rank == 0:
 @needs_mpi
 @pytest.mark.parametrize("ranks", [2, 3])   # 3 ranks: uneven shards, and empty ones for n < 3
 def test_distributed_evaluate_predict_match_one_process(tmp_path, ranks):
-    rc, output, _ = _mpirun(tmp_path, INFER, n=ranks)
+    rc, output = _mpirun(tmp_path, INFER, n=ranks)
     assert rc == 0, output
     got = json.loads((tmp_path / "infer.json").read_text())
     assert len(got["cases"]) == 12
@@ -575,19 +578,12 @@ def test_distributed_evaluate_predict_match_one_process(tmp_path, ranks):
 INFER_ERRORS = '''
 import json
 from nnfast import distributed
-from nnfast.distributed import DistributedError
 rank, size = distributed.init()
 x, y = data()
 m = model()
 out = {}
 def attempt(key, fn):
-    try:
-        fn()
-        out[key] = "no error"
-    except DistributedError as e:
-        out[key] = "DistributedError: " + str(e)
-    except ValueError as e:
-        out[key] = "ValueError: " + str(e)
+    out[key] = outcome(fn)
 def failing_on_rank_1(fn):
     def run():
         if rank == 1:
@@ -625,7 +621,7 @@ if rank == 0:
 @needs_mpi
 def test_distributed_evaluate_predict_disagreements_raise_on_every_rank(tmp_path):
     # a rank left waiting would hit the watchdog (20 s) and abort the job: rc != 0
-    rc, output, _ = _mpirun(tmp_path, INFER_ERRORS, env={"NNFAST_DIST_TIMEOUT": "20"})
+    rc, output = _mpirun(tmp_path, INFER_ERRORS, env={"NNFAST_DIST_TIMEOUT": "20"})
     assert rc == 0, output
     got = json.loads((tmp_path / "infer_errors.json").read_text())
     start = "DistributedError: ranks disagree at the start of distributed "
