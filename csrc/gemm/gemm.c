@@ -21,7 +21,8 @@
 /* Small nest: largest whole-K packed B panel (gemm_tmpl.h small_body); a quarter of L2. */
 #define NNF_SMALL_PANEL_BYTES (128 * 1024)
 
-/* Test hook (gemm_kernels.h): 0 = choose by size, 1 = always small path, 2 = always packed. */
+/* Test hook (gemm_kernels.h): 0 = choose by size, 1 = always small path, 2 = always packed,
+ * 3 / 4 = packed with B shared by the team / a column range per thread. */
 int nnf_gemm_path_override = 0;
 void nnf_gemm_set_path(int path) { nnf_gemm_path_override = path; }
 
@@ -50,6 +51,14 @@ static inline int nnf_team_size(void) {
     return omp_get_num_threads();
 #else
     return 1;
+#endif
+}
+
+static inline int nnf_thread_num(void) {
+#ifdef NNF_HAVE_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
 #endif
 }
 

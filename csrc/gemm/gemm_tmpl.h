@@ -294,6 +294,12 @@ static inline void FN(static_range)(int64_t n, int team, int me, int64_t *lo, in
     *hi = n * (me + 1) / team;
 }
 
+/* Shared split: column ranges per MC block, 1 when the MC blocks alone divide among threads
+ * (packed_body runs it, packed_split estimates it). */
+static inline int64_t FN(shared_nsplit)(int64_t mblk, int team) {
+    return mblk % team == 0 ? 1 : team;
+}
+
 /* MR-row tiles of an mc-row block, a short tile weighing at least half a full one (with
  * half the FMA chains it runs latency-bound), in MR-row units times 2. */
 static inline int64_t FN(tile_weight)(int64_t mc, int MR) {
@@ -323,7 +329,7 @@ static int FN(packed_split)(const KERN *kd, int64_t m, int64_t n, int64_t kc, in
     double cols = 0, shared = 0;
     int64_t wall = 0; /* every MC block: what each thread runs in the column split */
     for (int64_t ic = 0; ic < m; ic += MC) wall += FN(tile_weight)(m - ic < MC ? m - ic : MC, MR);
-    const int64_t nsplit = (mblk % team == 0) ? 1 : team;
+    const int64_t nsplit = FN(shared_nsplit)(mblk, team);
     for (int me = 0; me < team; ++me) {
         int64_t p0, p1, t0, t1;
         FN(static_range)(npan, team, me, &p0, &p1);
@@ -368,13 +374,8 @@ static void FN(packed_body)(const FN(gemm_args) *g) {
     const int64_t MC = nnf_even_block(m, kd->mc, MR), ncb = nnf_even_block(n, kd->nc, NR);
     const int64_t mblk = (m + MC - 1) / MC;
     const int team = nnf_team_size();
-#ifdef NNF_HAVE_OPENMP
-    const int me = omp_get_thread_num();
-#else
-    const int me = 0;
-#endif
-    /* shared: column ranges per MC block, 1 when the MC blocks alone divide among threads */
-    const int64_t nsplit = (mblk % team == 0) ? 1 : team;
+    const int me = nnf_thread_num();
+    const int64_t nsplit = FN(shared_nsplit)(mblk, team);
     T *apack = (T *)nnf_tls_buffer(2, (size_t)(MC * kcb) * sizeof(T));
     T *bpack = g->bpack;
     for (int64_t jc = 0; jc < n; jc += ncb) {
@@ -436,13 +437,10 @@ static void FN(rows_body)(const FN(gemm_args) *g) {
     const int64_t m = g->m, n = g->n, k = g->k, kcb = g->kcb, lda = g->lda;
     const int64_t npan = (n + NR - 1) / NR;
     const int team = nnf_team_size();
-#ifdef NNF_HAVE_OPENMP
-    const int me = omp_get_thread_num();
-#else
-    const int me = 0;
-#endif
-    const int64_t j0 = npan * me / team * NR, j1n = npan * (me + 1) / team * NR;
-    const int64_t j1 = j1n < n ? j1n : n;
+    const int me = nnf_thread_num();
+    int64_t p0, p1;
+    FN(static_range)(npan, team, me, &p0, &p1);
+    const int64_t j0 = p0 * NR, j1 = p1 * NR < n ? p1 * NR : n;
     if (j0 >= j1) return;
     const int64_t rsa = g->ta ? 1 : lda, csa = g->ta ? lda : 1;
     for (int64_t pc = 0; pc < k; pc += kcb) {
