@@ -11,7 +11,6 @@ predict: one small allgather reports failures, then one in-place Allgatherv fill
 """
 from __future__ import annotations
 
-import math
 import zlib
 
 import numpy as np
@@ -36,17 +35,14 @@ def _evaluate(model, x, y, batch_size, verbose, sample_weight, dp):
     _agree(dp, model, x=x, y=y, w=w)
     lo, hi = dp.shard(0, len(x))
     buf = np.zeros(4 + len(model.metrics))
-    error = bar = None
+    error = None
     try:
-        if verbose == 1 and dp.is_root:
-            bar = training._bar(math.ceil((hi - lo) / batch_size), "evaluate (rank 0's shard)")
-        buf[1:] = training.evaluate_sums(model, x[lo:hi], y[lo:hi], batch_size, bar,
-                                         None if w is None else w[lo:hi])
+        with training.batch_bar(verbose == 1 and dp.is_root, hi - lo, batch_size,
+                                "evaluate (rank 0's shard)") as bar:
+            buf[1:] = training.evaluate_sums(model, x[lo:hi], y[lo:hi], batch_size, bar,
+                                             None if w is None else w[lo:hi])
     except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
         error, buf[0] = exc, 1
-    finally:
-        if bar is not None:
-            bar.close()
     dp.world.allreduce_sum(buf, "evaluate: allreduce of the sums")
     if buf[0]:
         dp._raise_failure(error, "evaluate")
@@ -60,16 +56,13 @@ def _predict(model, x, batch_size, verbose, dp):
     counts = [hi - lo for lo, hi in (shard(0, n, r, size) for r in range(size))]
     lo, hi = dp.shard(0, n)
     result = np.empty((n,) + model.output_shape, dtype=model.dtype)
-    error = bar = None
+    error = None
     try:
-        if verbose == 1 and dp.is_root:
-            bar = training._bar(math.ceil((hi - lo) / batch_size), "predict (rank 0's shard)")
-        inference.predict_into(model, x[lo:hi], result[lo:hi], batch_size, bar)
+        with training.batch_bar(verbose == 1 and dp.is_root, hi - lo, batch_size,
+                                "predict (rank 0's shard)") as bar:
+            inference.predict_into(model, x[lo:hi], result[lo:hi], batch_size, bar)
     except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
         error = exc
-    finally:
-        if bar is not None:
-            bar.close()
     msg = None if error is None else describe_exception(error)
     exc = failure(dp.world.allgather((dp.rank, msg), "predict: failure check"), "predict")
     if exc is not None:

@@ -2,14 +2,12 @@
 pass and evaluation sums they use; distributed: nnfast/_dist_infer.py)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from nnfast import _mpi, _weights
 from nnfast._data import positive_int
 from nnfast._fit_inputs import prepare
-from nnfast.training import _bar, _batches, _evaluate, _ready, _verbose, forward
+from nnfast.training import _batches, _evaluate, _ready, _verbose, batch_bar, forward
 
 
 def evaluate(model, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None,
@@ -18,12 +16,8 @@ def evaluate(model, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=
         from nnfast import _dist_infer
         return _dist_infer.evaluate(model, x, y, batch_size, verbose, sample_weight)
     x, y, w, batch_size, verbose = evaluate_args(model, x, y, batch_size, verbose, sample_weight)
-    bar = _bar(math.ceil(len(x) / batch_size), "evaluate") if verbose == 1 else None
-    try:
+    with batch_bar(verbose == 1, len(x), batch_size, "evaluate") as bar:
         return _evaluate(model, x, y, batch_size, bar, w)
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 def evaluate_args(model, x, y, batch_size, verbose, sample_weight) -> tuple:
@@ -44,12 +38,8 @@ def predict(model, x, batch_size: int = 32, verbose: int = 0,
         return _dist_infer.predict(model, x, batch_size, verbose)
     x, batch_size, verbose = predict_args(model, x, batch_size, verbose)
     result = np.empty((len(x),) + model.output_shape, dtype=model.dtype)
-    bar = _bar(math.ceil(len(x) / batch_size), "predict") if verbose == 1 else None
-    try:
+    with batch_bar(verbose == 1, len(x), batch_size, "predict") as bar:
         predict_into(model, x, result, batch_size, bar)
-    finally:
-        if bar is not None:
-            bar.close()
     return result
 
 

@@ -20,6 +20,7 @@ the model stays usable and fit returns the History of the completed epochs, with
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
@@ -164,6 +165,18 @@ def _bar(total: int, desc: str):
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, unit="batch", leave=True, dynamic_ncols=True,
                 mininterval=0.2)
+
+
+@contextlib.contextmanager
+def batch_bar(show: bool, rows: int, batch_size: int, desc: str):
+    """A progress bar over the batches of ``rows`` rows when ``show``, else None; closed on
+    leaving, whatever happened."""
+    bar = _bar(math.ceil(rows / batch_size), desc) if show else None
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _fmt(logs: dict) -> str:
