@@ -3,7 +3,9 @@
  * Conventions (see ../shared/STYLE.md):
  *   - names nnf_<op>_<fwd|bwd>_<f32|f64>; arguments: outputs, inputs, saved values, sizes, threads
  *   - all arrays row-major and contiguous unless a leading dimension (ld*) is given
- *   - sizes are int64_t; kernels check nothing (the Cython layer did) and return nothing
+ *   - sizes are int64_t; kernels check nothing (the Cython layer did) and return nothing,
+ *     except those that need working memory (GEMM, dense): they return enum nnf_status, and
+ *     on NNF_ERR_NOMEM have written no output that accumulates (see each one)
  *   - outputs are overwritten unless the comment says "accumulated"
  *   - letters: N batch rows, K in-features, M out-features, C classes
  *   - results do not depend on nthreads unless a comment says otherwise
@@ -19,6 +21,9 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ runtime ---- */
+/* Status of a kernel that allocates; it belongs to that call alone (never process state). */
+enum nnf_status { NNF_OK = 0, NNF_ERR_NOMEM = 1 };
+
 /* 1 when built with OpenMP. */
 int nnf_have_openmp(void);
 
@@ -48,19 +53,21 @@ void nnf_gemm_blocking(int dtype_size, int64_t out[5]);
  *   trans_b = 0: B is k x n with row stride ldb >= n;  1: B is n x k, ldb >= k (uses B^T)
  *   C is m x n with row stride ldc >= n. beta == 0 overwrites C (NaN/Inf in C are ignored).
  *   k == 0 gives C = beta * C. Parallel over blocks of C; K is never split across
- *   threads, so results do not depend on nthreads. */
-void nnf_gemm_f32(float *C, int64_t ldc, const float *A, int64_t lda, const float *B, int64_t ldb,
-                  int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                  float alpha, float beta, int nthreads);
-void nnf_gemm_f64(double *C, int64_t ldc, const double *A, int64_t lda, const double *B,
-                  int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                  double alpha, double beta, int nthreads);
+ *   threads, so results do not depend on nthreads.
+ *   Returns NNF_ERR_NOMEM, with C untouched, when its packing workspace (a few MB, taken by
+ *   the calling thread before any work starts and kept for its next call; freed when the
+ *   thread exits) cannot be had. */
+int nnf_gemm_f32(float *C, int64_t ldc, const float *A, int64_t lda, const float *B, int64_t ldb,
+                 int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                 float alpha, float beta, int nthreads);
+int nnf_gemm_f64(double *C, int64_t ldc, const double *A, int64_t lda, const double *B,
+                 int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                 double alpha, double beta, int nthreads);
 
-/* 1 if a GEMM since the last call could not allocate its packing buffers (its output is then
- * undefined); clears the flag. Every wrapper of a GEMM-using kernel checks it after the call. */
-int nnf_gemm_take_oom(void);
-/* Test hook: on != 0 makes every packing-buffer request fail. */
-void nnf_gemm_simulate_oom(int on);
+/* Test hook: workspace requests of more than `bytes` fail as if memory ran out (-1: none). */
+void nnf_gemm_set_alloc_limit(int64_t bytes);
+/* Bytes held in the GEMM workspaces of all live threads (diagnostics and tests). */
+int64_t nnf_gemm_workspace_bytes(void);
 
 /* Epilogue applied to each finished tile of C (after alpha/beta) while it is hot in cache:
  *   z = C + bias[col]  (stored to z[row*ldz+col] when z != NULL)
@@ -79,12 +86,12 @@ typedef struct {
     double act_alpha;
 } nnf_epilogue_t;
 
-void nnf_gemm_ep_f32(float *C, int64_t ldc, const float *A, int64_t lda, const float *B,
-                     int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                     float alpha, float beta, const nnf_epilogue_t *ep, int nthreads);
-void nnf_gemm_ep_f64(double *C, int64_t ldc, const double *A, int64_t lda, const double *B,
-                     int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                     double alpha, double beta, const nnf_epilogue_t *ep, int nthreads);
+int nnf_gemm_ep_f32(float *C, int64_t ldc, const float *A, int64_t lda, const float *B,
+                    int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                    float alpha, float beta, const nnf_epilogue_t *ep, int nthreads);
+int nnf_gemm_ep_f64(double *C, int64_t ldc, const double *A, int64_t lda, const double *B,
+                    int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                    double alpha, double beta, const nnf_epilogue_t *ep, int nthreads);
 /* Applies ep to the rows x cols tile of C starting at (row0, col0). Serial. */
 void nnf_epilogue_tile_f32(const nnf_epilogue_t *ep, float *C, int64_t ldc,
                            int64_t row0, int64_t col0, int64_t rows, int64_t cols);
@@ -125,21 +132,22 @@ void nnf_activation_bwd_f64(double *dz, const double *dy, const double *z, const
  *             then reads dy directly); dW (K, M) = x^T dz; db (M,) = column sums of dz (double
  *             accumulator, row order); dx (N, K) = dz W^T, skipped when dx == NULL.
  *             accumulate = 1: dW += ..., db += (T)sum (dW and db accumulated, dx overwritten).
- */
-void nnf_dense_fwd_f32(float *y, float *z, const float *x, int64_t ldx, int trans_x,
-                       const float *W, int64_t ldw, int trans_w, const float *b,
-                       int64_t N, int64_t K, int64_t M, int act, float alpha, int nthreads);
-void nnf_dense_fwd_f64(double *y, double *z, const double *x, int64_t ldx, int trans_x,
-                       const double *W, int64_t ldw, int trans_w, const double *b,
-                       int64_t N, int64_t K, int64_t M, int act, double alpha, int nthreads);
-void nnf_dense_bwd_f32(float *dx, float *dW, float *db, float *dz, const float *dy,
-                       const float *x, int64_t ldx, int trans_x, const float *W, int64_t ldw,
-                       int trans_w, const float *z, const float *y, int64_t N, int64_t K,
-                       int64_t M, int act, float alpha, int accumulate, int nthreads);
-void nnf_dense_bwd_f64(double *dx, double *dW, double *db, double *dz, const double *dy,
-                       const double *x, int64_t ldx, int trans_x, const double *W, int64_t ldw,
-                       int trans_w, const double *z, const double *y, int64_t N, int64_t K,
-                       int64_t M, int act, double alpha, int accumulate, int nthreads);
+ * Both return the GEMM's status; on NNF_ERR_NOMEM the backward leaves dW and db as they were
+ * (dx is computed first, then dW, then db, and a GEMM that fails writes nothing). */
+int nnf_dense_fwd_f32(float *y, float *z, const float *x, int64_t ldx, int trans_x,
+                      const float *W, int64_t ldw, int trans_w, const float *b,
+                      int64_t N, int64_t K, int64_t M, int act, float alpha, int nthreads);
+int nnf_dense_fwd_f64(double *y, double *z, const double *x, int64_t ldx, int trans_x,
+                      const double *W, int64_t ldw, int trans_w, const double *b,
+                      int64_t N, int64_t K, int64_t M, int act, double alpha, int nthreads);
+int nnf_dense_bwd_f32(float *dx, float *dW, float *db, float *dz, const float *dy,
+                      const float *x, int64_t ldx, int trans_x, const float *W, int64_t ldw,
+                      int trans_w, const float *z, const float *y, int64_t N, int64_t K,
+                      int64_t M, int act, float alpha, int accumulate, int nthreads);
+int nnf_dense_bwd_f64(double *dx, double *dW, double *db, double *dz, const double *dy,
+                      const double *x, int64_t ldx, int trans_x, const double *W, int64_t ldw,
+                      int trans_w, const double *z, const double *y, int64_t N, int64_t K,
+                      int64_t M, int act, double alpha, int accumulate, int nthreads);
 
 /* ----------------------------------------------------------------- losses ---- */
 /* (issue 4) Each loss is one fused pass: the gradient and the per-row weighted losses.

@@ -48,17 +48,17 @@ def dense_forward(x, W, b=None, activation="identity", double alpha=0.0, out=Non
     cdef void *pb = _data_or_null(B)
     cdef void *pz = _data_or_null(z)
     cdef void *py = cnp.PyArray_DATA(<cnp.ndarray>out)
-    cdef int nt = _nthreads
+    cdef int nt = _nthreads, st = NNF_OK
     with nogil:
         if isz == 4:
-            nnf_dense_fwd_f32(<float *>py, <float *>pz, <const float *>px, ldx, tx,
-                              <const float *>pw, ldw, tw, <const float *>pb, n, k, m, act,
-                              <float>alpha, nt)
+            st = nnf_dense_fwd_f32(<float *>py, <float *>pz, <const float *>px, ldx, tx,
+                                   <const float *>pw, ldw, tw, <const float *>pb, n, k, m, act,
+                                   <float>alpha, nt)
         else:
-            nnf_dense_fwd_f64(<double *>py, <double *>pz, <const double *>px, ldx, tx,
-                              <const double *>pw, ldw, tw, <const double *>pb, n, k, m, act,
-                              alpha, nt)
-    _check_gemm_memory("dense_forward")
+            st = nnf_dense_fwd_f64(<double *>py, <double *>pz, <const double *>px, ldx, tx,
+                                   <const double *>pw, ldw, tw, <const double *>pb, n, k, m, act,
+                                   alpha, nt)
+    _check_status("dense_forward", st)
     return out
 
 
@@ -116,17 +116,17 @@ def dense_backward(dy, x, W, z, y, activation="identity", double alpha=0.0, dW=N
     cdef void *pw = cnp.PyArray_DATA(Wc)
     cdef void *pz = _data_or_null(Z)
     cdef void *pyv = _data_or_null(Y)
-    cdef int nt = _nthreads, acc = accumulate
+    cdef int nt = _nthreads, st = NNF_OK, acc = accumulate
     with nogil:
         if isz == 4:
-            nnf_dense_bwd_f32(<float *>pdx, <float *>pdw, <float *>pdb, <float *>pdz,
-                              <const float *>pdy, <const float *>px, ldx, tx, <const float *>pw,
-                              ldw, tw, <const float *>pz, <const float *>pyv, n, k, m, act,
-                              <float>alpha, acc, nt)
+            st = nnf_dense_bwd_f32(<float *>pdx, <float *>pdw, <float *>pdb, <float *>pdz,
+                                   <const float *>pdy, <const float *>px, ldx, tx,
+                                   <const float *>pw, ldw, tw, <const float *>pz,
+                                   <const float *>pyv, n, k, m, act, <float>alpha, acc, nt)
         else:
-            nnf_dense_bwd_f64(<double *>pdx, <double *>pdw, <double *>pdb, <double *>pdz,
-                              <const double *>pdy, <const double *>px, ldx, tx,
-                              <const double *>pw, ldw, tw, <const double *>pz,
-                              <const double *>pyv, n, k, m, act, alpha, acc, nt)
-    _check_gemm_memory("dense_backward")
+            st = nnf_dense_bwd_f64(<double *>pdx, <double *>pdw, <double *>pdb, <double *>pdz,
+                                   <const double *>pdy, <const double *>px, ldx, tx,
+                                   <const double *>pw, ldw, tw, <const double *>pz,
+                                   <const double *>pyv, n, k, m, act, alpha, acc, nt)
+    _check_status("dense_backward", st)
     return dx, dW, db

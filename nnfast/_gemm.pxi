@@ -62,16 +62,16 @@ cdef object _gemm(a, b, out, double alpha, double beta):
     cdef void *pc = cnp.PyArray_DATA(C)
     cdef void *pa = cnp.PyArray_DATA(A)
     cdef void *pb = cnp.PyArray_DATA(B)
-    cdef int nt = _nthreads
+    cdef int nt = _nthreads, st = NNF_OK
     if isz == 4:
         with nogil:
-            nnf_gemm_f32(<float *>pc, n, <const float *>pa, lda, <const float *>pb, ldb,
-                         m, n, k, ta, tb, <float>alpha, <float>beta, nt)
+            st = nnf_gemm_f32(<float *>pc, n, <const float *>pa, lda, <const float *>pb, ldb,
+                              m, n, k, ta, tb, <float>alpha, <float>beta, nt)
     else:
         with nogil:
-            nnf_gemm_f64(<double *>pc, n, <const double *>pa, lda, <const double *>pb, ldb,
-                         m, n, k, ta, tb, alpha, beta, nt)
-    _check_gemm_memory("gemm")
+            st = nnf_gemm_f64(<double *>pc, n, <const double *>pa, lda, <const double *>pb, ldb,
+                              m, n, k, ta, tb, alpha, beta, nt)
+    _check_status("gemm", st)
     return out
 
 
@@ -148,19 +148,26 @@ def gemm_ep(a, b, bias=None, z=None, act="identity", double act_alpha=0.0, out=N
     cdef void *pc = cnp.PyArray_DATA(<cnp.ndarray>out)
     cdef void *pa = cnp.PyArray_DATA(A)
     cdef void *pb = cnp.PyArray_DATA(B)
-    cdef int nt = _nthreads
+    cdef int nt = _nthreads, st = NNF_OK
     if isz == 4:
         with nogil:
-            nnf_gemm_ep_f32(<float *>pc, n, <const float *>pa, lda, <const float *>pb, ldb,
-                            m, n, k, ta, tb, <float>alpha, <float>beta, &ep, nt)
+            st = nnf_gemm_ep_f32(<float *>pc, n, <const float *>pa, lda, <const float *>pb, ldb,
+                                 m, n, k, ta, tb, <float>alpha, <float>beta, &ep, nt)
     else:
         with nogil:
-            nnf_gemm_ep_f64(<double *>pc, n, <const double *>pa, lda, <const double *>pb, ldb,
-                            m, n, k, ta, tb, alpha, beta, &ep, nt)
-    _check_gemm_memory("gemm_ep")
+            st = nnf_gemm_ep_f64(<double *>pc, n, <const double *>pa, lda, <const double *>pb, ldb,
+                                 m, n, k, ta, tb, alpha, beta, &ep, nt)
+    _check_status("gemm_ep", st)
     return out
 
 
-def _gemm_simulate_oom(bint on):
-    """Test hook: while on, every GEMM packing-buffer request fails as if memory ran out."""
-    nnf_gemm_simulate_oom(on)
+def _gemm_simulate_oom(bint on, int64_t min_bytes=0):
+    """Test hook: while on, every GEMM workspace request of more than min_bytes fails as if
+    memory ran out (process-wide; set it before starting threads)."""
+    nnf_gemm_set_alloc_limit(min_bytes if on else -1)
+
+
+def _gemm_workspace_bytes():
+    """Bytes held in the GEMM workspaces of all live threads (each calling thread keeps one
+    between its calls; it is freed when the thread exits)."""
+    return nnf_gemm_workspace_bytes()

@@ -3,6 +3,8 @@ from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "nnfast.h" nogil:
     # runtime
+    enum:
+        NNF_OK, NNF_ERR_NOMEM
     int nnf_have_openmp()
 
     # dispatch
@@ -26,21 +28,21 @@ cdef extern from "nnfast.h" nogil:
         NNF_ACT_IDENTITY, NNF_ACT_RELU, NNF_ACT_LEAKY_RELU, NNF_ACT_ELU, NNF_ACT_SIGMOID,
         NNF_ACT_TANH, NNF_ACT_GELU, NNF_ACT_GELU_TANH, NNF_ACT_SILU, NNF_ACT_SOFTPLUS,
         NNF_ACT_SOFTMAX, NNF_ACT_LOG_SOFTMAX
-    void nnf_gemm_f32(float *C, int64_t ldc, const float *A, int64_t lda, const float *B,
-                      int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                      float alpha, float beta, int nthreads)
-    void nnf_gemm_f64(double *C, int64_t ldc, const double *A, int64_t lda, const double *B,
-                      int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                      double alpha, double beta, int nthreads)
-    void nnf_gemm_ep_f32(float *C, int64_t ldc, const float *A, int64_t lda, const float *B,
-                         int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                         float alpha, float beta, const nnf_epilogue_t *ep, int nthreads)
-    void nnf_gemm_ep_f64(double *C, int64_t ldc, const double *A, int64_t lda, const double *B,
-                         int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                         double alpha, double beta, const nnf_epilogue_t *ep, int nthreads)
+    int nnf_gemm_f32(float *C, int64_t ldc, const float *A, int64_t lda, const float *B,
+                     int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                     float alpha, float beta, int nthreads)
+    int nnf_gemm_f64(double *C, int64_t ldc, const double *A, int64_t lda, const double *B,
+                     int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                     double alpha, double beta, int nthreads)
+    int nnf_gemm_ep_f32(float *C, int64_t ldc, const float *A, int64_t lda, const float *B,
+                        int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                        float alpha, float beta, const nnf_epilogue_t *ep, int nthreads)
+    int nnf_gemm_ep_f64(double *C, int64_t ldc, const double *A, int64_t lda, const double *B,
+                        int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                        double alpha, double beta, const nnf_epilogue_t *ep, int nthreads)
     double nnf_fma_peak(int dtype_size, int nthreads, double seconds)
-    int nnf_gemm_take_oom()
-    void nnf_gemm_simulate_oom(int on)
+    void nnf_gemm_set_alloc_limit(int64_t nbytes)
+    int64_t nnf_gemm_workspace_bytes()
 
     # ---- activations (kna)
     void nnf_activation_fwd_f32(float *y, const float *x, int64_t N, int64_t M, int act,
@@ -53,21 +55,21 @@ cdef extern from "nnfast.h" nogil:
                                 int64_t N, int64_t M, int act, double alpha, int nthreads)
 
     # ---- dense (kna)
-    void nnf_dense_fwd_f32(float *y, float *z, const float *x, int64_t ldx, int trans_x,
-                           const float *W, int64_t ldw, int trans_w, const float *b,
-                           int64_t N, int64_t K, int64_t M, int act, float alpha, int nthreads)
-    void nnf_dense_fwd_f64(double *y, double *z, const double *x, int64_t ldx, int trans_x,
-                           const double *W, int64_t ldw, int trans_w, const double *b,
-                           int64_t N, int64_t K, int64_t M, int act, double alpha, int nthreads)
-    void nnf_dense_bwd_f32(float *dx, float *dW, float *db, float *dz, const float *dy,
-                           const float *x, int64_t ldx, int trans_x, const float *W, int64_t ldw,
-                           int trans_w, const float *z, const float *y, int64_t N, int64_t K,
-                           int64_t M, int act, float alpha, int accumulate, int nthreads)
-    void nnf_dense_bwd_f64(double *dx, double *dW, double *db, double *dz, const double *dy,
-                           const double *x, int64_t ldx, int trans_x, const double *W,
-                           int64_t ldw, int trans_w, const double *z, const double *y,
-                           int64_t N, int64_t K, int64_t M, int act, double alpha,
-                           int accumulate, int nthreads)
+    int nnf_dense_fwd_f32(float *y, float *z, const float *x, int64_t ldx, int trans_x,
+                          const float *W, int64_t ldw, int trans_w, const float *b,
+                          int64_t N, int64_t K, int64_t M, int act, float alpha, int nthreads)
+    int nnf_dense_fwd_f64(double *y, double *z, const double *x, int64_t ldx, int trans_x,
+                          const double *W, int64_t ldw, int trans_w, const double *b,
+                          int64_t N, int64_t K, int64_t M, int act, double alpha, int nthreads)
+    int nnf_dense_bwd_f32(float *dx, float *dW, float *db, float *dz, const float *dy,
+                          const float *x, int64_t ldx, int trans_x, const float *W, int64_t ldw,
+                          int trans_w, const float *z, const float *y, int64_t N, int64_t K,
+                          int64_t M, int act, float alpha, int accumulate, int nthreads)
+    int nnf_dense_bwd_f64(double *dx, double *dW, double *db, double *dz, const double *dy,
+                          const double *x, int64_t ldx, int trans_x, const double *W,
+                          int64_t ldw, int trans_w, const double *z, const double *y,
+                          int64_t N, int64_t K, int64_t M, int act, double alpha,
+                          int accumulate, int nthreads)
 
     # ---- losses (knb)
     enum:

@@ -224,10 +224,10 @@ cdef inline cnp.ndarray _check_labels(object fn, object name, object labels, int
     return lab
 
 
-cdef inline int _check_gemm_memory(str fn) except -1:
-    """After a GEMM-using kernel: MemoryError if its packing buffers could not be allocated
-    (the outputs are then undefined; inputs are untouched)."""
-    if nnf_gemm_take_oom():
+cdef inline int _check_status(str fn, int status) except -1:
+    """After a kernel that allocates (GEMM, dense): MemoryError if it could not get its working
+    memory. The status is that call's own; outputs that accumulate were left as they were."""
+    if status == NNF_ERR_NOMEM:
         raise MemoryError(f"{fn}: out of memory for the GEMM packing buffers (a few MB per "
                           "thread); the outputs were not computed")
     return 0

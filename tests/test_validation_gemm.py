@@ -91,3 +91,20 @@ def test_out_of_memory_is_a_memory_error(shape, threads):
         finally:
             _kernels._gemm_simulate_oom(False)
         np.testing.assert_array_equal(compiled.gemm(a, b), np.full((m, n), k, np.float32))
+
+
+@pytest.mark.parametrize("tiny", [1e-50, -1e-47])
+def test_alpha_and_beta_are_zero_in_the_operands_dtype(be, tiny):
+    """A float32 alpha (beta) that rounds to 0 follows the alpha == 0 (beta == 0) rule on both
+    backends: a and b (out) are not read, so NaN there does not propagate."""
+    a_nan = np.full((3, 4), np.nan, np.float32)
+    out = np.full((3, 5), 2.0, np.float32)
+    be.gemm(a_nan, B, out=out, alpha=tiny, beta=0.5)
+    np.testing.assert_array_equal(out, np.full((3, 5), 1.0, np.float32))
+    out = np.full((3, 5), np.nan, np.float32)
+    be.gemm(A, B, out=out, alpha=1.0, beta=tiny)
+    np.testing.assert_array_equal(out, np.full((3, 5), 4.0, np.float32))
+    # in float64 the same values are not 0: NaN propagates
+    out64 = np.full((3, 5), 2.0)
+    be.gemm(a_nan.astype(np.float64), B.astype(np.float64), out=out64, alpha=tiny, beta=0.5)
+    assert np.isnan(out64).all()

@@ -62,42 +62,79 @@ static inline int nnf_thread_num(void) {
 #endif
 }
 
-/* Out of memory: a thread that cannot get its packing buffer sets this flag and skips its
- * share of the work (it still takes part in every barrier); the Cython layer reads the flag
- * with nnf_gemm_take_oom() after the call and raises MemoryError. */
-static volatile int nnf_gemm_oom_flag = 0;
-static int nnf_gemm_fail_alloc = 0; /* test hook: every buffer request fails */
+/* Test hook: workspace requests of more than this many bytes fail (-1: no limit). */
+static int64_t nnf_gemm_alloc_limit = -1;
+void nnf_gemm_set_alloc_limit(int64_t bytes) { nnf_gemm_alloc_limit = bytes; }
 
-int nnf_gemm_take_oom(void) {
-    int r = nnf_gemm_oom_flag;
-    nnf_gemm_oom_flag = 0;
-    return r;
+/* The calling thread's workspace: one 64-byte-aligned block kept between its calls (grown on
+ * demand) and cut per call into the shared packed B block and one slice per team member, so
+ * team members never allocate and a call that cannot get its memory fails before it writes C.
+ * Freed when the thread exits (a pthread key destructor); short-lived Python threads would
+ * otherwise leave their block behind (100 threads, one GEMM each: +234 MiB RSS). */
+typedef struct {
+    void *raw;
+    size_t cap;
+} nnf_ws_t;
+
+/* Bytes held in all threads' workspaces (a test hook reads it to see thread exits free them). */
+static int64_t nnf_ws_held = 0;
+int64_t nnf_gemm_workspace_bytes(void) { return __atomic_load_n(&nnf_ws_held, __ATOMIC_RELAXED); }
+static void nnf_ws_release(nnf_ws_t *ws) {
+    if (ws->raw) __atomic_fetch_sub(&nnf_ws_held, (int64_t)ws->cap, __ATOMIC_RELAXED);
+    free(ws->raw);
+    ws->raw = NULL;
+    ws->cap = 0;
 }
 
-void nnf_gemm_simulate_oom(int on) { nnf_gemm_fail_alloc = on; }
+#if defined(_WIN32)
+static _Thread_local nnf_ws_t nnf_ws_tls; /* Windows: never freed at thread exit */
+static nnf_ws_t *nnf_ws_get(void) { return &nnf_ws_tls; }
+#else
+#include <pthread.h>
+static pthread_key_t nnf_ws_key;
+static pthread_once_t nnf_ws_once = PTHREAD_ONCE_INIT;
+static int nnf_ws_key_ok = 0;
 
-/* Per-thread packing buffers, kept between calls (64-byte aligned, grown on demand):
- * slot 0 shared B block (owned by the calling thread), 1 small-path B panel, 2 packed A.
- * Returns NULL (and sets the flag) when the memory cannot be had. */
-static void *nnf_tls_buffer(int slot, size_t bytes) {
-    static _Thread_local void *raw[3];
-    static _Thread_local size_t cap[3];
-    if (nnf_gemm_fail_alloc) {
-        nnf_gemm_oom_flag = 1;
-        return NULL;
+static void nnf_ws_free(void *p) {
+    nnf_ws_release((nnf_ws_t *)p);
+    free(p);
+}
+static void nnf_ws_key_init(void) { nnf_ws_key_ok = pthread_key_create(&nnf_ws_key, nnf_ws_free) == 0; }
+
+static nnf_ws_t *nnf_ws_get(void) {
+    pthread_once(&nnf_ws_once, nnf_ws_key_init);
+    if (!nnf_ws_key_ok) return NULL;
+    nnf_ws_t *ws = (nnf_ws_t *)pthread_getspecific(nnf_ws_key);
+    if (ws) return ws;
+    ws = (nnf_ws_t *)calloc(1, sizeof *ws);
+    if (ws && pthread_setspecific(nnf_ws_key, ws) != 0) {
+        free(ws);
+        ws = NULL;
     }
-    if (bytes > cap[slot]) {
-        free(raw[slot]);
-        cap[slot] = 0;
+    return ws;
+}
+#endif
+
+/* `bytes` of 64-byte-aligned workspace for this call, or NULL when it cannot be had. */
+static void *nnf_workspace(size_t bytes) {
+    if (nnf_gemm_alloc_limit >= 0 && bytes > (size_t)nnf_gemm_alloc_limit) return NULL;
+    nnf_ws_t *ws = nnf_ws_get();
+    if (!ws) return NULL;
+    if (bytes > ws->cap) {
+        nnf_ws_release(ws);
         size_t want = bytes + bytes / 4 + 4096;
-        raw[slot] = malloc(want + 64);
-        if (raw[slot] == NULL) {
-            nnf_gemm_oom_flag = 1;
-            return NULL;
-        }
-        cap[slot] = want;
+        if (want < bytes || want + 64 < want) return NULL; /* size_t overflow */
+        ws->raw = malloc(want + 64);
+        if (!ws->raw) return NULL;
+        ws->cap = want;
+        __atomic_fetch_add(&nnf_ws_held, (int64_t)want, __ATOMIC_RELAXED);
     }
-    return (void *)(((uintptr_t)raw[slot] + 63) & ~(uintptr_t)63);
+    return (void *)(((uintptr_t)ws->raw + 63) & ~(uintptr_t)63);
+}
+
+/* Bytes of `elems` elements of `size` bytes, rounded up to a 64-byte multiple. */
+static size_t nnf_ws_bytes(int64_t elems, size_t size) {
+    return ((size_t)elems * size + 63) & ~(size_t)63;
 }
 
 #define T float

@@ -226,9 +226,33 @@ typedef struct {
     const nnf_epilogue_t *ep;
     T *bpack; /* packed nest: the KC x NC block of B */
     int cols; /* packed nest: each thread owns a column range (packed_split) */
+    T *slices; /* team member t's workspace at slices + t * slice (small: a B panel; packed: A) */
+    int64_t slice;
+    int64_t kspan; /* small nest: K extent of one packed B panel */
 } FN(gemm_args);
 
 /* ---- small: A in place, per-thread B panels, no barriers --------------------------------- */
+/* Few row tiles (each B element reused by at most 8 of them) against a row-major B with
+ * rows of at most 2 KiB: the tiles read B in place from L2 instead of a packed copy. 8x784x256
+ * f32: 44 vs 55 us; 32 rows: 144 vs 159 us; no gain from 64 rows. Longer rows (a 4 or 6 KiB
+ * stride) put a panel's rows in too few cache sets, and there the copy wins. */
+static inline int FN(small_bdirect)(const FN(gemm_args) *g) {
+    const int64_t mpan = (g->m + g->kd->mr - 1) / g->kd->mr;
+    return !g->tb && mpan <= 8 && g->ldb * (int64_t)sizeof(T) <= 2048;
+}
+
+/* Whole-K panels: a packed panel holds every K block (up to NNF_SMALL_PANEL_BYTES, in L2)
+ * and each row tile runs its K blocks back to back, its C tile staying in L1 in between
+ * instead of one pass over C per K block. Same blocks in the same order per element, so
+ * the same bits. In-process A/B, 1 thread f32, 128x784x256: 3% faster (B as stored or
+ * transposed). Not with A transposed: a tile's A then spans K cache lines that the next
+ * tile reuses from L1 only when they are one K block long (8% slower whole). */
+static inline int64_t FN(small_kspan)(const FN(gemm_args) *g) {
+    const int whole = !FN(small_bdirect)(g) && !g->ta &&
+                      g->k * g->kd->nr * (int64_t)sizeof(T) <= NNF_SMALL_PANEL_BYTES;
+    return whole ? g->k : g->kcb;
+}
+
 static void FN(small_body)(const FN(gemm_args) *g) {
     const KERN *kd = g->kd;
     const int MR = kd->mr, NR = kd->nr;
@@ -239,20 +263,9 @@ static void FN(small_body)(const FN(gemm_args) *g) {
     const int64_t msplit = npan >= team ? 1 : (team + npan - 1) / npan;
     const int64_t ntask = npan * msplit;
     const int64_t rsa = g->ta ? 1 : lda, csa = g->ta ? lda : 1;
-    /* Few row tiles (each B element reused by at most 8 of them) against a row-major B with
-     * rows of at most 2 KiB: the tiles read B in place from L2 instead of a packed copy. 8x784x256
-     * f32: 44 vs 55 us; 32 rows: 144 vs 159 us; no gain from 64 rows. Longer rows (a 4 or 6 KiB
-     * stride) put a panel's rows in too few cache sets, and there the copy wins. */
-    const int bdirect = !g->tb && mpan <= 8 && g->ldb * (int64_t)sizeof(T) <= 2048;
-    /* Whole-K panels: a packed panel holds every K block (up to NNF_SMALL_PANEL_BYTES, in L2)
-     * and each row tile runs its K blocks back to back, its C tile staying in L1 in between
-     * instead of one pass over C per K block. Same blocks in the same order per element, so
-     * the same bits. In-process A/B, 1 thread f32, 128x784x256: 3% faster (B as stored or
-     * transposed). Not with A transposed: a tile's A then spans K cache lines that the next
-     * tile reuses from L1 only when they are one K block long (8% slower whole). */
-    const int64_t kspan =
-        !bdirect && !g->ta && k * NR * (int64_t)sizeof(T) <= NNF_SMALL_PANEL_BYTES ? k : kcb;
-    T *bbuf = (T *)nnf_tls_buffer(1, (size_t)(kspan * NR) * sizeof(T));
+    const int bdirect = FN(small_bdirect)(g);
+    const int64_t kspan = g->kspan;
+    T *bbuf = g->slices + nnf_thread_num() * g->slice;
     for (int64_t p0 = 0; p0 < k; p0 += kspan) {
         const int64_t ks = k - p0 < kspan ? k - p0 : kspan;
         /* same static schedule each p0: a thread keeps its C tiles across K blocks */
@@ -260,7 +273,6 @@ static void FN(small_body)(const FN(gemm_args) *g) {
 #pragma omp for schedule(static) nowait
 #endif
         for (int64_t t = 0; t < ntask; ++t) {
-            if (!bbuf) continue; /* out of memory: the caller reports it */
             const int64_t jp = t / msplit, ms = t % msplit;
             const int64_t j0 = jp * NR, nr = n - j0 < NR ? n - j0 : NR;
             const int64_t r0 = ms * mpan / msplit, r1 = (ms + 1) * mpan / msplit;
@@ -376,7 +388,8 @@ static void FN(packed_body)(const FN(gemm_args) *g) {
     const int team = nnf_team_size();
     const int me = nnf_thread_num();
     const int64_t nsplit = FN(shared_nsplit)(mblk, team);
-    T *apack = (T *)nnf_tls_buffer(2, (size_t)(MC * kcb) * sizeof(T));
+    const int64_t npan_full = ncb / NR;
+    T *apack = g->slices + me * g->slice;
     T *bpack = g->bpack;
     for (int64_t jc = 0; jc < n; jc += ncb) {
         const int64_t nc = n - jc < ncb ? n - jc : ncb;
@@ -386,11 +399,15 @@ static void FN(packed_body)(const FN(gemm_args) *g) {
             const T bet = pc == 0 ? g->beta : (T)1;
             const int last = pc + kc >= k;
             if (g->cols) {
+                /* A thread owns the same panel indices in every NC block (its share of a full
+                 * block, cut at the last block's end): splitting each block's own panel count
+                 * would hand a panel slot to the other thread in a shorter last block while
+                 * this one still reads it. Panels sit kcb apart, so a thread already on a
+                 * shorter last K block never writes where a slower one is still reading. */
                 int64_t p0, p1;
-                FN(static_range)(npan, team, me, &p0, &p1);
-                if (p0 >= p1 || !apack) continue; /* no columns, or out of memory (reported) */
-                /* panels sit kcb apart, so a thread already on a shorter last K block never
-                 * writes where a slower one is still reading */
+                FN(static_range)(npan_full, team, me, &p0, &p1);
+                if (p1 > npan) p1 = npan;
+                if (p0 >= p1) continue;
                 for (int64_t jp = p0; jp < p1; ++jp) {
                     const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
                     FN(pack_b)(bpack + j0 * kcb, g->B, g->ldb, g->tb, pc, kc, jc + j0, nr, NR);
@@ -412,7 +429,6 @@ static void FN(packed_body)(const FN(gemm_args) *g) {
             int64_t t0, t1, packed = -1;
             FN(static_range)(mblk * nsplit, team, me, &t0, &t1);
             for (int64_t t = t0; t < t1; ++t) {
-                if (!apack) continue; /* out of memory: the caller reports it */
                 const int64_t ib = t / nsplit, js = t % nsplit;
                 const int64_t ic = ib * MC, mc = m - ic < MC ? m - ic : MC;
                 if (ib != packed) {
@@ -464,20 +480,21 @@ static void FN(gemm_scale)(T *C, int64_t ldc, int64_t m, int64_t n, T beta,
     if (ep) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, 0, 0, m, n);
 }
 
-void NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B,
-                                int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a,
-                                int trans_b, T alpha, T beta, const nnf_epilogue_t *ep,
-                                int nthreads) {
-    if (m <= 0 || n <= 0) return;
+int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B,
+                               int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a,
+                               int trans_b, T alpha, T beta, const nnf_epilogue_t *ep,
+                               int nthreads) {
+    if (m <= 0 || n <= 0) return NNF_OK;
     if (alpha == (T)0 || k <= 0) {
         FN(gemm_scale)(C, ldc, m, n, beta, ep);
-        return;
+        return NNF_OK;
     }
     FN(gemm_args) g;
     g.kd = ACTIVE_KERNEL();
     g.C = C; g.A = A; g.B = B; g.ldc = ldc; g.lda = lda; g.ldb = ldb;
     g.m = m; g.n = n; g.k = k; g.ta = trans_a; g.tb = trans_b;
     g.alpha = alpha; g.beta = beta; g.ep = ep; g.bpack = (T *)0; g.tc = 0; g.cols = 0;
+    g.slices = (T *)0; g.slice = 0; g.kspan = 0;
     /* Narrow n (under two NR panels, the last partly empty): compute C^T = op(B)^T op(A)^T
      * instead, so the vector lanes run along m. Taken when it saves a quarter of the lane work
      * (n * ceil(m/NR) against m * ceil(n/NR)); every element is still one FMA chain over p, so
@@ -503,12 +520,28 @@ void NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, cons
     /* a few rows against row-major B: each B element is used at most m times, so B is
      * streamed in place instead of packed (batch-1 inference, GEMV) */
     const int rows = !g.tc && !g.tb && m <= NNF_ROWS_MAX && nnf_gemm_path_override == 0;
-    if (!small && !rows) {
+    /* The whole workspace is taken here, before any thread starts: out of memory returns
+     * with C untouched (so accumulating callers lose nothing), and the status belongs to
+     * this call alone. Slices for nthr members; a smaller team uses the first ones. */
+    size_t shared = 0;
+    if (rows) {
+        /* nothing packed */
+    } else if (small) {
+        g.kspan = FN(small_kspan)(&g);
+        g.slice = (int64_t)(nnf_ws_bytes(g.kspan * g.kd->nr, sizeof(T)) / sizeof(T));
+    } else {
         const int64_t ncb = nnf_even_block(n, g.kd->nc, g.kd->nr);
-        g.bpack = (T *)nnf_tls_buffer(0, (size_t)(g.kcb * ncb) * sizeof(T));
-        if (!g.bpack) return; /* out of memory: flagged for nnf_gemm_take_oom() */
+        const int64_t MC = nnf_even_block(m, g.kd->mc, g.kd->mr);
+        shared = nnf_ws_bytes(g.kcb * ncb, sizeof(T));
+        g.slice = (int64_t)(nnf_ws_bytes(MC * g.kcb, sizeof(T)) / sizeof(T));
         g.cols = nnf_gemm_path_override >= 3 ? nnf_gemm_path_override == 4
                                              : FN(packed_split)(g.kd, m, n, g.kcb, g.ta, nthr);
+    }
+    if (shared || g.slice) {
+        char *ws = (char *)nnf_workspace(shared + (size_t)nthr * (size_t)g.slice * sizeof(T));
+        if (!ws) return NNF_ERR_NOMEM;
+        g.bpack = (T *)ws;
+        g.slices = (T *)(ws + shared);
     }
     void (*body)(const FN(gemm_args) *) = small ? FN(small_body) : FN(packed_body);
     if (rows) body = FN(rows_body);
@@ -516,18 +549,18 @@ void NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, cons
     if (nthr > 1) {
 #pragma omp parallel num_threads(nthr)
         body(&g);
-        return;
+        return NNF_OK;
     }
 #endif
-    (void)nthr;
     body(&g);
+    return NNF_OK;
 }
 
-void NNF_CAT(nnf_gemm_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, int64_t ldb,
-                             int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, T alpha,
-                             T beta, int nthreads) {
-    NNF_CAT(nnf_gemm_ep_, SFX)(C, ldc, A, lda, B, ldb, m, n, k, trans_a, trans_b, alpha, beta,
-                               (const nnf_epilogue_t *)0, nthreads);
+int NNF_CAT(nnf_gemm_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, int64_t ldb,
+                            int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, T alpha,
+                            T beta, int nthreads) {
+    return NNF_CAT(nnf_gemm_ep_, SFX)(C, ldc, A, lda, B, ldb, m, n, k, trans_a, trans_b, alpha,
+                                      beta, (const nnf_epilogue_t *)0, nthreads);
 }
 
 #undef FN

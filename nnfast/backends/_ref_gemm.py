@@ -9,7 +9,9 @@ __all__ = ["gemm"]
 def gemm(a, b, out=None, alpha=1.0, beta=0.0):
     """out = alpha * a @ b + beta * out, for 2-D float32/float64 a (m, k) and b (k, n).
 
-    beta == 0 overwrites out (NaN in out is ignored, as in BLAS); out=None allocates.
+    beta == 0 overwrites out (NaN in out is ignored, as in BLAS); alpha == 0 reads neither a
+    nor b (NaN there is ignored); alpha and beta are compared with 0 after conversion to the
+    operands' dtype (float32: |alpha| < 7e-46 is 0). out=None allocates.
     """
     dtype = _float_array("gemm", "a", a, 2)
     _float_array("gemm", "b", b, 2, dtype)
@@ -24,13 +26,15 @@ def gemm(a, b, out=None, alpha=1.0, beta=0.0):
         out = np.empty((m, n), dtype=dtype)
     else:
         _check_out("gemm", "out", out, (m, n), dtype, (a, b))
-    # As in BLAS: alpha == 0 does not read a or b; beta == 0 does not read out.
-    prod = np.matmul(a, b) if alpha != 0.0 else np.zeros((m, n), dtype)
-    if alpha not in (0.0, 1.0):
-        prod *= dtype.type(alpha)
-    if beta == 0.0:
+    # As in BLAS: alpha == 0 does not read a or b; beta == 0 does not read out. Both are
+    # taken in the operands' dtype, as the kernel does: a float32 alpha of 1e-50 is 0.
+    alpha_t, beta_t = dtype.type(alpha), dtype.type(beta)
+    prod = np.matmul(a, b) if alpha_t != 0 else np.zeros((m, n), dtype)
+    if alpha_t not in (0, 1):
+        prod *= alpha_t
+    if beta_t == 0:
         out[...] = prod
     else:
-        out *= dtype.type(beta)
+        out *= beta_t
         out += prod
     return out
