@@ -1,15 +1,14 @@
 /* Activations, forward and backward (see nnfast.h, "activations").
  * Elementwise ones run over the flat array in fixed chunks, one loop per activation so the
  * compiler sees a constant `act` and inlines act_scalar.h without the switch; row-wise ones
- * (softmax, log_softmax) run one row per iteration. Every output element depends only on its
- * own row, so results do not depend on nthreads. */
+ * (softmax, log_softmax) run one row per iteration, both through nnf_parallel_for (par.h).
+ * Every output element depends only on its own row, so results do not depend on nthreads. */
 #include <math.h>
 
 #include "act_scalar.h"
 #include "nnfast.h"
 #include "par.h"
 
-#define CHUNK 4096
 /* Below these element counts the work runs on one thread. */
 #define PAR_CHEAP 65536        /* identity, relu, leaky_relu */
 #define PAR_TRANSCENDENTAL 8192 /* everything calling exp/tanh/erf */
@@ -82,34 +81,58 @@ static void softmax_bwd_row_##SFX(T *dz, const T *dy, const T *y, int64_t M, int
         for (int64_t j = 0; j < M; ++j) dz[j] = y[j] * (dy[j] - st);                       \
     }                                                                                      \
 }                                                                                          \
+typedef struct {                                                                           \
+    T *out; const T *x, *dy, *z, *y;                                                       \
+    int64_t M; int act; T alpha; int take_log;                                             \
+} act_ctx_##SFX;                                                                           \
+static void act_fwd_part_##SFX(void *p, int64_t lo, int64_t hi, int w) {                   \
+    const act_ctx_##SFX *c = (const act_ctx_##SFX *)p;                                     \
+    (void)w;                                                                               \
+    act_fwd_range_##SFX(c->out, c->x, lo, hi, c->act, c->alpha);                           \
+}                                                                                          \
+static void act_bwd_part_##SFX(void *p, int64_t lo, int64_t hi, int w) {                   \
+    const act_ctx_##SFX *c = (const act_ctx_##SFX *)p;                                     \
+    (void)w;                                                                               \
+    act_bwd_range_##SFX(c->out, c->dy, c->z, c->y, lo, hi, c->act, c->alpha);              \
+}                                                                                          \
+static void softmax_part_##SFX(void *p, int64_t lo, int64_t hi, int w) {                   \
+    const act_ctx_##SFX *c = (const act_ctx_##SFX *)p;                                     \
+    const int64_t M = c->M;                                                                \
+    (void)w;                                                                               \
+    for (int64_t i = lo; i < hi; ++i)                                                      \
+        softmax_row_##SFX(c->out + i * M, c->x + i * M, M, c->take_log);                   \
+}                                                                                          \
+static void softmax_bwd_part_##SFX(void *p, int64_t lo, int64_t hi, int w) {               \
+    const act_ctx_##SFX *c = (const act_ctx_##SFX *)p;                                     \
+    const int64_t M = c->M;                                                                \
+    (void)w;                                                                               \
+    for (int64_t i = lo; i < hi; ++i)                                                      \
+        softmax_bwd_row_##SFX(c->out + i * M, c->dy + i * M, c->y + i * M, M, c->take_log); \
+}                                                                                          \
 void nnf_activation_fwd_##SFX(T *y, const T *x, int64_t N, int64_t M, int act, T alpha,   \
                               int nthreads) {                                              \
-    (void)nthreads;                                                                        \
+    act_ctx_##SFX c = {y, x, 0, 0, 0, M, act, alpha, act == NNF_ACT_LOG_SOFTMAX};          \
     if (act == NNF_ACT_SOFTMAX || act == NNF_ACT_LOG_SOFTMAX) {                            \
-        int take_log = act == NNF_ACT_LOG_SOFTMAX;                                              \
         if (M == 0) return;                                                                \
-        NNF_PAR_FOR(N * M > PAR_TRANSCENDENTAL, i, N,                                       \
-                    softmax_row_##SFX(y + i * M, x + i * M, M, take_log));                      \
+        nnf_parallel_for(softmax_part_##SFX, &c, N, NNF_PARTS(nthreads),                   \
+                         N * M > PAR_TRANSCENDENTAL ? nthreads : 1);                       \
         return;                                                                            \
     }                                                                                      \
-    int64_t n = N * M, nchunks = (n + CHUNK - 1) / CHUNK;                                  \
-    NNF_PAR_FOR(n > par_threshold(act), c, nchunks,                                        \
-        int64_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;                      \
-        act_fwd_range_##SFX(y, x, lo, hi, act, alpha));                                    \
+    const int64_t n = N * M;                                                               \
+    nnf_parallel_for(act_fwd_part_##SFX, &c, n, NNF_PARTS(nthreads),                       \
+                     n > par_threshold(act) ? nthreads : 1);                               \
 }                                                                                          \
 void nnf_activation_bwd_##SFX(T *dz, const T *dy, const T *z, const T *y, int64_t N,      \
                               int64_t M, int act, T alpha, int nthreads) {                 \
-    (void)nthreads;                                                                        \
+    act_ctx_##SFX c = {dz, 0, dy, z, y, M, act, alpha, act == NNF_ACT_LOG_SOFTMAX};        \
     if (act == NNF_ACT_SOFTMAX || act == NNF_ACT_LOG_SOFTMAX) {                            \
-        int take_log = act == NNF_ACT_LOG_SOFTMAX;                                              \
-        NNF_PAR_FOR(N * M > PAR_TRANSCENDENTAL, i, N,                                       \
-                    softmax_bwd_row_##SFX(dz + i * M, dy + i * M, y + i * M, M, take_log));     \
+        nnf_parallel_for(softmax_bwd_part_##SFX, &c, N, NNF_PARTS(nthreads),               \
+                         N * M > PAR_TRANSCENDENTAL ? nthreads : 1);                       \
         return;                                                                            \
     }                                                                                      \
-    int64_t n = N * M, nchunks = (n + CHUNK - 1) / CHUNK;                                  \
-    NNF_PAR_FOR(n > par_threshold(act), c, nchunks,                                        \
-        int64_t lo = c * CHUNK, hi = lo + CHUNK < n ? lo + CHUNK : n;                      \
-        act_bwd_range_##SFX(dz, dy, z, y, lo, hi, act, alpha));                            \
+    const int64_t n = N * M;                                                               \
+    nnf_parallel_for(act_bwd_part_##SFX, &c, n, NNF_PARTS(nthreads),                       \
+                     n > par_threshold(act) ? nthreads : 1);                               \
 }
 
 #define FWD_LOOP_f32(ACT) for (int64_t i = lo; i < hi; ++i) y[i] = nnf_act_f32(ACT, x[i], a)

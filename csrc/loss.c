@@ -1,5 +1,6 @@
 /* Losses, each fused with its gradient: one sweep per row computes the row's loss (in double)
- * and writes its gradient. Rows are independent, so OpenMP splits rows above a work threshold;
+ * and writes its gradient. Rows are independent, so they are split across threads
+ * (nnf_parallel_for) above a work threshold;
  * the loss total is summed afterwards in row order, so any thread count gives the same bits.
  * The math is stated in nnfast.h and in nnfast/backends/_ref_loss.py (the spec). */
 #include <math.h>
@@ -9,11 +10,12 @@
 /* Below this many elements a batch runs on one thread (team start-up would dominate). */
 #define NNF_LOSS_PAR_MIN 16384
 
-#define NNF_LOSS_ROWS(body)                                                                  \
-    NNF_PAR_FOR(n * c >= NNF_LOSS_PAR_MIN, i, n, body);                                      \
-    double sum_ = 0.0;                                                                       \
-    for (int64_t i = 0; i < n; ++i) sum_ += row_loss[i];                                     \
-    *total = sum_;
+/* The loss total: row losses summed in row order (the same bits for any thread count). */
+static double nnf_sum_rows(const double *row_loss, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; ++i) s += row_loss[i];
+    return s;
+}
 
 /* ------------------------------------------------------------ softmax cross-entropy ---- */
 /* One row: m = max z (NaN skipped here, it reaches everything through exp), e = exp(z - m)
@@ -65,12 +67,28 @@ static void xent_row_##SFX(T *restrict g, double *row_loss, const T *restrict z,
     }                                                                                         \
     row_loss[i] = w * l;                                                                      \
 }                                                                                             \
+typedef struct {                                                                              \
+    T *grad; double *row_loss; const T *logits; const void *labels; int label_bytes;          \
+    const T *probs, *sample_weight, *class_weight; double eps, scale; int64_t c;              \
+} xent_ctx_##SFX;                                                                             \
+static void xent_part_##SFX(void *p, int64_t lo, int64_t hi, int w) {                         \
+    const xent_ctx_##SFX *x = (const xent_ctx_##SFX *)p;                                      \
+    const int64_t c = x->c;                                                                   \
+    (void)w;                                                                                  \
+    for (int64_t i = lo; i < hi; ++i)                                                         \
+        xent_row_##SFX(x->grad + i * c, x->row_loss, x->logits + i * c, x->labels,            \
+                       x->label_bytes, x->probs, x->sample_weight, x->class_weight, x->eps,   \
+                       x->scale, i, c);                                                       \
+}                                                                                             \
 void nnf_softmax_xent_##SFX(T *grad, double *row_loss, double *total, const T *logits,        \
                             const void *labels, int label_bytes, const T *probs,              \
                             const T *sample_weight, const T *class_weight, double eps,        \
                             double scale, int64_t n, int64_t c, int nthreads) {               \
-    NNF_LOSS_ROWS(xent_row_##SFX(grad + i * c, row_loss, logits + i * c, labels, label_bytes, \
-                                 probs, sample_weight, class_weight, eps, scale, i, c))       \
+    xent_ctx_##SFX x = {grad, row_loss, logits, labels, label_bytes, probs, sample_weight,    \
+                        class_weight, eps, scale, c};                                         \
+    nnf_parallel_for(xent_part_##SFX, &x, n, NNF_PARTS(nthreads),                             \
+                     n * c >= NNF_LOSS_PAR_MIN ? nthreads : 1);                               \
+    *total = nnf_sum_rows(row_loss, n);                                                       \
 }
 
 NNF_DEFINE_SOFTMAX_XENT(float, f32, expf)
@@ -114,11 +132,25 @@ static void elem_row_##SFX(int kind, T *restrict g, double *row_loss, const T *r
     }                                                                                         \
     row_loss[i] = w * (acc / (double)c);                                                      \
 }                                                                                             \
+typedef struct {                                                                              \
+    int kind; T *grad; double *row_loss; const T *pred, *target, *sample_weight;              \
+    double delta, scale; int64_t c;                                                           \
+} elem_ctx_##SFX;                                                                             \
+static void elem_part_##SFX(void *p, int64_t lo, int64_t hi, int w) {                         \
+    const elem_ctx_##SFX *x = (const elem_ctx_##SFX *)p;                                      \
+    const int64_t c = x->c;                                                                   \
+    (void)w;                                                                                  \
+    for (int64_t i = lo; i < hi; ++i)                                                         \
+        elem_row_##SFX(x->kind, x->grad + i * c, x->row_loss, x->pred + i * c,                \
+                       x->target + i * c, x->sample_weight, x->delta, x->scale, i, c);        \
+}                                                                                             \
 void nnf_elem_loss_##SFX(int kind, T *grad, double *row_loss, double *total, const T *pred,   \
                          const T *target, const T *sample_weight, double delta, double scale, \
                          int64_t n, int64_t c, int nthreads) {                                \
-    NNF_LOSS_ROWS(elem_row_##SFX(kind, grad + i * c, row_loss, pred + i * c, target + i * c,  \
-                                 sample_weight, delta, scale, i, c))                          \
+    elem_ctx_##SFX x = {kind, grad, row_loss, pred, target, sample_weight, delta, scale, c};  \
+    nnf_parallel_for(elem_part_##SFX, &x, n, NNF_PARTS(nthreads),                             \
+                     n * c >= NNF_LOSS_PAR_MIN ? nthreads : 1);                               \
+    *total = nnf_sum_rows(row_loss, n);                                                       \
 }
 
 NNF_DEFINE_ELEM_LOSS(float, f32, expf, log1pf, fabsf)

@@ -26,6 +26,18 @@ enum nnf_status { NNF_OK = 0, NNF_ERR_NOMEM = 1 };
 
 /* 1 when built with OpenMP. */
 int nnf_have_openmp(void);
+/* Which implementation runs nnf_parallel_for (csrc/par.h): nnfast's own pool (default) or
+ * OpenMP (only when built with it). nnf_set_threading returns 0, or -1 when not available. */
+enum nnf_threading { NNF_THREADING_POOL = 0, NNF_THREADING_OPENMP = 1 };
+int nnf_set_threading(int which);
+int nnf_get_threading(void);
+/* Pool workers spin this long after their last chunk before they sleep (default 100 us). */
+void nnf_pool_set_spin_us(int64_t us);
+int64_t nnf_pool_get_spin_us(void);
+/* Worker threads the pool has started (the caller is not counted; 0 before first use). */
+int nnf_pool_workers(void);
+/* Test hook: 0 normal; 1 workers join each job 200 us late; 2 workers never join. */
+void nnf_pool_set_test_mode(int mode);
 
 /* --------------------------------------------------------------- dispatch ---- */
 enum nnf_cpu_feature {

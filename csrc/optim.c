@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include "nnfast.h"
+#include "par.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -74,22 +75,9 @@ NNF_ATTR_AVX static inline void vsqrt_f64_avx(double *restrict out, const double
     for (int64_t c0 = lo, c1; c1 = c0 + NNF_OPT_CHUNK < hi ? c0 + NNF_OPT_CHUNK : hi, c0 < hi;     \
          c0 = c1)
 
-/* Runs body(lo, hi) over [0, p) in blocks, on several threads when p is large. */
-#define NNF_OPT_BLOCKS(body)                                                                       \
-    {                                                                                              \
-        const int64_t nb_ = (p + NNF_OPT_BLOCK - 1) / NNF_OPT_BLOCK;                               \
-        if (nthreads > 1 && p >= NNF_OPT_PAR_MIN) {                                                \
-            _Pragma("omp parallel for schedule(static) num_threads(nthreads)")                     \
-            for (int64_t b_ = 0; b_ < nb_; ++b_) {                                                 \
-                int64_t lo = b_ * NNF_OPT_BLOCK;                                                   \
-                int64_t hi = lo + NNF_OPT_BLOCK < p ? lo + NNF_OPT_BLOCK : p;                      \
-                body;                                                                              \
-            }                                                                                      \
-        } else if (p > 0) {                                                                        \
-            int64_t lo = 0, hi = p;                                                                \
-            body;                                                                                  \
-        }                                                                                          \
-    }
+/* Runs PART(&ctx, lo, hi, worker) over [0, p), on several threads when p is large. */
+#define NNF_OPT_RUN(PART, ctx) \
+    nnf_parallel_for(PART, &(ctx), p, NNF_PARTS(nthreads), p >= NNF_OPT_PAR_MIN ? nthreads : 1)
 
 /* The four update kernels over one block [lo, hi), compiled once per ISA. */
 #define NNF_DEFINE_OPT_BLOCKS(T, SFX, ISA, ATTR)                                                   \
@@ -171,34 +159,66 @@ NNF_DEFINE_OPT_BLOCKS(double, f64, avx, NNF_ATTR_AVX)
 /* The block kernel of the CPU's best path. */
 #define NNF_OPT_PICK(name, SFX) (nnf_opt_avx() ? name##_blk_##SFX##_avx : name##_blk_##SFX##_gen)
 
-/* Drivers (bias corrections and hyperparameter casts once per call) and clip_grad_norm. */
+/* Drivers (bias corrections and hyperparameter casts once per call) and clip_grad_norm. Each
+ * update's arguments travel to the threads in one context; a part runs the block kernel. */
 #define NNF_DEFINE_OPTIM(T, SFX)                                                                   \
+typedef struct {                                                                                   \
+    T *w, *s1, *s2; const T *g; T h[8]; int f1, f2; void *blk;                                     \
+} opt_ctx_##SFX;                                                                                   \
+static void sgd_part_##SFX(void *p, int64_t lo, int64_t hi, int wk) {                              \
+    const opt_ctx_##SFX *c = (const opt_ctx_##SFX *)p;                                             \
+    __typeof__(sgd_blk_##SFX##_gen) *blk = (__typeof__(sgd_blk_##SFX##_gen) *)c->blk;              \
+    (void)wk;                                                                                      \
+    blk(c->w, c->s1, c->g, c->h[0], c->h[1], c->f1, c->h[2], lo, hi);                              \
+}                                                                                                  \
+static void adam_part_##SFX(void *p, int64_t lo, int64_t hi, int wk) {                             \
+    const opt_ctx_##SFX *c = (const opt_ctx_##SFX *)p;                                             \
+    __typeof__(adam_blk_##SFX##_gen) *blk = (__typeof__(adam_blk_##SFX##_gen) *)c->blk;            \
+    (void)wk;                                                                                      \
+    blk(c->w, c->s1, c->s2, c->g, c->h[0], c->h[1], c->h[2], c->h[3], c->h[4], c->h[5], c->f1,     \
+        c->h[6], lo, hi);                                                                          \
+}                                                                                                  \
+static void rmsprop_part_##SFX(void *p, int64_t lo, int64_t hi, int wk) {                          \
+    const opt_ctx_##SFX *c = (const opt_ctx_##SFX *)p;                                             \
+    __typeof__(rmsprop_blk_##SFX##_gen) *blk = (__typeof__(rmsprop_blk_##SFX##_gen) *)c->blk;      \
+    (void)wk;                                                                                      \
+    blk(c->w, c->s1, c->s2, c->g, c->h[0], c->h[1], c->h[2], c->h[3], c->h[4], lo, hi);            \
+}                                                                                                  \
+static void adagrad_part_##SFX(void *p, int64_t lo, int64_t hi, int wk) {                          \
+    const opt_ctx_##SFX *c = (const opt_ctx_##SFX *)p;                                             \
+    __typeof__(adagrad_blk_##SFX##_gen) *blk = (__typeof__(adagrad_blk_##SFX##_gen) *)c->blk;      \
+    (void)wk;                                                                                      \
+    blk(c->w, c->s1, c->g, c->h[0], c->h[1], c->h[2], lo, hi);                                     \
+}                                                                                                  \
 void nnf_sgd_update_##SFX(T *params, T *velocity, const T *grads, double lr, double momentum,      \
                           int nesterov, double weight_decay, int64_t p, int nthreads) {            \
-    __typeof__(sgd_blk_##SFX##_gen) *blk = NNF_OPT_PICK(sgd, SFX);                                 \
-    NNF_OPT_BLOCKS(blk(params, velocity, grads, (T)lr, (T)momentum, nesterov,                      \
-                       (T)weight_decay, lo, hi))                                                   \
+    opt_ctx_##SFX c = {params, velocity, 0, grads, {(T)lr, (T)momentum, (T)weight_decay},          \
+                       nesterov, 0, (void *)NNF_OPT_PICK(sgd, SFX)};                               \
+    NNF_OPT_RUN(sgd_part_##SFX, c);                                                                \
 }                                                                                                  \
 void nnf_adam_update_##SFX(T *params, T *m, T *v, const T *grads, double lr, double beta1,         \
                            double beta2, double eps, double weight_decay, int decoupled,           \
                            int64_t step, int64_t p, int nthreads) {                                \
     const double bc1 = 1.0 - pow(beta1, (double)step), bc2 = 1.0 - pow(beta2, (double)step);       \
     const T a = (T)(lr / bc1), rs = (T)(1.0 / sqrt(bc2)), lrwd = (T)(lr * weight_decay);           \
-    __typeof__(adam_blk_##SFX##_gen) *blk = NNF_OPT_PICK(adam, SFX);                               \
-    NNF_OPT_BLOCKS(blk(params, m, v, grads, (T)beta1, (T)beta2, a, rs, (T)eps, (T)weight_decay,    \
-                       decoupled && weight_decay != 0, lrwd, lo, hi))                              \
+    opt_ctx_##SFX c = {params, m, v, grads,                                                        \
+                       {(T)beta1, (T)beta2, a, rs, (T)eps, (T)weight_decay, lrwd},                 \
+                       decoupled && weight_decay != 0, 0, (void *)NNF_OPT_PICK(adam, SFX)};        \
+    NNF_OPT_RUN(adam_part_##SFX, c);                                                               \
 }                                                                                                  \
 void nnf_rmsprop_update_##SFX(T *params, T *sq, T *velocity, const T *grads, double lr,            \
                               double rho, double eps, double momentum, double weight_decay,        \
                               int64_t p, int nthreads) {                                           \
-    __typeof__(rmsprop_blk_##SFX##_gen) *blk = NNF_OPT_PICK(rmsprop, SFX);                         \
-    NNF_OPT_BLOCKS(blk(params, sq, velocity, grads, (T)lr, (T)rho, (T)eps, (T)momentum,            \
-                       (T)weight_decay, lo, hi))                                                   \
+    opt_ctx_##SFX c = {params, sq, velocity, grads,                                                \
+                       {(T)lr, (T)rho, (T)eps, (T)momentum, (T)weight_decay}, 0, 0,                \
+                       (void *)NNF_OPT_PICK(rmsprop, SFX)};                                        \
+    NNF_OPT_RUN(rmsprop_part_##SFX, c);                                                            \
 }                                                                                                  \
 void nnf_adagrad_update_##SFX(T *params, T *acc, const T *grads, double lr, double eps,            \
                               double weight_decay, int64_t p, int nthreads) {                      \
-    __typeof__(adagrad_blk_##SFX##_gen) *blk = NNF_OPT_PICK(adagrad, SFX);                         \
-    NNF_OPT_BLOCKS(blk(params, acc, grads, (T)lr, (T)eps, (T)weight_decay, lo, hi))                \
+    opt_ctx_##SFX c = {params, acc, 0, grads, {(T)lr, (T)eps, (T)weight_decay}, 0, 0,              \
+                       (void *)NNF_OPT_PICK(adagrad, SFX)};                                        \
+    NNF_OPT_RUN(adagrad_part_##SFX, c);                                                            \
 }                                                                                                  \
 /* Σ (x/div)² over one block in double, four interleaved partial sums (fixed order). */ \
 static double sumsq_blk_##SFX(const T *restrict x, double div, int64_t lo, int64_t hi) {           \
@@ -215,16 +235,23 @@ static double sumsq_blk_##SFX(const T *restrict x, double div, int64_t lo, int64
     }                                                                                              \
     return (s0 + s1) + (s2 + s3);                                                                  \
 }                                                                                                  \
+typedef struct { const T *x; double div; double *part; int64_t p; } sumsq_ctx_##SFX;        \
+static void sumsq_part_##SFX(void *ctx, int64_t b0, int64_t b1, int wk) {                          \
+    const sumsq_ctx_##SFX *c = (const sumsq_ctx_##SFX *)ctx;                                       \
+    (void)wk;                                                                                      \
+    for (int64_t b = b0; b < b1; ++b) {                                                            \
+        int64_t lo = b * NNF_OPT_BLOCK;                                                            \
+        int64_t hi = lo + NNF_OPT_BLOCK < c->p ? lo + NNF_OPT_BLOCK : c->p;                        \
+        c->part[b] = sumsq_blk_##SFX(c->x, c->div, lo, hi);                                       \
+    }                                                                                              \
+}                                                                                                  \
 static double sumsq_##SFX(const T *x, double div, int64_t p, int nthreads) {                       \
     const int64_t nb = (p + NNF_OPT_BLOCK - 1) / NNF_OPT_BLOCK;                                    \
     double total = 0.0;                                                                            \
     double *part = (nthreads > 1 && p >= NNF_OPT_PAR_MIN) ? malloc(nb * sizeof(double)) : NULL;    \
-    if (part) {                                                                                    \
-        _Pragma("omp parallel for schedule(static) num_threads(nthreads)")                         \
-        for (int64_t b = 0; b < nb; ++b) {                                                         \
-            int64_t lo = b * NNF_OPT_BLOCK, hi = lo + NNF_OPT_BLOCK < p ? lo + NNF_OPT_BLOCK : p;  \
-            part[b] = sumsq_blk_##SFX(x, div, lo, hi);                                             \
-        }                                                                                          \
+    if (part) { /* block partials on any threads, summed in block order */                        \
+        sumsq_ctx_##SFX c = {x, div, part, p};                                                     \
+        nnf_parallel_for(sumsq_part_##SFX, &c, nb, NNF_PARTS(nthreads), nthreads);                 \
         for (int64_t b = 0; b < nb; ++b) total += part[b];                                         \
         free(part);                                                                                \
     } else { /* the same blocks in the same order */                                               \
@@ -235,8 +262,11 @@ static double sumsq_##SFX(const T *x, double div, int64_t p, int nthreads) {    
     }                                                                                              \
     return total;                                                                                  \
 }                                                                                                  \
-static void scale_blk_##SFX(T *restrict x, T k, int64_t lo, int64_t hi) {                          \
-    for (int64_t i = lo; i < hi; ++i) x[i] *= k;                                                   \
+typedef struct { T *x; T k; } scale_ctx_##SFX;                                                     \
+static void scale_part_##SFX(void *ctx, int64_t lo, int64_t hi, int wk) {                          \
+    const scale_ctx_##SFX *c = (const scale_ctx_##SFX *)ctx;                                       \
+    (void)wk;                                                                                      \
+    for (int64_t i = lo; i < hi; ++i) c->x[i] *= c->k;                                             \
 }                                                                                                  \
 void nnf_clip_grad_norm_##SFX(double *norm, T *grads, double max_norm, int64_t p,                  \
                               int nthreads) {                                                      \
@@ -252,8 +282,8 @@ void nnf_clip_grad_norm_##SFX(double *norm, T *grads, double max_norm, int64_t p
     }                                                                                              \
     *norm = nrm;                                                                                   \
     if (nrm > max_norm) {                                                                          \
-        const T k = (T)(max_norm / nrm);                                                           \
-        NNF_OPT_BLOCKS(scale_blk_##SFX(grads, k, lo, hi))                                          \
+        scale_ctx_##SFX c = {grads, (T)(max_norm / nrm)};                                          \
+        NNF_OPT_RUN(scale_part_##SFX, c);                                                          \
     }                                                                                              \
 }
 

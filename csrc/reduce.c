@@ -18,33 +18,59 @@ static inline int64_t argmax_row_##SFX(const T *x, int64_t M) {                 
     }                                                                                      \
     return best;                                                                           \
 }                                                                                          \
+typedef struct {                                                                           \
+    int64_t *out; const T *x; const int64_t *labels; T *sums; int64_t N, M;                \
+    int accumulate; int64_t hits;                                                          \
+} red_ctx_##SFX;                                                                           \
+static void argmax_part_##SFX(void *p, int64_t lo, int64_t hi, int w) {                    \
+    const red_ctx_##SFX *c = (const red_ctx_##SFX *)p;                                     \
+    (void)w;                                                                               \
+    for (int64_t i = lo; i < hi; ++i) c->out[i] = argmax_row_##SFX(c->x + i * c->M, c->M); \
+}                                                                                          \
 void nnf_argmax_rows_##SFX(int64_t *out, const T *x, int64_t N, int64_t M, int nthreads) { \
-    NNF_PAR_FOR(N * M > PAR_WORK, i, N, out[i] = argmax_row_##SFX(x + i * M, M));         \
+    red_ctx_##SFX c = {out, x, 0, 0, N, M, 0, 0};                                          \
+    nnf_parallel_for(argmax_part_##SFX, &c, N, NNF_PARTS(nthreads),                        \
+                     N * M > PAR_WORK ? nthreads : 1);                                     \
+}                                                                                          \
+static void hits_part_##SFX(void *p, int64_t lo, int64_t hi, int w) {                      \
+    red_ctx_##SFX *c = (red_ctx_##SFX *)p;                                                 \
+    int64_t h = 0;                                                                         \
+    (void)w;                                                                               \
+    for (int64_t i = lo; i < hi; ++i)                                                      \
+        h += argmax_row_##SFX(c->x + i * c->M, c->M) == c->labels[i];                      \
+    __atomic_fetch_add(&c->hits, h, __ATOMIC_RELAXED); /* an integer count: any order */  \
 }                                                                                          \
 int64_t nnf_accuracy_##SFX(const T *x, const int64_t *labels, int64_t N, int64_t M,       \
                            int nthreads) {                                                 \
-    int64_t hits = 0; /* an integer count: exact in any order */                           \
-    if (nthreads > 1 && N * M > PAR_WORK) {                                                \
-        _Pragma("omp parallel for schedule(static) num_threads(nthreads) reduction(+:hits)") \
-        for (int64_t i = 0; i < N; ++i) hits += argmax_row_##SFX(x + i * M, M) == labels[i]; \
-    } else {                                                                               \
-        for (int64_t i = 0; i < N; ++i) hits += argmax_row_##SFX(x + i * M, M) == labels[i]; \
+    red_ctx_##SFX c = {0, x, labels, 0, N, M, 0, 0};                                       \
+    nnf_parallel_for(hits_part_##SFX, &c, N, NNF_PARTS(nthreads),                          \
+                     N * M > PAR_WORK ? nthreads : 1);                                     \
+    return c.hits;                                                                         \
+}                                                                                          \
+/* Column block bj: the block's column sums over every row, in row order, in double. */    \
+static void colsum_part_##SFX(void *p, int64_t b0, int64_t b1, int w) {                    \
+    const red_ctx_##SFX *c = (const red_ctx_##SFX *)p;                                     \
+    const int64_t N = c->N, M = c->M;                                                      \
+    (void)w;                                                                               \
+    for (int64_t bj = b0; bj < b1; ++bj) {                                                 \
+        int64_t j0 = bj * COLBLK, wd = M - j0 < COLBLK ? M - j0 : COLBLK;                  \
+        double acc[COLBLK];                                                                \
+        for (int64_t j = 0; j < wd; ++j) acc[j] = 0;                                       \
+        for (int64_t i = 0; i < N; ++i) {                                                  \
+            const T *restrict r = c->x + i * M + j0;                                       \
+            for (int64_t j = 0; j < wd; ++j) acc[j] += (double)r[j];                       \
+        }                                                                                  \
+        T *o = c->sums + j0;                                                               \
+        if (c->accumulate) for (int64_t j = 0; j < wd; ++j) o[j] += (T)acc[j];             \
+        else for (int64_t j = 0; j < wd; ++j) o[j] = (T)acc[j];                            \
     }                                                                                      \
-    return hits;                                                                           \
 }                                                                                          \
 void nnf_column_sums_##SFX(T *out, const T *x, int64_t N, int64_t M, int accumulate,      \
                            int nthreads) {                                                 \
     int64_t nblk = (M + COLBLK - 1) / COLBLK;                                              \
-    NNF_PAR_FOR(N * M > PAR_WORK && nblk > 1, bj, nblk,                                    \
-        int64_t j0 = bj * COLBLK, w = M - j0 < COLBLK ? M - j0 : COLBLK;                   \
-        double acc[COLBLK];                                                                \
-        for (int64_t j = 0; j < w; ++j) acc[j] = 0;                                        \
-        for (int64_t i = 0; i < N; ++i) {                                                  \
-            const T *restrict r = x + i * M + j0;                                          \
-            for (int64_t j = 0; j < w; ++j) acc[j] += (double)r[j];                        \
-        }                                                                                  \
-        if (accumulate) for (int64_t j = 0; j < w; ++j) out[j0 + j] += (T)acc[j];          \
-        else for (int64_t j = 0; j < w; ++j) out[j0 + j] = (T)acc[j];);                    \
+    red_ctx_##SFX c = {0, x, 0, out, N, M, accumulate, 0};                                 \
+    nnf_parallel_for(colsum_part_##SFX, &c, nblk, nblk,                                    \
+                     N * M > PAR_WORK && nblk > 1 ? nthreads : 1);                         \
 }
 
 NNF_DEFINE_REDUCE(float, f32)

@@ -30,10 +30,12 @@ def info() -> dict:
         from nnfast import _kernels
 
         rt = _kernels.runtime_info()
-        out.update(openmp=rt["openmp"], cpu_features=rt["cpu_features"],
+        out.update(openmp=rt["openmp"], threading=rt["threading"],
+                   cpu_features=rt["cpu_features"],
                    kernel_path=rt["kernel_path"], gemm_blocking=rt["gemm_blocking"])
     else:
-        out.update(openmp=False, cpu_features=[], kernel_path="numpy (reference backend)",
+        out.update(openmp=False, threading="none", cpu_features=[],
+                   kernel_path="numpy (reference backend)",
                    gemm_blocking={})
     return out
 

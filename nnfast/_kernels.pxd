@@ -6,6 +6,14 @@ cdef extern from "nnfast.h" nogil:
     enum:
         NNF_OK, NNF_ERR_NOMEM
     int nnf_have_openmp()
+    enum:
+        NNF_THREADING_POOL, NNF_THREADING_OPENMP
+    int nnf_set_threading(int which)
+    int nnf_get_threading()
+    void nnf_pool_set_spin_us(int64_t us)
+    int64_t nnf_pool_get_spin_us()
+    int nnf_pool_workers()
+    void nnf_pool_set_test_mode(int mode)
 
     # dispatch
     unsigned nnf_cpu_features()

@@ -44,6 +44,9 @@ def runtime_info():
     keys = ("MR", "NR", "MC", "KC", "NC")
     return {
         "openmp": bool(nnf_have_openmp()),
+        "threading": get_threading(),
+        "pool_workers": nnf_pool_workers(),
+        "spin_us": nnf_pool_get_spin_us(),
         "cpu_features": cpu_features(),
         "kernel_path": nnf_isa_name(nnf_isa_active()).decode(),
         "gemm_blocking": {"float32": dict(zip(keys, [b4[i] for i in range(5)])),
@@ -61,3 +64,35 @@ def fma_peak(int dtype_size=4, int nthreads=1, double seconds=0.2):
     with nogil:
         r = nnf_fma_peak(dtype_size, nthreads, seconds)
     return r
+
+
+_THREADING = {"pool": NNF_THREADING_POOL, "openmp": NNF_THREADING_OPENMP}
+
+
+def set_threading(name):
+    """Which runtime runs the kernels' threads: 'pool' (nnfast's own, the default) or 'openmp'
+    (builds with OpenMP only). Read from NNFAST_THREADING at import."""
+    if name not in _THREADING:
+        raise ValueError(f"NNFAST_THREADING: unknown runtime {name!r}; valid: 'pool', 'openmp'")
+    if nnf_set_threading(_THREADING[name]) != 0:
+        raise RuntimeError(f"NNFAST_THREADING={name}: this build has no OpenMP (it was compiled "
+                           "without it); use 'pool'")
+
+
+def get_threading():
+    return "openmp" if nnf_get_threading() == NNF_THREADING_OPENMP else "pool"
+
+
+def set_spin_us(int64_t us):
+    """Microseconds a pool worker spins after its last chunk before it sleeps (default 100)."""
+    if us < 0:
+        raise ValueError(f"set_spin_us: us must be >= 0, got {us}")
+    nnf_pool_set_spin_us(us)
+
+
+def _pool_set_test_mode(int mode):
+    """Test hook: 0 normal; 1 pool workers join every job 200 us late; 2 they never join (the
+    calling thread runs every chunk)."""
+    if mode not in (0, 1, 2):
+        raise ValueError(f"_pool_set_test_mode: mode must be 0, 1 or 2, got {mode}")
+    nnf_pool_set_test_mode(mode)

@@ -5,14 +5,12 @@
 #include <stdlib.h>
 #include "gemm_kernels.h"
 #include "nnfast.h"
+#include "par.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-#ifdef NNF_HAVE_OPENMP
-#include <omp.h>
-#endif
 
-/* Start an OpenMP team only above this many flops (~3 us of one core's work). Measured with
+/* Use other threads only above this many flops (~3 us of one core's work). Measured with
  * the team's threads spinning between back-to-back calls, as in training: 2 threads already
  * win at 64x64x32 (0.26 MFLOP, 2.6 vs 3.2 us) and 128x128x10 (3.8 vs 5.8 us); after 3 ms
  * idle (threads asleep) they still break even at 128x128x10 and win from 64x64x64 up. */
@@ -44,22 +42,6 @@ static int64_t nnf_even_block(int64_t n, int64_t max, int64_t mult) {
     int64_t nb = (n + max - 1) / max;
     int64_t b = (n + nb - 1) / nb;
     return (b + mult - 1) / mult * mult;
-}
-
-static inline int nnf_team_size(void) {
-#ifdef NNF_HAVE_OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
-static inline int nnf_thread_num(void) {
-#ifdef NNF_HAVE_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
 }
 
 /* Test hook: workspace requests of more than this many bytes fail (-1: no limit). */

@@ -7,17 +7,19 @@
  * or thread handles it (results are bit-identical for any nthreads):
  *
  *  small  (m x KC no bigger than MC x KC, the L2 block; network shapes): A is read in
- *         place (no packing); each thread owns whole NR-column panels of B (or a share of
- *         the rows when there are fewer panels than threads), packs one KC x NR panel into
- *         its own L1-sized buffer and runs every MR-row tile of A against it. No barriers.
- *  packed (GotoBLAS/BLIS): for each NC x KC block of B, the team packs it once into a shared
- *         buffer (L3); each thread packs MC x KC blocks of A (L2) and runs the NR/MR loops
- *         with the microkernel; the (MC block, column range) tasks are split statically.
+ *         place (no packing); a chunk owns whole NR-column panels of B (or a share of the
+ *         rows when there are fewer panels than threads), packs one KC x NR panel into its
+ *         thread's L1-sized slice and runs every MR-row tile of A against it.
+ *  packed (GotoBLAS/BLIS): for each NC x KC block of B, one job packs it into a shared
+ *         buffer (L3), then a second runs the (MC block, column range) tasks, each packing
+ *         its MC x KC block of A (L2) and running the NR/MR loops with the microkernel; or
+ *         (column split) one job whose chunks each own a panel range for the whole product.
  *  rows   (m <= NNF_ROWS_MAX, B row-major: batch-1 inference, GEMV): nothing is packed; the
- *         ISA's rows kernel streams B in place, each thread over its own column range.
+ *         ISA's rows kernel streams B in place, each chunk over its own column range.
  * Narrow n (under two NR panels, the last partly empty) is first turned into C^T = op(B)^T
  * op(A)^T with a transposed store, so the lanes run along m (output layers: n = 10).
- * Below NNF_GEMM_MT_FLOPS no OpenMP team is started (the worksharing loops are orphaned).
+ * Below NNF_GEMM_MT_FLOPS everything runs on the calling thread. Chunks go through
+ * nnf_parallel_for (par.h): no step waits for a fixed thread, only for chunks already taken.
  *
  * Edges: packed B panels are zero-padded to NR columns; a bottom-edge tile (mr < MR rows)
  * runs the kernel's mr-row variant (same arithmetic, fewer rows, nothing read past row m);
@@ -213,8 +215,10 @@ static inline void FN(tile)(const KERN *kd, int64_t kc, T alpha, const T *a, int
     }
 }
 
-/* Arguments of one call, shared by the loop nests (run inside or outside an OpenMP team:
- * the worksharing loops below are orphaned, so with one thread no team is ever started). */
+/* Arguments of one call, shared by the loop nests. Each nest hands its work to
+ * nnf_parallel_for (par.h) as chunks that any thread may run: a chunk writes only its own C
+ * tiles (and B panel slots), and per-thread scratch is picked by the `worker` index, so the
+ * result never depends on which thread ran which chunk, nor on how many took part. */
 typedef struct {
     const KERN *kd;
     T *C;
@@ -229,7 +233,16 @@ typedef struct {
     T *slices; /* team member t's workspace at slices + t * slice (small: a B panel; packed: A) */
     int64_t slice;
     int64_t kspan; /* small nest: K extent of one packed B panel */
+    int nthr;      /* threads the call may use (chunks are planned for this many) */
 } FN(gemm_args);
+
+/* One job of a nest: the call's arguments and the block the job covers. */
+typedef struct {
+    const FN(gemm_args) *g;
+    int64_t p0, ks;      /* small: the K span */
+    int64_t msplit;      /* small: row ranges per column panel */
+    int64_t jc, nc, pc, kc, npan, nsplit; /* packed (shared split): the B block */
+} FN(gemm_job);
 
 /* ---- small: A in place, per-thread B panels, no barriers --------------------------------- */
 /* Few row tiles (each B element reused by at most 8 of them) against a row-major B with
@@ -253,45 +266,49 @@ static inline int64_t FN(small_kspan)(const FN(gemm_args) *g) {
     return whole ? g->k : g->kcb;
 }
 
-static void FN(small_body)(const FN(gemm_args) *g) {
+/* Tasks [t0, t1) of one K span: task t = column panel t / msplit, row range t % msplit. */
+static void FN(small_part)(void *ctx, int64_t t0, int64_t t1, int worker) {
+    const FN(gemm_job) *jb = (const FN(gemm_job) *)ctx;
+    const FN(gemm_args) *g = jb->g;
     const KERN *kd = g->kd;
     const int MR = kd->mr, NR = kd->nr;
     const int64_t m = g->m, n = g->n, k = g->k, kcb = g->kcb, lda = g->lda;
-    const int64_t npan = (n + NR - 1) / NR, mpan = (m + MR - 1) / MR;
-    const int team = nnf_team_size();
-    /* tasks: every column panel x msplit row ranges (msplit > 1 only when panels are few) */
-    const int64_t msplit = npan >= team ? 1 : (team + npan - 1) / npan;
-    const int64_t ntask = npan * msplit;
+    const int64_t mpan = (m + MR - 1) / MR, msplit = jb->msplit, p0 = jb->p0, ks = jb->ks;
     const int64_t rsa = g->ta ? 1 : lda, csa = g->ta ? lda : 1;
     const int bdirect = FN(small_bdirect)(g);
-    const int64_t kspan = g->kspan;
-    T *bbuf = g->slices + nnf_thread_num() * g->slice;
-    for (int64_t p0 = 0; p0 < k; p0 += kspan) {
-        const int64_t ks = k - p0 < kspan ? k - p0 : kspan;
-        /* same static schedule each p0: a thread keeps its C tiles across K blocks */
-#ifdef NNF_HAVE_OPENMP
-#pragma omp for schedule(static) nowait
-#endif
-        for (int64_t t = 0; t < ntask; ++t) {
-            const int64_t jp = t / msplit, ms = t % msplit;
-            const int64_t j0 = jp * NR, nr = n - j0 < NR ? n - j0 : NR;
-            const int64_t r0 = ms * mpan / msplit, r1 = (ms + 1) * mpan / msplit;
-            const int direct = bdirect && nr == NR;
-            const int64_t ldbp = direct ? g->ldb : NR;
-            const T *bp = direct ? g->B + p0 * g->ldb + j0 : bbuf;
-            if (!direct) FN(pack_b)(bbuf, g->B, g->ldb, g->tb, p0, ks, j0, nr, NR);
-            for (int64_t r = r0; r < r1; ++r) {
-                int64_t i0, mr;
-                FN(row_tile)(r, m, MR, &i0, &mr);
-                for (int64_t pc = p0; pc < p0 + ks; pc += kcb) {
-                    const int64_t kc = k - pc < kcb ? k - pc : kcb;
-                    const T *a = g->A + (g->ta ? pc * lda + i0 : i0 * lda + pc);
-                    FN(tile)(kd, kc, g->alpha, a, rsa, csa, bp + (pc - p0) * ldbp, ldbp,
-                             pc == 0 ? g->beta : (T)1, g->C, g->ldc, i0, j0, mr, nr,
-                             pc + kc >= k, g->ep, g->tc);
-                }
+    T *bbuf = g->slices + worker * g->slice;
+    for (int64_t t = t0; t < t1; ++t) {
+        const int64_t jp = t / msplit, ms = t % msplit;
+        const int64_t j0 = jp * NR, nr = n - j0 < NR ? n - j0 : NR;
+        const int64_t r0 = ms * mpan / msplit, r1 = (ms + 1) * mpan / msplit;
+        const int direct = bdirect && nr == NR;
+        const int64_t ldbp = direct ? g->ldb : NR;
+        const T *bp = direct ? g->B + p0 * g->ldb + j0 : bbuf;
+        if (!direct) FN(pack_b)(bbuf, g->B, g->ldb, g->tb, p0, ks, j0, nr, NR);
+        for (int64_t r = r0; r < r1; ++r) {
+            int64_t i0, mr;
+            FN(row_tile)(r, m, MR, &i0, &mr);
+            for (int64_t pc = p0; pc < p0 + ks; pc += kcb) {
+                const int64_t kc = k - pc < kcb ? k - pc : kcb;
+                const T *a = g->A + (g->ta ? pc * lda + i0 : i0 * lda + pc);
+                FN(tile)(kd, kc, g->alpha, a, rsa, csa, bp + (pc - p0) * ldbp, ldbp,
+                         pc == 0 ? g->beta : (T)1, g->C, g->ldc, i0, j0, mr, nr,
+                         pc + kc >= k, g->ep, g->tc);
             }
         }
+    }
+}
+
+/* One job per K span (usually one: whole-K panels), its tasks in g->nthr chunks. */
+static void FN(small_run)(const FN(gemm_args) *g) {
+    const int64_t npan = (g->n + g->kd->nr - 1) / g->kd->nr, team = g->nthr;
+    FN(gemm_job) jb = {0};
+    jb.g = g;
+    /* msplit > 1 only when panels are fewer than threads */
+    jb.msplit = npan >= team ? 1 : (team + npan - 1) / npan;
+    for (jb.p0 = 0; jb.p0 < g->k; jb.p0 += g->kspan) {
+        jb.ks = g->k - jb.p0 < g->kspan ? g->k - jb.p0 : g->kspan;
+        nnf_parallel_for(FN(small_part), &jb, npan * jb.msplit, team, g->nthr);
     }
 }
 
@@ -378,93 +395,125 @@ static inline void FN(packed_block)(const FN(gemm_args) *g, const T *apack, int6
     }
 }
 
-static void FN(packed_body)(const FN(gemm_args) *g) {
+/* Column split: chunk [p0, p1) of the panels of a full NC block, the same panel slots in
+ * every NC block (cut at a shorter last block's end): a chunk packs only its own panels and,
+ * into its thread's slice, every MC block of A; it shares nothing and never waits. (Splitting
+ * each block's own panel count instead would hand a slot to another chunk in a shorter last
+ * block while this one still reads it.) Panels sit kcb apart, so a chunk already on a shorter
+ * last K block never writes where another is still reading. */
+static void FN(cols_part)(void *ctx, int64_t p0, int64_t p1, int worker) {
+    const FN(gemm_args) *g = ((const FN(gemm_job) *)ctx)->g;
     const KERN *kd = g->kd;
     const int MR = kd->mr, NR = kd->nr;
     const int64_t m = g->m, n = g->n, k = g->k, kcb = g->kcb;
-    /* equal blocks of at most MC / NC, rounded up to MR / NR (no sliver blocks) */
     const int64_t MC = nnf_even_block(m, kd->mc, MR), ncb = nnf_even_block(n, kd->nc, NR);
-    const int64_t mblk = (m + MC - 1) / MC;
-    const int team = nnf_team_size();
-    const int me = nnf_thread_num();
-    const int64_t nsplit = FN(shared_nsplit)(mblk, team);
-    const int64_t npan_full = ncb / NR;
-    T *apack = g->slices + me * g->slice;
-    T *bpack = g->bpack;
+    T *apack = g->slices + worker * g->slice;
     for (int64_t jc = 0; jc < n; jc += ncb) {
         const int64_t nc = n - jc < ncb ? n - jc : ncb;
-        const int64_t npan = (nc + NR - 1) / NR;
+        const int64_t npan = (nc + NR - 1) / NR, q1 = p1 < npan ? p1 : npan;
+        if (p0 >= q1) continue;
         for (int64_t pc = 0; pc < k; pc += kcb) {
             const int64_t kc = k - pc < kcb ? k - pc : kcb;
             const T bet = pc == 0 ? g->beta : (T)1;
-            const int last = pc + kc >= k;
-            if (g->cols) {
-                /* A thread owns the same panel indices in every NC block (its share of a full
-                 * block, cut at the last block's end): splitting each block's own panel count
-                 * would hand a panel slot to the other thread in a shorter last block while
-                 * this one still reads it. Panels sit kcb apart, so a thread already on a
-                 * shorter last K block never writes where a slower one is still reading. */
-                int64_t p0, p1;
-                FN(static_range)(npan_full, team, me, &p0, &p1);
-                if (p1 > npan) p1 = npan;
-                if (p0 >= p1) continue;
-                for (int64_t jp = p0; jp < p1; ++jp) {
-                    const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
-                    FN(pack_b)(bpack + j0 * kcb, g->B, g->ldb, g->tb, pc, kc, jc + j0, nr, NR);
-                }
-                for (int64_t ic = 0; ic < m; ic += MC) {
-                    const int64_t mc = m - ic < MC ? m - ic : MC;
-                    FN(pack_a)(apack, g->A, g->lda, g->ta, ic, mc, pc, kc, MR);
-                    FN(packed_block)(g, apack, ic, mc, bpack, kc, jc, nc, p0, p1, bet, last);
-                }
-                continue;
-            }
-#ifdef NNF_HAVE_OPENMP
-#pragma omp for schedule(static)
-#endif
-            for (int64_t jp = 0; jp < npan; ++jp) {
+            for (int64_t jp = p0; jp < q1; ++jp) {
                 const int64_t j0 = jp * NR, nr = nc - j0 < NR ? nc - j0 : NR;
-                FN(pack_b)(bpack + j0 * kcb, g->B, g->ldb, g->tb, pc, kc, jc + j0, nr, NR);
+                FN(pack_b)(g->bpack + j0 * kcb, g->B, g->ldb, g->tb, pc, kc, jc + j0, nr, NR);
             }
-            int64_t t0, t1, packed = -1;
-            FN(static_range)(mblk * nsplit, team, me, &t0, &t1);
-            for (int64_t t = t0; t < t1; ++t) {
-                const int64_t ib = t / nsplit, js = t % nsplit;
-                const int64_t ic = ib * MC, mc = m - ic < MC ? m - ic : MC;
-                if (ib != packed) {
-                    FN(pack_a)(apack, g->A, g->lda, g->ta, ic, mc, pc, kc, MR);
-                    packed = ib;
-                }
-                FN(packed_block)(g, apack, ic, mc, bpack, kc, jc, nc, js * npan / nsplit,
-                                 (js + 1) * npan / nsplit, bet, last);
+            for (int64_t ic = 0; ic < m; ic += MC) {
+                const int64_t mc = m - ic < MC ? m - ic : MC;
+                FN(pack_a)(apack, g->A, g->lda, g->ta, ic, mc, pc, kc, MR);
+                FN(packed_block)(g, apack, ic, mc, g->bpack, kc, jc, nc, p0, q1, bet,
+                                 pc + kc >= k);
             }
-#ifdef NNF_HAVE_OPENMP
-#pragma omp barrier
-#endif
+        }
+    }
+}
+
+/* Shared split, step 1: panels [lo, hi) of the current KC x NC block of B into the buffer. */
+static void FN(packb_part)(void *ctx, int64_t lo, int64_t hi, int worker) {
+    const FN(gemm_job) *jb = (const FN(gemm_job) *)ctx;
+    const FN(gemm_args) *g = jb->g;
+    const int NR = g->kd->nr;
+    (void)worker;
+    for (int64_t jp = lo; jp < hi; ++jp) {
+        const int64_t j0 = jp * NR, nr = jb->nc - j0 < NR ? jb->nc - j0 : NR;
+        FN(pack_b)(g->bpack + j0 * g->kcb, g->B, g->ldb, g->tb, jb->pc, jb->kc, jb->jc + j0,
+                   nr, NR);
+    }
+}
+
+/* Shared split, step 2: tasks [t0, t1), task t = (MC block t / nsplit, column range
+ * t % nsplit) against the packed block; A is packed once per MC block a chunk meets. */
+static void FN(shared_part)(void *ctx, int64_t t0, int64_t t1, int worker) {
+    const FN(gemm_job) *jb = (const FN(gemm_job) *)ctx;
+    const FN(gemm_args) *g = jb->g;
+    const int MR = g->kd->mr;
+    const int64_t m = g->m, MC = nnf_even_block(m, g->kd->mc, MR), nsplit = jb->nsplit;
+    T *apack = g->slices + worker * g->slice;
+    int64_t packed = -1;
+    for (int64_t t = t0; t < t1; ++t) {
+        const int64_t ib = t / nsplit, js = t % nsplit;
+        const int64_t ic = ib * MC, mc = m - ic < MC ? m - ic : MC;
+        if (ib != packed) {
+            FN(pack_a)(apack, g->A, g->lda, g->ta, ic, mc, jb->pc, jb->kc, MR);
+            packed = ib;
+        }
+        FN(packed_block)(g, apack, ic, mc, g->bpack, jb->kc, jb->jc, jb->nc,
+                         js * jb->npan / nsplit, (js + 1) * jb->npan / nsplit,
+                         jb->pc == 0 ? g->beta : (T)1, jb->pc + jb->kc >= g->k);
+    }
+}
+
+static void FN(packed_run)(const FN(gemm_args) *g) {
+    const KERN *kd = g->kd;
+    const int NR = kd->nr;
+    const int64_t m = g->m, n = g->n, k = g->k, kcb = g->kcb;
+    /* equal blocks of at most MC / NC, rounded up to MR / NR (no sliver blocks) */
+    const int64_t MC = nnf_even_block(m, kd->mc, kd->mr), ncb = nnf_even_block(n, kd->nc, NR);
+    FN(gemm_job) jb = {0};
+    jb.g = g;
+    if (g->cols) {
+        nnf_parallel_for(FN(cols_part), &jb, ncb / NR, g->nthr, g->nthr);
+        return;
+    }
+    const int64_t mblk = (m + MC - 1) / MC;
+    jb.nsplit = FN(shared_nsplit)(mblk, g->nthr);
+    for (jb.jc = 0; jb.jc < n; jb.jc += ncb) {
+        jb.nc = n - jb.jc < ncb ? n - jb.jc : ncb;
+        jb.npan = (jb.nc + NR - 1) / NR;
+        for (jb.pc = 0; jb.pc < k; jb.pc += kcb) {
+            jb.kc = k - jb.pc < kcb ? k - jb.pc : kcb;
+            /* each job returns only when all its chunks are done: the block is packed before
+             * any tile reads it, and read by all before the next block overwrites it */
+            nnf_parallel_for(FN(packb_part), &jb, jb.npan, g->nthr, g->nthr);
+            nnf_parallel_for(FN(shared_part), &jb, mblk * jb.nsplit, g->nthr, g->nthr);
         }
     }
 }
 
 /* ---- few rows: m <= NNF_ROWS_MAX, B row-major read in place (kd->rows), no packing -------
- * Each thread owns one contiguous range of whole NR panels, the same for every K block. */
-static void FN(rows_body)(const FN(gemm_args) *g) {
+ * Chunk [p0, p1) of the NR panels: its columns over every K block, then their epilogue. */
+static void FN(rows_part)(void *ctx, int64_t p0, int64_t p1, int worker) {
+    const FN(gemm_args) *g = ((const FN(gemm_job) *)ctx)->g;
     const KERN *kd = g->kd;
     const int NR = kd->nr;
     const int64_t m = g->m, n = g->n, k = g->k, kcb = g->kcb, lda = g->lda;
-    const int64_t npan = (n + NR - 1) / NR;
-    const int team = nnf_team_size();
-    const int me = nnf_thread_num();
-    int64_t p0, p1;
-    FN(static_range)(npan, team, me, &p0, &p1);
     const int64_t j0 = p0 * NR, j1 = p1 * NR < n ? p1 * NR : n;
-    if (j0 >= j1) return;
     const int64_t rsa = g->ta ? 1 : lda, csa = g->ta ? lda : 1;
+    (void)worker;
+    if (j0 >= j1) return;
     for (int64_t pc = 0; pc < k; pc += kcb) {
         const int64_t kc = k - pc < kcb ? k - pc : kcb;
         kd->rows((int)m, kc, g->alpha, g->A + pc * csa, rsa, csa, g->B + pc * g->ldb + j0,
                  g->ldb, pc == 0 ? g->beta : (T)1, g->C + j0, g->ldc, j1 - j0);
     }
     if (g->ep) NNF_CAT(nnf_epilogue_tile_, SFX)(g->ep, g->C, g->ldc, 0, j0, m, j1 - j0);
+}
+
+static void FN(rows_run)(const FN(gemm_args) *g) {
+    FN(gemm_job) jb = {0};
+    jb.g = g;
+    nnf_parallel_for(FN(rows_part), &jb, (g->n + g->kd->nr - 1) / g->kd->nr, g->nthr, g->nthr);
 }
 
 /* ---- degenerate: alpha == 0 or k == 0 -> C = beta * C (A and B are not read) ------------ */
@@ -494,7 +543,7 @@ int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const
     g.C = C; g.A = A; g.B = B; g.ldc = ldc; g.lda = lda; g.ldb = ldb;
     g.m = m; g.n = n; g.k = k; g.ta = trans_a; g.tb = trans_b;
     g.alpha = alpha; g.beta = beta; g.ep = ep; g.bpack = (T *)0; g.tc = 0; g.cols = 0;
-    g.slices = (T *)0; g.slice = 0; g.kspan = 0;
+    g.slices = (T *)0; g.slice = 0; g.kspan = 0; g.nthr = 1;
     /* Narrow n (under two NR panels, the last partly empty): compute C^T = op(B)^T op(A)^T
      * instead, so the vector lanes run along m. Taken when it saves a quarter of the lane work
      * (n * ceil(m/NR) against m * ceil(n/NR)); every element is still one FMA chain over p, so
@@ -543,16 +592,10 @@ int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const
         g.bpack = (T *)ws;
         g.slices = (T *)(ws + shared);
     }
-    void (*body)(const FN(gemm_args) *) = small ? FN(small_body) : FN(packed_body);
-    if (rows) body = FN(rows_body);
-#ifdef NNF_HAVE_OPENMP
-    if (nthr > 1) {
-#pragma omp parallel num_threads(nthr)
-        body(&g);
-        return NNF_OK;
-    }
-#endif
-    body(&g);
+    g.nthr = nthr;
+    if (rows) FN(rows_run)(&g);
+    else if (small) FN(small_run)(&g);
+    else FN(packed_run)(&g);
     return NNF_OK;
 }
 
