@@ -98,7 +98,9 @@ double nnf_fma_peak(int dtype_size, int nthreads, double seconds);
 /* ------------------------------------------------------------ activations ---- */
 /* (issue 4)  x, y, dy, dz, z: N x M row-major contiguous; act is enum nnf_act, alpha its
  * parameter (leaky_relu slope, elu alpha). Elementwise math is act_scalar.h (shared with the
- * GEMM epilogue, so both give identical bits). NaN in -> NaN out.
+ * GEMM epilogue, so both give identical bits). NaN in -> NaN out. Finite wherever the true
+ * value is, and equal to the limits at +-inf (gelu, gelu_tanh, silu -> z and -0, derivatives ->
+ * 1 and 0), also where z^2 or z^3 overflow: see act_scalar.h.
  *   forward   y = act(x); softmax/log_softmax row-wise and max-subtracted (exact for |x| ~ 1e4;
  *             a NaN in a row makes the whole row NaN). y may equal x (in place).
  *   backward  dz = dy * act'(z, y); z or y may be NULL where act' does not read it (see
