@@ -1,8 +1,11 @@
-/* Losses, each fused with its gradient: one sweep per row computes the row's loss (in double)
- * and writes its gradient. Rows are independent, so they are split across threads
- * (nnf_parallel_for) above a work threshold;
- * the loss total is summed afterwards in row order, so any thread count gives the same bits.
- * The math is stated in nnfast.h and in nnfast/backends/_ref_loss.py (the spec). */
+/* Losses, each fused with its gradient: one sweep per row computes the row's loss and writes its
+ * gradient. Rows are independent, so they are split across threads (nnf_parallel_for) above a
+ * work threshold; the loss total is summed afterwards in row order, so any thread count gives
+ * the same bits.
+ * The math and the special-value conventions are stated in nnfast.h and in
+ * nnfast/backends/_ref_loss.py (the spec). Arithmetic is in double for both dtypes (terms, row
+ * sums, the total, the gradient, which is rounded to T once); only exp/log1p of arguments that
+ * cannot overflow run in T. */
 #include <math.h>
 #include "nnfast.h"
 #include "par.h"
@@ -17,10 +20,18 @@ static double nnf_sum_rows(const double *row_loss, int64_t n) {
     return s;
 }
 
+/* k·x for a term of weight w (k = w times positive factors): a weight of exactly 0 removes the
+ * term even where x is +-inf (0·inf taken as 0, not NaN); NaN in x still propagates. */
+static inline double weigh(double w, double k, double x) {
+    return w == 0.0 ? (x == x ? 0.0 : x) : k * x;
+}
+
 /* ------------------------------------------------------------ softmax cross-entropy ---- */
-/* One row: m = max z (NaN skipped here, it reaches everything through exp), e = exp(z - m)
- * parked in g, s = Σe; then l and g = coef·(S·e/s - t'). Labels and probabilities differ
- * only in how t' is read. */
+/* One row: m = max z (NaN skipped here, it reaches everything through exp), e = exp(z - m) in T
+ * (<= 1, no overflow) parked in g, s = Σe; l = S·log s + Σ_{t'≠0} t'·(m - z) with m - z in
+ * double (so float32 logits of opposite sign near 1e38 do not overflow) and terms of target 0
+ * skipped (a -inf logit there has probability 0 and adds nothing); g = coef·(S·e/s - t').
+ * A +inf logit, a NaN or a row of -inf make s NaN: NaN loss and gradient row, as torch. */
 #define NNF_DEFINE_SOFTMAX_XENT(T, SFX, EXP)                                                   \
 static void xent_row_##SFX(T *restrict g, double *row_loss, const T *restrict z,              \
                            const void *labels, int label_bytes, const T *restrict probs,       \
@@ -30,42 +41,41 @@ static void xent_row_##SFX(T *restrict g, double *row_loss, const T *restrict z,
     for (int64_t j = 1; j < c; ++j) m = z[j] > m ? z[j] : m;                                  \
     double s = 0.0;                                                                           \
     for (int64_t j = 0; j < c; ++j) { T e = EXP(z[j] - m); g[j] = e; s += (double)e; }         \
-    const double log_s = log(s);                                                              \
-    const T inv_s = (T)(1.0 / s);                                                             \
+    const double log_s = log(s), inv_s = 1.0 / s, md = (double)m;                             \
     double w = sample_weight ? (double)sample_weight[i] : 1.0, l;                            \
     if (labels) {                                                                             \
         int64_t y = label_bytes == 4 ? (int64_t)((const int32_t *)labels)[i]                  \
                                      : ((const int64_t *)labels)[i];                          \
         if (class_weight) w *= (double)class_weight[y];                                       \
-        l = log_s + (1.0 - eps) * (double)(m - z[y]);                                          \
-        if (eps != 0.0) {                                                                     \
+        l = log_s + (1.0 - eps) * (md - (double)z[y]);                                         \
+        if (eps != 0.0) { /* every t' >= eps/C > 0: no term vanishes */                      \
             double d = 0.0;                                                                   \
-            for (int64_t j = 0; j < c; ++j) d += (double)(m - z[j]);                           \
+            for (int64_t j = 0; j < c; ++j) d += md - (double)z[j];                            \
             l += eps / (double)c * d;                                                         \
         }                                                                                     \
-        const T coef = (T)(scale * w), t0 = (T)(eps / (double)c);                             \
-        const T ty = (T)(1.0 - eps + eps / (double)c), ey = g[y];                             \
-        for (int64_t j = 0; j < c; ++j) g[j] = coef * (g[j] * inv_s - t0);                    \
-        g[y] = coef * (ey * inv_s - ty);                                                      \
+        const double coef = scale * w, t0 = eps / (double)c, ty = 1.0 - eps + t0;             \
+        const double ey = (double)g[y];                                                       \
+        for (int64_t j = 0; j < c; ++j) g[j] = (T)weigh(w, coef, (double)g[j] * inv_s - t0);   \
+        g[y] = (T)weigh(w, coef, ey * inv_s - ty);                                            \
     } else {                                                                                  \
         const T *restrict t = probs + i * c;                                                  \
-        const T a1 = (T)(1.0 - eps), a0 = (T)(eps / (double)c);                               \
+        const double a1 = 1.0 - eps, a0 = eps / (double)c;                                    \
         double S = 0.0, d = 0.0, wc = 0.0;                                                    \
         for (int64_t j = 0; j < c; ++j) {                                                     \
-            T tp = eps != 0.0 ? a1 * t[j] + a0 : t[j];                                        \
-            S += (double)tp;                                                                  \
-            d += (double)(tp * (m - z[j]));                                                   \
+            double tp = eps != 0.0 ? a1 * (double)t[j] + a0 : (double)t[j];                   \
+            S += tp;                                                                          \
+            if (tp != 0.0) d += tp * (md - (double)z[j]);                                     \
             if (class_weight) wc += (double)t[j] * (double)class_weight[j];                   \
         }                                                                                     \
         if (class_weight) w *= wc;                                                            \
         l = S * log_s + d;                                                                    \
-        const T coef = (T)(scale * w), Sp = (T)S * inv_s;                                     \
+        const double coef = scale * w, Sp = S * inv_s;                                        \
         for (int64_t j = 0; j < c; ++j) {                                                     \
-            T tp = eps != 0.0 ? a1 * t[j] + a0 : t[j];                                        \
-            g[j] = coef * (Sp * g[j] - tp);                                                   \
+            double tp = eps != 0.0 ? a1 * (double)t[j] + a0 : (double)t[j];                   \
+            g[j] = (T)weigh(w, coef, Sp * (double)g[j] - tp);                                 \
         }                                                                                     \
     }                                                                                         \
-    row_loss[i] = w * l;                                                                      \
+    row_loss[i] = weigh(w, w, l);                                                             \
 }                                                                                             \
 typedef struct {                                                                              \
     T *grad; double *row_loss; const T *logits; const void *labels; int label_bytes;          \
@@ -95,42 +105,46 @@ NNF_DEFINE_SOFTMAX_XENT(float, f32, expf)
 NNF_DEFINE_SOFTMAX_XENT(double, f64, exp)
 
 /* ------------------------------------------------------- elementwise losses (BCE, MSE, Huber) */
-/* One row of M elements: l = mean_j ℓ(p_j, t_j) accumulated in double, g_j = k·ℓ'(p_j, t_j)
- * with k = scale·w/M. NaN propagates through every formula (Huber's clip included). */
+/* One row of M elements: l = mean_j ℓ(p_j, t_j), g_j = k·ℓ'(p_j, t_j) with k = scale·w/M, all in
+ * double (float32 residuals near 1e38 and their squares stay finite). NaN propagates through
+ * every formula (Huber's clip included). BCE is t·softplus(-z) + (1-t)·softplus(z) written as
+ * (z > 0 ? (1-t)·z : t·(-z)) + log1p(e^-|z|), its linear part weighed so that a target of exactly
+ * 1 (z = +inf) or 0 (z = -inf) gives 0: the loss at z = +-inf is its limit, not NaN. */
 #define NNF_DEFINE_ELEM_LOSS(T, SFX, EXP, LOG1P, FABS)                                          \
 static void elem_row_##SFX(int kind, T *restrict g, double *row_loss, const T *restrict p,     \
                            const T *restrict t, const T *sample_weight, double delta,         \
                            double scale, int64_t i, int64_t c) {                               \
     const double w = sample_weight ? (double)sample_weight[i] : 1.0;                          \
+    const double k = scale * w / (double)c;                                                   \
     double acc = 0.0;                                                                         \
     switch (kind) {                                                                           \
     case NNF_LOSS_BCE_LOGITS: {                                                               \
-        const T k = (T)(scale * w / (double)c);                                               \
         for (int64_t j = 0; j < c; ++j) {                                                     \
-            T z = p[j], e = EXP(-FABS(z));                                                    \
-            acc += (double)((z > 0 ? z : (T)0) - z * t[j] + LOG1P(e));                        \
-            T sig = z >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);                              \
-            g[j] = k * (sig - t[j]);                                                          \
+            const T zt = p[j], e = EXP(-FABS(zt));                                            \
+            const double z = (double)zt, tj = (double)t[j];                                   \
+            const double lin = z > 0 ? weigh(1.0 - tj, 1.0 - tj, z) : weigh(tj, tj, -z);      \
+            acc += lin + (double)LOG1P(e);                                                    \
+            const T sig = zt >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);                       \
+            g[j] = (T)weigh(w, k, (double)sig - tj);                                          \
         }                                                                                     \
         break; }                                                                              \
     case NNF_LOSS_MSE: {                                                                      \
-        const T k = (T)(scale * w / (double)c);                                               \
         for (int64_t j = 0; j < c; ++j) {                                                     \
-            T r = p[j] - t[j];                                                                \
-            acc += (double)(r * r);                                                           \
-            g[j] = k * ((T)2 * r);                                                            \
+            const double r = (double)p[j] - (double)t[j];                                     \
+            acc += r * r;                                                                     \
+            g[j] = (T)weigh(w, 2.0 * k, r); /* (2k)·r: 2r may overflow in float64 */          \
         }                                                                                     \
         break; }                                                                              \
     default: { /* NNF_LOSS_HUBER */                                                           \
-        const T k = (T)(scale * w / (double)c), d = (T)delta, hd = (T)0.5 * d;               \
+        const double hd = 0.5 * delta;                                                        \
         for (int64_t j = 0; j < c; ++j) {                                                     \
-            T r = p[j] - t[j], a = FABS(r);                                                   \
-            acc += (double)(a <= d ? (T)0.5 * r * r : d * (a - hd));                          \
-            g[j] = k * (r < -d ? -d : (r > d ? d : r));                                       \
+            const double r = (double)p[j] - (double)t[j], a = fabs(r);                        \
+            acc += a <= delta ? 0.5 * r * r : delta * (a - hd);                               \
+            g[j] = (T)weigh(w, k, r < -delta ? -delta : (r > delta ? delta : r));             \
         }                                                                                     \
         break; }                                                                              \
     }                                                                                         \
-    row_loss[i] = w * (acc / (double)c);                                                      \
+    row_loss[i] = weigh(w, w, acc / (double)c);                                               \
 }                                                                                             \
 typedef struct {                                                                              \
     int kind; T *grad; double *row_loss; const T *pred, *target, *sample_weight;              \

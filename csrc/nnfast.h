@@ -117,7 +117,9 @@ double nnf_fma_peak(int dtype_size, int nthreads, double seconds);
 /* ------------------------------------------------------------ activations ---- */
 /* (issue 4)  x, y, dy, dz, z: N x M row-major contiguous; act is enum nnf_act, alpha its
  * parameter (leaky_relu slope, elu alpha). Elementwise math is act_scalar.h (shared with the
- * GEMM epilogue, so both give identical bits). NaN in -> NaN out.
+ * GEMM epilogue, so both give identical bits). NaN in -> NaN out. Finite wherever the true
+ * value is, and equal to the limits at +-inf (gelu, gelu_tanh, silu -> z and -0, derivatives ->
+ * 1 and 0), also where z^2 or z^3 overflow: see act_scalar.h.
  *   forward   y = act(x); softmax/log_softmax row-wise and max-subtracted (exact for |x| ~ 1e4;
  *             a NaN in a row makes the whole row NaN). y may equal x (in place).
  *   backward  dz = dy * act'(z, y); z or y may be NULL where act' does not read it (see
@@ -167,11 +169,28 @@ int nnf_dense_bwd_f64(double *dx, double *dW, double *db, double *dz, const doub
  *   OUT row_loss (N) double: w_i · l_i;   OUT *total = Σ_i row_loss[i] summed in row order
  *   IN  sample_weight (N) or NULL (w_i = 1); scale = 1/N for "mean", 1 for "sum"/"none"
  * Rows are split across threads above a size threshold; results do not depend on nthreads.
+ * Precision: every term, row sum, the total and the gradient are computed in double for both
+ * dtypes (the gradient rounded to T once), so float32 inputs near 1e38 give a finite row_loss and
+ * total wherever the value fits a double (torch computes float32 losses in float32: inf there).
+ * Special values (the same in nnfast/backends/_ref_loss.py):
+ *   - a weight of exactly 0 removes its term from loss and gradient even where the term is
+ *     +-inf (0·inf is taken as 0, not NaN); NaN still propagates. The weights are w_i (sample
+ *     weight times class weight) and, inside a row, the target t'_ic of a cross-entropy term and
+ *     t, 1-t of a BCE element. torch differs: F.cross_entropy with probability targets and
+ *     F.binary_cross_entropy_with_logits give NaN there, class weight 0 on a -inf target logit
+ *     gives loss NaN (gradient 0).
+ *   - a -inf logit has probability 0: cross-entropy term 0 and gradient 0 when its target is
+ *     0; loss +inf and gradient -scale·w_i·t'_ic when its target is > 0 (also with label
+ *     smoothing, where every t' > 0), as torch.nn.functional.cross_entropy with class labels.
+ *   - a +inf or NaN logit, or a row of -inf logits, makes the row's loss and gradient NaN
+ *     (as torch). BCE at z = +-inf takes its limits: ℓ(-inf, t) = t·inf, ℓ(+inf, t) = (1-t)·inf
+ *     (0 for t = 0 and t = 1), ℓ' = sigmoid(z) - t. MSE/Huber: a residual of +-inf gives loss
+ *     +inf, gradient +-inf (MSE) or +-delta (Huber); inf - inf is NaN (as torch).
  *
  * Softmax cross-entropy from logits z (N x C). Targets: labels (N) of int32 (label_bytes 4)
  * or int64 (8) in [0, C), or, when labels is NULL, probabilities probs (N x C).
  *   t' = (1-eps)·t + eps/C;  m_i = max_c z_ic;  s_i = Σ_c exp(z_ic - m_i);  S_i = Σ_c t'_ic
- *   l_i = S_i·log s_i + Σ_c t'_ic·(m_i - z_ic)          (no overflow for any finite z)
+ *   l_i = S_i·log s_i + Σ_{c: t'_ic != 0} t'_ic·(m_i - z_ic)   (no overflow for any finite z)
  *   w_i = sample_weight_i · (class_weight[label_i], or Σ_c t_ic·class_weight_c), class_weight (C) or NULL
  *   grad_ic = scale·w_i·(S_i·exp(z_ic - m_i)/s_i - t'_ic) */
 void nnf_softmax_xent_f32(float *grad, double *row_loss, double *total, const float *logits,
@@ -185,7 +204,7 @@ void nnf_softmax_xent_f64(double *grad, double *row_loss, double *total, const d
 
 /* Elementwise losses on pred (N x M) and target (N x M), l_i = mean_j ℓ(p_ij, t_ij),
  * grad_ij = scale·w_i·ℓ'(p_ij, t_ij)/M:
- *   NNF_LOSS_BCE_LOGITS  ℓ = max(z,0) - z·t + log1p(exp(-|z|)),  ℓ' = sigmoid(z) - t
+ *   NNF_LOSS_BCE_LOGITS  ℓ = (z > 0 ? (1-t)·z : -t·z) + log1p(exp(-|z|)), ℓ' = sigmoid(z) - t
  *   NNF_LOSS_MSE         ℓ = (p-t)²,                             ℓ' = 2(p-t)
  *   NNF_LOSS_HUBER       r = p-t: ℓ = ½r² (|r| <= delta) else delta·(|r| - ½delta),
  *                        ℓ' = clip(r, -delta, delta)  (delta used by Huber only) */
@@ -267,6 +286,8 @@ void nnf_dropout_bwd_f64(double *dx, const double *dy, int64_t n, double rate, u
  *   accuracy      returns #{i : argmax_rows(x)[i] == labels[i]} (labels int64, N of them)
  *   column_sums   out[j] (+)= (T) sum_i x[i, j], the sum in double, rows in order (parallel over
  *                 column blocks, so every thread count gives the same bits); accumulate = 1 adds.
+ *                 float32 sums cannot overflow the double (3e38 + 3e38 - 3e38 = 3e38); the
+ *                 rounding to float32 gives +-inf only when the sum itself exceeds FLT_MAX.
  */
 void nnf_argmax_rows_f32(int64_t *out, const float *x, int64_t N, int64_t M, int nthreads);
 void nnf_argmax_rows_f64(int64_t *out, const double *x, int64_t N, int64_t M, int nthreads);

@@ -93,7 +93,10 @@ cdef object _loss_grad(str fn, object grad, int64_t n, int64_t c, int isz, tuple
 
 cdef object _loss_result(object rows, double total, object reduction, int64_t n, int isz):
     if reduction == "none":
-        return rows.astype(np.float32 if isz == 4 else np.float64)
+        if isz == 8:
+            return rows
+        with np.errstate(over="ignore"):  # a row past FLT_MAX is inf there, silently as in C
+            return rows.astype(np.float32)
     return total / n if reduction == "mean" else total
 
 

@@ -2,6 +2,13 @@
 
 The elementwise formulas are those of csrc/act_scalar.h (same branches, same stable forms), so
 the two backends differ only by rounding of the libm functions. NaN in -> NaN out everywhere.
+
+Extremes (float32 and float64, up to +-max and +-inf): every activation and derivative is finite
+where its true value is and equals its limit at +-inf: gelu, gelu_tanh and silu -> z at +inf and
+-0 at -inf, their derivatives -> 1 and 0; leaky_relu with alpha 0 gives -0 at -inf. A factor that
+has saturated to exactly 0 (1 + erf, 1 + tanh, 1 - tanh², the Gaussian pdf, the sigmoid) makes its
+product 0 rather than 0·inf = NaN; this also covers z², z³ overflowing in float32 for
+|z| > 1.8e19 once tanh has saturated. torch.nn.functional gives NaN at several of these limits.
 """
 from __future__ import annotations
 
@@ -50,14 +57,16 @@ def _sigmoid(z):
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
+@np.errstate(over="ignore", invalid="ignore")  # z³ overflowing and 0·inf are handled below
 def act(name: str, z: np.ndarray, a: float) -> np.ndarray:
     """y = act(z) elementwise (not for softmax/log_softmax)."""
     a = z.dtype.type(a)
     nan = np.isnan(z)
     if name == "relu":
         return np.where((z > 0) | nan, z, 0).astype(z.dtype)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, a * z)
+    if name == "leaky_relu":  # alpha = 0 at z = -inf: -0, not 0·(-inf)
+        n = a * z
+        return np.where(z > 0, z, np.where(np.isnan(n) & ~nan, z.dtype.type(-0.0), n))
     if name == "elu":
         return np.where(z > 0, z, a * np.expm1(np.minimum(z, 0)))
     if name == "sigmoid":
@@ -65,17 +74,25 @@ def act(name: str, z: np.ndarray, a: float) -> np.ndarray:
     if name == "tanh":
         return np.tanh(z)
     if name == "gelu":  # 0.5 z (1 + erf(z/sqrt 2))
-        return 0.5 * z * (1 + _erf_like(z * _SQRT1_2))
+        return _half_z_times(z, 1 + _erf_like(z * _SQRT1_2))
     if name == "gelu_tanh":  # 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
-        return 0.5 * z * (1 + np.tanh(_SQRT_2_PI * (z + 0.044715 * z * z * z)))
+        return _half_z_times(z, 1 + np.tanh(_SQRT_2_PI * (z + 0.044715 * z * z * z)))
     if name == "silu":  # z * sigmoid(z)
         e = _exp_neg_abs(z)
-        return np.where(z >= 0, z / (1 + e), z * e / (1 + e))
+        return np.where(z >= 0, z / (1 + e),
+                        np.where(e == 0, z.dtype.type(-0.0), z * e / (1 + e)))
     if name == "softplus":  # log(1 + e^z) = max(z, 0) + log1p(e^-|z|)
         return np.where(z > 0, z, 0).astype(z.dtype) + np.log1p(_exp_neg_abs(z))
     return z.copy()
 
 
+def _half_z_times(z, q):
+    """0.5·z·q, with q = 1 + erf or 1 + tanh: q is exactly 0 only for z << 0 (z = -inf too),
+    where the product is -0."""
+    return np.where(q == 0, z.dtype.type(-0.0), 0.5 * z * q)
+
+
+@np.errstate(over="ignore", invalid="ignore")  # z², z³ overflowing and 0·inf handled below
 def dact(name: str, z, y, a: float) -> np.ndarray:
     """d act/dz given z and y = act(z) (whichever the formula needs; the other may be None).
     Not for identity (1) or the row-wise activations."""
@@ -91,16 +108,19 @@ def dact(name: str, z, y, a: float) -> np.ndarray:
         return y * (1 - y)
     if name == "tanh":
         return 1 - y * y
-    if name == "gelu":  # Phi(z) + z phi(z)
+    if name == "gelu":  # Phi(z) + z phi(z); phi = 0 for |z| >~ 39 (z = +-inf too)
         cdf = 0.5 * (1 + _erf_like(z * _SQRT1_2))
-        return cdf + z * (_INV_SQRT_2PI * np.exp(-0.5 * z * z))
-    if name == "gelu_tanh":
+        pdf = _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+        return cdf + np.where(pdf == 0, T(0), z * pdf)
+    if name == "gelu_tanh":  # sech² = 1 - t² is 0 long before z² overflows
         t = np.tanh(_SQRT_2_PI * (z + 0.044715 * z * z * z))
-        return (0.5 * (1 + t)
-                + 0.5 * z * (1 - t * t) * T(_SQRT_2_PI) * (1 + T(3 * 0.044715) * z * z))
-    if name == "silu":  # s (1 + z (1 - s))
+        sech2 = 1 - t * t
+        return 0.5 * (1 + t) + np.where(
+            sech2 == 0, T(0), 0.5 * z * sech2 * T(_SQRT_2_PI) * (1 + T(3 * 0.044715) * z * z))
+    if name == "silu":  # s (1 + z (1 - s)); s = 1 or 0 exactly at the far tails
         s = _sigmoid(z)
-        return s * (1 + z * (1 - s))
+        q = 1 - s
+        return np.where(s == 0, T(-0.0), s * (1 + np.where(q == 0, T(0), z * q)))
     if name == "softplus":
         return _sigmoid(z)
     raise ValueError(name)

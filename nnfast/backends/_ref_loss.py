@@ -5,9 +5,31 @@ Every loss returns (loss, grad) from one call. With per-sample losses l_i and we
   reduction="mean": loss = Σ_i w_i·l_i / N  (a Python float; N, not Σ w, is the divisor)
   reduction="sum":  loss = Σ_i w_i·l_i      (a Python float)
   reduction="none": loss = w_i·l_i          (an (N,) array of the input dtype)
-grad = d(loss)/d(input) (for "none": of Σ_i w_i·l_i). Per-sample losses are summed in float64.
-An empty batch (N == 0) or an input with no columns raises ValueError on both backends.
-NaN in logits, targets or weights gives NaN in the loss and the rows it touches.
+grad = d(loss)/d(input) (for "none": of Σ_i w_i·l_i). An empty batch (N == 0) or an input with no
+columns raises ValueError on both backends.
+
+Precision: every loss is evaluated in float64 whatever the input dtype (terms, per-row sums over
+classes or elements, the total summed in row order, the gradient, rounded to the input dtype
+once); only exp/log1p of arguments that cannot overflow run in the input dtype, as in
+csrc/loss.c. So float32 inputs near 1e38 give the same finite "mean"/"sum" on both backends
+wherever the value fits a float64; "none" rows are rounded to the input dtype (+inf past its
+range). torch computes float32 losses in float32 (inf there).
+
+Special values (both backends; csrc/nnfast.h states the same):
+- A weight of exactly 0 removes its term from loss and gradient even where the term is ±inf
+  (0·inf is taken as 0, not NaN); NaN still propagates. The weights are w_i (sample weight times
+  class weight) and, inside a row, the target t'_ic of a cross-entropy term and t, 1-t of a BCE
+  element. torch differs: F.cross_entropy with probability targets and
+  F.binary_cross_entropy_with_logits give NaN in these cases, and class weight 0 on a -inf
+  target logit gives loss NaN (gradient 0).
+- A -inf logit has probability 0: its cross-entropy term and gradient are 0 when its target is 0;
+  the loss is +inf and the gradient -scale·w_i·t'_ic when its target is > 0 (so always with label
+  smoothing), as torch.nn.functional.cross_entropy with class labels (e.g. logits [0, -inf, 1],
+  label 0: loss 1.3133, gradient [-0.7311, 0, 0.7311]).
+- A +inf or NaN logit, or a row whose logits are all -inf, makes that row's loss and gradient NaN,
+  as torch. BCE at z = ±inf takes its limits: ℓ(-inf, t) = t·inf, ℓ(+inf, t) = (1-t)·inf (0 for
+  t = 0 and t = 1 respectively), ℓ' = σ(z) - t. MSE/Huber: a residual of ±inf gives loss +inf and
+  gradient ±inf (MSE) or ±δ (Huber); inf - inf gives NaN, as torch.
 """
 from __future__ import annotations
 
@@ -89,11 +111,20 @@ def _grad_out(fn: str, grad, shape: tuple, dtype, inputs: tuple):
     return grad
 
 
-def _reduce(rows: np.ndarray, reduction: str, n: int):
-    """rows = w_i·l_i in the input dtype → the returned loss (fixed-order float64 sum)."""
+@np.errstate(invalid="ignore")  # 0·inf where w == 0 is replaced below
+def _weigh(w, k, x):
+    """k·x for terms of weight w (k = w times positive factors): where w == 0 the result is 0
+    even for x = ±inf, and NaN where x is NaN."""
+    return np.where(w == 0, np.where(np.isnan(x), x, 0.0), k * x)
+
+
+def _reduce(rows: np.ndarray, reduction: str, n: int, dtype):
+    """rows = w_i·l_i in float64 → the returned loss: the float64 sum in row order (as the C) for
+    "mean"/"sum", the rows rounded to the input dtype for "none"."""
     if reduction == "none":
-        return rows
-    total = float(np.sum(rows, dtype=np.float64))
+        with np.errstate(over="ignore"):  # a float64 row past the float32 range is inf there
+            return rows.astype(dtype)
+    total = float(np.cumsum(rows)[-1])
     return total / n if reduction == "mean" else total
 
 
@@ -103,8 +134,9 @@ def softmax_cross_entropy(logits, targets, sample_weight=None, class_weight=None
 
     t = one-hot(labels) or the given probabilities; t' = (1-ε)·t + ε/C (label smoothing ε);
     lse_i = m_i + log Σ_c exp(z_ic - m_i) with m_i = max_c z_ic;
-    l_i = Σ_c t'_ic·(lse_i - z_ic)  (computed as S_i·log s_i + Σ_c t'_ic·(m_i - z_ic),
-    S_i = Σ_c t'_ic, so logits of magnitude 1e4 and beyond lose nothing);
+    l_i = Σ_c t'_ic·(lse_i - z_ic)  (computed as S_i·log s_i + Σ_{c: t'_ic≠0} t'_ic·(m_i - z_ic),
+    S_i = Σ_c t'_ic, so logits of magnitude 1e4 and beyond lose nothing, and a -inf logit whose
+    target is 0 adds nothing; see the module docstring for the special values);
     w_i = sample_weight_i · cw_i with cw_i = class_weight[label_i]
     (probabilities: Σ_c t_ic·class_weight_c);
     grad_ic = scale·w_i·(S_i·softmax(z)_ic - t'_ic).
@@ -124,28 +156,37 @@ def softmax_cross_entropy(logits, targets, sample_weight=None, class_weight=None
     scale = _reduction_scale(fn, reduction, n)
     grad = _grad_out(fn, grad, (n, c), dtype, (logits, targets, sample_weight, class_weight))
 
+    f64 = np.float64
     if labels:
-        t = np.zeros((n, c), dtype)
+        t = np.zeros((n, c), f64)
         t[np.arange(n), targets] = 1
-        w_class = cw[targets] if cw is not None else None
+        w_class = cw[targets].astype(f64) if cw is not None else None
     else:
-        t = targets
-        w_class = t @ cw if cw is not None else None
+        t = targets.astype(f64)
+        w_class = t @ cw.astype(f64) if cw is not None else None
     t = (1.0 - eps) * t + eps / c if eps else t
-    z = logits
-    m = np.max(z, axis=1, keepdims=True)
-    e = np.exp(z - m)
-    s = np.sum(e, axis=1, keepdims=True)
-    S = np.sum(t, axis=1)
-    rows = S * np.log(s[:, 0]) + np.sum(t * (m - z), axis=1)
-    w = np.ones(n, dtype)
+    w = np.ones(n, f64)
     if sw is not None:
         w = w * sw
     if w_class is not None:
         w = w * w_class
-    rows = (w * rows).astype(dtype, copy=False)
-    grad[...] = (scale * w)[:, None] * (S[:, None] * (e / s) - t)
-    return _reduce(rows, reduction, n), grad
+    rows, g = _xent(logits, t, w, scale)
+    with np.errstate(over="ignore"):  # past the float32 range: inf, as the C's rounding
+        grad[...] = g
+    return _reduce(rows, reduction, n, dtype), grad
+
+
+@np.errstate(over="ignore", invalid="ignore")  # inf - inf = NaN and 0·inf are intended/handled
+def _xent(z, t, w, scale):
+    """Rows w_i·l_i and the float64 gradient of softmax cross-entropy (t = t', float64)."""
+    m = np.max(z, axis=1, keepdims=True)
+    e = np.exp(z - m).astype(np.float64)  # in the input dtype, as the C (<= 1: cannot overflow)
+    s = np.sum(e, axis=1, keepdims=True)
+    S = np.sum(t, axis=1)
+    d = m.astype(np.float64) - z.astype(np.float64)  # float64: 3e38 - (-3e38) stays finite
+    rows = S * np.log(s[:, 0]) + np.sum(t * np.where(t == 0, 0.0, d), axis=1)
+    g = _weigh(w[:, None], (scale * w)[:, None], S[:, None] * (1.0 / s) * e - t)
+    return _weigh(w, w, rows), g
 
 
 def _elementwise(fn, name, pred, tname, targets, sample_weight):
@@ -157,18 +198,23 @@ def _elementwise(fn, name, pred, tname, targets, sample_weight):
     return n, m, dtype, sw
 
 
-def _finish(n, m, dtype, sw, reduction, grad, scale, loss_elems, dloss_elems):
-    """l_i = mean_j ℓ_ij, rows = w_i·l_i, grad_ij = scale·w_i·ℓ'_ij/M."""
-    w = np.ones(n, dtype) if sw is None else sw
-    rows = (w * np.mean(loss_elems, axis=1)).astype(dtype, copy=False)
-    grad[...] = (w * (scale / m))[:, None] * dloss_elems
-    return _reduce(rows, reduction, n), grad
+def _finish(n, m, dtype, sw, reduction, grad, scale, loss_elems, dloss_elems, dfactor=1.0):
+    """l_i = mean_j ℓ_ij, rows = w_i·l_i, grad_ij = (dfactor·scale·w_i/M)·ℓ'_ij (float64 in,
+    the gradient rounded once to dtype; a constant factor of ℓ' goes in dfactor, so that 2·r
+    cannot overflow before the scaling)."""
+    w = np.ones(n) if sw is None else sw.astype(np.float64)
+    rows = _weigh(w, w, np.sum(loss_elems, axis=1) / m)
+    k = (dfactor * (scale * w / m))[:, None]
+    with np.errstate(over="ignore"):  # past the float32 range: inf, as the C's rounding
+        grad[...] = _weigh(w[:, None], k, dloss_elems)
+    return _reduce(rows, reduction, n, dtype), grad
 
 
 def binary_cross_entropy(logits, targets, sample_weight=None, reduction="mean", grad=None):
     """Binary cross-entropy from logits z (N, M) and targets t (N, M), fused with its gradient.
 
-    ℓ = max(z, 0) - z·t + log1p(exp(-|z|))  (= -t·log σ(z) - (1-t)·log(1-σ(z)), never overflows);
+    ℓ = (z > 0 ? (1-t)·z : -t·z) + log1p(exp(-|z|))  (= -t·log σ(z) - (1-t)·log(1-σ(z)), never
+    overflows; the linear part weighed so that ℓ(+inf, 1) = ℓ(-inf, 0) = 0, not NaN);
     l_i = mean_j ℓ_ij; grad_ij = scale·w_i·(σ(z_ij) - t_ij)/M. Targets are not range-checked.
 
     >>> import numpy as np
@@ -180,11 +226,15 @@ def binary_cross_entropy(logits, targets, sample_weight=None, reduction="mean", 
     n, m, dtype, sw = _elementwise(fn, "logits", logits, "targets", targets, sample_weight)
     scale = _reduction_scale(fn, reduction, n)
     grad = _grad_out(fn, grad, (n, m), dtype, (logits, targets, sample_weight))
-    z, t = logits, targets
-    e = np.exp(-np.abs(z))
-    ell = np.maximum(z, 0) - z * t + np.log1p(e)
-    sig = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-    return _finish(n, m, dtype, sw, reduction, grad, scale, ell, sig - t)
+    z = logits
+    e = np.exp(-np.abs(z))  # in the input dtype, as the C (<= 1)
+    sig = np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(np.float64)
+    z64, t = z.astype(np.float64), targets.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # ±inf·(1 - t), inf - inf: NaN wanted
+        lin = np.where(z64 > 0, _weigh(1 - t, 1 - t, z64), _weigh(t, t, -z64))
+        ell = lin + np.log1p(e).astype(np.float64)
+        dell = sig - t
+    return _finish(n, m, dtype, sw, reduction, grad, scale, ell, dell)
 
 
 def mse(pred, target, sample_weight=None, reduction="mean", grad=None):
@@ -200,8 +250,10 @@ def mse(pred, target, sample_weight=None, reduction="mean", grad=None):
     n, m, dtype, sw = _elementwise(fn, "pred", pred, "target", target, sample_weight)
     scale = _reduction_scale(fn, reduction, n)
     grad = _grad_out(fn, grad, (n, m), dtype, (pred, target, sample_weight))
-    r = pred - target
-    return _finish(n, m, dtype, sw, reduction, grad, scale, r * r, 2 * r)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf: NaN, as wanted
+        r = pred.astype(np.float64) - target.astype(np.float64)
+        ell = r * r
+    return _finish(n, m, dtype, sw, reduction, grad, scale, ell, r, dfactor=2.0)
 
 
 def huber(pred, target, delta=1.0, sample_weight=None, reduction="mean", grad=None):
@@ -219,7 +271,8 @@ def huber(pred, target, delta=1.0, sample_weight=None, reduction="mean", grad=No
     d = _real_param(fn, "delta", delta, 0.0, float("inf"), lo_open=True, hi_open=True)
     scale = _reduction_scale(fn, reduction, n)
     grad = _grad_out(fn, grad, (n, m), dtype, (pred, target, sample_weight))
-    r = pred - target
-    a = np.abs(r)
-    ell = np.where(a <= d, 0.5 * r * r, d * (a - 0.5 * d))
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf: NaN, as wanted
+        r = pred.astype(np.float64) - target.astype(np.float64)
+        a = np.abs(r)
+        ell = np.where(a <= d, 0.5 * r * r, d * (a - 0.5 * d))
     return _finish(n, m, dtype, sw, reduction, grad, scale, ell, np.clip(r, -d, d))

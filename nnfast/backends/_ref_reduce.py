@@ -62,8 +62,11 @@ def accuracy(logits, labels):
 
 
 def column_sums(x, out=None):
-    """out[j] = sum_i x[i, j] for x (N, M); accumulated in float64 then rounded to x's dtype
-    (so float32 sums are accurate), out (M,).
+    """out[j] = sum_i x[i, j] for x (N, M); accumulated in float64, rows in order (as the C),
+    then rounded to x's dtype, out (M,). So float32 sums are accurate and cannot overflow
+    (3e38 + 3e38 - 3e38 = 3e38; ±inf only when the sum itself is past the float32 range), and a
+    float64 sum that overflows does so as in the C (1e308 + 1e308 - 1e308 - 1e308 = inf, where
+    NumPy's pairwise np.sum gives inf - inf = NaN).
 
     >>> column_sums(np.array([[1.0, 2.0], [3.0, 4.0]]))
     array([4., 6.])
@@ -75,5 +78,6 @@ def column_sums(x, out=None):
         out = np.empty(m, dtype)
     else:
         _check_out(fn, "out", out, (m,), dtype, (x,))
-    out[...] = np.sum(x, axis=0, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to ±inf is the answer
+        out[...] = np.cumsum(x, axis=0, dtype=np.float64)[-1] if x.shape[0] else 0
     return out
