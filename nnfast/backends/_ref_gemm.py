@@ -10,6 +10,8 @@ def gemm(a, b, out=None, alpha=1.0, beta=0.0):
     """out = alpha * a @ b + beta * out, for 2-D float32/float64 a (m, k) and b (k, n).
 
     beta == 0 overwrites out (NaN in out is ignored, as in BLAS); out=None allocates.
+    beta is used in the operands' dtype, so a beta that rounds to 0 there (1e-50 in float32)
+    overwrites too.
     """
     dtype = _float_array("gemm", "a", a, 2)
     _float_array("gemm", "b", b, 2, dtype)
@@ -28,9 +30,11 @@ def gemm(a, b, out=None, alpha=1.0, beta=0.0):
     prod = np.matmul(a, b) if alpha != 0.0 else np.zeros((m, n), dtype)
     if alpha not in (0.0, 1.0):
         prod *= dtype.type(alpha)
-    if beta == 0.0:
+    with np.errstate(over="ignore"):
+        beta_t = dtype.type(beta)  # what the kernel sees (1e39 is inf in float32)
+    if beta_t == 0:
         out[...] = prod
     else:
-        out *= dtype.type(beta)
+        out *= beta_t
         out += prod
     return out
