@@ -2,7 +2,8 @@
  *
  * Conventions (see ../shared/STYLE.md):
  *   - names nnf_<op>_<fwd|bwd>_<f32|f64>; arguments: outputs, inputs, saved values, sizes, threads
- *   - all arrays row-major and contiguous unless a leading dimension (ld*) is given
+ *   - all arrays row-major and contiguous unless a leading dimension (ld*) is given, aligned
+ *     for their type and in native byte order (the wrappers copy other inputs, reject outputs)
  *   - sizes are int64_t; kernels check nothing (the Cython layer did) and return nothing,
  *     except those that need working memory (GEMM, dense): they return enum nnf_status, and
  *     on NNF_ERR_NOMEM have written no output that accumulates (see each one)
@@ -219,7 +220,8 @@ void nnf_elem_loss_f64(int kind, double *grad, double *row_loss, double *total,
 /* ------------------------------------------------------------- optimizers ---- */
 /* (issue 4) In place over flat buffers of P elements (params, state: IN/OUT, overwritten;
  * grads: IN). g = grads + weight_decay·params when weight_decay != 0 (not for decoupled Adam).
- * Arithmetic in the buffers' type, hyperparameters cast to it. Elementwise: split into fixed
+ * Arithmetic in the buffers' type, hyperparameters cast to it (the wrappers reject an eps,
+ * momentum, beta or rho that the float cast takes out of range). Elementwise: split into fixed
  * blocks across threads above a size threshold; results do not depend on nthreads.
  *
  * SGD: v = momentum·v + g (v = g when momentum == 0; velocity may be NULL then);

@@ -22,13 +22,6 @@ cdef inline int _act_code(object fn, object activation) except -1:
     return code
 
 
-cdef inline cnp.ndarray _contig(object a):
-    """a itself when C-contiguous, else one contiguous copy."""
-    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a):
-        return <cnp.ndarray>a
-    return np.ascontiguousarray(a)
-
-
 cdef inline void *_data_or_null(object a):
     return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
 

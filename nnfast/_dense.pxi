@@ -2,12 +2,13 @@
 
 cdef cnp.ndarray _operand(cnp.ndarray a, int64_t rows, int64_t cols, int isz, int *trans,
                           int64_t *ld):
-    """a (rows x cols) as GEMM reads it: in place when row- or column-major, else one copy."""
+    """a (rows x cols) as GEMM reads it: in place when row- or column-major (and native,
+    aligned), else one C-contiguous native copy."""
     if _row_layout(a, rows, cols, isz, trans, ld):
         return a
     trans[0] = 0
     ld[0] = cols if cols > 0 else 1
-    return np.ascontiguousarray(a)
+    return _contig(a)
 
 
 cdef int _check_xW(object fn, object x, object W) except -1:

@@ -12,8 +12,8 @@ cdef inline object _empty2(int64_t m, int64_t n, int isz):
 
 def gemm(a, b, out=None, double alpha=1.0, double beta=0.0):
     """out[m, n] = alpha * a[m, k] @ b[k, n] + beta * out. Transposed (Fortran-ordered) operands
-    are read in place as op=T; other strided layouts are copied once. out=None allocates
-    (beta must then be 0)."""
+    are read in place as op=T; other strided layouts, byte-swapped or unaligned operands are
+    copied once. out=None allocates (beta must then be 0)."""
     return _gemm(a, b, out, alpha, beta)
 
 
@@ -55,9 +55,9 @@ cdef object _gemm(a, b, out, double alpha, double beta):
     cdef int ta = 0, tb = 0
     cdef int64_t lda = 0, ldb = 0
     if not _row_layout(A, m, k, isz, &ta, &lda):
-        A = np.ascontiguousarray(A); ta = 0; lda = k if k > 0 else 1
+        A = _contig(A); ta = 0; lda = k if k > 0 else 1
     if not _row_layout(B, k, n, isz, &tb, &ldb):
-        B = np.ascontiguousarray(B); tb = 0; ldb = n
+        B = _contig(B); tb = 0; ldb = n
     cdef cnp.ndarray C = <cnp.ndarray>out
     cdef void *pc = cnp.PyArray_DATA(C)
     cdef void *pa = cnp.PyArray_DATA(A)
@@ -126,7 +126,7 @@ def gemm_ep(a, b, bias=None, z=None, act="identity", double act_alpha=0.0, out=N
         _check_array("gemm_ep", "bias", bias, 1, isz)
         if bias.shape[0] != n:
             raise ValueError(f"gemm_ep: bias must have length {n}, got {bias.shape[0]}")
-        bias = np.ascontiguousarray(bias)
+        bias = _contig(bias)
         ep.bias = cnp.PyArray_DATA(<cnp.ndarray>bias)
     if out is None:
         if beta != 0.0:
@@ -142,9 +142,9 @@ def gemm_ep(a, b, bias=None, z=None, act="identity", double act_alpha=0.0, out=N
     cdef int ta = 0, tb = 0
     cdef int64_t lda = 0, ldb = 0
     if not _row_layout(A, m, k, isz, &ta, &lda):
-        A = np.ascontiguousarray(A); ta = 0; lda = k if k > 0 else 1
+        A = _contig(A); ta = 0; lda = k if k > 0 else 1
     if not _row_layout(B, k, n, isz, &tb, &ldb):
-        B = np.ascontiguousarray(B); tb = 0; ldb = n
+        B = _contig(B); tb = 0; ldb = n
     cdef void *pc = cnp.PyArray_DATA(<cnp.ndarray>out)
     cdef void *pa = cnp.PyArray_DATA(A)
     cdef void *pb = cnp.PyArray_DATA(B)

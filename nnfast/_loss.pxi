@@ -4,13 +4,6 @@
 cdef tuple _REDUCTIONS = ("mean", "sum", "none")
 
 
-cdef inline object _c_order(object x):
-    """x itself when C-contiguous, else a contiguous copy (inputs may have any layout)."""
-    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x):
-        return x
-    return np.ascontiguousarray(x)
-
-
 cdef int _loss_batch(str fn, str name, object x, int64_t *rows, int64_t *cols) except -1:
     """A 2-D float input with at least one row and one column: its itemsize; N, C stored."""
     cdef int isz = _check_array(fn, name, x, 2, 0)
@@ -30,7 +23,7 @@ cdef object _loss_same_shape(str fn, str name, object t, int64_t n, int64_t c, i
     _check_array(fn, name, t, 2, isz)
     if cnp.PyArray_DIM(<cnp.ndarray>t, 0) != n or cnp.PyArray_DIM(<cnp.ndarray>t, 1) != c:
         raise ValueError(f"{fn}: {name} must have shape {(n, c)} like {like}, got {t.shape}")
-    return _c_order(t)
+    return _contig(t)
 
 
 cdef object _loss_weights(str fn, str name, object w, int64_t n, int isz):
@@ -40,7 +33,7 @@ cdef object _loss_weights(str fn, str name, object w, int64_t n, int isz):
     _check_array(fn, name, w, 1, isz)
     if cnp.PyArray_DIM(<cnp.ndarray>w, 0) != n:
         raise ValueError(f"{fn}: {name} must have shape {(n,)}, got {w.shape}")
-    w = _c_order(w)
+    w = _contig(w)
     cdef void *p = cnp.PyArray_DATA(<cnp.ndarray>w)
     cdef int64_t i, bad = -1
     with nogil:
@@ -63,12 +56,12 @@ cdef double _loss_scale(str fn, object reduction, int64_t n) except -1.0:
 
 
 cdef object _loss_labels(str fn, object targets, int64_t n, int64_t c):
-    """int32/int64 labels (n,) in [0, c), made contiguous."""
+    """int32/int64 labels (n,) in [0, c), made contiguous, native and aligned."""
     if (cnp.PyArray_NDIM(<cnp.ndarray>targets) != 1
             or cnp.PyArray_DIM(<cnp.ndarray>targets, 0) != n):
         raise ValueError(f"{fn}: targets (class labels) must have shape {(n,)}, "
                          f"got {targets.shape}")
-    targets = _c_order(targets)
+    targets = _contig(targets)
     cdef void *p = cnp.PyArray_DATA(<cnp.ndarray>targets)
     cdef bint wide = cnp.PyArray_ITEMSIZE(<cnp.ndarray>targets) == 8
     cdef int64_t i, y, bad = -1
@@ -119,13 +112,12 @@ def softmax_cross_entropy(logits, targets, sample_weight=None, class_weight=None
     cdef bint probs, labels
     if tt == cnp.NPY_FLOAT32 or tt == cnp.NPY_FLOAT64:
         probs, labels = True, False
-    elif ((tt == cnp.NPY_INT32 or tt == cnp.NPY_INT64)
-          and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>targets)):
+    elif tt == cnp.NPY_INT32 or tt == cnp.NPY_INT64:
         probs, labels = False, True
     else:
         dt = targets.dtype
         probs = dt.kind == "f"
-        labels = dt.kind == "i" and dt.isnative and (dt.itemsize == 4 or dt.itemsize == 8)
+        labels = dt.kind == "i" and (dt.itemsize == 4 or dt.itemsize == 8)
     if probs:
         t = _loss_same_shape(fn, "targets", targets, n, c, isz, "logits")
     elif labels:
@@ -139,7 +131,7 @@ def softmax_cross_entropy(logits, targets, sample_weight=None, class_weight=None
     cdef double eps = _real_param(fn, "label_smoothing", label_smoothing, 0.0, 1.0, False, True)
     cdef double scale = _loss_scale(fn, reduction, n)
     grad = _loss_grad(fn, grad, n, c, isz, (logits, targets, sample_weight, class_weight))
-    z = _c_order(logits)
+    z = _contig(logits)
     rows = _alloc(1, n, 0, cnp.NPY_FLOAT64)
     cdef double total = 0.0
     cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>grad)
@@ -171,10 +163,10 @@ cdef tuple _elem_loss(int kind, str fn, str name, object pred, str tname, object
     sw = _loss_weights(fn, "sample_weight", sample_weight, n, isz)
     cdef double d = 0.0
     if kind == NNF_LOSS_HUBER:
-        d = _real_param(fn, "delta", delta, 0.0, float("inf"), True, True)
+        d = _real_param(fn, "delta", delta, 0.0, float("inf"), True, True, isz)
     cdef double scale = _loss_scale(fn, reduction, n)
     grad = _loss_grad(fn, grad, n, m, isz, (pred, target, sample_weight))
-    p = _c_order(pred)
+    p = _contig(pred)
     rows = _alloc(1, n, 0, cnp.NPY_FLOAT64)
     cdef double total = 0.0
     cdef void *pg = cnp.PyArray_DATA(<cnp.ndarray>grad)

@@ -63,7 +63,7 @@ def _matmul_general(a, b, out):
         return np.matmul(a_arr, b_arr, out=out)  # NumPy casts or raises exactly as it would
     a2 = a2.astype(dtype, copy=False)  # promotion makes new arrays; inputs stay untouched
     b2 = b2.astype(dtype, copy=False)
-    direct = (out is not None and out.flags.c_contiguous
+    direct = (out is not None and out.flags.c_contiguous and out.flags.aligned
               and not np.may_share_memory(out, a_arr) and not np.may_share_memory(out, b_arr))
     res = out if direct else np.empty(shape, dtype)
     _batched_gemm(a2, b2, res.reshape(batch + (m, n)), batch)

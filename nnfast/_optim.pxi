@@ -18,8 +18,14 @@ cdef int _opt_buffers(str fn, object params, object grads, tuple names, tuple bu
     return isz
 
 
-cdef inline double _unit_param(str fn, str name, object value) except? -1.0:
-    return _real_param(fn, name, value, 0.0, 1.0, False, True)
+cdef inline double _unit_param(str fn, str name, object value, int isz) except? -1.0:
+    """A rate in [0, 1) that stays below 1 in the buffers' dtype (1 - 1e-9 is 1.0 in float32)."""
+    return _real_param(fn, name, value, 0.0, 1.0, False, True, isz)
+
+
+cdef inline double _eps_param(str fn, object value, int isz) except? -1.0:
+    """eps > 0, also in the buffers' dtype (1e-50 is 0.0 in float32: a division by zero)."""
+    return _real_param(fn, "eps", value, 0.0, None, True, False, isz)
 
 
 def sgd_update(params, grads, velocity=None, lr=0.01, momentum=0.0, nesterov=False,
@@ -30,13 +36,13 @@ def sgd_update(params, grads, velocity=None, lr=0.01, momentum=0.0, nesterov=Fal
     cdef int isz = _opt_buffers(fn, params, grads, ("velocity",), (velocity,))
     cdef double lr_ = _real_param(fn, "lr", lr, 0.0)
     cdef double wd = _real_param(fn, "weight_decay", weight_decay, 0.0)
-    cdef double mu = _unit_param(fn, "momentum", momentum)
+    cdef double mu = _unit_param(fn, "momentum", momentum, isz)
     if mu > 0 and velocity is None:
         raise ValueError(f"{fn}: velocity is required when momentum > 0 (got momentum={mu!r})")
     cdef int nest = 1 if nesterov else 0
     if nest and mu == 0:
         raise ValueError(f"{fn}: nesterov=True needs momentum > 0")
-    g = _c_order(grads)
+    g = _contig(grads)
     cdef void *pp = _ptr(params)
     cdef void *pv = _ptr(velocity)
     cdef const void *pg = _ptr(g)
@@ -60,10 +66,11 @@ def adam_update(params, grads, m, v, step, lr=0.001, beta1=0.9, beta2=0.999, eps
     cdef int64_t s = _step_param(fn, step)
     cdef double lr_ = _real_param(fn, "lr", lr, 0.0)
     cdef double wd = _real_param(fn, "weight_decay", weight_decay, 0.0)
-    cdef double b1 = _unit_param(fn, "beta1", beta1), b2 = _unit_param(fn, "beta2", beta2)
-    cdef double eps_ = _real_param(fn, "eps", eps, 0.0, None, True, False)
+    cdef double b1 = _unit_param(fn, "beta1", beta1, isz)
+    cdef double b2 = _unit_param(fn, "beta2", beta2, isz)
+    cdef double eps_ = _eps_param(fn, eps, isz)
     cdef int dec = 1 if decoupled else 0
-    g = _c_order(grads)
+    g = _contig(grads)
     cdef void *pp = _ptr(params)
     cdef void *pm = _ptr(m)
     cdef void *pv = _ptr(v)
@@ -87,11 +94,12 @@ def rmsprop_update(params, grads, sq, lr=0.001, rho=0.9, eps=1e-7, momentum=0.0,
     cdef int isz = _opt_buffers(fn, params, grads, ("sq", "velocity"), (sq, velocity))
     cdef double lr_ = _real_param(fn, "lr", lr, 0.0)
     cdef double wd = _real_param(fn, "weight_decay", weight_decay, 0.0)
-    cdef double rho_ = _unit_param(fn, "rho", rho), mu = _unit_param(fn, "momentum", momentum)
-    cdef double eps_ = _real_param(fn, "eps", eps, 0.0, None, True, False)
+    cdef double rho_ = _unit_param(fn, "rho", rho, isz)
+    cdef double mu = _unit_param(fn, "momentum", momentum, isz)
+    cdef double eps_ = _eps_param(fn, eps, isz)
     if mu > 0 and velocity is None:
         raise ValueError(f"{fn}: velocity is required when momentum > 0 (got momentum={mu!r})")
-    g = _c_order(grads)
+    g = _contig(grads)
     cdef void *pp = _ptr(params)
     cdef void *ps = _ptr(sq)
     cdef void *pv = _ptr(velocity)
@@ -113,8 +121,8 @@ def adagrad_update(params, grads, acc, lr=0.01, eps=1e-7, weight_decay=0.0):
     cdef int isz = _opt_buffers(fn, params, grads, ("acc",), (acc,))
     cdef double lr_ = _real_param(fn, "lr", lr, 0.0)
     cdef double wd = _real_param(fn, "weight_decay", weight_decay, 0.0)
-    cdef double eps_ = _real_param(fn, "eps", eps, 0.0, None, True, False)
-    g = _c_order(grads)
+    cdef double eps_ = _eps_param(fn, eps, isz)
+    g = _contig(grads)
     cdef void *pp = _ptr(params)
     cdef void *pa = _ptr(acc)
     cdef const void *pg = _ptr(g)

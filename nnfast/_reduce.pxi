@@ -4,8 +4,10 @@ cdef int _check_int64_out(object fn, object name, object out, tuple shape,
                           object x) except -1:
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(out).__name__}")
-    if cnp.PyArray_TYPE(<cnp.ndarray>out) != cnp.NPY_INT64:
+    cdef cnp.ndarray o = <cnp.ndarray>out
+    if not cnp.PyArray_ISSIGNED(o) or cnp.PyArray_ITEMSIZE(o) != 8:  # long or long long
         raise TypeError(f"{fn}: {name} must have dtype int64, got {out.dtype}")
+    _check_behaved(fn, name, o)
     if out.shape != shape:
         raise ValueError(f"{fn}: {name} must have shape {shape}, got {out.shape}")
     if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out):

@@ -2,17 +2,44 @@
 # what was expected and what was given.
 
 cdef inline int _itemsize_of(object fn, object name, object arr) except -1:
-    """4 for float32, 8 for float64; TypeError otherwise."""
+    """4 for float32, 8 for float64, in either byte order (a byte-swapped or unaligned input is
+    copied by _contig as NumPy would; a given output must be native and aligned, _check_behaved);
+    TypeError otherwise."""
     if not cnp.PyArray_Check(arr):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(arr).__name__}")
     cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>arr)
-    if not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>arr):
-        raise TypeError(f"{fn}: {name} must be in native byte order, got dtype {arr.dtype.str}")
     if t == cnp.NPY_FLOAT32:
         return 4
     if t == cnp.NPY_FLOAT64:
         return 8
     raise TypeError(f"{fn}: {name} must have dtype float32 or float64, got {arr.dtype}")
+
+
+cdef inline bint _behaved(cnp.ndarray a) noexcept:
+    """Native byte order and aligned (data pointer and strides): C may read a's elements as its
+    float, double or int64_t type. A view at an odd byte offset is not (UB in C)."""
+    return cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_ISALIGNED(a)
+
+
+cdef inline cnp.ndarray _contig(object a):
+    """An input as C reads it: a itself when C-contiguous, aligned and in native byte order,
+    else one C-contiguous native copy holding the same values (NumPy's own conversion)."""
+    cdef cnp.ndarray A = <cnp.ndarray>a
+    if cnp.PyArray_IS_C_CONTIGUOUS(A) and _behaved(A):
+        return A
+    return np.array(A, dtype=A.dtype.newbyteorder("="), order="C")
+
+
+cdef inline int _check_behaved(object fn, object name, cnp.ndarray out) except -1:
+    """A given output is written in place, so it cannot be copied: it must be in native byte
+    order (TypeError) and aligned (ValueError). Same messages as _ref_checks._check_behaved."""
+    if _behaved(out):
+        return 0
+    want = f"{fn}: {name} must be an aligned native-byte-order {out.dtype.name} array"
+    if not cnp.PyArray_ISNOTSWAPPED(out):
+        raise TypeError(f"{want}, got dtype {out.dtype.str}")
+    raise ValueError(f"{want}, got one whose data or strides are not multiples of "
+                     f"{out.dtype.alignment} bytes")
 
 
 cdef inline int _check_array(object fn, object name, object arr, int ndim, int itemsize) except -1:
@@ -76,8 +103,10 @@ def _may_share_memory(a, b):
 
 cdef inline int _check_out(object fn, object name, object out, tuple shape, int itemsize,
                            tuple inputs) except -1:
-    """out: ndarray of exactly `shape` and dtype, C-contiguous, writeable, not overlapping inputs."""
+    """out: ndarray of exactly `shape` and dtype, native and aligned, C-contiguous, writeable,
+    not overlapping inputs."""
     _check_array(fn, name, out, len(shape), itemsize)
+    _check_behaved(fn, name, <cnp.ndarray>out)
     if out.shape != shape:
         raise ValueError(f"{fn}: {name} must have shape {shape}, got {out.shape}")
     if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out):
@@ -96,6 +125,7 @@ cdef inline int _check_out_nd(object fn, object name, object out, int nd, int64_
     """_check_out for the shape (d0,) (nd=1) or (d0, d1) (nd=2), compared in C; the tuple is
     only built for the error message."""
     _check_array(fn, name, out, nd, itemsize)
+    _check_behaved(fn, name, <cnp.ndarray>out)
     cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(<cnp.ndarray>out)
     if dims[0] != d0 or (nd == 2 and dims[1] != d1):
         shape = <tuple>(d0,) if nd == 1 else <tuple>(d0, d1)
@@ -130,7 +160,10 @@ cdef inline object _empty(tuple shape, int itemsize):
 cdef inline bint _row_layout(cnp.ndarray a, int64_t rows, int64_t cols, int isz,
                              int *trans, int64_t *ld):
     """Can `a` (rows x cols) be read as row-major with row stride ld (trans=0) or as the
-    transpose of a row-major cols x rows matrix (trans=1) without a copy?"""
+    transpose of a row-major cols x rows matrix (trans=1) without a copy? Never when `a` is
+    byte-swapped or unaligned."""
+    if not _behaved(a):
+        return False
     cdef cnp.npy_intp s0 = cnp.PyArray_STRIDE(a, 0), s1 = cnp.PyArray_STRIDE(a, 1)
     # Row-major: unit inner stride (irrelevant when cols <= 1), positive row stride >= cols.
     if cols <= 1 or s1 == isz:
@@ -158,10 +191,21 @@ cdef str _interval(object lo, object hi, bint lo_open, bint hi_open):
     return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
 
 
+cdef inline bint _inside(double v, object lo, object hi, bint lo_open, bint hi_open):
+    cdef bint ok = v == v
+    if ok and lo is not None:
+        ok = v > <double>lo if lo_open else v >= <double>lo
+    if ok and hi is not None:
+        ok = v < <double>hi if hi_open else v <= <double>hi
+    return ok
+
+
 cdef double _real_param(object fn, object name, object value, object lo=None, object hi=None,
-                        bint lo_open=False, bint hi_open=False) except? -1.0:
-    """A real hyperparameter in the interval lo..hi (open ends flagged); NaN is always rejected."""
-    cdef double v
+                        bint lo_open=False, bint hi_open=False, int itemsize=0) except? -1.0:
+    """A real hyperparameter in the interval lo..hi (open ends flagged); NaN is always rejected.
+    itemsize 4: the float32 kernels cast it to float, so the rounded value must lie in the
+    interval too (eps=1e-50 rounds to 0, beta1=1-1e-9 to 1, delta=1e39 to inf)."""
+    cdef double v, r
     if type(value) is float:  # the common case; float(value) would give the same
         v = <double>value
     elif isinstance(value, (str, bytes)) or value is None:
@@ -172,13 +216,13 @@ cdef double _real_param(object fn, object name, object value, object lo=None, ob
         except (TypeError, ValueError):
             raise TypeError(f"{fn}: {name} must be a real number, "
                             f"got {type(value).__name__}") from None
-    cdef bint ok = v == v
-    if ok and lo is not None:
-        ok = v > <double>lo if lo_open else v >= <double>lo
-    if ok and hi is not None:
-        ok = v < <double>hi if hi_open else v <= <double>hi
-    if not ok:
+    if not _inside(v, lo, hi, lo_open, hi_open):
         raise ValueError(f"{fn}: {name} must be {_interval(lo, hi, lo_open, hi_open)}, got {v!r}")
+    if itemsize == 4:
+        r = <float>v
+        if not _inside(r, lo, hi, lo_open, hi_open):
+            raise ValueError(f"{fn}: {name}={v!r} is out of range for float32: it rounds to "
+                             f"{r!r}, and {name} must be {_interval(lo, hi, lo_open, hi_open)}")
     return v
 
 
@@ -196,18 +240,22 @@ cdef int64_t _step_param(object fn, object value) except -1:
         raise ValueError(f"{fn}: step must be >= 1 (updates so far, this one included), got {s}")
     return s
 
+
 cdef inline cnp.ndarray _check_labels(object fn, object name, object labels, int64_t n,
                                       int64_t n_classes):
-    """labels: int32/int64 1-D array of length n, every value in [0, n_classes). Returns them as
-    a C-contiguous int64 array (no copy when they already are one)."""
+    """labels: int32/int64 1-D array (either byte order) of length n, every value in
+    [0, n_classes). Returns them as an aligned C-contiguous native int64 array (no copy when
+    they already are one)."""
     if not isinstance(labels, np.ndarray):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(labels).__name__}")
-    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>labels)
-    if t != cnp.NPY_INT32 and t != cnp.NPY_INT64:
+    cdef cnp.ndarray lab = <cnp.ndarray>labels
+    cdef int isz = cnp.PyArray_ITEMSIZE(lab)
+    if not cnp.PyArray_ISSIGNED(lab) or (isz != 4 and isz != 8):  # int64 is long or long long
         raise TypeError(f"{fn}: {name} must have dtype int32 or int64, got {labels.dtype}")
     if labels.shape != (n,):
         raise ValueError(f"{fn}: {name} must have shape ({n},), got {labels.shape}")
-    cdef cnp.ndarray lab = np.ascontiguousarray(labels, dtype=np.int64)
+    if isz != 8 or not cnp.PyArray_IS_C_CONTIGUOUS(lab) or not _behaved(lab):
+        lab = np.array(lab, dtype=np.int64, order="C")
     cdef const int64_t *p = <const int64_t *>cnp.PyArray_DATA(lab)
     cdef int64_t i, lo = 0, hi = 0
     if n:

@@ -24,7 +24,8 @@ B = np.ones((4, 5), np.float32)
 @pytest.mark.parametrize("a,b,kw,exc,msg", [
     (A.astype(np.int32), B, {}, TypeError, r"gemm: a must have dtype float32 or float64, got int"),
     (A, B.astype(np.float64), {}, TypeError, r"gemm: b must have dtype float32 like the other"),
-    (A.astype(">f4"), B, {}, TypeError, r"gemm: a must be in native byte order, got dtype >f4"),
+    (A, B, {"out": np.empty((3, 5), ">f4")}, TypeError,
+     r"gemm: out must be an aligned native-byte-order float32 array, got dtype >f4"),
     ([[1.0]], B, {}, TypeError, r"gemm: a must be a numpy.ndarray, got list"),
     (np.ones(4, np.float32), B, {}, ValueError, r"gemm: a must be 2-D, got 1-D"),
     (A, np.ones((5, 5), np.float32), {}, ValueError, r"a.shape\[1\] must equal b.shape\[0\]"),

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from nnfast.backends._ref_checks import _check_out, _float_array
+from nnfast.backends._ref_checks import _check_out, _float_array, _native
 
 __all__ = ["activation_backward", "activation_forward"]
 
@@ -174,7 +174,7 @@ def check_saved(fn: str, activation: str, dy, z, y) -> None:
                 raise ValueError(f"{fn}: {name} is required for activation {activation!r}, "
                                  "got None")
             continue
-        _float_array(fn, name, arr, 2, dy.dtype)
+        _float_array(fn, name, arr, 2, _native(dy.dtype))
         if arr.shape != dy.shape:
             raise ValueError(f"{fn}: {name} must have shape {dy.shape} like dy, got {arr.shape}")
 

@@ -10,19 +10,26 @@ import numpy as np
 _FLOATS = (np.float32, np.float64)
 
 
+def _native(dtype: np.dtype) -> np.dtype:
+    """dtype in native byte order. Inputs in either order are read as NumPy reads them (the
+    compiled backend copies them); outputs must be native (_check_behaved); results are."""
+    return dtype if dtype.isnative else dtype.newbyteorder("=")
+
+
 def _float_array(fn: str, name: str, x, ndim: int, dtype=None) -> np.dtype:
+    """x: a float32/float64 array (either byte order) of ndim dimensions, of `dtype` when given;
+    returns its native dtype."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(x).__name__}")
-    if not x.dtype.isnative:
-        raise TypeError(f"{fn}: {name} must be in native byte order, got dtype {x.dtype.str}")
-    if x.dtype not in _FLOATS:
+    native = _native(x.dtype)
+    if native not in _FLOATS:
         raise TypeError(f"{fn}: {name} must have dtype float32 or float64, got {x.dtype}")
     if x.ndim != ndim:
         raise ValueError(f"{fn}: {name} must be {ndim}-D, got {x.ndim}-D with shape {x.shape}")
-    if dtype is not None and x.dtype != dtype:
+    if dtype is not None and native != dtype:
         raise TypeError(f"{fn}: {name} must have dtype {dtype} like the other operands, "
                         f"got {x.dtype}")
-    return x.dtype
+    return native
 
 
 def _interval(lo, hi, lo_open: bool, hi_open: bool) -> str:
@@ -31,18 +38,30 @@ def _interval(lo, hi, lo_open: bool, hi_open: bool) -> str:
     return f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
 
 
-def _real_param(fn: str, name: str, value, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
-    """A real hyperparameter in the interval lo..hi (open ends flagged); NaN is always rejected."""
+def _inside(v: float, lo, hi, lo_open: bool, hi_open: bool) -> bool:
+    return not math.isnan(v) and (lo is None or (v > lo if lo_open else v >= lo)) and \
+        (hi is None or (v < hi if hi_open else v <= hi))
+
+
+def _real_param(fn: str, name: str, value, lo=None, hi=None, lo_open=False, hi_open=False,
+                dtype=None) -> float:
+    """A real hyperparameter in the interval lo..hi (open ends flagged); NaN is always rejected.
+    dtype float32: the value is used in float32, so the rounded value must lie in the interval
+    too (eps=1e-50 rounds to 0, beta1=1-1e-9 to 1, delta=1e39 to inf)."""
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}") from None
-    ok = not math.isnan(v) and (lo is None or (v > lo if lo_open else v >= lo)) and \
-        (hi is None or (v < hi if hi_open else v <= hi))
-    if not ok:
+    if not _inside(v, lo, hi, lo_open, hi_open):
         raise ValueError(f"{fn}: {name} must be {_interval(lo, hi, lo_open, hi_open)}, got {v!r}")
+    if dtype is not None and np.dtype(dtype) == np.float32:
+        with np.errstate(over="ignore"):
+            r = float(np.float32(v))
+        if not _inside(r, lo, hi, lo_open, hi_open):
+            raise ValueError(f"{fn}: {name}={v!r} is out of range for float32: it rounds to "
+                             f"{r!r}, and {name} must be {_interval(lo, hi, lo_open, hi_open)}")
     return v
 
 
@@ -64,8 +83,22 @@ def _check_out(fn: str, name: str, out, shape: tuple, dtype, inputs: tuple) -> N
     _check_out_layout(fn, name, out, shape, inputs)
 
 
+def _check_behaved(fn: str, name: str, out) -> None:
+    """A given output is written in place, so it cannot be copied: it must be in native byte
+    order (TypeError) and aligned (ValueError), as C needs (nnfast/_validate.pxi)."""
+    if out.dtype.isnative and out.flags.aligned:
+        return
+    want = f"{fn}: {name} must be an aligned native-byte-order {out.dtype.name} array"
+    if not out.dtype.isnative:
+        raise TypeError(f"{want}, got dtype {out.dtype.str}")
+    raise ValueError(f"{want}, got one whose data or strides are not multiples of "
+                     f"{out.dtype.alignment} bytes")
+
+
 def _check_out_layout(fn: str, name: str, out, shape: tuple, inputs: tuple) -> None:
-    """An output buffer: exact shape, C-contiguous, writeable, not overlapping the inputs."""
+    """An output buffer: native and aligned, exact shape, C-contiguous, writeable, not
+    overlapping the inputs."""
+    _check_behaved(fn, name, out)
     if out.shape != shape:
         raise ValueError(f"{fn}: {name} must have shape {shape}, got {out.shape}")
     if not out.flags.c_contiguous:
@@ -78,10 +111,11 @@ def _check_out_layout(fn: str, name: str, out, shape: tuple, inputs: tuple) -> N
 
 
 def _check_labels(fn: str, name: str, labels, n: int, n_classes: int) -> None:
-    """labels: int32/int64 1-D array of length n with every value in [0, n_classes)."""
+    """labels: int32/int64 1-D array (either byte order) of length n with every value in
+    [0, n_classes)."""
     if not isinstance(labels, np.ndarray):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(labels).__name__}")
-    if labels.dtype not in (np.int32, np.int64):
+    if _native(labels.dtype) not in (np.int32, np.int64):
         raise TypeError(f"{fn}: {name} must have dtype int32 or int64, got {labels.dtype}")
     if labels.shape != (n,):
         raise ValueError(f"{fn}: {name} must have shape ({n},), got {labels.shape}")

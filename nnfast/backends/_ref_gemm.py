@@ -11,7 +11,8 @@ def gemm(a, b, out=None, alpha=1.0, beta=0.0):
 
     beta == 0 overwrites out (NaN in out is ignored, as in BLAS); alpha == 0 reads neither a
     nor b (NaN there is ignored); alpha and beta are compared with 0 after conversion to the
-    operands' dtype (float32: |alpha| < 7e-46 is 0). out=None allocates.
+    operands' dtype, as the kernel uses them (float32: |alpha| < 7e-46 is 0, 1e39 is inf).
+    out=None allocates.
     """
     dtype = _float_array("gemm", "a", a, 2)
     _float_array("gemm", "b", b, 2, dtype)
@@ -28,7 +29,8 @@ def gemm(a, b, out=None, alpha=1.0, beta=0.0):
         _check_out("gemm", "out", out, (m, n), dtype, (a, b))
     # As in BLAS: alpha == 0 does not read a or b; beta == 0 does not read out. Both are
     # taken in the operands' dtype, as the kernel does: a float32 alpha of 1e-50 is 0.
-    alpha_t, beta_t = dtype.type(alpha), dtype.type(beta)
+    with np.errstate(over="ignore"):
+        alpha_t, beta_t = dtype.type(alpha), dtype.type(beta)  # 1e39 is inf in float32
     prod = np.matmul(a, b) if alpha_t != 0 else np.zeros((m, n), dtype)
     if alpha_t not in (0, 1):
         prod *= alpha_t

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnfast.backends._ref_checks import _check_out, _float_array, _real_param
+from nnfast.backends._ref_checks import _check_out, _float_array, _native, _real_param
 
 __all__ = ["binary_cross_entropy", "huber", "mse", "softmax_cross_entropy"]
 
@@ -43,16 +43,16 @@ REDUCTIONS = ("mean", "sum", "none")
 _LABEL_DTYPES = (np.int32, np.int64)
 
 
-def _batch(fn: str, name: str, x, dtype=None):
-    """A 2-D float input with at least one row and one column; returns (N, C)."""
-    _float_array(fn, name, x, 2, dtype)
+def _batch(fn: str, name: str, x):
+    """A 2-D float input with at least one row and one column; returns (N, C, native dtype)."""
+    dtype = _float_array(fn, name, x, 2)
     n, c = x.shape
     if n == 0:
         raise ValueError(f"{fn}: empty batch: {name} has 0 rows (a loss over no samples "
                          f"is undefined)")
     if c == 0:
         raise ValueError(f"{fn}: {name} must have at least one column, got shape {x.shape}")
-    return n, c
+    return n, c, dtype
 
 
 def _same_shape(fn: str, name: str, t, shape: tuple, dtype, like: str) -> None:
@@ -90,7 +90,7 @@ def _is_labels(fn: str, targets, n: int, c: int, dtype) -> bool:
     if targets.dtype.kind == "f":
         _same_shape(fn, "targets", targets, (n, c), dtype, "logits")
         return False
-    if targets.dtype not in _LABEL_DTYPES:
+    if _native(targets.dtype) not in _LABEL_DTYPES:
         raise TypeError(f"{fn}: targets must be int32/int64 class labels or float32/float64 "
                         f"probabilities, got {targets.dtype}")
     if targets.shape != (n,):
@@ -147,8 +147,7 @@ def softmax_cross_entropy(logits, targets, sample_weight=None, class_weight=None
     (1.386294, -0.375)
     """
     fn = "softmax_cross_entropy"
-    dtype = logits.dtype if isinstance(logits, np.ndarray) else None
-    n, c = _batch(fn, "logits", logits)
+    n, c, dtype = _batch(fn, "logits", logits)
     labels = _is_labels(fn, targets, n, c, dtype)
     sw = _weights(fn, "sample_weight", sample_weight, n, dtype)
     cw = _weights(fn, "class_weight", class_weight, c, dtype)
@@ -191,8 +190,7 @@ def _xent(z, t, w, scale):
 
 def _elementwise(fn, name, pred, tname, targets, sample_weight):
     """Checks shared by the per-element losses; returns (N, M, dtype, sample_weight)."""
-    dtype = pred.dtype if isinstance(pred, np.ndarray) else None
-    n, m = _batch(fn, name, pred)
+    n, m, dtype = _batch(fn, name, pred)
     _same_shape(fn, tname, targets, (n, m), dtype, name)
     sw = _weights(fn, "sample_weight", sample_weight, n, dtype)
     return n, m, dtype, sw
@@ -257,7 +255,8 @@ def mse(pred, target, sample_weight=None, reduction="mean", grad=None):
 
 
 def huber(pred, target, delta=1.0, sample_weight=None, reduction="mean", grad=None):
-    """Huber loss, fused with its gradient; r = p - t, δ = delta (finite, > 0):
+    """Huber loss, fused with its gradient; r = p - t, δ = delta (finite and > 0, also once
+    rounded to the input dtype, in which it is used):
     ℓ = ½r² if |r| ≤ δ else δ·(|r| - ½δ); ℓ' = clip(r, -δ, δ) (NaN stays NaN);
     l_i = mean_j ℓ_ij; grad_ij = scale·w_i·ℓ'_ij/M.
 
@@ -268,7 +267,8 @@ def huber(pred, target, delta=1.0, sample_weight=None, reduction="mean", grad=No
     """
     fn = "huber"
     n, m, dtype, sw = _elementwise(fn, "pred", pred, "target", target, sample_weight)
-    d = _real_param(fn, "delta", delta, 0.0, float("inf"), lo_open=True, hi_open=True)
+    d = _real_param(fn, "delta", delta, 0.0, float("inf"), lo_open=True, hi_open=True,
+                    dtype=dtype)
     scale = _reduction_scale(fn, reduction, n)
     grad = _grad_out(fn, grad, (n, m), dtype, (pred, target, sample_weight))
     with np.errstate(over="ignore", invalid="ignore"):  # inf - inf: NaN, as wanted

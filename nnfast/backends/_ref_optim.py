@@ -4,10 +4,12 @@ All updates work in place on flat 1-D buffers of P elements: `params` and the st
 (velocity, moments, accumulators) must be C-contiguous, writeable, of the dtype of `params` and
 must not overlap one another or `grads`; `grads` (read only) may have any layout. They return
 None. Hyperparameters are real numbers (NaN rejected): lr >= 0, weight_decay >= 0,
-momentum/betas/rho in [0, 1), eps > 0; Adam's step is an integer >= 1. With weight_decay the
-gradient used below is g = grads + weight_decay·params (except AdamW, see adam_update).
-Arithmetic is in the buffers' dtype, hyperparameters cast to it; Adam's bias corrections are
-computed in float64.
+momentum/betas/rho in [0, 1), eps > 0 (these two also once rounded to the buffers' dtype, in
+which the update runs: eps=1e-50 or beta1=1-1e-9 are rejected for float32); Adam's step is an
+integer >= 1. With weight_decay the gradient used below is g = grads + weight_decay·params
+(except AdamW, see adam_update). Arithmetic is in the buffers' dtype, hyperparameters cast to
+it; Adam's bias corrections are computed in float64. `grads` may be byte-swapped or unaligned
+(read as NumPy reads it); the in-place buffers must be native and aligned.
 """
 from __future__ import annotations
 
@@ -40,12 +42,14 @@ def _lr_wd(fn: str, lr, weight_decay) -> tuple:
             _real_param(fn, "weight_decay", weight_decay, 0.0))
 
 
-def _unit(fn: str, name: str, value) -> float:
-    return _real_param(fn, name, value, 0.0, 1.0, hi_open=True)
+def _unit(fn: str, name: str, value, dtype) -> float:
+    """A rate in [0, 1) that stays below 1 in the buffers' dtype (1 - 1e-9 is 1.0 in float32)."""
+    return _real_param(fn, name, value, 0.0, 1.0, hi_open=True, dtype=dtype)
 
 
-def _eps(fn: str, value) -> float:
-    return _real_param(fn, "eps", value, 0.0, lo_open=True)
+def _eps(fn: str, value, dtype) -> float:
+    """eps > 0, also in the buffers' dtype (1e-50 is 0.0 in float32: a division by zero)."""
+    return _real_param(fn, "eps", value, 0.0, lo_open=True, dtype=dtype)
 
 
 def _decayed(grads, params, wd: float):
@@ -64,9 +68,9 @@ def sgd_update(params, grads, velocity=None, lr=0.01, momentum=0.0, nesterov=Fal
     [0.5, 1.5]
     """
     fn = "sgd_update"
-    _buffers(fn, params, grads, velocity=velocity)
+    dtype = _buffers(fn, params, grads, velocity=velocity)
     lr, wd = _lr_wd(fn, lr, weight_decay)
-    mu = _unit(fn, "momentum", momentum)
+    mu = _unit(fn, "momentum", momentum, dtype)
     if mu > 0 and velocity is None:
         raise ValueError(f"{fn}: velocity is required when momentum > 0 (got momentum={mu!r})")
     if nesterov and mu == 0:
@@ -96,11 +100,11 @@ def adam_update(params, grads, m, v, step, lr=0.001, beta1=0.9, beta2=0.999, eps
     [-0.099997]
     """
     fn = "adam_update"
-    _buffers(fn, params, grads, m=m, v=v)
+    dtype = _buffers(fn, params, grads, m=m, v=v)
     s = _step_param(fn, step)
     lr, wd = _lr_wd(fn, lr, weight_decay)
-    b1, b2 = _unit(fn, "beta1", beta1), _unit(fn, "beta2", beta2)
-    eps = _eps(fn, eps)
+    b1, b2 = _unit(fn, "beta1", beta1, dtype), _unit(fn, "beta2", beta2, dtype)
+    eps = _eps(fn, eps, dtype)
     g = grads if decoupled else _decayed(grads, params, wd)
     m *= b1
     m += (1.0 - b1) * g
@@ -125,9 +129,10 @@ def rmsprop_update(params, grads, sq, lr=0.001, rho=0.9, eps=1e-7, momentum=0.0,
     [-0.2]
     """
     fn = "rmsprop_update"
-    _buffers(fn, params, grads, sq=sq, velocity=velocity)
+    dtype = _buffers(fn, params, grads, sq=sq, velocity=velocity)
     lr, wd = _lr_wd(fn, lr, weight_decay)
-    rho, mu, eps = _unit(fn, "rho", rho), _unit(fn, "momentum", momentum), _eps(fn, eps)
+    rho, mu = _unit(fn, "rho", rho, dtype), _unit(fn, "momentum", momentum, dtype)
+    eps = _eps(fn, eps, dtype)
     if mu > 0 and velocity is None:
         raise ValueError(f"{fn}: velocity is required when momentum > 0 (got momentum={mu!r})")
     g = _decayed(grads, params, wd)
@@ -153,9 +158,9 @@ def adagrad_update(params, grads, acc, lr=0.01, eps=1e-7, weight_decay=0.0):
     ([-0.1], [4.0])
     """
     fn = "adagrad_update"
-    _buffers(fn, params, grads, acc=acc)
+    dtype = _buffers(fn, params, grads, acc=acc)
     lr, wd = _lr_wd(fn, lr, weight_decay)
-    eps = _eps(fn, eps)
+    eps = _eps(fn, eps, dtype)
     g = _decayed(grads, params, wd)
     acc += g * g
     params -= lr * (g / (np.sqrt(acc) + eps))

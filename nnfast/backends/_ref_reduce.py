@@ -8,6 +8,7 @@ from nnfast.backends._ref_checks import (
     _check_out,
     _check_out_layout,
     _float_array,
+    _native,
 )
 
 __all__ = ["accuracy", "argmax_rows", "column_sums"]
@@ -16,7 +17,7 @@ __all__ = ["accuracy", "argmax_rows", "column_sums"]
 def _check_int_out(fn: str, name: str, out, shape: tuple, inputs: tuple) -> None:
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != np.int64:
+    if _native(out.dtype) != np.int64:
         raise TypeError(f"{fn}: {name} must have dtype int64, got {out.dtype}")
     _check_out_layout(fn, name, out, shape, inputs)
 
