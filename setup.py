@@ -2,7 +2,8 @@
 
 Environment switches (all optional):
   NNFAST_NATIVE=1    add -march=native (local builds only; the default build runs on any x86-64)
-  NNFAST_SANITIZE=1  build with AddressSanitizer + UBSan (see README, "Sanitizers")
+  NNFAST_SANITIZE=1  build with AddressSanitizer + UBSan (see README, "Sanitizers");
+                     =thread builds with ThreadSanitizer instead
   NNFAST_NO_OPENMP=1 build single-threaded even if the compiler supports OpenMP
 """
 import glob
@@ -65,7 +66,12 @@ class BuildExt(build_ext):
                              "building single-threaded kernels.\n")
         if _env_on("NNFAST_NATIVE"):
             cflags.append("-march=native")
-        if _env_on("NNFAST_SANITIZE"):
+        sanitize = os.environ.get("NNFAST_SANITIZE", "").strip().lower()
+        if sanitize == "thread":  # ThreadSanitizer: the runtime's and the GEMM's threads
+            san = ["-fsanitize=thread", "-fno-omit-frame-pointer", "-g"]
+            cflags = [f for f in cflags if f != "-O3"] + ["-O1"] + san
+            ldflags += san
+        elif _env_on("NNFAST_SANITIZE"):
             san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                    "-fno-sanitize-recover=undefined", "-g"]
             cflags = [f for f in cflags if f != "-O3"] + ["-O1"] + san
