@@ -37,9 +37,6 @@ def load(name: str):
     return X.astype(np.float64), y
 
 
-SETTLE_S = 0.3
-
-
 def _fit_once(cls, X, y) -> float:
     est = cls(hidden_layer_sizes=(100,), activation="relu", solver="adam", max_iter=10,
               random_state=0)
@@ -50,16 +47,11 @@ def _fit_once(cls, X, y) -> float:
 
 def fit_times(classes: dict, X, y, repeats: int) -> dict:
     """Median fit time per estimator class. Repeats are interleaved (each library sees the
-    same machine state); before each timed fit the other library's idle thread pool gets
-    SETTLE_S to stop spinning (OpenBLAS and OpenMP workers busy-wait after use and would
-    steal a core on a small machine), then an untimed fit on a 400-sample slice wakes this
-    library's pool and the idle CPU (the first milliseconds after a pause run slower, which
-    would weigh on a 30 ms digits fit)."""
+    same machine state), with no pause or untimed warm-up fit between them: a program that
+    uses both libraries gets the other's spinning threads too."""
     times = {name: [] for name in classes}
     for _ in range(repeats):
         for name, cls in classes.items():
-            time.sleep(SETTLE_S)
-            _fit_once(cls, X[:400], y[:400])
             times[name].append(_fit_once(cls, X, y))
     return {name: statistics.median(ts) for name, ts in times.items()}
 

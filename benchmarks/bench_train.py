@@ -88,9 +88,6 @@ def torch_trainer(data, batch_size, threads, seed):
     return epoch, accuracy
 
 
-SETTLE_S = 0.5   # lets the other framework's idle OpenMP threads stop spinning
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=10)
@@ -136,8 +133,7 @@ def main(argv=None):
         # epochs interleaved (nnfast, torch, nnfast, ...): a neighbour's load on a shared
         # machine, which comes and goes, then falls on both columns alike
         for i in range(epochs):
-            for name, (epoch, _) in trainers:
-                time.sleep(SETTLE_S)
+            for name, (epoch, _) in trainers:  # no pause between them: users get none
                 times[name].append(epoch(i))
         rows = [(name, times[name], accuracy()) for name, (_, accuracy) in trainers]
 

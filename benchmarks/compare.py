@@ -79,9 +79,6 @@ def operands(m, k, n, dtype, layout, rng):
     return a, b
 
 
-SETTLE_S = 0.15
-
-
 def timer(fn, target_s):
     """Seconds per call of fn, from a batch long enough to be timed reliably."""
     fn()
@@ -91,11 +88,8 @@ def timer(fn, target_s):
     reps = max(1, int(target_s / max(one, 1e-7)))
 
     def sample():
-        # Let the previous library's idle workers stop spinning (OpenBLAS and OpenMP pools
-        # busy-wait after a call; on 2 cores that steals a core from the next library), then
-        # wake this library's own pool with one untimed call.
-        time.sleep(SETTLE_S)
-        fn()
+        # No pause and no untimed call before the batch: the previous library's spinning
+        # workers are part of what a program that uses both gets.
         t = time.perf_counter()
         for _ in range(reps):
             fn()
