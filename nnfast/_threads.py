@@ -1,5 +1,6 @@
-"""One thread count for the whole process: NNFAST_NUM_THREADS, then OMP_NUM_THREADS, then the
-CPUs this process may run on (affinity mask and cgroup CPU quota)."""
+"""One thread count for the whole process. Default, first rule that applies:
+NNFAST_NUM_THREADS, OMP_NUM_THREADS, else the CPUs this process may run on (affinity mask,
+capped by its cgroup's CPU quota) divided among the ranks an MPI launcher put on this node."""
 from __future__ import annotations
 
 import contextlib
@@ -9,40 +10,14 @@ import os
 import sys
 import warnings
 
-_state = {"n": 1}
+from nnfast import _cpus
+from nnfast._cpus import available_cpus
+
+__all__ = ["available_cpus", "blas_limited", "default_threads", "get_num_threads",
+           "set_num_threads", "threads_source"]
+
+_state = {"n": 1, "source": "affinity"}
 _listeners = []  # callables(n) told about every change (the compiled backend)
-
-
-def _cgroup_cpu_limit() -> int | None:
-    """CPU quota of a cgroup v2 (cpu.max) or v1 (cfs quota/period), rounded up; None if unset."""
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            quota, period = f.read().split()[:2]
-        if quota != "max":
-            return max(1, math.ceil(int(quota) / int(period)))
-        return None
-    except (OSError, ValueError):
-        pass
-    try:
-        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
-            quota = int(f.read())
-        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
-            period = int(f.read())
-        if quota > 0 and period > 0:
-            return max(1, math.ceil(quota / period))
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on: the affinity mask, capped by a cgroup CPU quota."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    limit = _cgroup_cpu_limit()
-    return max(1, min(n, limit) if limit else n)
 
 
 def _validate(n, what: str) -> int:
@@ -61,8 +36,11 @@ def set_num_threads(n: int) -> None:
     >>> nnfast.get_num_threads()
     1
     """
-    n = _validate(n, "set_num_threads")
-    _state["n"] = n
+    _set(_validate(n, "set_num_threads"), "set_num_threads")
+
+
+def _set(n: int, source: str) -> None:
+    _state.update(n=n, source=source)
     for fn in _listeners:
         fn(n)
 
@@ -72,20 +50,47 @@ def get_num_threads() -> int:
     return _state["n"]
 
 
-def _default_from_env() -> int:
+def threads_source() -> str:
+    """Where the current thread count came from: "NNFAST_NUM_THREADS", "OMP_NUM_THREADS",
+    "affinity", "cgroup", "mpi-local-ranks", "set_num_threads" or "threadpoolctl"."""
+    return _state["source"]
+
+
+def default_threads(environ=None, cgroup_root: str | None = None,
+                    proc_cgroup: str | None = None) -> tuple[int, str]:
+    """The thread count a process starts with, and the rule that chose it.
+
+    NNFAST_NUM_THREADS, then OMP_NUM_THREADS (its first entry) win. Otherwise the CPUs in the
+    affinity mask, capped by the CPU quota of the process's cgroup ("cgroup"), then divided
+    among the MPI ranks on this node ("mpi-local-ranks", at least 1 each; see
+    nnfast._cpus.mpi_local_ranks). ``environ`` and the cgroup paths are for tests.
+
+    >>> from nnfast._threads import default_threads
+    >>> default_threads({"NNFAST_NUM_THREADS": "3", "OMP_NUM_THREADS": "8"})
+    (3, 'NNFAST_NUM_THREADS')
+    """
+    env = os.environ if environ is None else environ
     for var in ("NNFAST_NUM_THREADS", "OMP_NUM_THREADS"):
-        raw = os.environ.get(var, "").strip()
+        raw = env.get(var, "").strip()
         if not raw:
             continue
         try:
-            return _validate(int(raw.split(",")[0]), var)
+            return _validate(int(raw.split(",")[0]), var), var
         except ValueError:
             warnings.warn(f"nnfast: ignoring {var}={raw!r}: expected an integer >= 1",
                           RuntimeWarning, stacklevel=3)
-    return available_cpus()
+    n, source = _cpus.affinity_cpus(), "affinity"
+    quota = _cpus.cgroup_cpu_quota(cgroup_root, proc_cgroup)
+    cap = n if quota is None else max(1, math.ceil(quota))  # 1.5 CPUs of quota: 2 threads
+    if cap < n:
+        n, source = cap, "cgroup"
+    ranks = _cpus.mpi_local_ranks(env)
+    if ranks > 1:
+        n, source = max(1, n // ranks), "mpi-local-ranks"
+    return n, source
 
 
-_state["n"] = _default_from_env()
+_state["n"], _state["source"] = default_threads()
 
 
 _blas = {"key": None, "controller": None}  # the cached threadpoolctl controller and its key
