@@ -8,6 +8,7 @@ import math
 import numbers
 import os
 import sys
+import threading
 import warnings
 
 from nnfast import _cpus
@@ -117,16 +118,68 @@ def _blas_controller():
     return controller
 
 
+_blas_users = {"count": 0, "controller": None, "original": None}  # blocks of all threads
+_blas_depth = threading.local()  # blocks the current thread is inside
+_blas_lock = threading.Lock()
+
+
+def _blas_after_fork() -> None:
+    """A fork child keeps only the forking thread: the others' blocks are gone (one of them
+    may have held the lock); the forking thread's own blocks still end in the child."""
+    global _blas_lock
+    _blas_lock = threading.Lock()
+    depth = getattr(_blas_depth, "n", 0)
+    _blas_users["count"] = depth
+    if depth == 0:
+        _blas_users.update(controller=None, original=None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_blas_after_fork)
+
+
+@contextlib.contextmanager
 def blas_limited():
     """Context manager that keeps NumPy's BLAS single-threaded while nnfast's kernels run.
 
-    nnfast's OpenMP pool and OpenBLAS's pool both busy-wait between calls; when a training
-    loop mixes the two (a NumPy dot for a metric, say) each steals cores from the other.
-    Needs threadpoolctl (installed with scikit-learn, or `pip install threadpoolctl`);
-    without it this does nothing. The limit is set on the call and restored when the `with`
-    block exits.
+    nnfast's pool and OpenBLAS's pool both busy-wait between calls; when a training loop
+    mixes the two (a NumPy dot for a metric, say) each steals cores from the other. Needs
+    threadpoolctl (installed with scikit-learn, or `pip install threadpoolctl`); without it
+    this does nothing.
+
+    The BLAS limit is process-wide, so the blocks of all threads count as one: the first to
+    enter sets it, the last to leave restores what the first one found. (Each block restoring
+    its own view would leave BLAS at 1 thread after overlapping fits in two threads.)
     """
-    controller = _blas_controller()
-    if controller is None:
-        return contextlib.nullcontext()
-    return controller.limit(limits=1, user_api="blas")
+    with _blas_lock:
+        if _blas_users["count"] == 0:
+            controller = _blas_controller()
+            if controller is not None:
+                original = [d for d in controller.info() if d["user_api"] == "blas"]
+                controller.limit(limits=1, user_api="blas")
+                _release_openblas()
+                _blas_users.update(controller=controller, original=original)
+        _blas_users["count"] += 1
+        _blas_depth.n = getattr(_blas_depth, "n", 0) + 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_depth.n -= 1
+            _blas_users["count"] -= 1
+            controller = _blas_users["controller"]
+            if _blas_users["count"] == 0 and controller is not None:
+                controller.limit(limits=_blas_users["original"])
+                _release_openblas()
+                _blas_users.update(controller=None, original=None)
+
+
+def _release_openblas() -> None:
+    """threadpoolctl 3.8 lets only the thread that last set a pthreads OpenBLAS's limit set it
+    again, until that thread leaves its threadpool_limits block. blas_limited sets outside
+    such a block and may restore from another thread, so it lets go at once."""
+    import threadpoolctl
+    openblas = getattr(threadpoolctl, "OpenBLASController", None)
+    release = getattr(openblas, "clear_controlling_thread", None)
+    if release is not None:
+        release()

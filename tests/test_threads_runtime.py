@@ -307,9 +307,16 @@ def product_in_child(seed):
             _kernels.runtime_info()["pool_workers"])
 
 
+@pytest.fixture
+def backend_restored():
+    before = nnfast.get_backend()
+    yield
+    nnfast.set_backend(before)
+
+
 @needs_compiled
 @pytest.mark.parametrize("runtime", ["pool", "openmp"])
-def test_fork_after_threads_were_used(runtime, threads):
+def test_fork_after_threads_were_used(runtime, threads, backend_restored):
     if runtime == "openmp":
         pytest.skip("libgomp is not fork-safe once its threads have run: a forked child's "
                     "first parallel region waits for threads the child does not have; with "
@@ -318,6 +325,7 @@ def test_fork_after_threads_were_used(runtime, threads):
     previous = _kernels.get_threading()
     _kernels.set_threading(runtime)
     try:
+        nnfast.set_backend("c")  # restored by the fixture below; inherited by the children
         threads(2)
         a, b = operands(0)
         expected = nnfast.matmul(a, b)
@@ -377,11 +385,21 @@ def digits():
     return nnfast.datasets.load_digits()
 
 
+def blas_threads_if_known():
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    return blas_threads(threadpoolctl)
+
+
 def test_threads_training_their_own_models(digits, threads):
     threads(2)
     (x, y), _ = digits
     alone = [train(seed, x, y).get_weights() for seed in range(4)]
+    blas = blas_threads_if_known()
     together = run_in_threads(lambda i: train(i, x, y).get_weights(), 4)
+    assert blas_threads_if_known() == blas  # fit's BLAS limit is restored once all are done
     for a, b in zip(alone, together):
         assert len(a) == len(b) == 4
         for wa, wb in zip(a, b):
