@@ -3,12 +3,12 @@ NNFAST_NUM_THREADS, OMP_NUM_THREADS, else the CPUs this process may run on (affi
 capped by its cgroup's CPU quota) divided among the ranks an MPI launcher put on this node."""
 from __future__ import annotations
 
+import _thread  # not threading: `import nnfast` would pay ~1 ms for it
 import contextlib
 import math
 import numbers
 import os
 import sys
-import threading
 import warnings
 
 from nnfast import _cpus
@@ -119,19 +119,23 @@ def _blas_controller():
 
 
 _blas_users = {"count": 0, "controller": None, "original": None}  # blocks of all threads
-_blas_depth = threading.local()  # blocks the current thread is inside
-_blas_lock = threading.Lock()
+_blas_depth = {}  # thread id: blocks that thread is inside (under the lock)
+_blas_lock = _thread.allocate_lock()
 
 
 def _blas_after_fork() -> None:
     """A fork child keeps only the forking thread: the others' blocks are gone (one of them
     may have held the lock); the forking thread's own blocks still end in the child."""
     global _blas_lock
-    _blas_lock = threading.Lock()
-    depth = getattr(_blas_depth, "n", 0)
-    _blas_users["count"] = depth
-    if depth == 0:
+    _blas_lock = _thread.allocate_lock()
+    me = _thread.get_ident()
+    depth = _blas_depth.get(me, 0)
+    _blas_depth.clear()
+    if depth:
+        _blas_depth[me] = depth
+    else:
         _blas_users.update(controller=None, original=None)
+    _blas_users["count"] = depth
 
 
 if hasattr(os, "register_at_fork"):
@@ -160,12 +164,16 @@ def blas_limited():
                 _release_openblas()
                 _blas_users.update(controller=controller, original=original)
         _blas_users["count"] += 1
-        _blas_depth.n = getattr(_blas_depth, "n", 0) + 1
+        me = _thread.get_ident()
+        _blas_depth[me] = _blas_depth.get(me, 0) + 1
     try:
         yield
     finally:
         with _blas_lock:
-            _blas_depth.n -= 1
+            if _blas_depth[me] == 1:
+                del _blas_depth[me]
+            else:
+                _blas_depth[me] -= 1
             _blas_users["count"] -= 1
             controller = _blas_users["controller"]
             if _blas_users["count"] == 0 and controller is not None:
