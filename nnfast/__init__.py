@@ -3,11 +3,14 @@
 C kernels with OpenMP behind a thin Cython layer, a plain-NumPy reference backend that mirrors
 them function for function, and NumPy-compatible ops such as :func:`nnfast.matmul`.
 """
+from nnfast import _threadpoolctl
 from nnfast._info import info
 from nnfast._matmul import matmul
 from nnfast._threads import get_num_threads, set_num_threads
 from nnfast._version import __version__
 from nnfast.backends import get_backend, set_backend, use_backend
+
+_threadpoolctl.install()  # threadpoolctl lists and limits nnfast once it is imported
 
 __all__ = [
     "__version__", "matmul", "info",

@@ -21,6 +21,7 @@ def info() -> dict:
         "backend": backends.get_backend(),
         "compiled": backends.compiled_available(),
         "threads": _threads.get_num_threads(),
+        "threads_source": _threads.threads_source(),
         "available_cpus": _threads.available_cpus(),
         "python": platform.python_version(),
         "numpy": np.__version__,

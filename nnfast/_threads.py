@@ -1,7 +1,9 @@
-"""One thread count for the whole process: NNFAST_NUM_THREADS, then OMP_NUM_THREADS, then the
-CPUs this process may run on (affinity mask and cgroup CPU quota)."""
+"""One thread count for the whole process. Default, first rule that applies:
+NNFAST_NUM_THREADS, OMP_NUM_THREADS, else the CPUs this process may run on (affinity mask,
+capped by its cgroup's CPU quota) divided among the ranks an MPI launcher put on this node."""
 from __future__ import annotations
 
+import _thread  # not threading: `import nnfast` would pay ~1 ms for it
 import contextlib
 import math
 import numbers
@@ -9,40 +11,14 @@ import os
 import sys
 import warnings
 
-_state = {"n": 1}
+from nnfast import _cpus
+from nnfast._cpus import available_cpus
+
+__all__ = ["available_cpus", "blas_limited", "default_threads", "get_num_threads",
+           "set_num_threads", "threads_source"]
+
+_state = {"n": 1, "source": "affinity"}
 _listeners = []  # callables(n) told about every change (the compiled backend)
-
-
-def _cgroup_cpu_limit() -> int | None:
-    """CPU quota of a cgroup v2 (cpu.max) or v1 (cfs quota/period), rounded up; None if unset."""
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            quota, period = f.read().split()[:2]
-        if quota != "max":
-            return max(1, math.ceil(int(quota) / int(period)))
-        return None
-    except (OSError, ValueError):
-        pass
-    try:
-        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
-            quota = int(f.read())
-        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
-            period = int(f.read())
-        if quota > 0 and period > 0:
-            return max(1, math.ceil(quota / period))
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on: the affinity mask, capped by a cgroup CPU quota."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    limit = _cgroup_cpu_limit()
-    return max(1, min(n, limit) if limit else n)
 
 
 def _validate(n, what: str) -> int:
@@ -61,8 +37,11 @@ def set_num_threads(n: int) -> None:
     >>> nnfast.get_num_threads()
     1
     """
-    n = _validate(n, "set_num_threads")
-    _state["n"] = n
+    _set(_validate(n, "set_num_threads"), "set_num_threads")
+
+
+def _set(n: int, source: str) -> None:
+    _state.update(n=n, source=source)
     for fn in _listeners:
         fn(n)
 
@@ -72,20 +51,47 @@ def get_num_threads() -> int:
     return _state["n"]
 
 
-def _default_from_env() -> int:
+def threads_source() -> str:
+    """Where the current thread count came from: "NNFAST_NUM_THREADS", "OMP_NUM_THREADS",
+    "affinity", "cgroup", "mpi-local-ranks", "set_num_threads" or "threadpoolctl"."""
+    return _state["source"]
+
+
+def default_threads(environ=None, cgroup_root: str | None = None,
+                    proc_cgroup: str | None = None) -> tuple[int, str]:
+    """The thread count a process starts with, and the rule that chose it.
+
+    NNFAST_NUM_THREADS, then OMP_NUM_THREADS (its first entry) win. Otherwise the CPUs in the
+    affinity mask, capped by the CPU quota of the process's cgroup ("cgroup"), then divided
+    among the MPI ranks on this node ("mpi-local-ranks", at least 1 each; see
+    nnfast._cpus.mpi_local_ranks). ``environ`` and the cgroup paths are for tests.
+
+    >>> from nnfast._threads import default_threads
+    >>> default_threads({"NNFAST_NUM_THREADS": "3", "OMP_NUM_THREADS": "8"})
+    (3, 'NNFAST_NUM_THREADS')
+    """
+    env = os.environ if environ is None else environ
     for var in ("NNFAST_NUM_THREADS", "OMP_NUM_THREADS"):
-        raw = os.environ.get(var, "").strip()
+        raw = env.get(var, "").strip()
         if not raw:
             continue
         try:
-            return _validate(int(raw.split(",")[0]), var)
+            return _validate(int(raw.split(",")[0]), var), var
         except ValueError:
             warnings.warn(f"nnfast: ignoring {var}={raw!r}: expected an integer >= 1",
                           RuntimeWarning, stacklevel=3)
-    return available_cpus()
+    n, source = _cpus.affinity_cpus(), "affinity"
+    quota = _cpus.cgroup_cpu_quota(cgroup_root, proc_cgroup)
+    cap = n if quota is None else max(1, math.ceil(quota))  # 1.5 CPUs of quota: 2 threads
+    if cap < n:
+        n, source = cap, "cgroup"
+    ranks = _cpus.mpi_local_ranks(env)
+    if ranks > 1:
+        n, source = max(1, n // ranks), "mpi-local-ranks"
+    return n, source
 
 
-_state["n"] = _default_from_env()
+_state["n"], _state["source"] = default_threads()
 
 
 _blas = {"key": None, "controller": None}  # the cached threadpoolctl controller and its key
@@ -112,16 +118,76 @@ def _blas_controller():
     return controller
 
 
+_blas_users = {"count": 0, "controller": None, "original": None}  # blocks of all threads
+_blas_depth = {}  # thread id: blocks that thread is inside (under the lock)
+_blas_lock = _thread.allocate_lock()
+
+
+def _blas_after_fork() -> None:
+    """A fork child keeps only the forking thread: the others' blocks are gone (one of them
+    may have held the lock); the forking thread's own blocks still end in the child."""
+    global _blas_lock
+    _blas_lock = _thread.allocate_lock()
+    me = _thread.get_ident()
+    depth = _blas_depth.get(me, 0)
+    _blas_depth.clear()
+    if depth:
+        _blas_depth[me] = depth
+    else:
+        _blas_users.update(controller=None, original=None)
+    _blas_users["count"] = depth
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_blas_after_fork)
+
+
+@contextlib.contextmanager
 def blas_limited():
     """Context manager that keeps NumPy's BLAS single-threaded while nnfast's kernels run.
 
-    nnfast's OpenMP pool and OpenBLAS's pool both busy-wait between calls; when a training
-    loop mixes the two (a NumPy dot for a metric, say) each steals cores from the other.
-    Needs threadpoolctl (installed with scikit-learn, or `pip install threadpoolctl`);
-    without it this does nothing. The limit is set on the call and restored when the `with`
-    block exits.
+    nnfast's pool and OpenBLAS's pool both busy-wait between calls; when a training loop
+    mixes the two (a NumPy dot for a metric, say) each steals cores from the other. Needs
+    threadpoolctl (installed with scikit-learn, or `pip install threadpoolctl`); without it
+    this does nothing.
+
+    The BLAS limit is process-wide, so the blocks of all threads count as one: the first to
+    enter sets it, the last to leave restores what the first one found. (Each block restoring
+    its own view would leave BLAS at 1 thread after overlapping fits in two threads.)
     """
-    controller = _blas_controller()
-    if controller is None:
-        return contextlib.nullcontext()
-    return controller.limit(limits=1, user_api="blas")
+    with _blas_lock:
+        if _blas_users["count"] == 0:
+            controller = _blas_controller()
+            if controller is not None:
+                original = [d for d in controller.info() if d["user_api"] == "blas"]
+                controller.limit(limits=1, user_api="blas")
+                _release_openblas()
+                _blas_users.update(controller=controller, original=original)
+        _blas_users["count"] += 1
+        me = _thread.get_ident()
+        _blas_depth[me] = _blas_depth.get(me, 0) + 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            if _blas_depth[me] == 1:
+                del _blas_depth[me]
+            else:
+                _blas_depth[me] -= 1
+            _blas_users["count"] -= 1
+            controller = _blas_users["controller"]
+            if _blas_users["count"] == 0 and controller is not None:
+                controller.limit(limits=_blas_users["original"])
+                _release_openblas()
+                _blas_users.update(controller=None, original=None)
+
+
+def _release_openblas() -> None:
+    """threadpoolctl 3.8 lets only the thread that last set a pthreads OpenBLAS's limit set it
+    again, until that thread leaves its threadpool_limits block. blas_limited sets outside
+    such a block and may restore from another thread, so it lets go at once."""
+    import threadpoolctl
+    openblas = getattr(threadpoolctl, "OpenBLASController", None)
+    release = getattr(openblas, "clear_controlling_thread", None)
+    if release is not None:
+        release()
