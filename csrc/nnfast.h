@@ -32,7 +32,8 @@ int nnf_have_openmp(void);
 enum nnf_threading { NNF_THREADING_POOL = 0, NNF_THREADING_OPENMP = 1 };
 int nnf_set_threading(int which);
 int nnf_get_threading(void);
-/* Pool workers spin this long after their last chunk before they sleep (default 100 us). */
+/* Pool workers spin (yielding) this long after their last chunk before they sleep (default
+ * 1000 us). */
 void nnf_pool_set_spin_us(int64_t us);
 int64_t nnf_pool_get_spin_us(void);
 /* Worker threads the pool has started (the caller is not counted; 0 before first use). */

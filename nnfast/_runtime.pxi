@@ -84,7 +84,7 @@ def get_threading():
 
 
 def set_spin_us(int64_t us):
-    """Microseconds a pool worker spins after its last chunk before it sleeps (default 100)."""
+    """Microseconds a pool worker spins after its last chunk before it sleeps (default 1000)."""
     if us < 0:
         raise ValueError(f"set_spin_us: us must be >= 0, got {us}")
     nnf_pool_set_spin_us(us)

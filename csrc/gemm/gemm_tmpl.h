@@ -308,7 +308,8 @@ static void FN(small_run)(const FN(gemm_args) *g) {
     jb.msplit = npan >= team ? 1 : (team + npan - 1) / npan;
     for (jb.p0 = 0; jb.p0 < g->k; jb.p0 += g->kspan) {
         jb.ks = g->k - jb.p0 < g->kspan ? g->k - jb.p0 : g->kspan;
-        nnf_parallel_for(FN(small_part), &jb, npan * jb.msplit, team, g->nthr);
+        /* a few tasks per thread: one that starts late or is preempted holds back little */
+        nnf_parallel_for(FN(small_part), &jb, npan * jb.msplit, NNF_PARTS(team), g->nthr);
     }
 }
 
@@ -513,7 +514,8 @@ static void FN(rows_part)(void *ctx, int64_t p0, int64_t p1, int worker) {
 static void FN(rows_run)(const FN(gemm_args) *g) {
     FN(gemm_job) jb = {0};
     jb.g = g;
-    nnf_parallel_for(FN(rows_part), &jb, (g->n + g->kd->nr - 1) / g->kd->nr, g->nthr, g->nthr);
+    nnf_parallel_for(FN(rows_part), &jb, (g->n + g->kd->nr - 1) / g->kd->nr, NNF_PARTS(g->nthr),
+                     g->nthr);
 }
 
 /* ---- degenerate: alpha == 0 or k == 0 -> C = beta * C (A and B are not read) ------------ */

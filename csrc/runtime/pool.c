@@ -10,15 +10,19 @@
  * cores are busy (NumPy's BLAS spinning, another process) the caller does the work itself.
  * (pthreadpool's current pthreads.c rests on the same idea of joining while a job is open.)
  *
- * After its last chunk a worker spins for nnf_spin_ns (default 100 us: longer than the gap
- * between two kernels of one training step from Python, far shorter than the 0.1 s OpenBLAS
- * spins), then sleeps on a condition variable until the next job.
+ * After its last chunk a worker spins for nnf_spin_ns (default 1 ms), then sleeps on a
+ * condition variable until the next job. Waking a sleeping worker took about 200 us here (a
+ * KVM guest), as long as a whole 64x784x256 product, so a call that follows a gap longer than
+ * the spin ran on the caller alone (0.6x); 1 ms covers the gaps of a training loop and of a
+ * NumPy call between two of ours. The spin yields the core after 5 us (sched_yield), so a
+ * thread that wants this core (NumPy's BLAS, another process) gets it; see docs/threading.md.
  *
  * One caller at a time owns the pool; a call from another Python thread that finds it busy
  * runs on its own thread (serially). fork(): the child starts with no pool and builds one on
  * first use (pthread_atfork); the parent's pool carries on. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@
 #include "par.h"
 
 #define NNF_POOL_MAX 256 /* workers (threads - 1) one pool may have */
+#define NNF_SPIN_HOT_NS 5000 /* spin without yielding this long after the last chunk */
 
 typedef struct {
     pthread_mutex_t mu;
@@ -56,7 +61,7 @@ typedef struct {
 
 static nnf_pool_t *nnf_pool = NULL; /* created on first use; abandoned in a fork child */
 static pthread_mutex_t nnf_pool_init_mu = PTHREAD_MUTEX_INITIALIZER;
-static int64_t nnf_spin_ns = 100000;
+static int64_t nnf_spin_ns = 1000000;
 static atomic_int nnf_test_mode = 0; /* 1: workers join late; 2: workers never join */
 static int nnf_threading = NNF_THREADING_POOL;
 
@@ -77,13 +82,20 @@ static void nnf_run_chunks(nnf_pool_t *p, int worker) {
 
 static int nnf_job_open(uint64_t g, uint64_t seen) { return (g & 1) && g != seen; }
 
-/* Waits for an open job other than `seen`: spins for nnf_spin_ns, then sleeps. */
+/* Waits for an open job other than `seen`: spins for nnf_spin_ns, then sleeps. After the
+ * first microseconds the spin yields the core on every round (sched_yield), so a thread of
+ * NumPy's BLAS or of another process that wants this core gets it at once instead of waiting
+ * for the spin to end; on an idle core sched_yield returns straight away. */
 static uint64_t nnf_wait_job(nnf_pool_t *p, uint64_t seen) {
     const int64_t t0 = nnf_now_ns();
     for (int64_t i = 0;; ++i) {
         uint64_t g = atomic_load(&p->gen);
         if (nnf_job_open(g, seen) || atomic_load(&p->stop)) return g;
-        if ((i & 63) == 63 && nnf_now_ns() - t0 > nnf_spin_ns) break;
+        if ((i & 63) == 63) {
+            const int64_t dt = nnf_now_ns() - t0;
+            if (dt > nnf_spin_ns) break;
+            if (dt > NNF_SPIN_HOT_NS) sched_yield();
+        }
         NNF_PAUSE();
     }
     pthread_mutex_lock(&p->mu);
