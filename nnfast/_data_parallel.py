@@ -96,7 +96,8 @@ class DataParallel:
         opt = model.optimizer
         model._step, model._epoch, opt.iterations, opt.learning_rate = w.bcast(
             (model._step, model._epoch, opt.iterations, opt.learning_rate), "setup: counters")
-        w.bcast_array(model._params, "setup: parameter broadcast")
+        with model._weights:   # a write: threads predicting meanwhile see before or after
+            w.bcast_array(model._params, "setup: parameter broadcast")
         for name in sorted(opt.state):
             w.bcast_array(opt.state[name], f"setup: optimizer state {name!r}")
         self._attach(model)
@@ -189,16 +190,18 @@ class DataParallel:
         raise failure(reports, what) from error
 
     # ------------------------------------------------------------------ per epoch
-    def end_epoch(self, model, val, batch_size: int) -> dict:
-        """Validation over all ranks (each evaluates a slice) and a check that the weights are
-        the same on every rank; returns the ``val_*`` logs (empty without validation data)."""
+    def end_epoch(self, model, val, batch_size: int, ws=None) -> dict:
+        """Validation over all ranks (each evaluates a slice, in fit's workspace ws) and a check
+        that the weights are the same on every rank; returns the ``val_*`` logs (empty without
+        validation data)."""
         from nnfast import training
         error, sums = None, None
         try:
             if val is not None:
                 lo, hi = self.shard(0, len(val[0]))
                 sums = training.evaluate_sums(model, val[0][lo:hi], val[1][lo:hi], batch_size,
-                                              w=None if val[2] is None else val[2][lo:hi])
+                                              w=None if val[2] is None else val[2][lo:hi],
+                                              ws=ws)
         except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
             error = exc
         msg = None if error is None else describe_exception(error)

@@ -55,11 +55,25 @@ def predict_args(model, x, batch_size, verbose) -> tuple:
 
 def predict_into(model, x, out, batch_size: int, bar=None) -> None:
     """Outputs of the rows of x into out (len(x) rows), a tick of bar per batch; nothing to do
-    for 0 rows."""
+    for 0 rows.
+
+    Safe from any number of threads at once: the call runs in a workspace of its own from the
+    model's pool, and each batch reads the weights of one whole step when another thread fits
+    the model (nnfast/_model_locks.py)."""
     if len(x) == 0:
         return
-    ws = model.workspace(min(batch_size, len(x)))
-    for start, stop in _batches(len(x), batch_size):
-        out[start:stop] = forward(model, ws, x[start:stop], stop - start, "predict")
-        if bar is not None:
-            bar.update(1)
+    pool, weights = model._workspaces, model._weights
+    ws = pool.take(min(batch_size, len(x)))
+    try:
+        for start, stop in _batches(len(x), batch_size):
+            # weights.read(forward, ...) spelled out: one call fewer on the batch-1 serving path
+            version = weights.version
+            y = forward(model, ws, x[start:stop], stop - start, "predict")
+            if version & 1 or weights.version != version:
+                with weights.lock:
+                    y = forward(model, ws, x[start:stop], stop - start, "predict")
+            out[start:stop] = y
+            if bar is not None:
+                bar.update(1)
+    finally:
+        pool.give(ws)

@@ -208,9 +208,10 @@ class Dense(Layer):
         reg = self.kernel_regularizer
         if reg is None:
             return 0.0
-        if add_gradient:
+        if add_gradient:   # the training step: fit's thread alone uses the scratch array
             reg.add_gradient(self.W, self.dW, self._scratch)
-        return reg.loss(self.W, self._scratch)
+            return reg.loss(self.W, self._scratch)
+        return reg.loss(self.W, None)   # evaluate, from any thread: no shared scratch
 
     def get_config(self):
         reg = self.kernel_regularizer

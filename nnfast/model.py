@@ -1,7 +1,7 @@
 """The Sequential model: layers, one flat parameter buffer, compile settings.
 
 The training loop lives in nnfast/training.py, the file format in nnfast/saving.py, the
-workspace in nnfast/workspace.py.
+workspace in nnfast/workspace.py, how threads share a model in nnfast/_model_locks.py.
 
 >>> import numpy as np, nnfast
 >>> from nnfast.layers import Dense
@@ -22,7 +22,8 @@ from nnfast import losses as _losses
 from nnfast import metrics as _metrics
 from nnfast import optimizers as _optimizers
 from nnfast._data import seed_value
-from nnfast.workspace import Workspace
+from nnfast._model_locks import TrainingGuard, WeightsLock
+from nnfast.workspace import Workspace, WorkspacePool
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -57,7 +58,9 @@ class Sequential:
         self.built = False
         self.input_shape: tuple | None = None
         self._params = self._grads = None
-        self._ws: Workspace | None = None
+        self._workspaces: WorkspacePool | None = None   # built with the model
+        self._weights = WeightsLock()      # writers of _params hold it (see _model_locks.py)
+        self._training = TrainingGuard()   # fit, compile, set_weights: one thread at a time
         self._step = 0            # training steps done (dropout counter, saved)
         self._epoch = 0           # epochs done (shuffle counter, saved)
         self._regularized: list = []
@@ -102,6 +105,11 @@ class Sequential:
         """Allocate and initialise the parameters for per-sample ``input_shape``."""
         if self.built:
             return
+        with self._weights:    # threads predicting on an unbuilt model build it once
+            if not self.built:
+                self._build(input_shape)
+
+    def _build(self, input_shape) -> None:
         shape = input_shape or self._declared_input_shape()
         if shape is None:
             raise ValueError("Sequential.build: the input shape is unknown; pass input_dim= to "
@@ -131,6 +139,7 @@ class Sequential:
                     1, np.uint64)[0] >> np.uint64(1))
         self._regularized = [lay for lay in self.layers
                              if getattr(lay, "kernel_regularizer", None) is not None]
+        self._workspaces = WorkspacePool(self.layers, self.dtype, self.first_trainable)
         self.built = True
         if self.optimizer is not None:
             self.optimizer.build(total, self.dtype)
@@ -141,15 +150,22 @@ class Sequential:
         return next((i for i, layer in enumerate(self.layers) if layer.has_params), None)
 
     def workspace(self, rows: int) -> Workspace:
-        """The workspace, grown (reallocated) only when ``rows`` exceeds its capacity."""
-        if self._ws is None or self._ws.capacity < rows:
-            self._ws = Workspace(self.layers, rows, self.dtype, self.first_trainable)
-        return self._ws
+        """A workspace of at least ``rows`` rows for a caller that runs passes itself (tests,
+        benchmarks); it is the caller's alone. fit, evaluate and predict take theirs from
+        the model's pool and give them back."""
+        return self._workspaces.take(rows)
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="adam", loss="sparse_categorical_crossentropy",
                 metrics=None) -> None:
-        """Choose the optimizer (name or nnfast.optimizers instance), loss and metrics."""
+        """Choose the optimizer (name or nnfast.optimizers instance), loss and metrics.
+
+        Raises RuntimeError while another thread fits the model. An evaluate running meanwhile
+        in another thread may mix the old and the new loss: compile before sharing the model."""
+        with self._training.hold(self, "compile"):
+            self._compile(optimizer, loss, metrics)
+
+    def _compile(self, optimizer, loss, metrics) -> None:
         opt = _optimizers.get(optimizer)
         loss_obj = _losses.get(loss)
         if isinstance(metrics, str):
@@ -277,13 +293,22 @@ class Sequential:
         return plan
 
     def get_weights(self) -> list:
-        """Copies of every parameter array, layer by layer (W then b)."""
+        """Copies of every parameter array, layer by layer (W then b), all from one step when
+        another thread is fitting the model."""
         self._require_built("get_weights")
-        return [np.array(p) for layer in self.layers for p in _layer_params(layer)]
+        return self._weights.read(
+            lambda: [np.array(p) for layer in self.layers for p in _layer_params(layer)])
 
     def set_weights(self, weights) -> None:
-        """Copy arrays (as from get_weights) into the parameters; checks everything first."""
+        """Copy arrays (as from get_weights) into the parameters; checks everything first.
+
+        Threads predicting meanwhile see the old or the new weights in each batch, never a mix;
+        while another thread fits the model this raises RuntimeError."""
         self._require_built("set_weights")
+        with self._training.hold(self, "set_weights"):
+            self._set_weights(weights)
+
+    def _set_weights(self, weights) -> None:
         targets = [p for layer in self.layers for p in _layer_params(layer)]
         weights = list(weights)
         if len(weights) != len(targets):
@@ -297,8 +322,9 @@ class Sequential:
             if not np.isfinite(w).all():
                 raise ValueError(f"set_weights: array {i} contains NaN or Inf")
             arrays.append(w)
-        for w, t in zip(arrays, targets):
-            t[...] = w
+        with self._weights:
+            for w, t in zip(arrays, targets):
+                t[...] = w
 
     def _require_built(self, fn: str) -> None:
         if not self.built:

@@ -22,7 +22,8 @@ class L1L2:
                 raise ValueError(f"{type(self).__name__}: {name} must be a number >= 0, got {v!r}")
         self.l1, self.l2 = float(l1), float(l2)
 
-    def loss(self, w: np.ndarray, scratch: np.ndarray) -> float:
+    def loss(self, w: np.ndarray, scratch: np.ndarray | None) -> float:
+        """The penalty; L1 writes |w| into scratch (None: a new array)."""
         total = 0.0
         if self.l2:
             flat = w.reshape(-1)

@@ -57,10 +57,16 @@ def _document(model) -> tuple[dict, dict]:
     return doc, arrays
 
 
+def _snapshot(model) -> tuple[dict, dict]:
+    doc, arrays = _document(model)
+    return doc, {k: np.array(a) for k, a in arrays.items()}
+
+
 def save_model(model, path) -> None:
     """Write ``model`` to ``path`` atomically (temporary file in the same directory + rename)."""
     path = os.fspath(path)
-    doc, arrays = _document(model)
+    # copies from one step, also while another thread fits the model (nnfast/_model_locks.py)
+    doc, arrays = model._weights.read(_snapshot, model)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:

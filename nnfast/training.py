@@ -17,6 +17,10 @@ metrics are Σ_i w_i·m_i / Σ_i w_i (Keras' weighted metrics).
 Ctrl-C during fit sets a flag (main thread) and training stops after the current batch; a
 KeyboardInterrupt raised anywhere else in the loop (e.g. by a callback) stops it too. Either way
 the model stays usable and fit returns the History of the completed epochs, with a warning.
+
+Threads (nnfast/_model_locks.py): one thread fits a model at a time (a second raises); each pass
+takes a workspace from the model's pool; the optimizer step is a write of the weights, so other
+threads' evaluate and predict read each batch's weights from one whole step.
 """
 from __future__ import annotations
 
@@ -84,13 +88,19 @@ def compute_gradients(model, ws, xb, yb, n: int, wb=None) -> tuple:
 
 
 def apply_gradients(model) -> None:
-    """One optimizer update of the flat parameter buffer from the gradient buffer."""
-    model.optimizer.step(model._params, model._grads)
-    model._step += 1
+    """One optimizer update of the flat parameter buffer from the gradient buffer (held as a
+    write: threads predicting meanwhile see the weights before or after it, never a mix)."""
+    with model._weights:
+        model.optimizer.step(model._params, model._grads)
+        model._step += 1
 
 
 def regularization(model) -> float:
-    return sum(layer.regularization(False) for layer in model._regularized)
+    """The weight penalty (of one step's weights while another thread fits the model)."""
+    if not model._regularized:
+        return 0.0
+    return model._weights.read(
+        lambda: sum(layer.regularization(False) for layer in model._regularized))
 
 
 def _batches(n: int, batch_size: int):
@@ -115,8 +125,8 @@ def add_metric_sums(model, sums: list, out, yb, ws, n: int, wb) -> float:
     return float(np.dot(wb, ones))
 
 
-def _evaluate(model, x, y, batch_size: int, bar=None, w=None) -> dict:
-    return evaluate_logs(model, evaluate_sums(model, x, y, batch_size, bar, w))
+def _evaluate(model, x, y, batch_size: int, bar=None, w=None, ws=None) -> dict:
+    return evaluate_logs(model, evaluate_sums(model, x, y, batch_size, bar, w, ws))
 
 
 def evaluate_logs(model, sums) -> dict:
@@ -127,17 +137,27 @@ def evaluate_logs(model, sums) -> dict:
     return logs
 
 
-def evaluate_sums(model, x, y, batch_size: int, bar=None, w=None) -> list:
+def evaluate_sums(model, x, y, batch_size: int, bar=None, w=None, ws=None) -> list:
     """[rows, Σ w, Σ w·loss, Σ w·metric for each metric] over x, y with row weights w (None:
-    all 1); no penalty term."""
+    all 1); no penalty term. In workspace ws (fit's), else in one from the model's pool."""
     if len(x) == 0:
         return [0, 0.0, 0.0] + [0.0] * len(model.metrics)
-    ws = model.workspace(min(batch_size, len(x)))
+    if ws is not None:
+        return _sums(model, x, y, batch_size, bar, w, ws)
+    pool = model._workspaces
+    ws = pool.take(min(batch_size, len(x)))
+    try:
+        return _sums(model, x, y, batch_size, bar, w, ws)
+    finally:
+        pool.give(ws)
+
+
+def _sums(model, x, y, batch_size, bar, w, ws) -> list:
     total = weight = 0.0
     sums = [0.0] * len(model.metrics)
     for start, stop in _batches(len(x), batch_size):
         n = stop - start
-        out = forward(model, ws, x[start:stop], n, "eval")
+        out = model._weights.read(forward, model, ws, x[start:stop], n, "eval")
         yb = y[start:stop]
         wb = None if w is None else w[start:stop]
         loss, _ = model.loss(out, yb, grad=ws.rows("dout", n, out.shape[1:]), reduction="sum",
@@ -189,7 +209,9 @@ def fit(model, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_d
     args = (model, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
             callbacks, verbose, seed)
     weights = {"sample_weight": sample_weight, "class_weight": class_weight}
-    with blas_limited():  # callbacks' NumPy calls must not wake an OpenBLAS pool beside ours
+    # One thread trains a model at a time: a second fit raises instead of mixing two runs.
+    # Callbacks' NumPy calls must not wake an OpenBLAS pool beside ours.
+    with model._training.hold(model, "fit"), blas_limited():
         if not distributed:
             return _fit(*args, **weights)
         from nnfast.distributed import DataParallel  # batch_size is per rank (see there)
@@ -234,10 +256,21 @@ def _logs(loss_sum: float, seen: int, names: list, metric_sums: list, weight: fl
 def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, train_seed, dp=None,
           w=None):
     n = len(x)
+    # One workspace, of one capacity, for the training and the validation batches: no
+    # reallocation mid-fit; back to the model's pool at the end.
+    ws = model._workspaces.take(min(batch_size, max(n, len(val[0]) if val is not None else 0)))
+    try:
+        return _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose,
+                       train_seed, dp, w, ws)
+    finally:
+        model._workspaces.give(ws)
+
+
+def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, train_seed, dp,
+            w, ws):
+    n = len(x)
     global_batch = batch_size * (dp.size if dp is not None else 1)
     steps = math.ceil(n / global_batch)
-    # One capacity for the training and the validation batches: no reallocation mid-fit.
-    ws = model.workspace(min(batch_size, max(n, len(val[0]) if val is not None else 0)))
     identity = np.arange(n) if shuffle else None
     order = identity.copy() if shuffle else None
     history = _callbacks.History()
@@ -309,9 +342,9 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
                 model._epoch += 1
                 logs = _logs(loss_sum, seen, names, metric_sums, weight)
                 if dp is not None:
-                    logs.update(dp.end_epoch(model, val, batch_size))
+                    logs.update(dp.end_epoch(model, val, batch_size, ws))
                 elif val is not None:
-                    vlogs = _evaluate(model, val[0], val[1], batch_size, w=val[2])
+                    vlogs = _evaluate(model, val[0], val[1], batch_size, w=val[2], ws=ws)
                     logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 if bar is not None:
                     bar.set_postfix_str(_fmt(logs), refresh=False)

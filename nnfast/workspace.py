@@ -5,6 +5,10 @@ Arrays are allocated for ``capacity`` rows on first request and handed out as ro
 full batches of an epoch and its shorter last batch share one allocation, and after the first
 batch of each size a training step allocates no array at all (tests/test_model_engine.py checks
 this with tracemalloc). A larger batch size replaces the workspace.
+
+A model keeps its workspaces in a ``WorkspacePool``: every pass (a fit, an evaluate, a predict)
+takes one for its whole duration and gives it back, so passes running at once in several
+threads never share an array, while one thread cycles through the same workspace as before.
 """
 from __future__ import annotations
 
@@ -54,3 +58,32 @@ class Workspace:
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self._base.values())
+
+
+class WorkspacePool:
+    """The idle workspaces of one model; as many exist as passes have ever run at once.
+
+    A pool rather than one lock per model: the kernels run without the GIL, so with a pool N
+    threads predicting through one model run N kernels at once, where a lock would hold them to
+    one call at a time. Taking and giving back costs a list pop and append (about 0.2 us; batch-1
+    predict of 784-256-128-10 takes 60-80 us, the same before and after within the noise:
+    docs/model.md, "Threads", has the measurements). Per-thread workspaces (threading.local) would
+    cost the same but keep one workspace for every thread that ever predicted.
+    """
+
+    def __init__(self, layers: list, dtype, first_trainable: int | None):
+        self.layers, self.dtype, self.first_trainable = layers, dtype, first_trainable
+        self._idle: list = []
+
+    def take(self, rows: int) -> Workspace:
+        """An idle workspace of at least ``rows`` rows, or a new one; give it back after."""
+        try:
+            ws = self._idle.pop()        # atomic: two threads never get the same one
+        except IndexError:
+            ws = None
+        if ws is None or ws.capacity < rows:
+            ws = Workspace(self.layers, rows, self.dtype, self.first_trainable)
+        return ws
+
+    def give(self, ws: Workspace) -> None:
+        self._idle.append(ws)

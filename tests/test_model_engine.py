@@ -9,7 +9,7 @@ import pytest
 from model_data import blobs, mlp
 
 import nnfast
-from nnfast import backends
+from nnfast import backends, training
 from nnfast.callbacks import Callback
 from nnfast.layers import Dense, Dropout
 
@@ -81,29 +81,32 @@ def test_training_step_allocates_no_array_after_the_first_batch():
     assert tracer.growth is not None and tracer.growth < 2048, tracer.growth
 
 
-def test_workspace_buffers_are_reused_across_steps_epochs_and_fits():
+def test_workspace_buffers_are_reused_across_steps_epochs_and_fits(monkeypatch):
     x, y = blobs(n=70)             # batch 32: two full batches and a last batch of 6
     model = mlp(dropout=0.2)
     seen = []
+    step = training.train_step
 
-    class Record(Callback):
-        def on_batch_end(self, batch, logs=None):
-            ws = model._ws
-            seen.append((id(ws), [(k, a.__array_interface__["data"][0])
-                                  for k, a in sorted(ws._base.items(), key=str)]))
+    def record(model, ws, *args):
+        result = step(model, ws, *args)
+        seen.append((id(ws), [(k, a.__array_interface__["data"][0])
+                              for k, a in sorted(ws._base.items(), key=str)]))
+        return result
 
-    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[Record()])
-    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[Record()])
+    monkeypatch.setattr(training, "train_step", record)
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
     assert len(seen) == 9 and all(s == seen[0] for s in seen)
-    assert model._ws.capacity == 32 and model._step == 9
-    ws = model._ws
+    (ws,) = model._workspaces._idle                                   # given back after fit
+    assert id(ws) == seen[0][0] and ws.capacity == 32 and model._step == 9
     bufs_full, bufs_last = ws.layer_buffers(32, True), ws.layer_buffers(6, True)
     assert bufs_last[0]["y"].base is bufs_full[0]["y"].base          # views of one array
     assert ws.layer_buffers(32, True) is bufs_full                    # cached views
     model.predict(x, batch_size=16)
-    assert model._ws is ws                                            # smaller batches fit
+    assert model._workspaces._idle == [ws]                            # smaller batches fit
     model.predict(x, batch_size=64)
-    assert model._ws is not ws and model._ws.capacity == 64           # larger: reallocated
+    (ws64,) = model._workspaces._idle
+    assert ws64 is not ws and ws64.capacity == 64                     # larger: reallocated
 
 
 def test_keyboard_interrupt_from_a_callback_stops_cleanly():

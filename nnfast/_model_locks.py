@@ -1,0 +1,84 @@
+"""How one :class:`nnfast.Sequential` is shared by threads (docs/model.md, "Threads").
+
+- Inference (evaluate, predict) takes a workspace of its own from the model's pool
+  (nnfast/workspace.py), so calls running at once never share an activation array.
+- ``WeightsLock``: writers of the parameters (the optimizer step, set_weights, restoring weights)
+  hold a lock and keep a counter odd while they write. Readers take no lock: a reader keeps its
+  result when the counter was even and unchanged around it, else it runs once more holding the
+  lock. So a forward pass sees the weights of one whole step, never a half-updated buffer, and
+  readers never wait for each other.
+- ``TrainingGuard``: one thread trains a model at a time. fit (and compile, set_weights) hold
+  it; holding it from a second thread raises RuntimeError at once instead of waiting or
+  corrupting the weights and optimizer state. The holding thread may hold it again (a callback
+  calling set_weights inside fit).
+
+The lock-free read relies on the GIL ordering the counter's reads and writes around the kernels
+(CPython with a GIL, as built for here).
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+
+class WeightsLock:
+    """``with lock:`` around a write of the parameters; ``lock.read(fn, *args)`` for a reader."""
+
+    __slots__ = ("lock", "version")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.version = 0          # odd while a writer is inside
+
+    def __enter__(self):
+        self.lock.acquire()
+        self.version += 1
+        return self
+
+    def __exit__(self, *exc):
+        self.version += 1
+        self.lock.release()
+        return False
+
+    def read(self, fn, *args):
+        """fn(*args), computed from parameters no writer changed meanwhile: at most twice."""
+        version = self.version
+        result = fn(*args)
+        if version & 1 or self.version != version:   # a write overlapped: redo it, writes held
+            with self.lock:
+                result = fn(*args)
+        return result
+
+
+class TrainingGuard:
+    """Held by the one thread that trains (or otherwise changes) a model."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._owner_name = self._what = ""
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def hold(self, model, what: str):
+        me = threading.get_ident()
+        with self._lock:
+            if self._owner is not None and self._owner != me:
+                doing = "training" if self._what == "fit" else f"being changed ({self._what})"
+                raise RuntimeError(
+                    f"{what}: model {model.name!r} is already {doing} in another thread "
+                    f"({self._owner_name!r}); one model trains in one thread at a time. Wait for "
+                    f"that call to return, or train a copy (save() and nnfast.load_model(), or a "
+                    f"new model given set_weights(get_weights())). predict and evaluate may run "
+                    f"meanwhile.")
+            if self._owner is None:
+                self._owner, self._owner_name, self._what = (
+                    me, threading.current_thread().name, what)
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._owner = None
