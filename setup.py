@@ -1,4 +1,5 @@
-"""Build the nnfast extension: C kernels in csrc/ behind the Cython layer nnfast/_kernels.pyx.
+"""Build the nnfast extension nnfast._native._kernels: the C kernels in csrc/ behind the Cython
+layer src/nnfast/_native/_kernels.pyx (the package itself lives under src/).
 
 Environment switches (all optional):
   NNFAST_NATIVE=1    add -march=native (local builds only; the default build runs on any x86-64)
@@ -86,12 +87,12 @@ class BuildExt(build_ext):
 
 def _sources():
     c_files = sorted(glob.glob(os.path.join("csrc", "**", "*.c"), recursive=True))
-    return ["nnfast/_kernels.pyx"] + c_files
+    return ["src/nnfast/_native/_kernels.pyx"] + c_files
 
 
 extensions = [
     Extension(
-        "nnfast._kernels",
+        "nnfast._native._kernels",
         sources=_sources(),
         include_dirs=["csrc", np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
@@ -100,6 +101,7 @@ extensions = [
 ]
 
 setup(
+    package_dir={"": "src"},
     ext_modules=cythonize(
         extensions,
         compiler_directives={

@@ -27,7 +27,7 @@ enum nnf_status { NNF_OK = 0, NNF_ERR_NOMEM = 1 };
 
 /* 1 when built with OpenMP. */
 int nnf_have_openmp(void);
-/* Which implementation runs nnf_parallel_for (csrc/par.h): nnfast's own pool (default) or
+/* Which implementation runs nnf_parallel_for (csrc/runtime/par.h): nnfast's own pool (default) or
  * OpenMP (only when built with it). nnf_set_threading returns 0, or -1 when not available. */
 enum nnf_threading { NNF_THREADING_POOL = 0, NNF_THREADING_OPENMP = 1 };
 int nnf_set_threading(int which);
@@ -174,7 +174,7 @@ int nnf_dense_bwd_f64(double *dx, double *dW, double *db, double *dz, const doub
  * Precision: every term, row sum, the total and the gradient are computed in double for both
  * dtypes (the gradient rounded to T once), so float32 inputs near 1e38 give a finite row_loss and
  * total wherever the value fits a double (torch computes float32 losses in float32: inf there).
- * Special values (the same in nnfast/backends/_ref_loss.py):
+ * Special values (the same in src/nnfast/backends/_ref_loss.py):
  *   - a weight of exactly 0 removes its term from loss and gradient even where the term is
  *     +-inf (0·inf is taken as 0, not NaN); NaN still propagates. The weights are w_i (sample
  *     weight times class weight) and, inside a row, the target t'_ic of a cross-entropy term and
@@ -271,7 +271,7 @@ void nnf_clip_grad_norm_f64(double *norm, double *grads, double max_norm, int64_
  *   key      = mix64(mix64(seed) ^ step)
  *   bits_i   = mix64(key + (i + 1) * 0x9E3779B97F4A7C15)     (SplitMix64 output i from key)
  *   keep_i   = (double)(bits_i >> 11) * 2^-53 >= rate
- * so masks do not depend on nthreads (nnfast/backends/_ref_dropout.py computes the same bits).
+ * so masks do not depend on nthreads (src/nnfast/backends/_ref_dropout.py computes the same bits).
  * NaN in x stays NaN where dropped (x * 0). backward is the same map applied to dy. y may equal x.
  */
 void nnf_dropout_fwd_f32(float *y, const float *x, int64_t n, double rate, uint64_t seed,

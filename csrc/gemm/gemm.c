@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include "gemm_kernels.h"
 #include "nnfast.h"
-#include "par.h"
+#include "runtime/par.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif

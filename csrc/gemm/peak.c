@@ -5,7 +5,7 @@
 #include <time.h>
 #include "gemm_kernels.h"
 #include "nnfast.h"
-#include "par.h"
+#include "runtime/par.h"
 
 #define NNF_PEAK_CHAINS 12
 

@@ -7,7 +7,7 @@
 
 #include "act_scalar.h"
 #include "nnfast.h"
-#include "par.h"
+#include "runtime/par.h"
 
 /* Below these element counts the work runs on one thread. */
 #define PAR_CHEAP 65536        /* identity, relu, leaky_relu */

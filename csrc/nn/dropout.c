@@ -3,7 +3,7 @@
 #include <math.h>
 
 #include "nnfast.h"
-#include "par.h"
+#include "runtime/par.h"
 
 #define PAR_WORK 32768
 #define GAMMA 0x9E3779B97F4A7C15ULL

@@ -3,12 +3,12 @@
  * work threshold; the loss total is summed afterwards in row order, so any thread count gives
  * the same bits.
  * The math and the special-value conventions are stated in nnfast.h and in
- * nnfast/backends/_ref_loss.py (the spec). Arithmetic is in double for both dtypes (terms, row
+ * src/nnfast/backends/_ref_loss.py (the spec). Arithmetic is in double for both dtypes (terms, row
  * sums, the total, the gradient, which is rounded to T once); only exp/log1p of arguments that
  * cannot overflow run in T. */
 #include <math.h>
 #include "nnfast.h"
-#include "par.h"
+#include "runtime/par.h"
 
 /* Below this many elements a batch runs on one thread (team start-up would dominate). */
 #define NNF_LOSS_PAR_MIN 16384

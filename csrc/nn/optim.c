@@ -5,11 +5,11 @@
  * The block kernels are compiled twice, for baseline x86-64 (SSE2) and for AVX, and chosen at
  * run time from the CPU features. Neither uses FMA and -std=c11 forbids contraction, so both
  * give the same bits: the choice is about speed only.
- * The math is stated in nnfast.h and in nnfast/backends/_ref_optim.py (the spec). */
+ * The math is stated in nnfast.h and in src/nnfast/backends/_ref_optim.py (the spec). */
 #include <math.h>
 #include <stdlib.h>
 #include "nnfast.h"
-#include "par.h"
+#include "runtime/par.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

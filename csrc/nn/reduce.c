@@ -1,6 +1,6 @@
 /* Reductions: row-wise argmax, accuracy count, column sums (see nnfast.h, "reductions"). */
 #include "nnfast.h"
-#include "par.h"
+#include "runtime/par.h"
 
 #define PAR_WORK 32768 /* elements below which reductions run on one thread */
 #define COLBLK 256     /* columns per block in column_sums (the double accumulators fit in L1) */

@@ -1,4 +1,4 @@
-/* Build facts the Python layer reports (usable CPUs are counted in nnfast/_threads.py). */
+/* Build facts the Python layer reports (usable CPUs are counted in src/nnfast/_threads.py). */
 #include "nnfast.h"
 
 int nnf_have_openmp(void) {
