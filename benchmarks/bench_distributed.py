@@ -77,7 +77,7 @@ def worker(args) -> None:
 
 
 def _tail(model) -> int:
-    from nnfast._data_parallel import _METRICS
+    from nnfast.distributed._data_parallel import _METRICS
     return _METRICS + len(model.metrics)
 
 
@@ -101,7 +101,7 @@ STEP_BATCHES = (16, 32, 64, 128, 256, 512, 1024)
 
 def _time_steps(model, x, y, reps: int = 50) -> dict:
     """Fastest compute time of one training step (forward, backward, update) per batch size."""
-    from nnfast import training
+    from nnfast.engine import training
     out = {}
     for b in STEP_BATCHES:
         ws = model.workspace(b)
@@ -197,7 +197,7 @@ def main() -> None:
             res = json.load(f)
         report(res["single"], res["two_ranks"])
         return
-    from nnfast import _mpi
+    from nnfast.distributed import _mpi
     me = [sys.executable, os.path.abspath(__file__), "--worker", "--epochs", str(args.epochs)]
     me += ["--synthetic"] if args.synthetic else []
     env = {k: v for k, v in os.environ.items()

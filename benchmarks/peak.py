@@ -14,7 +14,7 @@ import argparse
 import _tree  # noqa: F401  (the source tree's nnfast when it is built in place)
 
 import nnfast
-from nnfast import _kernels
+from nnfast._native import _kernels
 
 
 def measured_peak(dtype_size: int, nthreads: int, seconds: float, tries: int = 5) -> float:

@@ -296,7 +296,7 @@ CASES += [
 ]
 
 # ---- optimizers (knb)
-# 65537: above the threading threshold of csrc/optim.c, 8 blocks and a 1-element tail.
+# 65537: above the threading threshold of csrc/nn/optim.c, 8 blocks and a 1-element tail.
 OPTIM_SHAPES = [(0,), (1,), (2,), (7,), (13,), (31,), (65,), (127,), (257,), (1031,),
                 (65537,)]
 OPTIM_TOL = ({"float32": 2e-5, "float64": 1e-12}, {"float32": 2e-6, "float64": 1e-14})

@@ -4,7 +4,7 @@ the magnitudes where z², z³ overflow (float32 |z| > 1.8e19 and 2e13, float64 1
 activation kernels and the GEMM epilogue (dense_forward/backward). The expected values are the
 limits (gelu, gelu_tanh, silu -> z and 0, derivatives -> 1 and 0), exact in floating point there,
 and first-order values at zeros and subnormals. torch gives NaN at several of these points
-(gelu(-inf), silu(-inf), gelu_tanh'(1e38) in float32); see csrc/act_scalar.h."""
+(gelu(-inf), silu(-inf), gelu_tanh'(1e38) in float32); see csrc/nn/act_scalar.h."""
 import math
 
 import numpy as np

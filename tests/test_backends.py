@@ -59,7 +59,7 @@ def test_env_unknown_backend_is_a_clear_error():
 
 
 def test_missing_extension_falls_back_to_python_and_warns_once():
-    code = ("import sys, warnings; sys.modules['nnfast._kernels'] = None\n"
+    code = ("import sys, warnings; sys.modules['nnfast._native._kernels'] = None\n"
             "with warnings.catch_warnings(record=True) as w:\n"
             "    warnings.simplefilter('always')\n"
             "    import nnfast, numpy as np\n"
@@ -87,7 +87,7 @@ def test_set_num_threads_roundtrip(threads):
     threads(3)
     assert nnfast.get_num_threads() == 3
     if backends.compiled_available():
-        from nnfast import _kernels
+        from nnfast._native import _kernels
         assert _kernels.get_num_threads() == 3
 
 

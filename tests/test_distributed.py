@@ -1,8 +1,8 @@
 """Data-parallel training over MPI: single-process units, then real ``mpirun -n 2`` runs.
 
 The MPI tests write small scripts to tmp_path and run them under the launcher found beside this
-Python or on PATH (see nnfast._mpi.find_launcher); each run has a timeout. They are skipped with
-the reason when there is no launcher or no mpi4py (``pip install "nnfast[mpi]"``).
+Python or on PATH (see nnfast.distributed._mpi.find_launcher); each run has a timeout. They are
+skipped with the reason when there is no launcher or no mpi4py (``pip install "nnfast[mpi]"``).
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import nnfast
-from nnfast import _mpi, distributed
+from nnfast import distributed
+from nnfast.distributed import _mpi
 
 # ----------------------------------------------------------------------------- shared code
 COMMON = '''

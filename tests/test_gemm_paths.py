@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import nnfast
-from nnfast import _kernels as K
+from nnfast._native import _kernels as K
 
 ISAS = ["generic", "avx2", "avx512"]
 # packed nest: B shared by the team (3) or a column range per thread (4); 2 picks by cost

@@ -13,7 +13,7 @@ import pytest
 from test_gemm_paths import blocking, operand, threads
 
 import nnfast
-from nnfast import _kernels as K
+from nnfast._native import _kernels as K
 
 REPEATS = int(os.environ.get("NNFAST_STRESS_REPEATS", "3"))
 NESTS = {"auto": 0, "small": 1, "packed-shared": 3, "packed-columns": 4}

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.skipif(not backends.compiled_available(),
                                 reason="compiled extension not built")
 
 if backends.compiled_available():
-    from nnfast import _kernels as K
+    from nnfast._native import _kernels as K
     from nnfast.backends import compiled
 
 

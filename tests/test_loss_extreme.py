@@ -77,7 +77,7 @@ def test_huber_tails_and_mse_large(backend, dtype):
 
 # ---------------------------------------------------------------------------------------------
 # Special values (issue #16 item 5): -inf/+inf/NaN logits, terms of weight 0, float32 near 1e38.
-# Conventions: nnfast/backends/_ref_loss.py (module docstring) and csrc/nnfast.h. The expected
+# Conventions: src/nnfast/backends/_ref_loss.py (module docstring) and csrc/nnfast.h. The expected
 # values are derived by hand; torch's, where torch is importable, is checked too.
 try:
     import torch

@@ -9,8 +9,9 @@ import pytest
 from model_data import blobs, mlp
 
 import nnfast
-from nnfast import backends, training
+from nnfast import backends
 from nnfast.callbacks import Callback
+from nnfast.engine import training
 from nnfast.layers import Dense, Dropout
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from nnfast import backends, ops
 
-kernels = pytest.importorskip("nnfast._kernels") if backends.compiled_available() else None
+kernels = pytest.importorskip("nnfast._native._kernels") if backends.compiled_available() else None
 needs_c = pytest.mark.skipif(kernels is None, reason="compiled extension not built")
 
 BUF = np.arange(60.0)

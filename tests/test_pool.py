@@ -1,4 +1,4 @@
-"""The parallel runtime (csrc/runtime/pool.c behind csrc/par.h): every threaded kernel gives the
+"""The parallel runtime (csrc/runtime/pool.c behind csrc/runtime/par.h): every threaded kernel gives the
 bits of one thread whichever thread runs which chunk, including when the pool's workers join
 late or never (a test hook), and on the OpenMP runtime too."""
 import contextlib
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(not backends.compiled_available(),
                                 reason="compiled extension not built")
 
 if backends.compiled_available():
-    from nnfast import _kernels as K
+    from nnfast._native import _kernels as K
     from nnfast.backends import compiled as C
 
 MODES = {"normal": 0, "workers-late": 1, "workers-never-join": 2}

@@ -1,4 +1,5 @@
-"""fit / evaluate with sample_weight and class_weight (Keras 3 semantics, nnfast/_weights.py).
+"""fit / evaluate with sample_weight and class_weight (Keras 3 semantics,
+nnfast/engine/sample_weights.py).
 
 The batch loss is Σ_i w_i·l_i / N (Keras' "sum_over_batch_size"), metrics Σ_i w_i·m_i / Σ_i w_i.
 The key tests run on both backends (the ``backend`` fixture); one test compares the two.
@@ -9,7 +10,9 @@ from model_data import assert_unchanged, blobs, mlp, snapshot
 from test_model_engine import _compiled_kernels, _TraceSteps
 
 import nnfast
-from nnfast import _fit_inputs, optimizers, regularizers, training
+from nnfast import optimizers, regularizers
+from nnfast.engine import inputs as _fit_inputs
+from nnfast.engine import training
 from nnfast.layers import Dense
 
 pytestmark = pytest.mark.usefixtures("one_thread")

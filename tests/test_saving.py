@@ -9,7 +9,8 @@ import pytest
 from model_data import blobs, mlp
 
 import nnfast
-from nnfast import optimizers, saving
+from nnfast import optimizers
+from nnfast.engine import saving
 from nnfast.layers import Dense, Dropout
 
 X, Y = blobs()

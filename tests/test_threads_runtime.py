@@ -50,7 +50,7 @@ def test_threadpool_info_lists_nnfast(tpc, backend):
     if not backends.compiled_available():
         assert entries == []  # no library to match
         return
-    from nnfast import _kernels
+    from nnfast._native import _kernels
     assert len(entries) == 1, entries
     d = entries[0]
     assert d["internal_api"] == "nnfast-" + _kernels.get_threading()
@@ -62,7 +62,7 @@ def test_threadpool_info_lists_nnfast(tpc, backend):
 
 @needs_compiled
 def test_threadpool_limits_limits_nested_and_restores(tpc, backend, threads):
-    from nnfast import _kernels
+    from nnfast._native import _kernels
     threads(3)
     with tpc.threadpool_limits(1):
         assert (nnfast.get_num_threads(), _kernels.get_num_threads()) == (1, 1)
@@ -87,7 +87,7 @@ def test_user_api_selects_nnfast_only(tpc, threads):
         assert nnfast.get_num_threads() == 2
         assert blas_threads(tpc) == blas
     controller = tpc.ThreadpoolController()
-    from nnfast import _kernels
+    from nnfast._native import _kernels
     internal = "nnfast-" + _kernels.get_threading()
     assert [d["user_api"] for d in controller.select(internal_api=internal).info()] == ["nnfast"]
     with controller.select(user_api="nnfast").limit(limits=1):
@@ -119,7 +119,7 @@ def test_registered_whichever_is_imported_first(tpc, first, backend_name):
 
 @needs_compiled
 def test_internal_api_names_the_openmp_runtime(tpc):
-    from nnfast import _kernels
+    from nnfast._native import _kernels
     if not _kernels.runtime_info()["openmp"]:
         pytest.skip("built without OpenMP")
     assert run_py(LIST_NNFAST, NNFAST_THREADING="openmp") == ["nnfast-openmp", "end"]
@@ -134,7 +134,7 @@ def test_import_without_threadpoolctl():
 
 
 def test_without_the_extension_threadpoolctl_still_works(tpc):
-    code = ("import sys, warnings; sys.modules['nnfast._kernels'] = None\n"
+    code = ("import sys, warnings; sys.modules['nnfast._native._kernels'] = None\n"
             "warnings.simplefilter('ignore')\n"
             "import nnfast, threadpoolctl as t\n"
             "nnfast.set_num_threads(3)\n"
@@ -260,7 +260,7 @@ def test_bad_environment_value_warns_and_falls_through(tmp_path, eight_cpus):
 SHOW = ("import nnfast\n"
         "i = nnfast.info()\n"
         "if nnfast.backends.compiled_available():\n"
-        "    from nnfast import _kernels\n"
+        "    from nnfast._native import _kernels\n"
         "    c = _kernels.get_num_threads()\n"
         "else:\n"
         "    c = i['threads']\n"
@@ -302,7 +302,7 @@ def operands(seed):
 
 
 def product_in_child(seed):
-    from nnfast import _kernels
+    from nnfast._native import _kernels
     return (nnfast.matmul(*operands(seed)), nnfast.get_num_threads(),
             _kernels.runtime_info()["pool_workers"])
 
@@ -321,7 +321,7 @@ def test_fork_after_threads_were_used(runtime, threads, backend_restored):
         pytest.skip("libgomp is not fork-safe once its threads have run: a forked child's "
                     "first parallel region waits for threads the child does not have; with "
                     "NNFAST_THREADING=openmp use the 'spawn' or 'forkserver' start method")
-    from nnfast import _kernels
+    from nnfast._native import _kernels
     previous = _kernels.get_threading()
     _kernels.set_threading(runtime)
     try:

@@ -1,9 +1,9 @@
-"""Build nnfast/data/digits.npz from scikit-learn's copy of the UCI digits (run once, by hand).
+"""Build src/nnfast/data/digits.npz from scikit-learn's copy of the UCI digits (run once, by hand).
 
 Usage:
-    python tools/build_digits_data.py .../sklearn/datasets/data/digits.csv.gz nnfast/data/digits.npz
+    python tools/build_digits_data.py .../sklearn/datasets/data/digits.csv.gz src/nnfast/data/digits.npz
 
-Stores the data only (see nnfast/data/DIGITS_LICENSE.txt) plus the fixed test split, so the
+Stores the data only (see src/nnfast/data/DIGITS_LICENSE.txt) plus the fixed test split, so the
 split never depends on the NumPy version that later loads it.
 """
 import gzip

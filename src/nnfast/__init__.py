@@ -21,8 +21,8 @@ __all__ += ["Sequential", "callbacks", "datasets", "layers", "load_model", "loss
             "optimizers"]
 
 # The model API loads on first use, so `import nnfast` stays light.
-_LAZY = {"Sequential": ("nnfast.model", "Sequential"),
-         "load_model": ("nnfast.saving", "load_model")}
+_LAZY = {"Sequential": ("nnfast.engine.model", "Sequential"),
+         "load_model": ("nnfast.engine.model", "load_model")}
 _SUBMODULES = ("layers", "optimizers", "losses", "callbacks", "initializers", "regularizers",
                "metrics", "ops", "datasets", "distributed")
 

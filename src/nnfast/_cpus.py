@@ -115,8 +115,9 @@ def mpi_local_ranks(environ=None) -> int:
     """How many ranks an MPI launcher runs on this node; 1 outside a launcher.
 
     Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE, MPICH/Hydra's MPI_LOCALNRANKS, then Slurm's task
-    layout, read only inside an ``srun`` step (SLURM_STEP_ID, as nnfast._mpi.launched does): a
-    batch script sees the job's layout but is one process, and is not divided.
+    layout, read only inside an ``srun`` step (SLURM_STEP_ID, as
+    nnfast.distributed._mpi.launched does): a batch script sees the job's layout but is one
+    process, and is not divided.
     """
     env = os.environ if environ is None else environ
     for var in MPI_LOCAL_RANK_VARS:

@@ -28,7 +28,7 @@ def info() -> dict:
         "machine": platform.machine(),
     }
     if backends.compiled_available():
-        from nnfast import _kernels
+        from nnfast._native import _kernels
 
         rt = _kernels.runtime_info()
         out.update(openmp=rt["openmp"], threading=rt["threading"],

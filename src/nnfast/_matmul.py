@@ -11,7 +11,7 @@ from nnfast import backends
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 try:
-    from nnfast._kernels import matmul2d as _matmul2d
+    from nnfast._native._kernels import matmul2d as _matmul2d
 except ImportError:  # no extension: the "c" backend cannot be active either
     _matmul2d = None
 

@@ -3,7 +3,7 @@
 :func:`nnfast.set_num_threads`, restoring the count on exit.
 
 threadpoolctl (>= 3.5) matches a controller class to a loaded shared library by its filename
-and exported symbols: nnfast's is the extension ``nnfast/_kernels.*.so``, which exports
+and exported symbols: nnfast's is the extension ``nnfast/_native/_kernels.*.so``, which exports
 ``nnf_pool_workers``. The thread count itself lives in Python (nnfast._threads), so the
 controller reads and sets it there; from the library it reads only the active runtime.
 

@@ -1,4 +1,4 @@
-# Dropout wrappers: y = x * keep / (1 - rate) with the counter-based mask of csrc/dropout.c.
+# Dropout wrappers: y = x * keep / (1 - rate) with the counter-based mask of csrc/nn/dropout.c.
 import numbers
 from libc.stdint cimport uint64_t
 

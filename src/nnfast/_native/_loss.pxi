@@ -1,5 +1,5 @@
 # Loss wrappers: validate (same order, types and messages as nnfast/backends/_ref_loss.py),
-# then one fused C call per loss (csrc/loss.c) returning (loss, grad).
+# then one fused C call per loss (csrc/nn/loss.c) returning (loss, grad).
 
 cdef tuple _REDUCTIONS = ("mean", "sum", "none")
 

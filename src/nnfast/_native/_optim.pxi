@@ -1,5 +1,5 @@
 # Optimizer wrappers: validate (same order, types and messages as
-# nnfast/backends/_ref_optim.py), then one in-place C pass (csrc/optim.c). They return None.
+# nnfast/backends/_ref_optim.py), then one in-place C pass (csrc/nn/optim.c). They return None.
 
 cdef int _opt_buffers(str fn, object params, object grads, tuple names, tuple bufs) except -1:
     """params and the state buffers (None = unused): 1-D, contiguous, writeable, one dtype and

@@ -1,6 +1,6 @@
 """Reference activations (plain NumPy): the spec for the compiled twins.
 
-The elementwise formulas are those of csrc/act_scalar.h (same branches, same stable forms), so
+The elementwise formulas are those of csrc/nn/act_scalar.h (same branches, same stable forms), so
 the two backends differ only by rounding of the libm functions. NaN in -> NaN out everywhere.
 
 Extremes (float32 and float64, up to +-max and +-inf): every activation and derivative is finite

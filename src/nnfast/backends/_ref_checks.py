@@ -1,5 +1,5 @@
 """Argument checks shared by the reference functions; messages match the Cython layer's
-(nnfast/_validate.pxi) so both backends fail the same way."""
+(nnfast/_native/_validate.pxi) so both backends fail the same way."""
 from __future__ import annotations
 
 import math
@@ -85,7 +85,7 @@ def _check_out(fn: str, name: str, out, shape: tuple, dtype, inputs: tuple) -> N
 
 def _check_behaved(fn: str, name: str, out) -> None:
     """A given output is written in place, so it cannot be copied: it must be in native byte
-    order (TypeError) and aligned (ValueError), as C needs (nnfast/_validate.pxi)."""
+    order (TypeError) and aligned (ValueError), as C needs (nnfast/_native/_validate.pxi)."""
     if out.dtype.isnative and out.flags.aligned:
         return
     want = f"{fn}: {name} must be an aligned native-byte-order {out.dtype.name} array"

@@ -1,4 +1,4 @@
-"""Reference losses (plain NumPy): the spec for nnf_*_loss_* in csrc/loss.c.
+"""Reference losses (plain NumPy): the spec for nnf_*_loss_* in csrc/nn/loss.c.
 
 Every loss returns (loss, grad) from one call. With per-sample losses l_i and weights w_i
 (sample_weight, times the class weight for cross-entropy):
@@ -11,7 +11,7 @@ columns raises ValueError on both backends.
 Precision: every loss is evaluated in float64 whatever the input dtype (terms, per-row sums over
 classes or elements, the total summed in row order, the gradient, rounded to the input dtype
 once); only exp/log1p of arguments that cannot overflow run in the input dtype, as in
-csrc/loss.c. So float32 inputs near 1e38 give the same finite "mean"/"sum" on both backends
+csrc/nn/loss.c. So float32 inputs near 1e38 give the same finite "mean"/"sum" on both backends
 wherever the value fits a float64; "none" rows are rounded to the input dtype (+inf past its
 range). torch computes float32 losses in float32 (inf there).
 

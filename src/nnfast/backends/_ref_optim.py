@@ -1,4 +1,4 @@
-"""Reference optimizer updates (plain NumPy): the spec for nnf_*_update_* in csrc/optim.c.
+"""Reference optimizer updates (plain NumPy): the spec for nnf_*_update_* in csrc/nn/optim.c.
 
 All updates work in place on flat 1-D buffers of P elements: `params` and the state buffers
 (velocity, moments, accumulators) must be C-contiguous, writeable, of the dtype of `params` and

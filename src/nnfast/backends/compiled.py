@@ -1,7 +1,9 @@
-"""The compiled backend: the Cython wrappers of nnfast._kernels under the reference's names."""
+"""The compiled backend: the Cython wrappers of nnfast._native._kernels under the reference's
+names."""
 import os
 
-from nnfast import _kernels, _threads
+from nnfast import _threads
+from nnfast._native import _kernels
 from nnfast.backends import reference as _reference
 
 __all__ = list(_reference.__all__)

@@ -1,6 +1,7 @@
 """The reference backend: plain NumPy, no compiled code of ours. It is the specification the
 compiled backend is tested against, and the fallback when the extension is missing. Every
-function here has a twin of the same name and signature in nnfast._kernels (docs/ops_api.md).
+function here has a twin of the same name and signature in nnfast._native._kernels
+(docs/ops_api.md).
 
 The functions live in small modules by group; this module is the one list of them."""
 from nnfast.backends import (

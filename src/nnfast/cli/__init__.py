@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from nnfast._cli_data import NAMES, CLIError
+from nnfast.cli._data import NAMES, CLIError
 
 EXIT_USAGE = 2
 
@@ -167,12 +167,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_bench(args, argv) -> int:
-    from nnfast import bench
+    from nnfast.cli import bench
 
     if not args.keep_openblas_env:
         bench.strip_openblas_env(argv)
     if args.plot:
-        from nnfast._cli_plots import _pyplot
+        from nnfast.cli._plots import _pyplot
         _pyplot()  # fail before measuring when matplotlib is missing
     report = bench.run(quick=args.quick, threads=args.threads, out=args.out, plot=args.plot,
                        parts=tuple(args.only or ("matmul", "train", "infer")),
@@ -190,10 +190,10 @@ def _run(args, argv) -> int:
         d = info()
         print(json.dumps(d) if args.json else format_info(d))
         return 0
-    from nnfast import _cli_train
+    from nnfast.cli import _train
 
-    return {"train": _cli_train.cmd_train, "evaluate": _cli_train.cmd_evaluate,
-            "predict": _cli_train.cmd_predict}[args.command](args)
+    return {"train": _train.cmd_train, "evaluate": _train.cmd_evaluate,
+            "predict": _train.cmd_predict}[args.command](args)
 
 
 def main(argv=None) -> int:

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from nnfast._cli_data import CLIError
+from nnfast.cli._data import CLIError
 
 
 def _pyplot():

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from nnfast._cli_data import DEFAULT_EPOCHS, CLIError, load_dataset
+from nnfast.cli._data import DEFAULT_EPOCHS, CLIError, load_dataset
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
               "adagrad": "Adagrad"}
@@ -29,7 +29,7 @@ def _preflight_outputs(args) -> None:
             if not os.path.isdir(d):
                 raise CLIError(f"--{opt} {path}: directory {d} does not exist")
     if getattr(args, "plot", None) or getattr(args, "confusion", None):
-        from nnfast._cli_plots import _pyplot
+        from nnfast.cli._plots import _pyplot
 
         _pyplot()
 
@@ -94,7 +94,7 @@ def _predict_classes(model, x: np.ndarray) -> np.ndarray:
 
 
 def _confusion(args, model, data) -> None:
-    from nnfast._cli_plots import confusion_matrix, plot_confusion
+    from nnfast.cli._plots import confusion_matrix, plot_confusion
 
     n = len(data.classes)
     pred = _predict_classes(model, data.x_test)
@@ -185,7 +185,7 @@ def _train(args) -> int:
     if args.save:
         model.save(args.save)
     if args.plot:
-        from nnfast._cli_plots import plot_curves
+        from nnfast.cli._plots import plot_curves
 
         plot_curves(history, args.plot, title=f"{data.name}, {arch}")
     if args.confusion:

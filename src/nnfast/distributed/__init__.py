@@ -46,8 +46,8 @@ plain calls; under a launcher without mpi4py they raise ImportError, as fit does
 """
 from __future__ import annotations
 
-from nnfast._data_parallel import DataParallel
-from nnfast._mpi import (
+from nnfast.distributed._data_parallel import DataParallel
+from nnfast.distributed._mpi import (
     DEFAULT_TIMEOUT,
     TIMEOUT_ENV,
     DistributedError,

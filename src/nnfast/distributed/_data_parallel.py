@@ -1,10 +1,15 @@
-"""The hooks ``Sequential.fit(..., distributed=True)`` calls: see nnfast/distributed.py.
+"""The hooks ``Sequential.fit(..., distributed=True)`` calls: see nnfast/distributed/__init__.py.
 
 Order of calls in fit: ``run`` wraps the whole fit; after the argument checks and the build,
 ``setup`` checks that every rank has the same model and data and copies rank 0's weights,
 optimizer state, counters and seed to all; per global batch ``shard`` gives this rank's rows and
 ``train_step`` computes, reduces and applies the gradient; per epoch ``end_epoch`` reduces the
 validation results and checks that the weights are still identical everywhere.
+
+This part sits below the engine and imports none of it: the engine hands in ``local``, the
+object whose functions compute this rank's share (``compute_gradients``, ``add_metric_sums``,
+``apply_gradients``, ``evaluate_sums``, ``regularization``, ``divide_no_nan``; see
+nnfast/engine/training.py), as a callback is handed in.
 """
 from __future__ import annotations
 
@@ -14,8 +19,8 @@ import zlib
 
 import numpy as np
 
-from nnfast import _mpi
-from nnfast._mpi import DistributedError, _stderr, describe_exception, failure
+from nnfast.distributed import _mpi
+from nnfast.distributed._mpi import DistributedError, _stderr, describe_exception, failure
 
 # Tail of the reduced buffer, after the gradients (_WEIGHT: the rows' Σ w, metrics' divisor).
 _STATUS, _STOP, _COUNT, _LOSS, _WEIGHT, _METRICS = 0, 1, 2, 3, 4, 5
@@ -34,11 +39,13 @@ class DataParallel:
     ``fn`` in the errors) call on this rank.
 
     Attributes: ``rank``, ``size``, ``is_root`` (prints and writes files), ``stop_requested``
-    (a rank asked to stop, e.g. Ctrl-C, as agreed in the last step).
+    (a rank asked to stop, e.g. Ctrl-C, as agreed in the last step), ``local`` (the engine's
+    step functions, needed by ``train_step`` and ``end_epoch`` only).
     """
 
-    def __init__(self, world=None, fn: str = "fit"):
+    def __init__(self, world=None, fn: str = "fit", local=None):
         self.fn = fn
+        self.local = local
         self.world = world if world is not None else _mpi._world()
         self.rank, self.size = self.world.rank, self.world.size
         self.is_root = self.rank == 0
@@ -156,18 +163,18 @@ class DataParallel:
 
         The local loss is Σ_local w·l / n; scaled by n / n_global and summed over the ranks it
         is Σ_global w·l / n_global, the loss of one process with the global batch."""
-        from nnfast import training
+        local = self.local
         tail, grads = self._tail, model._grads
         tail[:] = 0
         error = None
         try:
             if n:
-                loss, out = training.compute_gradients(model, ws, xb, yb, n, wb)
+                loss, out = local.compute_gradients(model, ws, xb, yb, n, wb)
                 if n != n_global:
                     grads *= grads.dtype.type(n / n_global)
                 tail[_COUNT], tail[_LOSS] = n, loss * n
                 sums = [0.0] * len(model.metrics)
-                tail[_WEIGHT] = training.add_metric_sums(model, sums, out, yb, ws, n, wb)
+                tail[_WEIGHT] = local.add_metric_sums(model, sums, out, yb, ws, n, wb)
                 tail[_METRICS:] = sums
             else:
                 grads.fill(0)   # a last global batch smaller than the number of ranks
@@ -180,7 +187,7 @@ class DataParallel:
         if tail[_STATUS]:
             self._raise_failure(error, f"training step {self._step}")
         self.stop_requested = bool(tail[_STOP])
-        training.apply_gradients(model)
+        local.apply_gradients(model)
         return (round(float(tail[_COUNT])), float(tail[_LOSS]), float(tail[_WEIGHT]),
                 [float(v) for v in tail[_METRICS:]])
 
@@ -194,14 +201,14 @@ class DataParallel:
         """Validation over all ranks (each evaluates a slice, in fit's workspace ws) and a check
         that the weights are the same on every rank; returns the ``val_*`` logs (empty without
         validation data)."""
-        from nnfast import training
+        local = self.local
         error, sums = None, None
         try:
             if val is not None:
                 lo, hi = self.shard(0, len(val[0]))
-                sums = training.evaluate_sums(model, val[0][lo:hi], val[1][lo:hi], batch_size,
-                                              w=None if val[2] is None else val[2][lo:hi],
-                                              ws=ws)
+                sums = local.evaluate_sums(model, val[0][lo:hi], val[1][lo:hi], batch_size,
+                                           w=None if val[2] is None else val[2][lo:hi],
+                                           ws=ws)
         except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
             error = exc
         msg = None if error is None else describe_exception(error)
@@ -218,8 +225,8 @@ class DataParallel:
         if val is None:
             return {}
         count, weight, loss, *metrics = [sum(col) for col in zip(*(s for _, _, s, _ in reports))]
-        logs = {"val_loss": loss / count + training.regularization(model)}
-        logs.update({f"val_{m.name}": training.divide_no_nan(t, weight)
+        logs = {"val_loss": loss / count + local.regularization(model)}
+        logs.update({f"val_{m.name}": local.divide_no_nan(t, weight)
                      for m, t in zip(model.metrics, metrics)})
         return logs
 

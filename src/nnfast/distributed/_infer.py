@@ -1,5 +1,5 @@
 """``evaluate`` / ``predict`` with ``distributed=True`` on more than one rank (see
-nnfast/distributed.py; one process never gets here).
+nnfast/distributed/__init__.py; one process never gets here).
 
 Every rank holds the whole input, checks and converts it as the one-process call does, then
 one allgather checks that the ranks agree (shapes, dtypes, sampled rows, model and weights) and
@@ -8,6 +8,10 @@ carries any rank's argument error to all. Each rank computes the contiguous shar
 empty). evaluate: one Allreduce of [failed, rows, Σ w, Σ w·loss, Σ w·metric...] in float64.
 predict: one small allgather reports failures, then one in-place Allgatherv fills the
 (n, outputs) array on every rank.
+
+The engine's one-process pieces come in as ``local`` (nnfast/engine/inference.py hands in an
+object with ``evaluate_args``, ``predict_args``, ``predict_into``, ``evaluate_sums``,
+``evaluate_logs`` and ``batch_bar``): this part sits below the engine and imports none of it.
 """
 from __future__ import annotations
 
@@ -15,42 +19,43 @@ import zlib
 
 import numpy as np
 
-from nnfast import inference, training
-from nnfast._data_parallel import DataParallel, _array_sig, _without_seeds, shard
-from nnfast._mpi import describe_exception, failure
+from nnfast.distributed._data_parallel import DataParallel, _array_sig, _without_seeds, shard
+from nnfast.distributed._mpi import describe_exception, failure
 
 
-def evaluate(model, x, y, batch_size, verbose, sample_weight) -> dict:
-    return DataParallel(fn="evaluate").run(_evaluate, model, x, y, batch_size, verbose,
-                                           sample_weight)
+def evaluate(local, model, x, y, batch_size, verbose, sample_weight) -> dict:
+    return DataParallel(fn="evaluate", local=local).run(_evaluate, model, x, y, batch_size,
+                                                        verbose, sample_weight)
 
 
-def predict(model, x, batch_size, verbose) -> np.ndarray:
-    return DataParallel(fn="predict").run(_predict, model, x, batch_size, verbose)
+def predict(local, model, x, batch_size, verbose) -> np.ndarray:
+    return DataParallel(fn="predict", local=local).run(_predict, model, x, batch_size, verbose)
 
 
 def _evaluate(model, x, y, batch_size, verbose, sample_weight, dp):
-    x, y, w, batch_size, verbose = inference.evaluate_args(model, x, y, batch_size, verbose,
+    local = dp.local
+    x, y, w, batch_size, verbose = local.evaluate_args(model, x, y, batch_size, verbose,
                                                            sample_weight)
     _agree(dp, model, x=x, y=y, w=w)
     lo, hi = dp.shard(0, len(x))
     buf = np.zeros(4 + len(model.metrics))
     error = None
     try:
-        with training.batch_bar(verbose == 1 and dp.is_root, hi - lo, batch_size,
-                                "evaluate (rank 0's shard)") as bar:
-            buf[1:] = training.evaluate_sums(model, x[lo:hi], y[lo:hi], batch_size, bar,
-                                             None if w is None else w[lo:hi])
+        with local.batch_bar(verbose == 1 and dp.is_root, hi - lo, batch_size,
+                             "evaluate (rank 0's shard)") as bar:
+            buf[1:] = local.evaluate_sums(model, x[lo:hi], y[lo:hi], batch_size, bar,
+                                          None if w is None else w[lo:hi])
     except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
         error, buf[0] = exc, 1
     dp.world.allreduce_sum(buf, "evaluate: allreduce of the sums")
     if buf[0]:
         dp._raise_failure(error, "evaluate")
-    return training.evaluate_logs(model, buf[1:])
+    return local.evaluate_logs(model, buf[1:])
 
 
 def _predict(model, x, batch_size, verbose, dp):
-    x, batch_size, verbose = inference.predict_args(model, x, batch_size, verbose)
+    local = dp.local
+    x, batch_size, verbose = local.predict_args(model, x, batch_size, verbose)
     _agree(dp, model, x=x)
     n, size = len(x), dp.size
     counts = [hi - lo for lo, hi in (shard(0, n, r, size) for r in range(size))]
@@ -58,9 +63,9 @@ def _predict(model, x, batch_size, verbose, dp):
     result = np.empty((n,) + model.output_shape, dtype=model.dtype)
     error = None
     try:
-        with training.batch_bar(verbose == 1 and dp.is_root, hi - lo, batch_size,
-                                "predict (rank 0's shard)") as bar:
-            inference.predict_into(model, x[lo:hi], result[lo:hi], batch_size, bar)
+        with local.batch_bar(verbose == 1 and dp.is_root, hi - lo, batch_size,
+                             "predict (rank 0's shard)") as bar:
+            local.predict_into(model, x[lo:hi], result[lo:hi], batch_size, bar)
     except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
         error = exc
     msg = None if error is None else describe_exception(error)

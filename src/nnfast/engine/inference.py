@@ -1,20 +1,32 @@
 """evaluate / predict for :class:`nnfast.Sequential` (fit: nnfast/training.py, whose forward
-pass and evaluation sums they use; distributed: nnfast/_dist_infer.py)."""
+pass and evaluation sums they use; distributed: nnfast/distributed/_infer.py)."""
 from __future__ import annotations
+
+import types
 
 import numpy as np
 
-from nnfast import _mpi, _weights
-from nnfast._data import positive_int
-from nnfast._fit_inputs import prepare
-from nnfast.training import _batches, _evaluate, _ready, _verbose, batch_bar, forward
+from nnfast.distributed import _mpi
+from nnfast.engine import sample_weights as _weights
+from nnfast.engine.checks import positive_int
+from nnfast.engine.inputs import prepare
+from nnfast.engine.training import (
+    _batches,
+    _evaluate,
+    _ready,
+    _verbose,
+    batch_bar,
+    evaluate_logs,
+    evaluate_sums,
+    forward,
+)
 
 
 def evaluate(model, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None,
              distributed: bool = False) -> dict:
     if distributed and _mpi._world().size > 1:   # one process: the same as not distributed
-        from nnfast import _dist_infer
-        return _dist_infer.evaluate(model, x, y, batch_size, verbose, sample_weight)
+        from nnfast.distributed import _infer
+        return _infer.evaluate(_LOCAL, model, x, y, batch_size, verbose, sample_weight)
     x, y, w, batch_size, verbose = evaluate_args(model, x, y, batch_size, verbose, sample_weight)
     with batch_bar(verbose == 1, len(x), batch_size, "evaluate") as bar:
         return _evaluate(model, x, y, batch_size, bar, w)
@@ -34,8 +46,8 @@ def evaluate_args(model, x, y, batch_size, verbose, sample_weight) -> tuple:
 def predict(model, x, batch_size: int = 32, verbose: int = 0,
             distributed: bool = False) -> np.ndarray:
     if distributed and _mpi._world().size > 1:
-        from nnfast import _dist_infer
-        return _dist_infer.predict(model, x, batch_size, verbose)
+        from nnfast.distributed import _infer
+        return _infer.predict(_LOCAL, model, x, batch_size, verbose)
     x, batch_size, verbose = predict_args(model, x, batch_size, verbose)
     result = np.empty((len(x),) + model.output_shape, dtype=model.dtype)
     with batch_bar(verbose == 1, len(x), batch_size, "predict") as bar:
@@ -77,3 +89,10 @@ def predict_into(model, x, out, batch_size: int, bar=None) -> None:
                 bar.update(1)
     finally:
         pool.give(ws)
+
+
+# What the distributed evaluate/predict (nnfast/distributed/_infer.py, a lower part that imports
+# nothing of the engine) calls back for this rank's shard.
+_LOCAL = types.SimpleNamespace(evaluate_args=evaluate_args, predict_args=predict_args,
+                               predict_into=predict_into, evaluate_sums=evaluate_sums,
+                               evaluate_logs=evaluate_logs, batch_bar=batch_bar)

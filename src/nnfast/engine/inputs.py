@@ -1,12 +1,13 @@
 """The data arguments of fit / evaluate / predict, checked and converted before the model changes.
 
 ``prepare`` converts x (and y against the loss) once; ``fit_data`` adds the row weights
-(nnfast/_weights.py) and the validation set, from ``validation_data`` or ``validation_split``.
+(nnfast/engine/sample_weights.py) and the validation set, from ``validation_data`` or
+``validation_split``.
 """
 from __future__ import annotations
 
-from nnfast import _weights
-from nnfast._data import as_array, as_features, check_feature_shape, check_lengths
+from nnfast.engine import sample_weights as _weights
+from nnfast.engine.checks import as_array, as_features, check_feature_shape, check_lengths
 
 
 def prepare(model, x, y, fn: str, what: str = ""):

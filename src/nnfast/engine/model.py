@@ -1,7 +1,8 @@
 """The Sequential model: layers, one flat parameter buffer, compile settings.
 
-The training loop lives in nnfast/training.py, the file format in nnfast/saving.py, the
-workspace in nnfast/workspace.py, how threads share a model in nnfast/_model_locks.py.
+The training loop lives in nnfast/engine/training.py, the file format in
+nnfast/engine/saving.py, the workspace in nnfast/engine/workspace.py, how threads share a model
+in nnfast/engine/locks.py.
 
 >>> import numpy as np, nnfast
 >>> from nnfast.layers import Dense
@@ -21,9 +22,9 @@ from nnfast import layers as _layers
 from nnfast import losses as _losses
 from nnfast import metrics as _metrics
 from nnfast import optimizers as _optimizers
-from nnfast._data import seed_value
-from nnfast._model_locks import TrainingGuard, WeightsLock
-from nnfast.workspace import Workspace, WorkspacePool
+from nnfast.engine.checks import seed_value
+from nnfast.engine.locks import TrainingGuard, WeightsLock
+from nnfast.engine.workspace import Workspace, WorkspacePool
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -209,10 +210,10 @@ class Sequential:
             validation_data=None, shuffle: bool = True, callbacks=None, verbose: int = 1,
             seed: int | None = None, distributed: bool = False, sample_weight=None,
             class_weight=None):
-        """Train; returns the :class:`nnfast.callbacks.History` (see nnfast/training.py).
+        """Train; returns the :class:`nnfast.callbacks.History` (see nnfast/engine/training.py).
 
         ``distributed=True``: data-parallel over the MPI job this process was launched in
-        (``mpirun -n N``); ``batch_size`` is then per rank (see nnfast/distributed.py).
+        (``mpirun -n N``); ``batch_size`` is then per rank (see nnfast/distributed/__init__.py).
 
         Weighting, as in Keras 3:
 
@@ -235,7 +236,7 @@ class Sequential:
         >>> x, y = np.ones((4, 3)), np.array([0, 1, 1, 1])
         >>> h = m.fit(x, y, verbose=0, sample_weight=[3, 1, 1, 1], class_weight={1: 0.5})
         """
-        from nnfast import training
+        from nnfast.engine import training
         return training.fit(self, x, y, epochs=epochs, batch_size=batch_size,
                             validation_split=validation_split, validation_data=validation_data,
                             shuffle=shuffle, callbacks=callbacks, verbose=verbose, seed=seed,
@@ -253,8 +254,8 @@ class Sequential:
         rank evaluates its contiguous shard of the rows, one Allreduce sums the shards, and
         every rank returns the same dict, equal to the one-process result up to the order of
         the sums. In one process it is the same as ``distributed=False``; under a launcher
-        without mpi4py it raises ImportError, as fit does (see nnfast/distributed.py)."""
-        from nnfast import inference
+        without mpi4py it raises ImportError, as fit does (see nnfast/distributed/__init__.py)."""
+        from nnfast.engine import inference
         return inference.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
                                   sample_weight=sample_weight, distributed=distributed)
 
@@ -267,8 +268,8 @@ class Sequential:
 
         ``distributed=True``: each rank of the MPI job predicts its contiguous shard of the
         rows and every rank returns the whole (n, outputs) array (one Allgatherv), the same
-        as one process would (see nnfast/distributed.py for when bit for bit)."""
-        from nnfast import inference
+        as one process would (see nnfast/distributed/__init__.py for when bit for bit)."""
+        from nnfast.engine import inference
         return inference.predict(self, x, batch_size=batch_size, verbose=verbose,
                                  distributed=distributed)
 
@@ -333,8 +334,8 @@ class Sequential:
 
     # ------------------------------------------------------------------ files and display
     def save(self, path) -> None:
-        """Write the model to one file, atomically (see nnfast/saving.py)."""
-        from nnfast import saving
+        """Write the model to one file, atomically (see nnfast/engine/saving.py)."""
+        from nnfast.engine import saving
         saving.save_model(self, path)
 
     def summary(self, print_fn=print) -> None:
@@ -369,6 +370,19 @@ class Sequential:
 
     def __repr__(self):
         return f"Sequential([{', '.join(map(repr, self.layers))}], dtype={str(self.dtype)!r})"
+
+
+def load_model(path) -> Sequential:
+    """Read a model written by :meth:`Sequential.save` (the format: nnfast/engine/saving.py).
+
+    Raises ValueError naming the file and the problem for truncated, corrupted, foreign or
+    newer-format files; FileNotFoundError when there is no file.
+
+    >>> import nnfast                                             # doctest: +SKIP
+    >>> same = nnfast.load_model("digits.nnf")                    # doctest: +SKIP
+    """
+    from nnfast.engine import saving
+    return saving.read_model(path, Sequential)
 
 
 def _layer_params(layer) -> list:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from nnfast import losses as _losses
-from nnfast._data import as_array
+from nnfast.engine.checks import as_array
 
 _CLASSIFICATION = (_losses.SparseCategoricalCrossentropy, _losses.CategoricalCrossentropy,
                    _losses.BinaryCrossentropy)

@@ -6,7 +6,9 @@ optimizer: {class, config, iterations}, metrics} or null, "state": {step, epoch}
 {key: {file, shape, dtype}}}. Arrays: ``params.npy`` (the flat parameter buffer) and
 ``optimizer/<state>.npy`` (moments, same layout). Loading reads arrays with
 ``allow_pickle=False`` and builds layers only from the classes in nnfast.layers, so a file can
-never run code. Writing goes to a temporary file in the target directory, fsynced, then
+never run code. This file format sits below the model: reading takes the class to build
+(``read_model(path, Sequential)``; the public ``nnfast.load_model`` in nnfast/engine/model.py
+passes it). Writing goes to a temporary file in the target directory, fsynced, then
 ``os.replace``: a crash leaves the old file or the new one, never half of one.
 
 >>> import nnfast                                             # doctest: +SKIP
@@ -65,7 +67,7 @@ def _snapshot(model) -> tuple[dict, dict]:
 def save_model(model, path) -> None:
     """Write ``model`` to ``path`` atomically (temporary file in the same directory + rename)."""
     path = os.fspath(path)
-    # copies from one step, also while another thread fits the model (nnfast/_model_locks.py)
+    # copies from one step, also while another thread fits the model (nnfast/engine/locks.py)
     doc, arrays = model._weights.read(_snapshot, model)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
@@ -125,8 +127,8 @@ class _Reader:
         return arr
 
 
-def load_model(path):
-    """Read a model written by :meth:`Sequential.save`.
+def read_model(path, sequential):
+    """Read a model written by :meth:`Sequential.save`, built as ``sequential`` (the model class).
 
     Raises ValueError naming the file and the problem for truncated, corrupted, foreign or
     newer-format files; FileNotFoundError when there is no file.
@@ -156,7 +158,7 @@ def load_model(path):
                               f"{doc.get('nnfast_version')}); this nnfast {__version__} reads "
                               f"format versions up to {FORMAT_VERSION}")
         try:
-            model = _rebuild(doc, reader)
+            model = _rebuild(doc, reader, sequential)
         except ValueError as exc:
             if str(exc).startswith(f"cannot load {path!r}"):
                 raise
@@ -166,11 +168,10 @@ def load_model(path):
     return model
 
 
-def _rebuild(doc: dict, reader: _Reader):
+def _rebuild(doc: dict, reader: _Reader, Sequential):  # noqa: N803  (the class itself)
     from nnfast import layers as _layers
     from nnfast import losses as _losses
     from nnfast import optimizers as _optimizers
-    from nnfast.model import Sequential
 
     cfg = doc["model"]
     layer_list = [_layers.from_config(entry) for entry in cfg["layers"]]

@@ -1,5 +1,5 @@
 """fit for :class:`nnfast.Sequential`, and the passes evaluate and predict share with it
-(nnfast/inference.py).
+(nnfast/engine/inference.py).
 
 One training step (``train_step``): forward through every layer into workspace views, the fused
 loss (loss and d loss/d outputs in one op), backward in reverse down to the first trainable layer
@@ -7,10 +7,10 @@ loss (loss and d loss/d outputs in one op), backward in reverse down to the firs
 views of the converted input, or, when shuffling, gathered with ``np.take(..., out=)`` into
 workspace rows through a per-epoch permutation, so a step allocates no array after the first.
 
-Sample weights (``sample_weight`` and ``class_weight``, see nnfast/_weights.py) are one per-row
-vector, shuffled, split and sharded with the rows and passed to the fused loss op, which scales
-each row's loss and gradient rows by w_i: the batch loss is Σ_i w_i·l_i / N, Keras 3's
-"sum_over_batch_size" reduction, and its exact gradient is what backward propagates. The epoch
+Sample weights (``sample_weight`` and ``class_weight``, see nnfast/engine/sample_weights.py) are
+one per-row vector, shuffled, split and sharded with the rows and passed to the fused loss op,
+which scales each row's loss and gradient rows by w_i: the batch loss is Σ_i w_i·l_i / N, Keras
+3's "sum_over_batch_size" reduction, and its exact gradient is what backward propagates. The epoch
 loss is the row-weighted mean of the batch losses (Σ_i w_i·l_i / rows, as Keras' loss tracker);
 metrics are Σ_i w_i·m_i / Σ_i w_i (Keras' weighted metrics).
 
@@ -18,7 +18,7 @@ Ctrl-C during fit sets a flag (main thread) and training stops after the current
 KeyboardInterrupt raised anywhere else in the loop (e.g. by a callback) stops it too. Either way
 the model stays usable and fit returns the History of the completed epochs, with a warning.
 
-Threads (nnfast/_model_locks.py): one thread fits a model at a time (a second raises); each pass
+Threads (nnfast/engine/locks.py): one thread fits a model at a time (a second raises); each pass
 takes a workspace from the model's pool; the optimizer step is a write of the weights, so other
 threads' evaluate and predict read each batch's weights from one whole step.
 """
@@ -29,14 +29,15 @@ import math
 import signal
 import threading
 import time
+import types
 import warnings
 
 import numpy as np
 
 from nnfast import callbacks as _callbacks
-from nnfast._data import positive_int, seed_value
-from nnfast._fit_inputs import fit_data
 from nnfast._threads import blas_limited
+from nnfast.engine.checks import positive_int, seed_value
+from nnfast.engine.inputs import fit_data
 
 
 # ----------------------------------------------------------------------------- checks
@@ -215,7 +216,7 @@ def fit(model, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_d
         if not distributed:
             return _fit(*args, **weights)
         from nnfast.distributed import DataParallel  # batch_size is per rank (see there)
-        return DataParallel().run(_fit, *args, **weights)
+        return DataParallel(local=_LOCAL).run(_fit, *args, **weights)
 
 
 def _fit(model, x, y, epochs, batch_size, validation_split, validation_data, shuffle, callbacks,
@@ -392,3 +393,11 @@ class _Interrupt:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False
+
+
+# What DataParallel (nnfast/distributed/_data_parallel.py, a lower part that imports nothing of
+# the engine) calls back for this rank's share of a step and of the validation.
+_LOCAL = types.SimpleNamespace(compute_gradients=compute_gradients,
+                               add_metric_sums=add_metric_sums, apply_gradients=apply_gradients,
+                               evaluate_sums=evaluate_sums, regularization=regularization,
+                               divide_no_nan=divide_no_nan)
