@@ -1,6 +1,6 @@
-"""The parallel runtime (csrc/runtime/pool.c behind csrc/runtime/par.h): every threaded kernel gives the
-bits of one thread whichever thread runs which chunk, including when the pool's workers join
-late or never (a test hook), and on the OpenMP runtime too."""
+"""The parallel runtime (csrc/runtime/pool.c behind csrc/runtime/par.h): every threaded kernel
+gives the bits of one thread whichever thread runs which chunk, including when the pool's
+workers join late or never (a test hook), and on the OpenMP runtime too."""
 import contextlib
 
 import numpy as np
