@@ -75,10 +75,15 @@ def test_missing_extension_falls_back_to_python_and_warns_once():
     assert second.startswith("ImportError the compiled backend 'c' is unavailable")
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", None, True])
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", None, True, 257, 2**31])
 def test_set_num_threads_rejects_bad_values(bad):
+    before = nnfast.get_num_threads()
     with pytest.raises(ValueError, match="thread count must be"):
         nnfast.set_num_threads(bad)
+    assert nnfast.get_num_threads() == before  # nothing changed on the way to the error
+    if backends.compiled_available():
+        from nnfast._native import _kernels
+        assert _kernels.get_num_threads() == before
 
 
 def test_set_num_threads_roundtrip(threads):

@@ -108,5 +108,5 @@ def test_threading_choice_is_checked():
         K.set_threading("tbb")
     with pytest.raises(ValueError, match="_pool_set_test_mode: mode must be 0, 1 or 2"):
         K._pool_set_test_mode(3)
-    with pytest.raises(ValueError, match="set_spin_us: us must be >= 0"):
+    with pytest.raises(ValueError, match=r"set_spin_us: us must be in \[0, 1000000\], got -1"):
         K.set_spin_us(-1)

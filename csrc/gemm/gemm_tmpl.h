@@ -562,7 +562,8 @@ int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const
     g.kcb = nnf_k_block(k, g.kd->kc);
     /* below NNF_GEMM_MT_FLOPS waking a team costs more than it saves */
     const double flops = 2.0 * (double)m * (double)n * (double)k;
-    const int nthr = (nthreads > 1 && flops >= NNF_GEMM_MT_FLOPS) ? nthreads : 1;
+    int nthr = (nthreads > 1 && flops >= NNF_GEMM_MT_FLOPS) ? nthreads : 1;
+    if (nthr > NNF_MAX_THREADS) nthr = NNF_MAX_THREADS; /* per-thread slices are sized by it */
     /* small nest while the m x KC slice of A it sweeps per B panel is no bigger than the
      * MC x KC block the packed nest keeps in L2 */
     int small = m * g.kcb <= g.kd->mc * g.kd->kc;

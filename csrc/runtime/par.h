@@ -19,6 +19,9 @@
 
 typedef void (*nnf_range_fn)(void *ctx, int64_t lo, int64_t hi, int worker);
 
+/* Most threads one call uses (more are taken as this many; nnfast._threads.MAX_THREADS). */
+#define NNF_MAX_THREADS 256
+
 void nnf_parallel_for(nnf_range_fn fn, void *ctx, int64_t count, int64_t parts, int nthreads);
 
 /* Chunks for loops whose items cost alike (elementwise, rows): a few per thread, so a thread

@@ -39,7 +39,7 @@
 #include "nnfast.h"
 #include "par.h"
 
-#define NNF_POOL_MAX 256 /* workers (threads - 1) one pool may have */
+#define NNF_POOL_MAX (NNF_MAX_THREADS - 1) /* workers: the caller is the other thread */
 #define NNF_SPIN_HOT_NS 5000 /* spin without yielding this long after the last chunk */
 
 typedef struct {
@@ -243,6 +243,7 @@ static void nnf_omp_run(nnf_range_fn fn, void *ctx, int64_t count, int64_t parts
 void nnf_parallel_for(nnf_range_fn fn, void *ctx, int64_t count, int64_t parts, int nthreads) {
     if (count <= 0) return;
     if (parts > count) parts = count;
+    if (nthreads > NNF_MAX_THREADS) nthreads = NNF_MAX_THREADS;
     if (nthreads <= 1 || parts <= 1) {
         nnf_run_serial(fn, ctx, count, parts < 1 ? 1 : parts);
         return;

@@ -21,11 +21,14 @@ _state = {"n": 1, "source": "affinity"}
 _listeners = []  # callables(n) told about every change (the compiled backend)
 
 
+MAX_THREADS = 256  # the thread pool's limit (csrc/runtime/par.h NNF_MAX_THREADS)
+
+
 def _validate(n, what: str) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise ValueError(f"{what}: the thread count must be an integer >= 1, got {n!r}")
-    if n < 1:
-        raise ValueError(f"{what}: the thread count must be >= 1, got {n}")
+    if n < 1 or n > MAX_THREADS:
+        raise ValueError(f"{what}: the thread count must be in [1, {MAX_THREADS}], got {n}")
     return int(n)
 
 

@@ -146,8 +146,8 @@ class EarlyStopping(_Monitor):
             self.stopped_epoch = epoch
             self.model.stop_training = True
             if self.restore_best_weights and self.best_weights is not None:
-                with self.model._weights:   # other threads' predict: old or new, never a mix
-                    np.copyto(self.model._params, self.best_weights)
+                # other threads' predict: old or new weights, never a mix
+                self.model._weights.write(np.copyto, self.model._params, self.best_weights)
             if self.verbose:
                 best = "-" if self.best_epoch is None else self.best_epoch + 1
                 print(f"Epoch {epoch + 1}: early stopping (best {self.monitor} "

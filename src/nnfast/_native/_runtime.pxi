@@ -84,9 +84,10 @@ def get_threading():
 
 
 def set_spin_us(int64_t us):
-    """Microseconds a pool worker spins after its last chunk before it sleeps (default 1000)."""
-    if us < 0:
-        raise ValueError(f"set_spin_us: us must be >= 0, got {us}")
+    """Microseconds a pool worker spins after its last chunk before it sleeps (default 1000;
+    at most one second, so an idle process never holds a core for longer)."""
+    if us < 0 or us > 1000000:
+        raise ValueError(f"set_spin_us: us must be in [0, 1000000], got {us}")
     nnf_pool_set_spin_us(us)
 
 

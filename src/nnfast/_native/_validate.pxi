@@ -228,7 +228,7 @@ cdef double _real_param(object fn, object name, object value, object lo=None, ob
 
 cdef int64_t _step_param(object fn, object value) except -1:
     """The update count of an optimizer step: an integer >= 1."""
-    if type(value) is int and value >= 1:  # the common case, as operator.index would take it
+    if type(value) is int and 1 <= value < 2**63:  # the common case, as operator.index takes it
         return value
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{fn}: step must be an integer, got {type(value).__name__}")
@@ -236,8 +236,9 @@ cdef int64_t _step_param(object fn, object value) except -1:
         s = operator.index(value)
     except TypeError:
         raise TypeError(f"{fn}: step must be an integer, got {type(value).__name__}") from None
-    if s < 1:
-        raise ValueError(f"{fn}: step must be >= 1 (updates so far, this one included), got {s}")
+    if s < 1 or s >= 2**63:
+        raise ValueError(f"{fn}: step must be in [1, 2**63) (updates so far, this one "
+                         f"included), got {s}")
     return s
 
 

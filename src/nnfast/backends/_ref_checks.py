@@ -73,8 +73,9 @@ def _step_param(fn: str, value) -> int:
         s = operator.index(value)
     except TypeError:
         raise TypeError(f"{fn}: step must be an integer, got {type(value).__name__}") from None
-    if s < 1:
-        raise ValueError(f"{fn}: step must be >= 1 (updates so far, this one included), got {s}")
+    if s < 1 or s >= 2**63:
+        raise ValueError(f"{fn}: step must be in [1, 2**63) (updates so far, this one "
+                         f"included), got {s}")
     return s
 
 

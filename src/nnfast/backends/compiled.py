@@ -11,12 +11,12 @@ globals().update({name: getattr(_kernels, name) for name in __all__})
 
 _kernels.set_num_threads(_threads.get_num_threads())
 _threads._listeners.append(_kernels.set_num_threads)
-_kernels.select_isa(os.environ.get("NNFAST_ISA", "").strip() or None)
+_kernels.select_isa(os.environ.get("NNFAST_ISA", "").strip().lower() or None)
 _kernels.set_threading(os.environ.get("NNFAST_THREADING", "").strip().lower() or "pool")
 _spin = os.environ.get("NNFAST_SPIN_US", "").strip()
 if _spin:
     try:
         _kernels.set_spin_us(int(_spin))
-    except ValueError:
-        raise ValueError(f"NNFAST_SPIN_US: expected microseconds as an integer >= 0, got "
-                         f"{_spin!r}") from None
+    except (ValueError, OverflowError):
+        raise ValueError(f"NNFAST_SPIN_US: expected microseconds as an integer in [0, 1000000], "
+                         f"got {_spin!r}") from None

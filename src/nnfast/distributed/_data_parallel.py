@@ -103,8 +103,8 @@ class DataParallel:
         opt = model.optimizer
         model._step, model._epoch, opt.iterations, opt.learning_rate = w.bcast(
             (model._step, model._epoch, opt.iterations, opt.learning_rate), "setup: counters")
-        with model._weights:   # a write: threads predicting meanwhile see before or after
-            w.bcast_array(model._params, "setup: parameter broadcast")
+        # a write: threads predicting meanwhile see before or after
+        model._weights.write(w.bcast_array, model._params, "setup: parameter broadcast")
         for name in sorted(opt.state):
             w.bcast_array(opt.state[name], f"setup: optimizer state {name!r}")
         self._attach(model)

@@ -71,7 +71,7 @@ def predict_into(model, x, out, batch_size: int, bar=None) -> None:
 
     Safe from any number of threads at once: the call runs in a workspace of its own from the
     model's pool, and each batch reads the weights of one whole step when another thread fits
-    the model (nnfast/_model_locks.py)."""
+    the model (nnfast/engine/locks.py)."""
     if len(x) == 0:
         return
     pool, weights = model._workspaces, model._weights
@@ -81,7 +81,7 @@ def predict_into(model, x, out, batch_size: int, bar=None) -> None:
             # weights.read(forward, ...) spelled out: one call fewer on the batch-1 serving path
             version = weights.version
             y = forward(model, ws, x[start:stop], stop - start, "predict")
-            if version & 1 or weights.version != version:
+            if weights.lock.locked() or weights.version != version:
                 with weights.lock:
                     y = forward(model, ws, x[start:stop], stop - start, "predict")
             out[start:stop] = y

@@ -3,10 +3,10 @@
 - Inference (evaluate, predict) takes a workspace of its own from the model's pool
   (nnfast/workspace.py), so calls running at once never share an activation array.
 - ``WeightsLock``: writers of the parameters (the optimizer step, set_weights, restoring weights)
-  hold a lock and keep a counter odd while they write. Readers take no lock: a reader keeps its
-  result when the counter was even and unchanged around it, else it runs once more holding the
-  lock. So a forward pass sees the weights of one whole step, never a half-updated buffer, and
-  readers never wait for each other.
+  run under a lock (``lock.write(fn)``) and bump a counter when they finish. Readers take no
+  lock: a reader keeps its result when no writer held the lock at its end and the counter did
+  not move around it, else it runs once more holding the lock. So a forward pass sees the
+  weights of one whole step, never a half-updated buffer, and readers never wait for each other.
 - ``TrainingGuard``: one thread trains a model at a time. fit (and compile, set_weights) hold
   it; holding it from a second thread raises RuntimeError at once instead of waiting or
   corrupting the weights and optimizer state. The holding thread may hold it again (a callback
@@ -22,29 +22,31 @@ import threading
 
 
 class WeightsLock:
-    """``with lock:`` around a write of the parameters; ``lock.read(fn, *args)`` for a reader."""
+    """``lock.write(fn, *args)`` for a write of the parameters, ``lock.read(fn, *args)`` for a
+    reader."""
 
     __slots__ = ("lock", "version")
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.version = 0          # odd while a writer is inside
+        self.version = 0          # writes finished so far
 
-    def __enter__(self):
-        self.lock.acquire()
-        self.version += 1
-        return self
-
-    def __exit__(self, *exc):
-        self.version += 1
-        self.lock.release()
-        return False
+    def write(self, fn, *args):
+        """fn(*args) holding the lock. The lock is taken by ``with`` on the C lock itself, so an
+        exception from a signal handler (Ctrl-C, a timeout) can never leave it held: a Python
+        ``__enter__`` that called acquire() left it held when the handler raised right after
+        the acquire (every later predict then blocked forever)."""
+        with self.lock:
+            try:
+                return fn(*args)
+            finally:
+                self.version += 1
 
     def read(self, fn, *args):
         """fn(*args), computed from parameters no writer changed meanwhile: at most twice."""
         version = self.version
         result = fn(*args)
-        if version & 1 or self.version != version:   # a write overlapped: redo it, writes held
+        if self.lock.locked() or self.version != version:  # a write overlapped: redo it, held
             with self.lock:
                 result = fn(*args)
         return result

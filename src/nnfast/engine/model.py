@@ -60,7 +60,7 @@ class Sequential:
         self.input_shape: tuple | None = None
         self._params = self._grads = None
         self._workspaces: WorkspacePool | None = None   # built with the model
-        self._weights = WeightsLock()      # writers of _params hold it (see _model_locks.py)
+        self._weights = WeightsLock()      # writers of _params hold it (see engine/locks.py)
         self._training = TrainingGuard()   # fit, compile, set_weights: one thread at a time
         self._step = 0            # training steps done (dropout counter, saved)
         self._epoch = 0           # epochs done (shuffle counter, saved)
@@ -106,9 +106,8 @@ class Sequential:
         """Allocate and initialise the parameters for per-sample ``input_shape``."""
         if self.built:
             return
-        with self._weights:    # threads predicting on an unbuilt model build it once
-            if not self.built:
-                self._build(input_shape)
+        # threads predicting on an unbuilt model build it once
+        self._weights.write(lambda: self.built or self._build(input_shape))
 
     def _build(self, input_shape) -> None:
         shape = input_shape or self._declared_input_shape()
@@ -323,9 +322,11 @@ class Sequential:
             if not np.isfinite(w).all():
                 raise ValueError(f"set_weights: array {i} contains NaN or Inf")
             arrays.append(w)
-        with self._weights:
+        def copy_in():
             for w, t in zip(arrays, targets):
                 t[...] = w
+
+        self._weights.write(copy_in)
 
     def _require_built(self, fn: str) -> None:
         if not self.built:

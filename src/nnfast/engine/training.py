@@ -91,9 +91,12 @@ def compute_gradients(model, ws, xb, yb, n: int, wb=None) -> tuple:
 def apply_gradients(model) -> None:
     """One optimizer update of the flat parameter buffer from the gradient buffer (held as a
     write: threads predicting meanwhile see the weights before or after it, never a mix)."""
-    with model._weights:
-        model.optimizer.step(model._params, model._grads)
-        model._step += 1
+    model._weights.write(_optimizer_step, model)
+
+
+def _optimizer_step(model) -> None:
+    model.optimizer.step(model._params, model._grads)
+    model._step += 1
 
 
 def regularization(model) -> float:
