@@ -16,7 +16,7 @@
  * idle (threads asleep) they still break even at 128x128x10 and win from 64x64x64 up. */
 #define NNF_GEMM_MT_FLOPS 2.5e5
 
-/* Small nest: largest whole-K packed B panel (gemm_tmpl.h small_body); a quarter of L2. */
+/* Small nest: largest whole-K packed B panel (gemm_tmpl.h small_kspan); a quarter of L2. */
 #define NNF_SMALL_PANEL_BYTES (128 * 1024)
 
 /* Test hook (gemm_kernels.h): 0 = choose by size, 1 = always small path, 2 = always packed,

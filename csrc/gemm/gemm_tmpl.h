@@ -315,17 +315,17 @@ static void FN(small_run)(const FN(gemm_args) *g) {
 
 /* ---- packed: GotoBLAS loops jc (NC) > pc (KC) > [ic (MC) x column range] > jr > ir -------
  * Two ways to share the work (g->cols, chosen by packed_split):
- *  shared:  the team packs each KC x NC block of B once; (MC block, column range) tasks are
- *           split statically after a barrier, and a second barrier guards the buffer.
- *  columns: each thread owns a contiguous range of whole NR panels, packs only those and
- *           every MC block of A (A is packed once per thread), and never waits. */
+ *  shared:  one job packs each KC x NC block of B once, a second runs the (MC block, column
+ *           range) tasks; each job's join stands where a team barrier used to.
+ *  columns: one job; each chunk owns a contiguous range of whole NR panels, packs only those
+ *           and every MC block of A (A is packed once per chunk), and never waits. */
 static inline void FN(static_range)(int64_t n, int team, int me, int64_t *lo, int64_t *hi) {
     *lo = n * me / team;
     *hi = n * (me + 1) / team;
 }
 
 /* Shared split: column ranges per MC block, 1 when the MC blocks alone divide among threads
- * (packed_body runs it, packed_split estimates it). */
+ * (packed_run runs it, packed_split estimates it). */
 static inline int64_t FN(shared_nsplit)(int64_t mblk, int team) {
     return mblk % team == 0 ? 1 : team;
 }
@@ -344,7 +344,7 @@ static inline int64_t FN(tile_weight)(int64_t mc, int MR) {
 
 /* Cycles of the busiest thread per K block under each split, roughly: a tile step costs
  * MR*NR*sizeof(T)/64 cycles (two 32-byte FMA pipes), a packed element about 1/2 cycle (1 from
- * a transposed A, read MR elements per cache line), each of the shared split's two barriers
+ * a transposed A, read MR elements per cache line), each of the shared split's two joins
  * about 1500 cycles. Returns 1 when the column split is the cheaper, e.g. 256x784x512 and
  * 1024^3 on 2 threads, where the shared split's MC blocks do not divide evenly into tiles
  * (in-process A/B over four runs, 2 threads: 1.00-1.19x and 0.98-1.06x the shared split). */
