@@ -88,8 +88,8 @@ static void nnf_peak_part(void *ctx, int64_t lo, int64_t hi, int worker) {
  * runtime) for about `seconds` (after a short warm-up that lets the clock ramp); returns total
  * GFLOP/s. A thread that cannot start in time leaves its part to the others: a lower figure. */
 double nnf_fma_peak(int dtype_size, int nthreads, double seconds) {
-    double flops[256];
-    if (nthreads > 256) nthreads = 256;
+    double flops[NNF_MAX_THREADS];
+    if (nthreads > NNF_MAX_THREADS) nthreads = NNF_MAX_THREADS;
     if (nthreads < 1) nthreads = 1;
     nnf_peak_job_t jb = {nnf_active_peak(dtype_size), 0.0, 0.0, flops};
     double total = 0.0, t1 = 0.0;

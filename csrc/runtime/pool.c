@@ -71,12 +71,18 @@ static int64_t nnf_now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Chunk i of [0, count) cut into `parts` (par.h), run by `worker`; an empty chunk is skipped. */
+static inline void nnf_run_chunk(nnf_range_fn fn, void *ctx, int64_t count, int64_t parts,
+                                 int64_t i, int worker) {
+    const int64_t lo = count * i / parts, hi = count * (i + 1) / parts;
+    if (lo < hi) fn(ctx, lo, hi, worker);
+}
+
 static void nnf_run_chunks(nnf_pool_t *p, int worker) {
     for (;;) {
         const int64_t i = atomic_fetch_add(&p->next, 1);
         if (i >= p->parts) return;
-        const int64_t lo = p->count * i / p->parts, hi = p->count * (i + 1) / p->parts;
-        if (lo < hi) p->fn(p->ctx, lo, hi, worker);
+        nnf_run_chunk(p->fn, p->ctx, p->count, p->parts, i, worker);
     }
 }
 
@@ -197,10 +203,7 @@ static void nnf_pool_grow(nnf_pool_t *p, int want) {
 }
 
 static void nnf_run_serial(nnf_range_fn fn, void *ctx, int64_t count, int64_t parts) {
-    for (int64_t i = 0; i < parts; ++i) {
-        const int64_t lo = count * i / parts, hi = count * (i + 1) / parts;
-        if (lo < hi) fn(ctx, lo, hi, 0);
-    }
+    for (int64_t i = 0; i < parts; ++i) nnf_run_chunk(fn, ctx, count, parts, i, 0);
 }
 
 static void nnf_pool_run(nnf_range_fn fn, void *ctx, int64_t count, int64_t parts,
@@ -233,10 +236,8 @@ static void nnf_pool_run(nnf_range_fn fn, void *ctx, int64_t count, int64_t part
 #ifdef NNF_HAVE_OPENMP
 static void nnf_omp_run(nnf_range_fn fn, void *ctx, int64_t count, int64_t parts, int nthreads) {
 #pragma omp parallel for schedule(static) num_threads(nthreads)
-    for (int64_t i = 0; i < parts; ++i) {
-        const int64_t lo = count * i / parts, hi = count * (i + 1) / parts;
-        if (lo < hi) fn(ctx, lo, hi, omp_get_thread_num());
-    }
+    for (int64_t i = 0; i < parts; ++i)
+        nnf_run_chunk(fn, ctx, count, parts, i, omp_get_thread_num());
 }
 #endif
 
