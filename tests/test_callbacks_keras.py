@@ -318,3 +318,16 @@ def test_keras_oracle_decisions():
         stop = keras.callbacks.EarlyStopping(monitor="score", mode="min", **kwargs)
         h = m.fit(kx, ky, epochs=len(values), verbose=0, callbacks=[KInject(values), stop])
         assert (h.epoch, stop.stopped_epoch, stop.best_epoch) == expected[:3], kwargs
+
+
+def test_silenced_callbacks_print_and_warn_nothing(capsys):
+    # what distributed fit does on ranks other than 0
+    import warnings
+    stop, nan = cb.EarlyStopping(verbose=1), cb.TerminateOnNaN()
+    cbs = cb.CallbackList([stop, nan], model=mlp())
+    cbs._silence()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert stop._current({"loss": 1.0}) is None
+    nan.on_batch_end(0, {"loss": float("nan")})
+    assert capsys.readouterr().out == "" and nan.model.stop_training

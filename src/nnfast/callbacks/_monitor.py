@@ -58,7 +58,7 @@ class _Monitor(Callback):
 
     def _current(self, logs):
         value = (logs or {}).get(self.monitor)
-        if value is None:
+        if value is None and not getattr(self, "_quiet", False):   # rank 0 speaks
             warnings.warn(f"{type(self).__name__}: the monitored quantity {self.monitor!r} is "
                           f"not in the logs (available: {', '.join(sorted(logs or {}))})",
                           RuntimeWarning, stacklevel=3)
