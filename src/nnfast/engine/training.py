@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
-import threading
 import time
 import types
 
@@ -39,6 +37,7 @@ import numpy as np
 
 from nnfast import callbacks as _callbacks
 from nnfast._threads import blas_limited
+from nnfast.engine import stopping
 from nnfast.engine.checks import positive_int, seed_value
 from nnfast.engine.inputs import fit_data
 
@@ -289,14 +288,14 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
     model.history, model.stop_training = history, False
     batch_logs = cbs.wants_batch_logs
     names = [m.name for m in model.metrics]
-    interrupt = _Interrupt()
+    interrupt = stopping.CtrlC()
     bar = None
     logs = {}
     with interrupt:
         try:
             cbs.on_train_begin({})
             for epoch in range(epochs):
-                if _stop_before_epoch(model, interrupt, dp):
+                if stopping.stop_before_epoch(model, interrupt, dp):
                     break
                 cbs.on_epoch_begin(epoch, {})
                 t0 = time.perf_counter()
@@ -330,7 +329,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                         step = dp.train_step(model, ws, xb, yb, hi - lo, nb, model.stop_training,
                                              wb, interrupted=interrupt.requested)
                         if step is None:    # a rank stopped after the last batch: all do
-                            _agreed_stop(model, interrupt, dp)
+                            stopping.agreed_stop(model, interrupt, dp)
                             break
                         rows, loss_b, weight_b, metric_b = step
                         seen += rows
@@ -368,63 +367,9 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
             if bar is not None:
                 bar.close()
     if interrupt.requested:
-        raise _interrupted(len(history.epoch), dp)
+        raise stopping.interrupted(len(history.epoch), dp)
     cbs.on_train_end(logs)
     return history
-
-
-def _stop_before_epoch(model, interrupt, dp) -> bool:
-    """Stop before the next epoch? Distributed: one small collective so that a stop decided on
-    one rank (a callback in on_epoch_end, Ctrl-C) stops all of them together."""
-    if dp is not None:
-        _agreed_stop(model, interrupt, dp, dp.agree_stop(model.stop_training,
-                                                         interrupt.requested))
-    return model.stop_training or interrupt.requested
-
-
-def _agreed_stop(model, interrupt, dp, agreed=None) -> None:
-    """Apply what the ranks agreed: stop training, or Ctrl-C on some rank."""
-    stop, interrupted = agreed if agreed is not None else (dp.stop_requested, dp.interrupted)
-    if interrupted:
-        interrupt.requested = True
-    elif stop:
-        model.stop_training = True
-
-
-def _interrupted(epochs_done: int, dp) -> KeyboardInterrupt:
-    exc = KeyboardInterrupt(
-        f"fit: interrupted (Ctrl-C) after {epochs_done} complete epoch(s); the model keeps the "
-        f"weights of its last completed batch and model.history holds the completed epochs")
-    if dp is not None:
-        exc._nnfast_collective = True   # every rank raises it at the same step: no MPI abort
-    return exc
-
-
-class _Interrupt:
-    """While active in the main thread, the first Ctrl-C only sets ``requested`` (training stops
-    after the current batch); a second one raises KeyboardInterrupt as usual."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def _handler(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            try:
-                self._previous = signal.signal(signal.SIGINT, self._handler)
-            except (ValueError, OSError):
-                self._previous = None
-        return self
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
 
 
 # What DataParallel (nnfast/distributed/_data_parallel.py, a lower part that imports nothing of
