@@ -74,7 +74,7 @@ def test_history_records_every_epoch():
 
 def test_early_stopping_patience_and_restore_best_weights():
     weights = Weights()
-    stop = cb.EarlyStopping(monitor="score", patience=2, restore_best_weights=True)
+    stop = cb.EarlyStopping(monitor="score", patience=2, restore_best_weights=True, mode="min")
     model = mlp()
     history = model.fit(X, Y, epochs=10, verbose=0,
                         callbacks=[Inject("score", [5, 3, 4, 3.5, 1, 0]), weights, stop])
@@ -84,13 +84,20 @@ def test_early_stopping_patience_and_restore_best_weights():
 
 def test_early_stopping_mode_max_min_delta_and_baseline():
     stop = cb.EarlyStopping(monitor="val_accuracy", patience=1, min_delta=0.05)
-    assert stop.mode == "max"
     history = mlp().fit(X, Y, epochs=6, verbose=0,
                         callbacks=[Inject("val_accuracy", [0.5, 0.53, 0.9, 0.91, 0.99, 1]),
                                    stop])
-    assert history.epoch == [0, 1]      # +0.03 is below min_delta
-    base = cb.EarlyStopping(monitor="loss", patience=0, baseline=-1.0)
-    assert mlp().fit(X, Y, epochs=5, verbose=0, callbacks=[base]).epoch == [0]
+    assert history.epoch == [0, 1]      # "auto" is "max" for accuracy; +0.03 < min_delta
+    # Keras 3: improvements that miss the baseline do not reset the patience counter, and the
+    # stop comes at the first epoch that is no improvement at all (values from keras 3.15)
+    base = cb.EarlyStopping(monitor="score", mode="min", patience=2, baseline=0.1)
+    history = mlp().fit(X, Y, epochs=6, verbose=0,
+                        callbacks=[Inject("score", [5, 4, 3, 3, 3, 3]), base])
+    assert history.epoch == [0, 1, 2, 3] and base.stopped_epoch == 3 and base.best_epoch == 2
+    base = cb.EarlyStopping(monitor="score", mode="min", patience=2, baseline=0.1)
+    history = mlp().fit(X, Y, epochs=6, verbose=0,
+                        callbacks=[Inject("score", [5, 4, 3, 2, 1, 0.5]), base])
+    assert history.epoch == [0, 1, 2, 3, 4, 5] and base.stopped_epoch == 0
 
 
 def test_early_stopping_warns_when_the_monitor_is_missing():
@@ -101,7 +108,8 @@ def test_early_stopping_warns_when_the_monitor_is_missing():
 
 def test_model_checkpoint_every_epoch_and_best_only(tmp_path):
     every = cb.ModelCheckpoint(tmp_path / "ep{epoch:02d}-{loss:.3f}.nnf", monitor="loss")
-    best = cb.ModelCheckpoint(tmp_path / "best.nnf", monitor="score", save_best_only=True)
+    best = cb.ModelCheckpoint(tmp_path / "best.nnf", monitor="score", save_best_only=True,
+                              mode="min")
     weights = Weights()
     model = mlp()
     model.fit(X, Y, epochs=4, verbose=0,
@@ -142,7 +150,7 @@ def test_scheduler_changes_the_updates():
 def test_reduce_lr_on_plateau():
     model = mlp(compile_with=nnfast.optimizers.Adam(0.1))
     plateau = cb.ReduceLROnPlateau(monitor="score", factor=0.5, patience=2, min_lr=0.02,
-                                   cooldown=1)
+                                   cooldown=1, mode="min")
     lrs = []
     history = model.fit(X, Y, epochs=9, verbose=0, callbacks=[
         Inject("score", [1.0] * 9), plateau,
@@ -151,7 +159,7 @@ def test_reduce_lr_on_plateau():
     assert history.history["learning_rate"][0] == 0.1
 
 
-def test_terminate_on_nan_stops_after_the_bad_batch(capsys):
+def test_terminate_on_nan_ends_the_epoch_and_records_it(capsys):
     def poison(model):
         model._params[...] = np.nan
 
@@ -160,11 +168,18 @@ def test_terminate_on_nan_stops_after_the_bad_batch(capsys):
             if batch == 2:
                 poison(self.model)
 
+    # Keras 3.15: the epoch of the NaN batch is ended and recorded (NaN loss, validation
+    # included), then training stops
     model = mlp()
-    history = model.fit(X, Y, epochs=3, batch_size=16, verbose=0,
-                        callbacks=[PoisonAt(), cb.TerminateOnNaN()])
-    assert model._step == 4 and history.epoch == []
-    assert "invalid loss nan" in capsys.readouterr().out
+    ends = []
+    history = model.fit(X, Y, epochs=3, batch_size=16, verbose=0, validation_data=(X[:8], Y[:8]),
+                        callbacks=[PoisonAt(), cb.TerminateOnNaN(), cb.LambdaCallback(
+                            on_train_end=lambda logs: ends.append(logs))])
+    assert model._step == 4 and history.epoch == [0] and model._epoch == 1
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert np.isnan(history.history["loss"][0]) and np.isnan(history.history["val_loss"][0])
+    assert len(ends) == 1 and np.isnan(ends[0]["loss"])     # on_train_end gets the last logs
+    assert capsys.readouterr().out == "Batch 3: Invalid loss, terminating training\n"
 
 
 def test_stop_training_from_a_custom_callback():
@@ -181,7 +196,7 @@ def test_callback_argument_checks():
         cb.EarlyStopping(patience=-1)
     with pytest.raises(ValueError, match="mode"):
         cb.EarlyStopping(mode="up")
-    with pytest.raises(ValueError, match="factor"):
+    with pytest.raises(ValueError, match=r"factor must be in \(0, 1\), got 2"):
         cb.ReduceLROnPlateau(factor=2)
     with pytest.raises(TypeError, match="callable"):
         cb.LearningRateScheduler(0.1)

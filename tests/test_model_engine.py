@@ -117,9 +117,10 @@ def test_keyboard_interrupt_from_a_callback_stops_cleanly():
         raise KeyboardInterrupt
 
     model = mlp()
-    with pytest.warns(RuntimeWarning, match="interrupted"):
-        history = model.fit(x, y, epochs=5, batch_size=16, verbose=0, validation_split=0.25,
-                            callbacks=[_AtBatch(3, interrupt, epoch=1)])
+    with pytest.raises(KeyboardInterrupt):     # propagates as raised
+        model.fit(x, y, epochs=5, batch_size=16, verbose=0, validation_split=0.25,
+                  callbacks=[_AtBatch(3, interrupt, epoch=1)])
+    history = model.history
     assert history.epoch == [0] and len(history.history["val_loss"]) == 1
     assert model._step == 12 + 4 and model.optimizer.iterations == 16
     assert np.isfinite(model.predict(x)).all()
@@ -137,10 +138,12 @@ def test_ctrl_c_signal_stops_after_the_current_batch():
     def press_ctrl_c(model):
         os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.warns(RuntimeWarning, match="interrupted"):
-        history = model.fit(x, y, epochs=3, batch_size=16, verbose=0,
-                            callbacks=[_AtBatch(2, press_ctrl_c, epoch=1)])
-    assert history.epoch == [0]
+    with pytest.raises(KeyboardInterrupt, match=r"^fit: interrupted \(Ctrl-C\) after 1 complete "
+                       r"epoch\(s\); the model keeps the weights of its last completed batch and "
+                       r"model.history holds the completed epochs$"):
+        model.fit(x, y, epochs=3, batch_size=16, verbose=0,
+                  callbacks=[_AtBatch(2, press_ctrl_c, epoch=1)])
+    assert model.history.epoch == [0]
     assert model._step == 15 + 3           # the batch that was running finished
     assert signal.getsignal(signal.SIGINT) is handler
 

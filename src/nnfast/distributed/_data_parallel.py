@@ -22,8 +22,9 @@ import numpy as np
 from nnfast.distributed import _mpi
 from nnfast.distributed._mpi import DistributedError, _stderr, describe_exception, failure
 
-# Tail of the reduced buffer, after the gradients (_WEIGHT: the rows' Σ w, metrics' divisor).
-_STATUS, _STOP, _COUNT, _LOSS, _WEIGHT, _METRICS = 0, 1, 2, 3, 4, 5
+# Tail of the reduced buffer, after the gradients (_WEIGHT: the rows' Σ w, metrics' divisor;
+# _STOP, _INTERRUPT: how many ranks asked to stop, how many saw Ctrl-C, before this step).
+_STATUS, _STOP, _INTERRUPT, _COUNT, _LOSS, _WEIGHT, _METRICS = 0, 1, 2, 3, 4, 5, 6
 
 
 def shard(start: int, stop: int, rank: int, size: int) -> tuple[int, int]:
@@ -39,8 +40,8 @@ class DataParallel:
     ``fn`` in the errors) call on this rank.
 
     Attributes: ``rank``, ``size``, ``is_root`` (prints and writes files), ``stop_requested``
-    (a rank asked to stop, e.g. Ctrl-C, as agreed in the last step), ``local`` (the engine's
-    step functions, needed by ``train_step`` and ``end_epoch`` only).
+    (a rank asked to stop, as agreed in the last step), ``interrupted`` (a rank saw Ctrl-C),
+    ``local`` (the engine's step functions, needed by ``train_step`` and ``end_epoch`` only).
     """
 
     def __init__(self, world=None, fn: str = "fit", local=None):
@@ -49,7 +50,7 @@ class DataParallel:
         self.world = world if world is not None else _mpi._world()
         self.rank, self.size = self.world.rank, self.world.size
         self.is_root = self.rank == 0
-        self.stop_requested = False
+        self.stop_requested = self.interrupted = False
         self._phase = "checks"
         self._buf = self._tail = None
         self._step = 0
@@ -157,9 +158,15 @@ class DataParallel:
         """This rank's contiguous part of rows [start, stop) (see :func:`shard`)."""
         return shard(start, stop, self.rank, self.size)
 
-    def train_step(self, model, ws, xb, yb, n: int, n_global: int, stop: bool, wb=None):
+    def train_step(self, model, ws, xb, yb, n: int, n_global: int, stop: bool, wb=None,
+                   interrupted: bool = False):
         """Gradient of this rank's ``n`` rows (row weights ``wb`` or None), one Allreduce, the
         update; returns the global ``(rows, loss·rows, Σ w, [Σ w·metric])`` of the step.
+
+        ``stop``/``interrupted``: this rank wants to stop (a callback set ``stop_training``
+        after the previous batch) or saw Ctrl-C. The flags ride in the same Allreduce; when
+        any rank raised one, every rank drops this step (no update) and returns None, so all
+        stop after the same batch, the one a single process would have stopped after.
 
         The local loss is Σ_local w·l / n; scaled by n / n_global and summed over the ranks it
         is Σ_global w·l / n_global, the loss of one process with the global batch."""
@@ -168,7 +175,7 @@ class DataParallel:
         tail[:] = 0
         error = None
         try:
-            if n:
+            if n and not (stop or interrupted):
                 loss, out = local.compute_gradients(model, ws, xb, yb, n, wb)
                 if n != n_global:
                     grads *= grads.dtype.type(n / n_global)
@@ -177,19 +184,30 @@ class DataParallel:
                 tail[_WEIGHT] = local.add_metric_sums(model, sums, out, yb, ws, n, wb)
                 tail[_METRICS:] = sums
             else:
-                grads.fill(0)   # a last global batch smaller than the number of ranks
+                grads.fill(0)   # a last global batch smaller than the number of ranks, or stop
         except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
             error = exc
             tail[_STATUS] = 1
-        tail[_STOP] = bool(stop)
+        tail[_STOP], tail[_INTERRUPT] = bool(stop), bool(interrupted)
         self._step += 1
         self.world.allreduce_sum(self._buf, f"gradient allreduce (step {self._step})")
         if tail[_STATUS]:
             self._raise_failure(error, f"training step {self._step}")
-        self.stop_requested = bool(tail[_STOP])
+        self.stop_requested = bool(tail[_STOP] or tail[_INTERRUPT])
+        self.interrupted = bool(tail[_INTERRUPT])
+        if self.stop_requested:
+            return None
         local.apply_gradients(model)
         return (round(float(tail[_COUNT])), float(tail[_LOSS]), float(tail[_WEIGHT]),
                 [float(v) for v in tail[_METRICS:]])
+
+    def agree_stop(self, stop: bool, interrupted: bool) -> tuple[bool, bool]:
+        """Before an epoch: does any rank want to stop, did any see Ctrl-C? The same answer on
+        every rank (one allgather of two flags per epoch)."""
+        flags = self.world.allgather((bool(stop), bool(interrupted)), "stop agreement")
+        self.interrupted = any(i for _, i in flags)
+        self.stop_requested = self.interrupted or any(s for s, _ in flags)
+        return self.stop_requested, self.interrupted
 
     def _raise_failure(self, error, what):
         msg = None if error is None else describe_exception(error)

@@ -14,9 +14,13 @@ which scales each row's loss and gradient rows by w_i: the batch loss is Σ_i w_
 loss is the row-weighted mean of the batch losses (Σ_i w_i·l_i / rows, as Keras' loss tracker);
 metrics are Σ_i w_i·m_i / Σ_i w_i (Keras' weighted metrics).
 
-Ctrl-C during fit sets a flag (main thread) and training stops after the current batch; a
-KeyboardInterrupt raised anywhere else in the loop (e.g. by a callback) stops it too. Either way
-the model stays usable and fit returns the History of the completed epochs, with a warning.
+Stopping (Keras 3's semantics, docs/callbacks.md): a callback that sets ``model.stop_training``
+during a batch ends training after that batch; the partial epoch is then ended as usual (its
+logs, validation, ``on_epoch_end``, History) and ``on_train_end`` runs. Ctrl-C (SIGINT, main
+thread) also stops after the running batch, so the model stays consistent, but then fit raises
+``KeyboardInterrupt`` (the partial epoch is not recorded, ``on_train_end`` does not run, as
+when Keras is interrupted; ``model.history`` holds the completed epochs); a second Ctrl-C
+raises at once. A KeyboardInterrupt raised by a callback propagates as is.
 
 Threads (nnfast/engine/locks.py): one thread fits a model at a time (a second raises); each pass
 takes a workspace from the model's pool; the optimizer step is a write of the weights, so other
@@ -26,16 +30,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
-import threading
 import time
 import types
-import warnings
 
 import numpy as np
 
 from nnfast import callbacks as _callbacks
 from nnfast._threads import blas_limited
+from nnfast.engine import stopping
 from nnfast.engine.checks import positive_int, seed_value
 from nnfast.engine.inputs import fit_data
 
@@ -279,20 +281,21 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
     order = identity.copy() if shuffle else None
     history = _callbacks.History()
     # History last, as in Keras: it records what the other callbacks added to the logs.
-    cbs = _callbacks.CallbackList(callbacks + [history], model, {
-        "epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n,
-        "verbose": verbose})
+    cbs = _callbacks.CallbackList(callbacks + [history], model, epochs=epochs, steps=steps,
+                                  batch_size=batch_size, samples=n, verbose=verbose)
+    if dp is not None and not dp.is_root:
+        cbs._silence()       # only rank 0 speaks
     model.history, model.stop_training = history, False
     batch_logs = cbs.wants_batch_logs
     names = [m.name for m in model.metrics]
-    interrupt = _Interrupt()
+    interrupt = stopping.CtrlC()
     bar = None
+    logs = {}
     with interrupt:
         try:
             cbs.on_train_begin({})
             for epoch in range(epochs):
-                if model.stop_training or (interrupt.requested if dp is None
-                                           else dp.stop_requested):
+                if stopping.stop_before_epoch(model, interrupt, dp):
                     break
                 cbs.on_epoch_begin(epoch, {})
                 t0 = time.perf_counter()
@@ -301,11 +304,10 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                     np.random.default_rng([train_seed, model._epoch]).shuffle(order)
                 bar = _bar(steps, f"Epoch {epoch + 1}/{epochs}") if verbose == 1 else None
                 seen, weight, loss_sum, metric_sums = 0, 0.0, 0.0, [0.0] * len(names)
-                completed = True
                 for b, (start, stop) in enumerate(_batches(n, global_batch)):
                     nb = stop - start
                     if batch_logs:
-                        cbs.on_batch_begin(b, {"batch": b, "size": nb})
+                        cbs.on_train_batch_begin(b, {"batch": b, "size": nb})
                     lo, hi = (start, stop) if dp is None else dp.shard(start, stop)
                     if shuffle:
                         idx = order[lo:hi]
@@ -324,8 +326,12 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                         loss_sum += loss * nb
                         weight += add_metric_sums(model, metric_sums, out, yb, ws, nb, wb)
                     else:   # one Allreduce: gradients, then the global rows, loss and metrics
-                        rows, loss_b, weight_b, metric_b = dp.train_step(
-                            model, ws, xb, yb, hi - lo, nb, interrupt.requested, wb)
+                        step = dp.train_step(model, ws, xb, yb, hi - lo, nb, model.stop_training,
+                                             wb, interrupted=interrupt.requested)
+                        if step is None:    # a rank stopped after the last batch: all do
+                            stopping.agreed_stop(model, interrupt, dp)
+                            break
+                        rows, loss_b, weight_b, metric_b = step
                         seen += rows
                         loss_sum += loss_b
                         weight += weight_b
@@ -336,13 +342,12 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                             bar.set_postfix_str(_fmt(logs), refresh=False)
                             bar.update(1)
                         if batch_logs:
-                            cbs.on_batch_end(b, {"batch": b, "size": nb, **logs})
-                    if model.stop_training or (interrupt.requested if dp is None
-                                               else dp.stop_requested):
-                        completed = stop == n
+                            cbs.on_train_batch_end(b, {"batch": b, "size": nb, **logs})
+                    # distributed: the next step's Allreduce carries the stop to every rank
+                    if dp is None and (model.stop_training or interrupt.requested):
                         break
-                if not completed:
-                    break
+                if interrupt.requested or not seen:
+                    break       # Ctrl-C: the partial epoch is not recorded; fit raises below
                 model._epoch += 1
                 logs = _logs(loss_sum, seen, names, metric_sums, weight)
                 if dp is not None:
@@ -358,44 +363,13 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                     print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - t0:.2f}s - "
                           f"{_fmt(logs)}", flush=True)
                 cbs.on_epoch_end(epoch, logs)
-        except KeyboardInterrupt:
-            interrupt.requested = True
         finally:
             if bar is not None:
                 bar.close()
     if interrupt.requested:
-        warnings.warn(f"fit: interrupted (KeyboardInterrupt) after {len(history.epoch)} complete "
-                      f"epoch(s); the model keeps the weights of the last completed batch and the "
-                      f"returned History holds the completed epochs", RuntimeWarning, stacklevel=3)
-    cbs.on_train_end({})
+        raise stopping.interrupted(len(history.epoch), dp)
+    cbs.on_train_end(logs)
     return history
-
-
-class _Interrupt:
-    """While active in the main thread, the first Ctrl-C only sets ``requested`` (training stops
-    after the current batch); a second one raises KeyboardInterrupt as usual."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def _handler(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            try:
-                self._previous = signal.signal(signal.SIGINT, self._handler)
-            except (ValueError, OSError):
-                self._previous = None
-        return self
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
 
 
 # What DataParallel (nnfast/distributed/_data_parallel.py, a lower part that imports nothing of
