@@ -339,6 +339,13 @@ class Sequential:
         from nnfast.engine import saving
         saving.save_model(self, path)
 
+    def to_onnx(self, path, opset: int = 17) -> None:
+        """Write the built model as a standard ONNX graph: input "input" (N, *input_shape),
+        output "output", dynamic batch N, opset 13 to 21 (extra ``onnx``; the operators:
+        nnfast/onnx/_export.py). ValueError for an unbuilt model or another opset."""
+        from nnfast.onnx import _export
+        _export.write_onnx(self, path, opset)
+
     def summary(self, print_fn=print) -> None:
         """Print each layer with its output shape and parameter count."""
         rows = [("Layer (type)", "Output shape", "Param #")]
