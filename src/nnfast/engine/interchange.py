@@ -5,14 +5,16 @@ from __future__ import annotations
 from nnfast.engine.model import Sequential
 
 
-def from_onnx(path) -> Sequential:
+def from_onnx(path, output: str | None = None) -> Sequential:
     """Build a :class:`nnfast.Sequential` from an ONNX file (extra ``onnx``).
 
     The graph must be one chain of the operators listed in nnfast/onnx/_import.py (Gemm,
     MatMul+Add, the activations, Flatten, Reshape, Dropout, Identity ...), as PyTorch's
     exporter, Keras' export and skl2onnx write them for multi-layer perceptrons. The model's
     dtype is the graph input's (float -> float32, double -> float64); its input shape is the
-    input's dimensions after the batch one, which must be fixed ints.
+    input's dimensions after the batch one, which must be fixed ints. ``output``: the name of
+    the graph output to compute when there are several (skl2onnx's classifiers write "label"
+    and "probabilities": pass ``output="probabilities"``).
 
     Raises
     ------
@@ -30,4 +32,4 @@ def from_onnx(path) -> Sequential:
     >>> model = nnfast.from_onnx("mlp.onnx"); model.predict(x)   # doctest: +SKIP
     """
     from nnfast.onnx import _import
-    return _import.read_onnx(path, Sequential)
+    return _import.read_onnx(path, Sequential, output)

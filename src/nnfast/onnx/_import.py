@@ -22,7 +22,10 @@ Constant, and Cast/Transpose/Identity/          folded into the weights
   Reshape/Squeeze/Unsqueeze of constants
 ==============================================  ============================================
 
-Anything else (another operator, a second input or output, a node off the chain, a weight whose
+A graph with several outputs (skl2onnx's classifiers: label and probabilities) is read for the
+one named by ``output=``; the nodes only the other outputs need are left out.
+
+Anything else (another operator, a second input, a node off the chain, a weight whose
 shape does not fit the features flowing in, a symbolic feature dimension) is refused.
 """
 from __future__ import annotations
@@ -104,15 +107,19 @@ class _Reader:
         return True
 
     # -- the chain ------------------------------------------------------------------------
-    def read(self, cls):
+    def read(self, cls, output):
         g = self.g
         inputs = [i for i in g.input if i.name not in self.consts]
         if len(inputs) != 1:
             raise self.err(f"nnfast models take one input; the graph has {len(inputs)}: "
                            f"{[i.name for i in inputs]}")
-        if len(g.output) != 1:
-            raise self.err(f"nnfast models have one output; the graph has {len(g.output)}: "
-                           f"{[o.name for o in g.output]}")
+        names = [o.name for o in g.output]
+        if output is None and len(names) != 1:
+            raise self.err(f"nnfast models have one output; the graph has {len(names)}: "
+                           f"{names}; pass output= one of them")
+        if output is not None and output not in names:
+            raise self.err(f"output={output!r} is not an output of the graph: {names}")
+        out = names[0] if output is None else output
         inp = inputs[0]
         tt = inp.type.tensor_type
         if not inp.type.HasField("tensor_type") or tt.elem_type not in _ELEM:
@@ -132,7 +139,7 @@ class _Reader:
                                f"nnfast cannot plan (only the batch dimension may be dynamic)")
             shape.append(int(d.dim_value))
         self.batch = dims[0].dim_value if dims[0].HasField("dim_value") else None
-        self.nodes = [n for n in g.node if not self._fold(n)]
+        self.nodes = self._ancestors([n for n in g.node if not self._fold(n)], out)
         for n in self.nodes:
             if n.domain not in ("", "ai.onnx"):
                 raise self.err(f"operator {n.domain}.{n.op_type} of a custom domain is not "
@@ -143,7 +150,7 @@ class _Reader:
                 self.consumers.setdefault(i, []).append(n)
         self.used, self.layers, self.weights = set(), [], []
         self.shape, self.input_shape = tuple(shape), tuple(shape)
-        v, out = inp.name, g.output[0].name
+        self.out, v = out, inp.name
         while v != out:
             v = self._step(v, out)
         left = [n for n in self.nodes if id(n) not in self.used]
@@ -156,6 +163,32 @@ class _Reader:
         model.build(self.input_shape)
         model.set_weights(self.weights)
         return model
+
+    @staticmethod
+    def _ancestors(nodes: list, out: str) -> list:
+        """The nodes the chosen output depends on (the others feed other outputs), in order."""
+        producer = {o: n for n in nodes for o in n.output}
+        keep, todo = set(), [out]
+        while todo:
+            n = producer.get(todo.pop())
+            if n is not None and id(n) not in keep:
+                keep.add(id(n))
+                todo.extend(n.input)
+        return [n for n in nodes if id(n) in keep]
+
+    def _noops(self, y: str) -> tuple[str, list]:
+        """Follow Identity and Cast-to-the-model's-dtype nodes (Keras puts Casts between MatMul
+        and Add) while each value has one consumer: (the value after them, those nodes)."""
+        skipped = []
+        while y != self.out and len(self.consumers.get(y, [])) == 1:
+            n = self.consumers[y][0]
+            to = _attrs(self.onnx, n).get("to") if n.op_type == "Cast" else None
+            if n.op_type != "Identity" and not (to is not None
+                                                 and _CAST_TO.get(to) == self.dtype.type):
+                break
+            skipped.append(n)
+            y = n.output[0]
+        return y, skipped
 
     def _const(self, node, k: int, what: str) -> np.ndarray:
         name = node.input[k] if k < len(node.input) else ""
@@ -234,14 +267,15 @@ class _Reader:
         if W.ndim != 2:
             raise self.err(f"weights of shape {W.shape}; expected a matrix", n)
         y = n.output[0]
-        nxt = [c for c in self.consumers.get(y, [])]
+        ahead, skipped = self._noops(y)
+        nxt = self.consumers.get(ahead, [])
         b = None
-        if len(nxt) == 1 and nxt[0].op_type == "Add" and y != self.g.output[0].name:
+        if len(nxt) == 1 and nxt[0].op_type == "Add" and ahead != self.out:
             add = nxt[0]
-            other = add.input[1] if add.input[0] == y else add.input[0]
+            other = add.input[1] if add.input[0] == ahead else add.input[0]
             if other in self.consts and self.consts[other].size in (1, W.shape[1]):
                 b = self.consts[other]
-                self.used.add(id(add))
+                self.used.update(id(m) for m in [*skipped, add])
                 y = add.output[0]
         self._dense(n, W, b)
         return y
@@ -331,6 +365,10 @@ class _Reader:
         return n.output[0]
 
 
-def read_onnx(path, cls):
-    """Build a model of class ``cls`` (Sequential) from the ONNX file at ``path``."""
-    return _Reader(path).read(cls)
+def read_onnx(path, cls, output=None):
+    """Build a model of class ``cls`` (Sequential) from the ONNX file at ``path``, computing
+    the graph output ``output`` (needed when the graph has several)."""
+    if output is not None and not isinstance(output, str):
+        raise TypeError(f"from_onnx: output must be a str (an output name) or None, got "
+                        f"{type(output).__name__}")
+    return _Reader(path).read(cls, output)
