@@ -51,7 +51,7 @@ class OnnxFile:
             raise self.error("not an ONNX model: the protobuf holds no graph with an output "
                              "(truncated or another kind of file)")
         try:
-            onnx.checker.check_model(proto)
+            onnx.checker.check_model(_without_external_data(onnx, proto))
         except Exception as exc:
             raise self.error(f"the ONNX checker rejects it: {str(exc).strip()[:300]}") from None
         self.proto = proto
@@ -117,3 +117,21 @@ class OnnxFile:
         with open(full, "rb") as f:
             f.seek(offset)
             return f.read(length)
+
+
+def _without_external_data(onnx, proto):
+    """The proto for the checker: external tensors replaced by empty ones, so that the checker
+    neither opens their files (relative to the working directory) nor rejects them; their
+    locations and sizes are checked by OnnxFile._external when read."""
+    if not any(t.data_location == 1 for t in proto.graph.initializer):
+        return proto
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    for t in copy.graph.initializer:
+        if t.data_location == 1:
+            t.data_location = 0
+            del t.external_data[:]
+            del t.dims[:]
+            t.dims.append(0)
+            t.raw_data = b""
+    return copy
