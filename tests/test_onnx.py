@@ -87,6 +87,20 @@ def test_exported_graph_structure(tmp_path):
                                                                "Mul", "Mul"]
 
 
+def test_a_head_fused_into_the_loss_is_exported_as_its_activation(tmp_path):
+    m = nnfast.Sequential([Dense(3, "softmax", input_dim=4)], seed=0)
+    m.compile("sgd", "sparse_categorical_crossentropy")   # trains on logits
+    m.build()
+    assert m.fused_head == "softmax"
+    path = str(tmp_path / "m.onnx")
+    m.to_onnx(path)
+    assert [n.op_type for n in onnx.load(path).graph.node] == ["Gemm", "Softmax"]
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(_run_file(path, x, "softmax"), m.predict(x), rtol=1e-5,
+                               atol=1e-7)
+    assert np.allclose(m.predict(x).sum(axis=1), 1)
+
+
 def test_export_bad_arguments(tmp_path):
     m = nnfast.Sequential([Dense(3, input_dim=4)], seed=0)
     with pytest.raises(ValueError, match="^to_onnx: the model is not built yet; fit it, call "

@@ -340,9 +340,9 @@ class Sequential:
         saving.save_model(self, path)
 
     def to_onnx(self, path, opset: int = 17) -> None:
-        """Write the built model as a standard ONNX graph: input "input" (N, *input_shape),
-        output "output", dynamic batch N, opset 13 to 21 (extra ``onnx``; the operators:
-        nnfast/onnx/_export.py). ValueError for an unbuilt model or another opset."""
+        """Write the built model as ONNX (extra ``onnx``): input "input" (N, *input_shape) and
+        output "output" in the model's dtype, dynamic batch N, opset 13-21; the operators and the
+        differences from other runtimes: docs/onnx.md. ValueError: unbuilt, bad opset."""
         from nnfast.onnx import _export
         _export.write_onnx(self, path, opset)
 
