@@ -83,6 +83,25 @@ def test_a_near_miss_of_silu_is_refused(tmp_path):
         nnfast.from_onnx(path)
 
 
+def test_a_residual_connection_is_refused(tmp_path):
+    nodes = [_gemm("h"), helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("Add", ["h", "r"], ["y"], name="skip")]
+    path = _save(tmp_path, nodes, INITS)
+    with pytest.raises(ValueError, match=f"^from_onnx: {path!r} node 'relu' \\(Relu\\): "
+                                         "unsupported operator or pattern starting here: Relu "
+                                         "on 'h' does not begin a layer nnfast has"):
+        nnfast.from_onnx(path)
+
+
+def test_weights_computed_from_the_input_are_refused(tmp_path):
+    nodes = [helper.make_node("Gemm", ["x", "x"], ["y"], name="g", transB=1)]
+    path = _save(tmp_path, nodes, [], out_dims=("N", "N"))
+    with pytest.raises(ValueError, match=f"^from_onnx: {path!r} node 'g' \\(Gemm\\): its B "
+                                         r"\(the weights\) must be a constant \(an "
+                                         "initializer\\), got the computed value 'x'$"):
+        nnfast.from_onnx(path)
+
+
 def test_dynamic_feature_dimension_is_refused(tmp_path):
     path = _save(tmp_path, [_gemm("y")], INITS, in_dims=("N", "F"))
     with pytest.raises(ValueError, match=f"^from_onnx: {path!r}: input 'x' dimension 1 is 'F': "

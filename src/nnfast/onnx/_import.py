@@ -198,14 +198,14 @@ class _Reader:
         return self.consts[name]
 
     def _step(self, v: str, out: str) -> str:
-        cons = [n for n in self.consumers.get(v, []) if id(n) not in self.used]
+        cons = list({id(n): n for n in self.consumers.get(v, [])
+                     if id(n) not in self.used}.values())   # Mul(x, x) consumes x once
         if not cons:
             raise self.err(f"the value {v!r} leads nowhere: the graph's output {out!r} is not "
                            f"reached from the input along one chain")
         n = cons[0]
         if len(cons) == 1 and (n.op_type not in _patterns.ANALYTIC or n.op_type in _ACT_OPS):
-            if n.input[0] != v or any(i in self.consumers and i != v and i not in self.consts
-                                      for i in n.input[1:]):
+            if n.input[0] != v:   # the other inputs must be constants: the handlers check
                 raise self.err(f"takes {v!r} as input {list(n.input).index(v)}; nnfast maps "
                                f"only nodes whose first input is the running value", n)
             handler = getattr(self, f"_op_{n.op_type}", None)
