@@ -53,3 +53,16 @@ def test_bench_train_trains_and_reports_accuracy(tmp_path):
     row = re.search(r"^nnfast\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
     assert row, out
     assert 0.5 < float(row.group(4)) <= 1.0, out   # 1 epoch on 10 000 images: ~80%
+
+
+def test_onnx_inference_prints_both_batches_and_ratios(tmp_path):
+    pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime (bench extra) not installed")
+    out = run_script("onnx_inference.py", "--quick", "--repeats", "3", tmp_path=tmp_path)
+    rows = re.findall(r"^\s*(\d+)\s+1\s+([\d.]+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+([\d.]+)$", out,
+                      re.M)
+    assert [r[0] for r in rows] == ["1", "256"], out
+    for _, t_nn, t_ort, _, _, ratio in rows:
+        assert float(t_nn) > 0 and float(t_ort) > 0, out
+        assert abs(float(ratio) - float(t_nn) / float(t_ort)) <= 0.01 + 0.01 * float(ratio), out
+    assert "medians of 3 interleaved rounds" in out, out

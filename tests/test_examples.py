@@ -36,3 +36,26 @@ def test_fashion_mnist_example(tmp_path):
     p = run_example("fashion_mnist.py", "--epochs", "1", "--limit", "1000", tmp_path=tmp_path)
     assert p.returncode == 0, p.stderr
     assert "test accuracy" in p.stdout and "Ankle boot" in p.stdout
+
+
+def _readme_section(title):
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    start = text.index(title)
+    end = text.find("\n## ", start + 1)
+    return text[start:end]
+
+
+def test_readme_onnx_snippets_run(tmp_path):
+    pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    pytest.importorskip("onnxruntime", reason="ONNX Runtime (test extra) not installed")
+    pytest.importorskip("torch", reason="PyTorch not installed")
+    blocks = _readme_section("## ONNX: ").split("```python\n")[1:]
+    blocks = [b.split("```")[0] for b in blocks]
+    assert len(blocks) == 2 and "nnfast.from_onnx" in blocks[0] and "to_onnx" in blocks[1]
+    for code in blocks:
+        env = dict(os.environ, HOME=str(tmp_path))
+        p = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300, check=False)
+        assert p.returncode == 0, p.stderr
+    assert (tmp_path / "mlp.onnx").is_file() and (tmp_path / "model.onnx").is_file()

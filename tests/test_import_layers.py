@@ -38,6 +38,7 @@ LAYERS = [
                 "nnfast.layers", "nnfast.losses", "nnfast.metrics", "nnfast.optimizers",
                 "nnfast.datasets"]),
     ("distributed", ["nnfast.distributed"]),
+    ("onnx", ["nnfast.onnx"]),   # handed the class to build, as engine/saving.py is
     ("engine", ["nnfast.engine"]),
     ("sklearn", ["nnfast.sklearn"]),
     ("cli", ["nnfast.cli", "nnfast.__main__"]),

@@ -17,12 +17,13 @@ __all__ = [
     "get_backend", "set_backend", "use_backend",
     "get_num_threads", "set_num_threads",
 ]
-__all__ += ["Sequential", "callbacks", "datasets", "layers", "load_model", "losses",
+__all__ += ["Sequential", "callbacks", "datasets", "from_onnx", "layers", "load_model", "losses",
             "optimizers"]
 
 # The model API loads on first use, so `import nnfast` stays light.
 _LAZY = {"Sequential": ("nnfast.engine.model", "Sequential"),
-         "load_model": ("nnfast.engine.model", "load_model")}
+         "load_model": ("nnfast.engine.model", "load_model"),
+         "from_onnx": ("nnfast.engine.interchange", "from_onnx")}
 _SUBMODULES = ("layers", "optimizers", "losses", "callbacks", "initializers", "regularizers",
                "metrics", "ops", "datasets", "distributed")
 

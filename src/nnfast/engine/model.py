@@ -339,6 +339,13 @@ class Sequential:
         from nnfast.engine import saving
         saving.save_model(self, path)
 
+    def to_onnx(self, path, opset: int = 17) -> None:
+        """Write the built model as ONNX (extra ``onnx``): input "input" (N, *input_shape) and
+        output "output" in the model's dtype, dynamic batch N, opset 13-21; the operators and the
+        differences from other runtimes: docs/onnx.md. ValueError: unbuilt, bad opset."""
+        from nnfast.onnx import _export
+        _export.write_onnx(self, path, opset)
+
     def summary(self, print_fn=print) -> None:
         """Print each layer with its output shape and parameter count."""
         rows = [("Layer (type)", "Output shape", "Param #")]

@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nnfast import ops
+from nnfast.sklearn import _convert
 from nnfast.sklearn._base import BaseMLP
 
 
@@ -48,6 +49,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     >>> clf.fit(X / 16, y).score(X / 16, y) > 0.95
     True
     """
+
+    from_sklearn = classmethod(_convert.from_sklearn)   # and back: est.to_sklearn()
+    to_sklearn = _convert.to_sklearn
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",

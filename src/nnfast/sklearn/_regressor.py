@@ -13,6 +13,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nnfast import ops
+from nnfast.sklearn import _convert
 from nnfast.sklearn._base import BaseMLP
 
 
@@ -38,6 +39,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         **BaseMLP._parameter_constraints,
         "loss": [StrOptions({"squared_error", "poisson"})],
     }
+
+    from_sklearn = classmethod(_convert.from_sklearn)   # and back: est.to_sklearn()
+    to_sklearn = _convert.to_sklearn
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
