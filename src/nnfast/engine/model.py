@@ -172,11 +172,7 @@ class Sequential:
             metrics = [metrics]
         mets = [_metrics.get(m) for m in (metrics or [])]
         for m in mets:
-            if m.kind != "accuracy" and loss_obj.integer_targets:
-                raise ValueError(
-                    f"compile: metric {m.name!r} compares outputs with targets of the same "
-                    f"shape, but loss {loss_obj.name!r} takes integer class labels; use "
-                    f"'accuracy', or 'categorical_crossentropy' with one-hot targets")
+            m.check_loss(loss_obj)
         self.optimizer, self.loss, self.metrics = opt, loss_obj, mets
         if self.built:
             opt.build(self._params.size, self.dtype)
