@@ -18,8 +18,8 @@ Semantics, as Keras 3 (``keras.src.trainers.epoch_iterator``):
   its end. If the data runs out mid-epoch, fit warns, ends the epoch short, and continues only
   when the data can start a new pass (PyDataset, list, iterable); a generator stops training.
   Keras keeps counting empty epochs there; nnfast stops, which is what Keras' warning says.
-- ``batch_size`` must not be given (the iterable makes the batches): ValueError. (Keras 3.15
-  ignores it for generators and raises for PyDataset; nnfast raises for all.)
+- ``batch_size`` must not be given (the iterable makes the batches): ValueError. (A deliberate
+  difference: Keras 3.15 silently ignores it for generators and PyDatasets.)
 - ``sample_weight`` and ``validation_split`` are rejected as Keras does (weights go in the
   batches); ``class_weight`` applies to each batch.
 - ``validation_data`` may be an iterable too, read each epoch for ``validation_steps`` batches
