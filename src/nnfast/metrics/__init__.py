@@ -2,10 +2,11 @@
 
 ``compile(metrics=[...])`` takes strings or metric objects (Keras-style classes with their
 constructor arguments). Strings, as Keras' ``compile`` (class names and their snake_case forms;
-the log key is the Keras default name):
+the log key is the string itself, as Keras' ``compile_utils.get_metric`` sets it; an object's
+key is its ``name``):
 
 ==============================================================  ===============================
-string                                                          metric (log key)
+string                                                          metric
 ==============================================================  ===============================
 "accuracy", "acc"                                               accuracy from the loss: labels,
                                                                 one-hot argmax or 0.5 threshold
@@ -34,8 +35,8 @@ over an epoch is the value over all its rows, as Keras' stateful metrics give, n
 batch values. With sample weights each row's weight applies to all its outputs.
 
 >>> from nnfast import metrics
->>> metrics.get("AUC").name, metrics.get(metrics.Precision(thresholds=0.3)).thresholds
-('auc', 0.3)
+>>> metrics.get("AUC").name, metrics.get(metrics.Precision(thresholds=0.3)).name
+('AUC', 'precision')
 """
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def get(spec) -> Metric:
             return Metric(spec, _CANONICAL[spec.lower()])
         if spec in _STRINGS:
             metric = _STRINGS[spec]()
-            metric.spec = spec
+            metric.spec = metric.name = spec   # Keras' compile names a metric by its string
             return metric
     valid = ", ".join(list(_CANONICAL) + list(_SNAKE))
     raise ValueError(f"unknown metric {spec!r}; valid metrics: {valid} (or their Keras class "
