@@ -100,8 +100,8 @@ def test_cli_style_handler_sees_keyboard_interrupt():
 def test_ctrl_c_in_evaluate_and_predict(call):
     body = f'''
     {call}       # built and imported before the signal
-    print("ready", flush=True)
     try:
+        print("ready", flush=True)     # inside the try: the signal may land right after it
         while True:
             {call}
     except KeyboardInterrupt:

@@ -19,6 +19,7 @@ import zlib
 
 import numpy as np
 
+from nnfast import metrics as _metrics
 from nnfast.distributed import _mpi
 from nnfast.distributed._mpi import DistributedError, _stderr, describe_exception, failure
 
@@ -137,7 +138,7 @@ class DataParallel:
     def _attach(self, model):
         """Move the gradients into a buffer with room for the tail: layers get new views in
         the same flat layout (param_shapes order), so the step reduces it without copying."""
-        extra = _METRICS + len(model.metrics)
+        extra = _METRICS + _metrics.total_size(model.metrics)
         n = model._params.size
         buf = np.zeros(n + extra, dtype=model.dtype)
         buf[:n] = model._grads
@@ -180,7 +181,7 @@ class DataParallel:
                 if n != n_global:
                     grads *= grads.dtype.type(n / n_global)
                 tail[_COUNT], tail[_LOSS] = n, loss * n
-                sums = [0.0] * len(model.metrics)
+                sums = np.zeros(_metrics.total_size(model.metrics))
                 tail[_WEIGHT] = local.add_metric_sums(model, sums, out, yb, ws, n, wb)
                 tail[_METRICS:] = sums
             else:
@@ -244,8 +245,8 @@ class DataParallel:
             return {}
         count, weight, loss, *metrics = [sum(col) for col in zip(*(s for _, _, s, _ in reports))]
         logs = {"val_loss": loss / count + local.regularization(model)}
-        logs.update({f"val_{m.name}": local.divide_no_nan(t, weight)
-                     for m, t in zip(model.metrics, metrics)})
+        logs.update({f"val_{k}": v for k, v in _metrics.results(
+            model.metrics, np.asarray(metrics, np.float64), weight).items()})
         return logs
 
 
@@ -265,7 +266,7 @@ def _model_doc(model) -> dict:
            "input_shape": list(model.input_shape),
            "loss": [type(model.loss).__name__, model.loss.get_config()],
            "optimizer": [type(opt).__name__, opt.get_config()],
-           "metrics": [m.name for m in model.metrics]}
+           "metrics": [_metrics.serialize(m) for m in model.metrics]}
     return json.loads(json.dumps(doc, default=str))
 
 

@@ -19,6 +19,7 @@ import zlib
 
 import numpy as np
 
+from nnfast import metrics as _metrics
 from nnfast.distributed._data_parallel import DataParallel, _array_sig, _without_seeds, shard
 from nnfast.distributed._mpi import describe_exception, failure
 
@@ -38,7 +39,7 @@ def _evaluate(model, x, y, batch_size, verbose, sample_weight, dp):
                                                            sample_weight)
     _agree(dp, model, x=x, y=y, w=w)
     lo, hi = dp.shard(0, len(x))
-    buf = np.zeros(4 + len(model.metrics))
+    buf = np.zeros(4 + _metrics.total_size(model.metrics))
     error = None
     try:
         with local.batch_bar(verbose == 1 and dp.is_root, hi - lo, batch_size,
@@ -87,6 +88,6 @@ def _agree(dp, model, *, x, y=None, w=None) -> None:
             "y": None if y is None else _array_sig(y),
             "sample weights": None if w is None else _array_sig(w),
             "loss": None if loss is None else [type(loss).__name__, repr(loss.get_config())],
-            "metrics": [m.name for m in model.metrics]}
+            "metrics": [_metrics.serialize(m) for m in model.metrics]}
     dp._exchange(info)
     dp._phase = dp.fn

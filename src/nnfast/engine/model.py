@@ -172,11 +172,7 @@ class Sequential:
             metrics = [metrics]
         mets = [_metrics.get(m) for m in (metrics or [])]
         for m in mets:
-            if m.kind != "accuracy" and loss_obj.integer_targets:
-                raise ValueError(
-                    f"compile: metric {m.name!r} compares outputs with targets of the same "
-                    f"shape, but loss {loss_obj.name!r} takes integer class labels; use "
-                    f"'accuracy', or 'categorical_crossentropy' with one-hot targets")
+            m.check_loss(loss_obj)
         self.optimizer, self.loss, self.metrics = opt, loss_obj, mets
         if self.built:
             opt.build(self._params.size, self.dtype)
@@ -205,14 +201,21 @@ class Sequential:
                 m.bind(self.loss, self.output_shape, self.fused_head)
 
     # ------------------------------------------------------------------ training API
-    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_split: float = 0.0,
-            validation_data=None, shuffle: bool = True, callbacks=None, verbose: int = 1,
-            seed: int | None = None, distributed: bool = False, sample_weight=None,
-            class_weight=None):
+    def fit(self, x, y=None, epochs: int = 1, batch_size: int | None = None,
+            validation_split: float = 0.0, validation_data=None, shuffle: bool = True,
+            callbacks=None, verbose: int = 1, seed: int | None = None, distributed: bool = False,
+            sample_weight=None, class_weight=None, steps_per_epoch: int | None = None,
+            validation_steps: int | None = None):
         """Train; returns the :class:`nnfast.callbacks.History` (see nnfast/engine/training.py).
 
         ``distributed=True``: data-parallel over the MPI job this process was launched in
         (``mpirun -n N``); ``batch_size`` is then per rank (see nnfast/distributed/__init__.py).
+
+        ``x`` may be an iterable of ``(x, y)`` / ``(x, y, sample_weight)`` batches (a generator,
+        a PyDataset-like object, a list of tuples), with ``steps_per_epoch``, and
+        ``validation_data`` an iterable read for ``validation_steps`` batches; y and batch_size
+        are then left out (see nnfast/engine/iterables.py and docs/model.md). With arrays,
+        ``batch_size`` None means 32 and the two step counts must stay None.
 
         Weighting, as in Keras 3:
 
@@ -235,15 +238,21 @@ class Sequential:
         >>> x, y = np.ones((4, 3)), np.array([0, 1, 1, 1])
         >>> h = m.fit(x, y, verbose=0, sample_weight=[3, 1, 1, 1], class_weight={1: 0.5})
         """
-        from nnfast.engine import training
-        return training.fit(self, x, y, epochs=epochs, batch_size=batch_size,
-                            validation_split=validation_split, validation_data=validation_data,
-                            shuffle=shuffle, callbacks=callbacks, verbose=verbose, seed=seed,
-                            distributed=distributed, sample_weight=sample_weight,
-                            class_weight=class_weight)
+        from nnfast.engine import iterables, training
+        kw = dict(epochs=epochs, batch_size=batch_size, validation_split=validation_split,
+                  validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
+                  verbose=verbose, seed=seed, distributed=distributed,
+                  sample_weight=sample_weight, class_weight=class_weight)
+        if iterables.is_batches(x):
+            return iterables.fit(self, x, y, steps_per_epoch=steps_per_epoch,
+                                 validation_steps=validation_steps, **kw)
+        iterables.array_args("fit", y, steps_per_epoch=steps_per_epoch,
+                             validation_steps=validation_steps)
+        kw["batch_size"] = 32 if batch_size is None else batch_size
+        return training.fit(self, x, y, **kw)
 
-    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None,
-                 distributed: bool = False) -> dict:
+    def evaluate(self, x, y=None, batch_size: int | None = None, verbose: int = 0,
+                 sample_weight=None, distributed: bool = False, steps: int | None = None) -> dict:
         """{"loss": ..., metric: ...} over the whole of x, y (dropout off).
 
         With ``sample_weight`` (n,): loss ``Σ_i w_i·l_i / n`` (plus any weight penalty) and
@@ -254,12 +263,17 @@ class Sequential:
         every rank returns the same dict, equal to the one-process result up to the order of
         the sums. In one process it is the same as ``distributed=False``; under a launcher
         without mpi4py it raises ImportError, as fit does (see nnfast/distributed/__init__.py)."""
-        from nnfast.engine import inference
-        return inference.evaluate(self, x, y, batch_size=batch_size, verbose=verbose,
-                                  sample_weight=sample_weight, distributed=distributed)
+        from nnfast.engine import inference, iterables
+        if iterables.is_batches(x):   # an iterable of batches: ``steps`` of them, or one pass
+            return iterables.evaluate(self, x, y, batch_size, verbose, sample_weight,
+                                      distributed, steps)
+        iterables.array_args("evaluate", y, steps=steps)
+        return inference.evaluate(self, x, y, batch_size=32 if batch_size is None else batch_size,
+                                  verbose=verbose, sample_weight=sample_weight,
+                                  distributed=distributed)
 
-    def predict(self, x, batch_size: int = 32, verbose: int = 0,
-                distributed: bool = False) -> np.ndarray:
+    def predict(self, x, batch_size: int | None = None, verbose: int = 0,
+                distributed: bool = False, steps: int | None = None) -> np.ndarray:
         """Model outputs (probabilities when the last activation is softmax/sigmoid).
 
         ``verbose=1`` shows a progress bar over the batches (0: silent; 2 is accepted, as in
@@ -268,9 +282,12 @@ class Sequential:
         ``distributed=True``: each rank of the MPI job predicts its contiguous shard of the
         rows and every rank returns the whole (n, outputs) array (one Allgatherv), the same
         as one process would (see nnfast/distributed/__init__.py for when bit for bit)."""
-        from nnfast.engine import inference
-        return inference.predict(self, x, batch_size=batch_size, verbose=verbose,
-                                 distributed=distributed)
+        from nnfast.engine import inference, iterables
+        if iterables.is_batches(x):   # batches x, (x,) or (x, y[, w]); outputs concatenated
+            return iterables.predict(self, x, batch_size, verbose, distributed, steps)
+        iterables.array_args("predict", steps=steps)
+        return inference.predict(self, x, batch_size=32 if batch_size is None else batch_size,
+                                 verbose=verbose, distributed=distributed)
 
     # ------------------------------------------------------------------ weights
     def count_params(self) -> int:

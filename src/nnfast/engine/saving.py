@@ -3,10 +3,12 @@
 ``model.json``: {"format": "nnfast.model", "format_version": 1, "nnfast_version", "model":
 {name, dtype, seed, layers: [{class, config}]}, "built", "input_shape", "compile": {loss,
 optimizer: {class, config, iterations}, metrics} or null, "state": {step, epoch}, "arrays":
-{key: {file, shape, dtype}}}. Arrays: ``params.npy`` (the flat parameter buffer) and
-``optimizer/<state>.npy`` (moments, same layout). Loading reads arrays with
-``allow_pickle=False`` and builds layers only from the classes in nnfast.layers, so a file can
-never run code. This file format sits below the model: reading takes the class to build
+{key: {file, shape, dtype}}} (the optimizer's learning_rate: a number or a schedule {class,
+config}; a metric: its compile() string or {class, config}). Arrays: ``params.npy`` (the flat
+parameter buffer) and ``optimizer/<state>.npy`` (moments, same layout). Loading reads arrays
+with ``allow_pickle=False`` and builds layers only from the classes in nnfast.layers (schedules
+and metrics only from theirs, by name), so a file can never run code. This file format sits
+below the model: reading takes the class to build
 (``read_model(path, Sequential)``; the public ``nnfast.load_model`` in nnfast/engine/model.py
 passes it). Writing goes to a temporary file in the target directory, fsynced, then
 ``os.replace``: a crash leaves the old file or the new one, never half of one.
@@ -24,6 +26,7 @@ import zipfile
 
 import numpy as np
 
+from nnfast import metrics as _metrics
 from nnfast._version import __version__
 
 FORMAT = "nnfast.model"
@@ -45,7 +48,7 @@ def _document(model) -> tuple[dict, dict]:
             "loss": {"class": type(model.loss).__name__, "config": model.loss.get_config()},
             "optimizer": {"class": type(opt).__name__, "config": opt.get_config(),
                           "iterations": opt.iterations},
-            "metrics": [m.name for m in model.metrics],
+            "metrics": [_metrics.serialize(m) for m in model.metrics],
         }
     doc = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "nnfast_version": __version__,

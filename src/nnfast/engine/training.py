@@ -36,6 +36,7 @@ import types
 import numpy as np
 
 from nnfast import callbacks as _callbacks
+from nnfast import metrics as _metrics
 from nnfast._threads import blas_limited
 from nnfast.engine import stopping
 from nnfast.engine.checks import positive_int, seed_value
@@ -119,11 +120,19 @@ def divide_no_nan(total: float, weight: float) -> float:
     return total / weight if weight else 0.0
 
 
-def add_metric_sums(model, sums: list, out, yb, ws, n: int, wb) -> float:
-    """Add each metric's Σ_i w_i·m_i (w = 1 without weights) to sums; returns Σ_i w_i."""
-    for j, metric in enumerate(model.metrics):
-        sums[j] += (metric(out, yb, ws, n) * n if wb is None
-                    else metric.weighted_sum(out, yb, ws, n, wb))
+def metric_sums(model) -> np.ndarray:
+    """Zeroed float64 sums for the model's metrics (nnfast/metrics: each metric's ``size``
+    sufficient statistics, in order)."""
+    return np.zeros(_metrics.total_size(model.metrics))
+
+
+def add_metric_sums(model, sums, out, yb, ws, n: int, wb) -> float:
+    """Add each metric's statistics of a batch to sums (from :func:`metric_sums`; for the
+    row-mean metrics Σ_i w_i·m_i, w = 1 without weights); returns Σ_i w_i."""
+    offset = 0
+    for metric in model.metrics:
+        metric.add_sums(sums[offset:offset + metric.size], out, yb, ws, n, wb)
+        offset += metric.size
     if wb is None:
         return float(n)
     ones = ws.rows("ones", n)      # a dot product: wb.sum() would allocate every batch
@@ -137,9 +146,9 @@ def _evaluate(model, x, y, batch_size: int, bar=None, w=None, ws=None) -> dict:
 
 def evaluate_logs(model, sums) -> dict:
     """The evaluate dict from evaluate_sums' list (summed over shards or not)."""
-    n, weight, total, *metric_sums = (float(v) for v in sums)
+    n, weight, total = (float(v) for v in sums[:3])
     logs = {"loss": total / n + regularization(model)}
-    logs.update({m.name: divide_no_nan(s, weight) for m, s in zip(model.metrics, metric_sums)})
+    logs.update(_metrics.results(model.metrics, np.asarray(sums[3:], np.float64), weight))
     return logs
 
 
@@ -147,7 +156,7 @@ def evaluate_sums(model, x, y, batch_size: int, bar=None, w=None, ws=None) -> li
     """[rows, Σ w, Σ w·loss, Σ w·metric for each metric] over x, y with row weights w (None:
     all 1); no penalty term. In workspace ws (fit's), else in one from the model's pool."""
     if len(x) == 0:
-        return [0, 0.0, 0.0] + [0.0] * len(model.metrics)
+        return [0, 0.0, 0.0] + [0.0] * _metrics.total_size(model.metrics)
     if ws is not None:
         return _sums(model, x, y, batch_size, bar, w, ws)
     pool = model._workspaces
@@ -160,7 +169,7 @@ def evaluate_sums(model, x, y, batch_size: int, bar=None, w=None, ws=None) -> li
 
 def _sums(model, x, y, batch_size, bar, w, ws) -> list:
     total = weight = 0.0
-    sums = [0.0] * len(model.metrics)
+    sums = metric_sums(model)
     for start, stop in _batches(len(x), batch_size):
         n = stop - start
         out = model._weights.read(forward, model, ws, x[start:stop], n, "eval")
@@ -172,7 +181,7 @@ def _sums(model, x, y, batch_size, bar, w, ws) -> list:
         weight += add_metric_sums(model, sums, out, yb, ws, n, wb)
         if bar is not None:
             bar.update(1)
-    return [len(x), weight, total] + sums
+    return [len(x), weight, total] + sums.tolist()
 
 
 # ----------------------------------------------------------------------------- fit
@@ -206,7 +215,9 @@ def batch_bar(show: bool, rows: int, batch_size: int, desc: str):
 
 
 def _fmt(logs: dict) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+    # per-class metrics (F1Score(average=None), R2Score(class_aggregation=None)) are arrays
+    return " - ".join(f"{k}: {np.array2string(np.asarray(v), precision=4)}" if np.ndim(v)
+                      else f"{k}: {v:.4f}" for k, v in logs.items())
 
 
 def fit(model, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None,
@@ -253,9 +264,9 @@ def _fit(model, x, y, epochs, batch_size, validation_split, validation_data, shu
                  seed if seed is not None else model.seed, dp, w)
 
 
-def _logs(loss_sum: float, seen: int, names: list, metric_sums: list, weight: float) -> dict:
+def _logs(loss_sum: float, seen: int, metrics: list, sums, weight: float) -> dict:
     logs = {"loss": loss_sum / seen}
-    logs.update({k: divide_no_nan(s, weight) for k, s in zip(names, metric_sums)})
+    logs.update(_metrics.results(metrics, sums, weight))
     return logs
 
 
@@ -287,7 +298,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
         cbs._silence()       # only rank 0 speaks
     model.history, model.stop_training = history, False
     batch_logs = cbs.wants_batch_logs
-    names = [m.name for m in model.metrics]
+    metrics = model.metrics
     interrupt = stopping.CtrlC()
     bar = None
     logs = {}
@@ -303,7 +314,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                     np.copyto(order, identity)   # so the order depends on (seed, epoch) only
                     np.random.default_rng([train_seed, model._epoch]).shuffle(order)
                 bar = _bar(steps, f"Epoch {epoch + 1}/{epochs}") if verbose == 1 else None
-                seen, weight, loss_sum, metric_sums = 0, 0.0, 0.0, [0.0] * len(names)
+                seen, weight, loss_sum, sums = 0, 0.0, 0.0, metric_sums(model)
                 for b, (start, stop) in enumerate(_batches(n, global_batch)):
                     nb = stop - start
                     if batch_logs:
@@ -324,7 +335,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                         loss, out = train_step(model, ws, xb, yb, nb, wb)
                         seen += nb
                         loss_sum += loss * nb
-                        weight += add_metric_sums(model, metric_sums, out, yb, ws, nb, wb)
+                        weight += add_metric_sums(model, sums, out, yb, ws, nb, wb)
                     else:   # one Allreduce: gradients, then the global rows, loss and metrics
                         step = dp.train_step(model, ws, xb, yb, hi - lo, nb, model.stop_training,
                                              wb, interrupted=interrupt.requested)
@@ -335,9 +346,9 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                         seen += rows
                         loss_sum += loss_b
                         weight += weight_b
-                        metric_sums = [s + m for s, m in zip(metric_sums, metric_b)]
+                        sums += metric_b
                     if bar is not None or batch_logs:
-                        logs = _logs(loss_sum, seen, names, metric_sums, weight)
+                        logs = _logs(loss_sum, seen, metrics, sums, weight)
                         if bar is not None:
                             bar.set_postfix_str(_fmt(logs), refresh=False)
                             bar.update(1)
@@ -349,7 +360,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                 if interrupt.requested or not seen:
                     break       # Ctrl-C: the partial epoch is not recorded; fit raises below
                 model._epoch += 1
-                logs = _logs(loss_sum, seen, names, metric_sums, weight)
+                logs = _logs(loss_sum, seen, metrics, sums, weight)
                 if dp is not None:
                     logs.update(dp.end_epoch(model, val, batch_size, ws))
                 elif val is not None:

@@ -1,4 +1,5 @@
-"""Metrics reported by fit/evaluate: accuracy, mse, mae.
+"""The row-mean metrics with an allocation-free path: accuracy, mse, mae (and rmse, the root
+of mse's weighted mean, Keras' RootMeanSquaredError).
 
 A metric returns its mean over one batch from the model outputs (logits at a fused head) and
 the prepared targets, writing any intermediate into workspace scratch rows so the training step
@@ -20,7 +21,20 @@ _CANONICAL = {"accuracy": "accuracy", "acc": "accuracy", "mse": "mse",
               "mean_squared_error": "mse", "mae": "mae", "mean_absolute_error": "mae"}
 
 
+def divide_no_nan(total: float, weight: float) -> float:
+    """Keras' divide_no_nan: a metric over rows of total weight 0 reads 0."""
+    return total / weight if weight else 0.0
+
+
 class Metric:
+    """Base of every metric. The engine calls ``bind`` once the output shape is known, then per
+    batch ``add_sums(sums, ...)`` adds the metric's ``size`` sufficient statistics (a float64
+    view) and, at the end, ``result(sums, weight)`` finishes them (weight: Σ_i w_i of the rows).
+    Sums of shards add up, so distributed runs reduce them before finishing."""
+
+    size = 1
+    spec = None        # the compile() string this metric was made from, if any
+
     def __init__(self, name: str, kind: str):
         self.name, self.kind = name, kind
         self.loss = None
@@ -30,6 +44,23 @@ class Metric:
     def bind(self, loss, out_shape: tuple, fused_head: str | None) -> None:
         self.loss, self.fused_head = loss, fused_head
         self.out_width = out_shape[0]
+
+    def check_loss(self, loss) -> None:
+        """Raise ValueError at compile when ``loss``'s targets do not suit this metric."""
+        if self.kind != "accuracy" and loss.integer_targets:
+            raise ValueError(
+                f"compile: metric {self.name!r} compares outputs with targets of the same "
+                f"shape, but loss {loss.name!r} takes integer class labels; use "
+                f"'accuracy', or 'categorical_crossentropy' with one-hot targets")
+
+    def add_sums(self, sums, outputs, targets, ws, n: int, wb) -> None:
+        """sums[0] += Σ_i w_i·m_i (w = 1 without weights)."""
+        sums[0] += (self(outputs, targets, ws, n) * n if wb is None
+                    else self.weighted_sum(outputs, targets, ws, n, wb))
+
+    def result(self, sums, weight: float) -> float:
+        mean = divide_no_nan(float(sums[0]), weight)
+        return float(np.sqrt(mean)) if self.kind == "rmse" else mean
 
     def __call__(self, outputs, targets, ws, n: int) -> float:
         if self.kind == "accuracy":
@@ -75,7 +106,7 @@ class Metric:
                                              out=ws.rows("metric_p", n, outputs.shape[1:]))
         diff = ws.rows("metric_f", n, outputs.shape[1:])
         np.subtract(outputs, targets, out=diff)
-        if self.kind == "mse":
+        if self.kind in ("mse", "rmse"):
             return np.multiply(diff, diff, out=diff)
         return np.abs(diff, out=diff)
 
@@ -99,8 +130,3 @@ class Metric:
         labels = ops.argmax_rows(targets, out=ws.rows("metric_lab", n, (), np.int64))
         return ops.accuracy(outputs, labels)
 
-
-def get(spec) -> Metric:
-    if isinstance(spec, str) and spec.lower() in _CANONICAL:
-        return Metric(spec, _CANONICAL[spec.lower()])
-    raise ValueError(f"unknown metric {spec!r}; valid metrics: {', '.join(_CANONICAL)}")

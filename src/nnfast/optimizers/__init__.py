@@ -1,9 +1,15 @@
 """Optimizers: one fused :mod:`nnfast.ops` update over the model's flat parameter buffer per step.
 
 The state (moments, accumulators) is a set of flat arrays mirroring the parameter buffer, so
-save/load, ``get_weights`` and distributed reductions all see the same layout. ``learning_rate``
-is a plain attribute callbacks may change between steps. ``clipnorm`` clips the global L2 norm of
-the gradient buffer before the update.
+save/load, ``get_weights`` and distributed reductions all see the same layout. ``clipnorm`` clips
+the global L2 norm of the gradient buffer before the update.
+
+``learning_rate`` is a number or a schedule from :mod:`nnfast.optimizers.schedules` (Keras 3).
+Reading ``optimizer.learning_rate`` gives the rate the next update uses: the number, or
+``schedule(iterations)``. Callbacks may set a number between steps; setting it on an optimizer
+built with a schedule raises ``TypeError``, as in Keras (so ``LearningRateScheduler`` and
+``ReduceLROnPlateau`` raise when they try to change it). The schedule object itself is
+``optimizer.learning_rate_schedule`` (None for a number).
 
 Parameter names and defaults follow Keras.
 
@@ -19,6 +25,7 @@ import math
 import numpy as np
 
 from nnfast import ops
+from nnfast.optimizers import schedules
 
 
 def _number(cls: str, name: str, value, low=0.0, high=math.inf, closed_high=True):
@@ -40,12 +47,35 @@ class Optimizer:
     def __init__(self, learning_rate: float, weight_decay: float = 0.0,
                  clipnorm: float | None = None):
         name = type(self).__name__
-        self.learning_rate = _number(name, "learning_rate", learning_rate)
+        if isinstance(learning_rate, schedules.LearningRateSchedule):
+            self.learning_rate_schedule = learning_rate
+            self._learning_rate = None
+        else:
+            self.learning_rate_schedule = None
+            self._learning_rate = _number(name, "learning_rate", learning_rate)
         self.weight_decay = _number(name, "weight_decay", weight_decay)
         self.clipnorm = None if clipnorm is None else _number(name, "clipnorm", clipnorm, 1e-300)
         self.iterations = 0
         self.state: dict[str, np.ndarray] = {}
         self.size: int | None = None   # parameters the state was built for
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate of the next update: the number, or ``schedule(iterations)``."""
+        if self.learning_rate_schedule is not None:
+            return float(self.learning_rate_schedule(self.iterations))
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        if self.learning_rate_schedule is not None:
+            # Keras 3 (BaseOptimizer.learning_rate setter) raises TypeError here too.
+            raise TypeError(
+                f"{type(self).__name__}: this optimizer was created with a learning-rate "
+                f"schedule ({type(self.learning_rate_schedule).__name__}) as its "
+                f"learning_rate, so its learning rate cannot be set (got {value!r}); create the "
+                f"optimizer with a number as learning_rate to change it during training")
+        self._learning_rate = _number(type(self).__name__, "learning_rate", value)
 
     def build(self, size: int, dtype) -> None:
         """Allocate the state for a flat buffer of ``size`` parameters (zeroed)."""
@@ -65,11 +95,18 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self) -> dict:
-        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
+        lr = (self._learning_rate if self.learning_rate_schedule is None
+              else schedules.serialize(self.learning_rate_schedule))
+        return {"learning_rate": lr, "weight_decay": self.weight_decay,
                 "clipnorm": self.clipnorm}
 
     @classmethod
     def from_config(cls, config: dict) -> Optimizer:
+        """The optimizer of ``get_config()``; a schedule's dict is rebuilt by
+        :func:`nnfast.optimizers.schedules.deserialize` (known classes only)."""
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
         return cls(**config)
 
     def __repr__(self):
