@@ -226,6 +226,7 @@ class Sequential:
 
     def _compile(self, optimizer, loss, metrics) -> None:
         opt = _optimizers.get(optimizer)
+        opt.check_dtype(self.dtype)     # before anything changes, built or not
         loss_obj = _losses.get(loss)
         if isinstance(metrics, str):
             metrics = [metrics]
