@@ -313,3 +313,11 @@ class CallbackList:
     @property
     def wants_batch_logs(self) -> bool:
         return bool(self._on_batch_begin or self._on_batch_end)
+
+
+__all__ = ["Callback", "CallbackList", "LambdaCallback", "History", "EarlyStopping",
+           "ModelCheckpoint", "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN"]
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)

@@ -104,3 +104,10 @@ def get(spec) -> Metric:
     if isinstance(spec, str) and spec.lower() in _CANONICAL:
         return Metric(spec, _CANONICAL[spec.lower()])
     raise ValueError(f"unknown metric {spec!r}; valid metrics: {', '.join(_CANONICAL)}")
+
+
+__all__ = ["Metric", "get"]
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)

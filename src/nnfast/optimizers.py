@@ -230,3 +230,10 @@ def from_config(class_name: str, config: dict) -> Optimizer:
     if cls is None:
         raise ValueError(f"unknown optimizer class {class_name!r}; valid: {', '.join(_BY_CLASS)}")
     return cls.from_config(config)
+
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get", "from_config"]
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)
