@@ -163,8 +163,11 @@ def test_input_size_from_data_and_add():
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=1, verbose=0)
     assert model.built and model.input_shape == (6,) and model.count_params() == 6 * 8 + 8 + 27
-    with pytest.raises(ValueError, match="already built"):
-        model.add(Dense(2))
+    kept = model.get_weights()
+    model.add(Dense(2))        # Keras 3: a built model is rebuilt, the old weights kept
+    assert model.count_params() == 6 * 8 + 8 + 27 + 3 * 2 + 2
+    for a, b in zip(model.get_weights(), kept):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_get_set_weights_and_flat_buffer_views():
@@ -189,14 +192,11 @@ def test_get_set_weights_and_flat_buffer_views():
 
 
 def test_summary(capsys):
-    model = mlp()                       # input_dim declared: shapes and counts before build
-    planned = model.count_params()
+    model = mlp()                       # input_dim declared: built at construction (Keras 3)
+    assert model.built and model.count_params() == 163
     model.summary()
     text = capsys.readouterr().out
-    assert "(None, 16)" in text and f"Total params: {planned:,} (not built yet)" in text
-    assert not model.built
-    model.build()
-    assert model.count_params() == planned == 163
+    assert "(None, 16)" in text and "Total params: 163" in text
     model.summary()
     text = capsys.readouterr().out
     assert "dense (Dense)" in text and "(None, 16)" in text and "Total params: 163\n" in text
@@ -204,9 +204,10 @@ def test_summary(capsys):
     unknown.summary()
     text = capsys.readouterr().out
     assert "?" in text and "Total params: ? (input shape unknown)" in text
-    with pytest.raises(ValueError, match=r"count_params: the input shape is unknown; pass "
-                                         r"input_dim= to the first layer"):
+    with pytest.raises(ValueError) as info:
         unknown.count_params()
+    assert str(info.value) == ("count_params: the model is not built yet; fit it, call "
+                               "build(input_shape) or give the first layer input_dim=")
 
 
 def test_same_seed_same_bits_different_seed_different():
@@ -254,3 +255,52 @@ def test_python_backend_gives_the_same_losses():
     for key in histories[0]:
         np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(params[0], params[1], rtol=1e-3, atol=1e-4)
+
+
+def test_declared_input_builds_at_construction_like_keras():
+    # Keras 3: Sequential([Dense(4, input_shape=(3,)), Dense(2)]) is built at construction
+    # (get_weights gives 4 arrays, count_params() 26). nnfast raised "not built ... give the
+    # first layer input_dim=" from get_weights/set_weights though the input was declared.
+    model = nnfast.Sequential([Dense(4, input_dim=3), Dense(2)], seed=0)
+    assert model.built and model.input_shape == (3,) and model.count_params() == 26
+    weights = model.get_weights()
+    assert [w.shape for w in weights] == [(3, 4), (4,), (4, 2), (2,)]
+    model.set_weights([np.full(w.shape, 0.5) for w in weights])
+    np.testing.assert_array_equal(model.predict(np.ones((1, 3))), [[4.5, 4.5]])
+    # same initial weights as a model built from the data by its first fit (same seed)
+    late = nnfast.Sequential([Dense(4), Dense(2)], seed=0)
+    assert not late.built
+    with pytest.raises(ValueError, match="count_params: the model is not built yet"):
+        late.count_params()
+    late.build((None, 3))               # Keras' shape with the batch dimension
+    for a, b in zip(late.get_weights(), nnfast.Sequential([Dense(4, input_dim=3), Dense(2)],
+                                                          seed=0).get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError) as info:
+        late.build((5,))
+    assert str(info.value) == ("Sequential.build: model 'sequential' is already built for "
+                               "per-sample input shape (3,); it cannot be built for (5,)")
+    late.build((3,))                    # the same shape: nothing to do
+
+
+def test_add_after_build_keeps_weights_and_inits_the_new_layer_as_if_present_from_start():
+    model = nnfast.Sequential(seed=3)
+    model.add(Dense(4, input_dim=3))    # declares the input: built now
+    assert model.built and model.count_params() == 16
+    model.compile("adam", "mse")
+    model.fit(np.ones((8, 3)), np.zeros((8, 4)), epochs=1, verbose=0)
+    trained = model.get_weights()
+    model.add(Dense(2))
+    assert model.count_params() == 26 and model.output_shape == (2,)
+    after = model.get_weights()
+    for a, b in zip(after[:2], trained):
+        np.testing.assert_array_equal(a, b)
+    fresh = nnfast.Sequential([Dense(4, input_dim=3), Dense(2)], seed=3).get_weights()
+    np.testing.assert_array_equal(after[2], fresh[2])
+    assert model.optimizer.size == 26   # state rebuilt for the new buffer
+    model.fit(np.ones((8, 3)), np.zeros((8, 2)), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="add a Flatten"):
+        nnfast.Sequential([Dense(4, input_shape=(2, 3))])   # fails at construction, as Keras
+    with pytest.raises(ValueError, match="already in the model"):
+        model.add(model.layers[0])
+    assert model.count_params() == 26

@@ -140,9 +140,11 @@ def test_error_metrics_against_integer_labels_are_refused_at_compile(metric):
 
 def test_fit_before_compile_and_unbuilt_access():
     model = nnfast.Sequential([Dense(3, "softmax", input_dim=6)])
+    params = model.get_weights()        # built at construction: its input is declared
     with pytest.raises(ValueError, match="not compiled"):
         model.fit(X, Y, verbose=0)
-    assert not model.built
+    for a, b in zip(model.get_weights(), params):
+        np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="not built"):
         nnfast.Sequential([Dense(3)]).get_weights()
     with pytest.raises(ValueError, match="add a Flatten"):
@@ -154,3 +156,52 @@ def test_fit_before_compile_and_unbuilt_access():
     with pytest.raises(ValueError, match="no trainable layer"):
         frozen.fit(np.zeros((4, 3)), np.zeros(4, np.int64), verbose=0)
     assert not frozen.built
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: optimizers.Adam(epsilon=0.0),
+     "Adam: epsilon must be a finite number in (0.0, inf], got 0.0"),
+    (lambda: optimizers.RMSprop(epsilon=-1e-7),
+     "RMSprop: epsilon must be a finite number in (0.0, inf], got -1e-07"),
+    (lambda: optimizers.Adagrad(epsilon=0),
+     "Adagrad: epsilon must be a finite number in (0.0, inf], got 0"),
+])
+def test_optimizer_epsilon_must_be_positive_at_construction(make, message):
+    # Accepted before, then refused at the first step by the kernel ("adam_update: eps ...")
+    with pytest.raises(ValueError) as info:
+        make()
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("opt, message", [
+    (optimizers.Adam(learning_rate=1e39),
+     "Adam: learning_rate=1e+39 is out of range for a float32 model: it rounds to inf in "
+     "float32; use a value float32 can hold, or a float64 model"),
+    (optimizers.Adam(epsilon=1e-50),
+     "Adam: epsilon=1e-50 is out of range for a float32 model: it rounds to 0.0, and it must "
+     "be > 0 in float32; use a value float32 can hold, or a float64 model"),
+    (optimizers.Adam(beta_2=1 - 1e-9),
+     "Adam: beta_2=0.999999999 is out of range for a float32 model: it rounds to 1.0, and it "
+     "must be < 1 in float32; use a value float32 can hold, or a float64 model"),
+    (optimizers.SGD(momentum=1 - 1e-9),
+     "SGD: momentum=0.999999999 is out of range for a float32 model: it rounds to 1.0, and it "
+     "must be < 1 in float32; use a value float32 can hold, or a float64 model"),
+    (optimizers.RMSprop(weight_decay=1e300),
+     "RMSprop: weight_decay=1e+300 is out of range for a float32 model: it rounds to inf in "
+     "float32; use a value float32 can hold, or a float64 model"),
+])
+def test_optimizer_values_a_float32_model_cannot_hold_fail_at_compile(opt, message):
+    # Keras 3 accepts them all and trains to NaN/Inf (Adam(learning_rate=1e39): params -inf
+    # after one step); nnfast trained to NaN or failed at the first step with a kernel name.
+    model = nnfast.Sequential([Dense(3, "softmax", input_dim=6)], seed=0)
+    with pytest.raises(ValueError) as info:
+        model.compile(opt, "sparse_categorical_crossentropy")
+    assert str(info.value) == message
+    assert model.optimizer is None and not model.compiled
+    unbuilt = nnfast.Sequential([Dense(3, "softmax")])
+    with pytest.raises(ValueError):
+        unbuilt.compile(opt, "sparse_categorical_crossentropy")
+    # the same values are fine in float64
+    m64 = nnfast.Sequential([Dense(3, "softmax", input_dim=6)], dtype="float64", seed=0)
+    m64.compile(opt, "sparse_categorical_crossentropy")
+    assert m64.optimizer is opt

@@ -370,9 +370,10 @@ def test_fit_rejects_bad_weights(kwargs, exc, match):
 ])
 def test_class_weight_needs_a_classification_loss(loss, outputs, y, match):
     m = _model(loss, outputs, "sigmoid")
+    before = snapshot(m)
     with pytest.raises(ValueError, match=match):
         m.fit(X, y, epochs=1, verbose=0, class_weight={0: 2.0})
-    assert not m.built
+    assert_unchanged(m, before)
 
 
 @pytest.mark.parametrize("w, exc, match", [
@@ -385,3 +386,30 @@ def test_evaluate_rejects_bad_weights(w, exc, match):
     m = _model()
     with pytest.raises(exc, match=match):
         m.evaluate(X, Y, sample_weight=w)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"sample_weight": BAD_W}, "fit: sample_weight must be non-negative, got -1.0 at index 3"),
+    ({"sample_weight": _with(7, np.nan)}, "fit: sample_weight must be finite, got nan at index 7"),
+    ({"class_weight": {0: -1.0}},
+     "fit: class_weight[0] must be finite and non-negative, got -1.0"),
+])
+def test_negative_and_nan_weights_differ_from_keras_on_purpose(kwargs, message):
+    # Keras 3 checks no weight value: a negative weight trains (the row's gradient flipped), a
+    # NaN one makes the loss NaN. nnfast refuses both before any work (docs/model.md).
+    import os
+    if os.environ.get("KERAS_BACKEND", "torch") != "torch":
+        pytest.skip("the Keras comparison runs on the torch backend")
+    os.environ["KERAS_BACKEND"] = "torch"
+    keras = pytest.importorskip("keras")
+    km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
+    km.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+    loss = km.fit(X.astype("float32"), Y, epochs=1, batch_size=60, verbose=0,
+                  **kwargs).history["loss"][0]
+    assert np.isnan(loss) if "nan" in message else np.isfinite(loss)
+    m = _model()
+    before = snapshot(m)
+    with pytest.raises(ValueError) as info:
+        m.fit(X, Y, epochs=1, verbose=0, **kwargs)
+    assert str(info.value) == message
+    assert_unchanged(m, before)

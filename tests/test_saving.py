@@ -65,10 +65,11 @@ def test_unbuilt_and_uncompiled_models_round_trip(tmp_path):
     bare.save(tmp_path / "bare")
     loaded = nnfast.load_model(tmp_path / "bare")
     assert not loaded.built and loaded.loss is None and len(loaded.layers) == 2
-    compiled = mlp()
+    compiled = mlp()                    # declares its input: built at construction
     compiled.save(tmp_path / "c")
     loaded = nnfast.load_model(tmp_path / "c")
-    assert not loaded.built and loaded.loss.name == "sparse_categorical_crossentropy"
+    assert loaded.built and loaded.loss.name == "sparse_categorical_crossentropy"
+    np.testing.assert_array_equal(loaded._params, compiled._params)
     loaded.fit(X, Y, epochs=1, verbose=0)
 
 

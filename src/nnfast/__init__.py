@@ -17,8 +17,8 @@ __all__ = [
     "get_backend", "set_backend", "use_backend",
     "get_num_threads", "set_num_threads",
 ]
-__all__ += ["Sequential", "callbacks", "datasets", "from_onnx", "layers", "load_model", "losses",
-            "optimizers"]
+__all__ += ["Sequential", "load_model", "from_onnx", "callbacks", "datasets", "distributed",
+            "initializers", "layers", "losses", "metrics", "ops", "optimizers", "regularizers"]
 
 # The model API loads on first use, so `import nnfast` stays light.
 _LAZY = {"Sequential": ("nnfast.engine.model", "Sequential"),
@@ -41,5 +41,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+def __dir__():  # the public names only (imported submodules and helpers stay out of sight)
+    return list(__all__)

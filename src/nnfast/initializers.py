@@ -73,3 +73,10 @@ def get(name: str) -> Initializer:
         raise ValueError(f"unknown initializer {name!r}; valid initializers: "
                          f"{', '.join(NAMES)}")
     return _REGISTRY[name]
+
+
+__all__ = ["Initializer", "NAMES", "get", "zeros", "ones"]
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)

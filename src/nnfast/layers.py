@@ -316,3 +316,10 @@ def from_config(entry: dict) -> Layer:
         raise ValueError(f"unknown layer class {entry.get('class')!r}; valid layers: "
                          f"{', '.join(LAYERS)}")
     return cls.from_config(dict(entry["config"]))
+
+
+__all__ = ["Layer", "Dense", "Activation", "Dropout", "Flatten", "ACTIVATIONS", "from_config"]
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)

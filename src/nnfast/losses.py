@@ -189,3 +189,11 @@ def from_config(class_name: str, config: dict) -> Loss:
     if cls is None:
         raise ValueError(f"unknown loss class {class_name!r}; valid: {', '.join(_BY_CLASS)}")
     return cls(**config)
+
+
+__all__ = ["Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
+           "BinaryCrossentropy", "MeanSquaredError", "Huber", "get", "from_config"]
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)

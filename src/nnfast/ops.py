@@ -38,3 +38,7 @@ for _name in _reference.__all__:
 
 __all__ = ["matmul"] + list(_reference.__all__)
 del _name
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)

@@ -69,3 +69,10 @@ def get(spec) -> L1L2 | None:
         return L1L2(**spec)
     raise ValueError(f"unknown regularizer {spec!r}; valid regularizers: "
                      f"{', '.join(_NAMES)}, or an instance of L1, L2, L1L2")
+
+
+__all__ = ["L1L2", "L1", "L2", "get"]
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)

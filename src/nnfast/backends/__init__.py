@@ -60,6 +60,29 @@ def compiled_available() -> bool:
     return not _compiled_error
 
 
+def _missing_extension_message(exc: ImportError) -> str:
+    """What happened, in words: the extension file is absent (a source tree never built, the
+    usual case), or present but failed to load. Python's own text for the first case can read
+    "cannot import name '_kernels' from partially initialized module ... (most likely due to a
+    circular import)", which sends people looking for a cycle that is not there."""
+    import importlib.util
+    native = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_native")
+    try:
+        spec = importlib.util.find_spec("nnfast._native._kernels")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return (f"nnfast: the compiled extension nnfast._native._kernels is not built: no "
+                f"_kernels extension file in {native} (nnfast is imported from a source tree "
+                f"that was not compiled; run `python setup.py build_ext --inplace` or "
+                f"`pip install .`); using the pure-Python reference backend, which is much "
+                f"slower")
+    return (f"nnfast: the compiled extension {spec.origin} exists but failed to load "
+            f"({type(exc).__name__}: {exc}); rebuild it for this Python and platform "
+            f"(`python setup.py build_ext --inplace` or `pip install .`); using the pure-Python "
+            f"reference backend, which is much slower")
+
+
 def _init() -> None:
     try:
         importlib.import_module("nnfast.backends.compiled")
@@ -70,8 +93,8 @@ def _init() -> None:
         set_backend(wanted)  # unknown names raise ValueError with the valid ones
         return
     if _compiled_error:
-        warnings.warn(f"nnfast: compiled extension not available ({_compiled_error[0]}); "
-                      "using the pure-Python reference backend", RuntimeWarning, stacklevel=3)
+        warnings.warn(_missing_extension_message(_compiled_error[0]), RuntimeWarning,
+                      stacklevel=3)
         set_backend("python")
     else:
         set_backend("c")

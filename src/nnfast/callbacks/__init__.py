@@ -20,3 +20,7 @@ from nnfast.callbacks._monitor import EarlyStopping, ReduceLROnPlateau
 
 __all__ = ["Callback", "CallbackList", "EarlyStopping", "History", "LambdaCallback",
            "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN"]
+
+
+def __dir__():  # tab completion shows the public names only
+    return list(__all__)

@@ -36,3 +36,7 @@ __all__ = [
     "load_mnist",
     "make_admissions",
 ]
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)

@@ -87,3 +87,7 @@ def is_root() -> bool:
 def abort(code: int = 1) -> None:
     """End every rank of the job now (``MPI_Abort``); in a single process, exit with ``code``."""
     _world().abort(code)
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)

@@ -24,6 +24,7 @@ from nnfast import metrics as _metrics
 from nnfast import optimizers as _optimizers
 from nnfast.engine.checks import seed_value
 from nnfast.engine.locks import TrainingGuard, WeightsLock
+from nnfast.engine.summary import print_summary
 from nnfast.engine.workspace import Workspace, WorkspacePool
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -38,6 +39,14 @@ class Sequential:
     dtype : "float32" (default) or "float64"; inputs are converted to it once.
     seed : int, optional. Initial weights, shuffles and dropout masks derive from it; without
         one a random seed is drawn at build time (and saved with the model).
+
+    A model whose first layer declares its input (``Dense(4, input_dim=3)`` or
+    ``input_shape=(3,)``) is built at construction, as a Keras 3 model with a known input shape
+    is: ``built`` is True and ``get_weights``, ``set_weights``, ``count_params`` and ``summary``
+    work before any fit. Otherwise the model is built by ``build(input_shape)`` (per-sample
+    shape, ``(3,)``; Keras takes ``(None, 3)``: a leading None is accepted too) or by the first
+    fit/predict/evaluate, from the data. Raises ValueError at construction when the declared
+    input does not fit the layers (Keras raises there too).
     """
 
     def __init__(self, layers=None, dtype="float32", seed: int | None = None,
@@ -66,18 +75,54 @@ class Sequential:
         self._epoch = 0           # epochs done (shuffle counter, saved)
         self._regularized: list = []
         for layer in layers or []:
-            self.add(layer)
+            self._append(layer)
+        if self._declared_input_shape() is not None:
+            self.build()
 
     # ------------------------------------------------------------------ structure
     def add(self, layer) -> None:
-        """Append a layer (before the model is built)."""
+        """Append a layer.
+
+        On a built model (Keras 3 does the same) the model is rebuilt with the new layer: the
+        weights of the layers already there are kept, the new layer is initialised as it would
+        have been had it been there from the start (its draws depend on the seed and its
+        position only), and the optimizer's state restarts from zero for the new parameter
+        buffer. An unbuilt model whose first layer now declares its input is built. Raises
+        RuntimeError while another thread fits the model, TypeError for a non-layer, ValueError
+        for a layer instance already in the model or one that does not fit the output shape.
+        """
+        with self._training.hold(self, "add"):
+            if self.built:
+                self._add_to_built(layer)
+                return
+            self._append(layer)
+            if self._declared_input_shape() is not None:
+                self.build()
+
+    def _add_to_built(self, layer) -> None:
+        self._check_layer(layer)
+        layer.compute_output_shape(self.output_shape)   # fails before anything changes
+        kept = [np.array(p) for lay in self.layers for p in _layer_params(lay)]
+
+        def rebuild():
+            self._append(layer)
+            self.built = False
+            self._build(self.input_shape)   # the shapes were checked above: nothing can fail
+            targets = [p for lay in self.layers[:-1] for p in _layer_params(lay)]
+            for src, dst in zip(kept, targets):
+                dst[...] = src
+
+        self._weights.write(rebuild)
+
+    def _check_layer(self, layer) -> None:
         if not isinstance(layer, _layers.Layer):
             raise TypeError(f"Sequential.add: expected a layer from nnfast.layers, got "
                             f"{type(layer).__name__}")
-        if self.built:
-            raise ValueError("Sequential.add: the model is already built; create a new model")
         if any(layer is other for other in self.layers):
             raise ValueError("Sequential.add: this layer instance is already in the model")
+
+    def _append(self, layer) -> None:
+        self._check_layer(layer)
         if layer.name is None:
             base = type(layer).__name__.lower()
             names = {lay.name for lay in self.layers}
@@ -103,8 +148,22 @@ class Sequential:
         return self.layers[-1].output_shape if self.built else None
 
     def build(self, input_shape=None) -> None:
-        """Allocate and initialise the parameters for per-sample ``input_shape``."""
+        """Allocate and initialise the parameters for per-sample ``input_shape``.
+
+        ``input_shape`` may carry Keras' leading batch dimension ``None``: ``(None, 3)`` is
+        ``(3,)``. Without it, the first layer's declared input is used. On a built model, a
+        shape other than the one it was built for raises ValueError (as in Keras 3); the same
+        shape, or none, does nothing.
+        """
+        if input_shape is not None:
+            input_shape = tuple(input_shape)
+            if input_shape and input_shape[0] is None:
+                input_shape = input_shape[1:]
         if self.built:
+            if input_shape is not None and tuple(input_shape) != self.input_shape:
+                raise ValueError(
+                    f"Sequential.build: model {self.name!r} is already built for per-sample "
+                    f"input shape {self.input_shape}; it cannot be built for {input_shape}")
             return
         # threads predicting on an unbuilt model build it once
         self._weights.write(lambda: self.built or self._build(input_shape))
@@ -167,6 +226,7 @@ class Sequential:
 
     def _compile(self, optimizer, loss, metrics) -> None:
         opt = _optimizers.get(optimizer)
+        opt.check_dtype(self.dtype)     # before anything changes, built or not
         loss_obj = _losses.get(loss)
         if isinstance(metrics, str):
             metrics = [metrics]
@@ -291,23 +351,10 @@ class Sequential:
 
     # ------------------------------------------------------------------ weights
     def count_params(self) -> int:
-        """Number of parameters; before the model is built, from the declared input shape."""
-        if self.built:
-            return int(self._params.size)
-        return sum(count for _, _, count in self._plan("count_params"))
-
-    def _plan(self, fn: str) -> list:
-        """[(layer, per-sample output shape, parameter count)] from the declared input shape,
-        without building anything."""
-        shape = self._declared_input_shape()
-        if shape is None:
-            raise ValueError(f"{fn}: the input shape is unknown; pass input_dim= to the first "
-                             f"layer, call build(input_shape) or fit the model")
-        plan = []
-        for layer in self.layers:
-            plan.append((layer, layer.compute_output_shape(shape), layer.count_params(shape)))
-            shape = plan[-1][1]
-        return plan
+        """Number of parameters. Raises ValueError on a model not built yet (as Keras 3 does):
+        one whose first layer declares its input is built at construction."""
+        self._require_built("count_params")
+        return int(self._params.size)
 
     def get_weights(self) -> list:
         """Copies of every parameter array, layer by layer (W then b), all from one step when
@@ -364,29 +411,9 @@ class Sequential:
         _export.write_onnx(self, path, opset)
 
     def summary(self, print_fn=print) -> None:
-        """Print each layer with its output shape and parameter count."""
-        rows = [("Layer (type)", "Output shape", "Param #")]
-        if self.built:
-            plan = [(lay, lay.output_shape, lay.count_params()) for lay in self.layers]
-        elif self.layers and self._declared_input_shape() is not None:
-            plan = self._plan("summary")
-        else:
-            plan = [(lay, None, None) for lay in self.layers]
-        for layer, out, count in plan:
-            rows.append((f"{layer.name} ({type(layer).__name__})",
-                         "?" if out is None else "(" + ", ".join(map(str, (None, *out))) + ")",
-                         "?" if count is None else str(count)))
-        widths = [max(len(r[i]) for r in rows) + 3 for i in range(3)]
-        line = "=" * sum(widths)
-        print_fn(f'Model: "{self.name}"')
-        for j, r in enumerate(rows):
-            print_fn("".join(c.ljust(w) for c, w in zip(r, widths)))
-            print_fn(line if j == 0 else "-" * sum(widths))
-        known = all(count is not None for _, _, count in plan)
-        print_fn(f"Total params: {sum(c for _, _, c in plan):,}" + ("" if self.built else
-                 " (not built yet)") if known else "Total params: ? (input shape unknown)")
-        if self.built:
-            print_fn(f"dtype: {self.dtype}, parameter memory: {self._params.nbytes:,} bytes")
+        """Print each layer with its output shape and parameter count (Keras' layout, shorter);
+        before the model is built, from the declared input shape where there is one."""
+        print_summary(self, print_fn)
 
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": str(self.dtype), "seed": self.seed,

@@ -5,6 +5,10 @@ leaves the model untouched), as Keras 3 turns ``class_weight`` into sample weigh
 adapter (``class_weight_to_sample_weights``): the class of a row is its integer label, the argmax
 of a one-hot/probability row, or the rounded 0/1 target of a single-output binary model; classes
 missing from the dict weigh 1. The user's arrays and dict are only read.
+
+Deliberate difference from Keras 3 (docs/model.md): Keras checks no weight value, so a negative
+weight trains with that row's gradient flipped and a NaN/Inf weight makes the loss NaN/Inf;
+here both are refused before any work with the argument, the value and its row index.
 """
 from __future__ import annotations
 

@@ -124,3 +124,7 @@ def results(metrics, sums, weight: float) -> dict:
         logs[m.name] = m.result(sums[offset:offset + m.size], weight)
         offset += m.size
     return logs
+
+
+def __dir__():  # tab completion shows the public names only
+    return list(__all__)

@@ -13,6 +13,14 @@ built with a schedule raises ``TypeError``, as in Keras (so ``LearningRateSchedu
 
 Parameter names and defaults follow Keras.
 
+Hyperparameters are checked at construction (finite, in range: ``epsilon`` > 0, rates such as
+``beta_1`` in [0, 1)) and again against the model's dtype when the optimizer is built for it
+(at ``compile`` of a built model, or when the model is built), before any step: the kernels
+compute in that dtype, so in a float32 model ``learning_rate=1e39`` would be inf (training to
+NaN), ``epsilon=1e-50`` would be 0 and ``beta_2=1 - 1e-9`` would be 1. Keras 3 checks none of
+these (only SGD's ``momentum`` in [0, 1]) and trains to NaN or Inf; nnfast refuses them, naming
+the optimizer, the parameter, the value and the dtype.
+
 >>> from nnfast import optimizers
 >>> opt = optimizers.Adam(learning_rate=1e-3)
 >>> opt.get_config()["learning_rate"]
@@ -28,12 +36,13 @@ from nnfast import ops
 from nnfast.optimizers import schedules
 
 
-def _number(cls: str, name: str, value, low=0.0, high=math.inf, closed_high=True):
+def _number(cls: str, name: str, value, low=0.0, high=math.inf, closed_high=True,
+            closed_low=True):
     ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
-          and math.isfinite(value) and value >= low and (value <= high if closed_high
-                                                         else value < high))
+          and math.isfinite(value) and (value >= low if closed_low else value > low)
+          and (value <= high if closed_high else value < high))
     if not ok:
-        bound = f"[{low}, {high}{']' if closed_high else ')'}"
+        bound = f"{'[' if closed_low else '('}{low}, {high}{']' if closed_high else ')'}"
         raise ValueError(f"{cls}: {name} must be a finite number in {bound}, got {value!r}")
     return float(value)
 
@@ -77,8 +86,32 @@ class Optimizer:
                 f"optimizer with a number as learning_rate to change it during training")
         self._learning_rate = _number(type(self).__name__, "learning_rate", value)
 
+    # rates that must stay below 1 once rounded to the model's dtype
+    _UNIT = ("beta_1", "beta_2", "momentum", "rho")
+
+    def check_dtype(self, dtype) -> None:
+        """Raise ValueError if a hyperparameter leaves its range once rounded to ``dtype``
+        (float32: beyond 3.4e38 is inf, 1 - 1e-9 is 1, 1e-50 is 0)."""
+        dtype = np.dtype(dtype)
+        cls = type(self).__name__
+        for name, value in self.get_config().items():
+            if isinstance(value, bool) or not isinstance(value, float):
+                continue
+            with np.errstate(over="ignore", under="ignore"):
+                r = float(dtype.type(value))
+            why = ("rounds to inf" if math.isinf(r) else
+                   "rounds to 1.0, and it must be < 1" if name in self._UNIT and r >= 1 else
+                   "rounds to 0.0, and it must be > 0" if value > 0 and r == 0 and name in
+                   ("epsilon", "clipnorm") else None)
+            if why:
+                raise ValueError(f"{cls}: {name}={value!r} is out of range for a {dtype} model: "
+                                 f"it {why} in {dtype}; use a value {dtype} can hold, or a "
+                                 f"{'float64' if dtype == np.float32 else 'smaller'} model")
+
     def build(self, size: int, dtype) -> None:
-        """Allocate the state for a flat buffer of ``size`` parameters (zeroed)."""
+        """Allocate the state for a flat buffer of ``size`` parameters (zeroed); first checks
+        the hyperparameters against ``dtype`` (check_dtype)."""
+        self.check_dtype(dtype)
         self.state = {n: np.zeros(size, dtype=dtype) for n in self._state_names}
         self.iterations = 0
         self.size = int(size)
@@ -145,7 +178,7 @@ class Adam(Optimizer):
         name = type(self).__name__
         self.beta_1 = _number(name, "beta_1", beta_1, 0.0, 1.0, closed_high=False)
         self.beta_2 = _number(name, "beta_2", beta_2, 0.0, 1.0, closed_high=False)
-        self.epsilon = _number(name, "epsilon", epsilon)
+        self.epsilon = _number(name, "epsilon", epsilon, closed_low=False)
 
     def _update(self, params, grads, t):
         ops.adam_update(params, grads, self.state["m"], self.state["v"], t,
@@ -177,7 +210,7 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate, weight_decay, clipnorm)
         self.rho = _number("RMSprop", "rho", rho, 0.0, 1.0, closed_high=False)
         self.momentum = _number("RMSprop", "momentum", momentum, 0.0, 1.0, closed_high=False)
-        self.epsilon = _number("RMSprop", "epsilon", epsilon)
+        self.epsilon = _number("RMSprop", "epsilon", epsilon, closed_low=False)
         self._state_names = ("sq", "velocity") if self.momentum else ("sq",)
 
     def _update(self, params, grads, t):
@@ -200,7 +233,7 @@ class Adagrad(Optimizer):
         super().__init__(learning_rate, weight_decay, clipnorm)
         self.initial_accumulator_value = _number("Adagrad", "initial_accumulator_value",
                                                  initial_accumulator_value)
-        self.epsilon = _number("Adagrad", "epsilon", epsilon)
+        self.epsilon = _number("Adagrad", "epsilon", epsilon, closed_low=False)
 
     def build(self, size, dtype):
         super().build(size, dtype)
@@ -234,3 +267,11 @@ def from_config(class_name: str, config: dict) -> Optimizer:
     if cls is None:
         raise ValueError(f"unknown optimizer class {class_name!r}; valid: {', '.join(_BY_CLASS)}")
     return cls.from_config(config)
+
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "get", "from_config",
+           "schedules"]
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)

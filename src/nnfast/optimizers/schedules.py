@@ -241,3 +241,11 @@ def deserialize(spec) -> LearningRateSchedule:
         return cls.from_config(dict(spec["config"]))
     except TypeError as exc:   # an unknown or missing argument name
         raise ValueError(f"invalid {spec['class']} config {spec['config']!r} ({exc})") from None
+
+
+__all__ = ["LearningRateSchedule", "ExponentialDecay", "InverseTimeDecay", "PiecewiseConstantDecay",
+           "PolynomialDecay", "CosineDecay", "serialize", "deserialize"]
+
+
+def __dir__():  # tab completion shows the public names only
+    return list(__all__)

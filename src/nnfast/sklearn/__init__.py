@@ -19,3 +19,7 @@ from nnfast.sklearn._classifier import MLPClassifier
 from nnfast.sklearn._regressor import MLPRegressor
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
+
+
+def __dir__():  # tab completion shows the public names only, not np, math, ops ...
+    return list(__all__)

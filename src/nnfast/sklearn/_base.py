@@ -18,9 +18,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import validate_data
 
 from nnfast._threads import blas_limited
+from nnfast.sklearn._checks import (
+    batch_weight_sum,
+    check_sample_weight,
+    hidden_sizes,
+    user_rows,
+)
 from nnfast.sklearn._network import ACT, Network
 from nnfast.sklearn._solvers import SGD, Adam, lbfgs
 
@@ -132,18 +138,15 @@ class BaseMLP(BaseEstimator):
             return self._fit_unlimited(X, y, sample_weight, incremental)
 
     def _fit_unlimited(self, X, y, sample_weight=None, incremental=False):
-        hidden = self.hidden_layer_sizes
-        hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
-        if np.any(np.array(hidden) <= 0):
-            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        hidden = hidden_sizes(self.hidden_layer_sizes, type(self).__name__)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         if not first_pass:
             X = X.astype(self._net.dtype, copy=False)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X).astype(X.dtype, copy=False)
+        sample_weight = check_sample_weight(sample_weight, X, X.dtype,
+                                            full_batch=self.solver not in _STOCHASTIC)
         self.n_outputs_ = y.shape[1]
         units = [X.shape[1]] + hidden + [self.n_outputs_]
         self._random_state = check_random_state(self.random_state)
@@ -193,11 +196,13 @@ class BaseMLP(BaseEstimator):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
-    def _batch_loss(self, xb, tb, swb) -> tuple[float, float]:
-        """Forward, fused loss, backward for one batch; returns (loss with L2, decay)."""
+    def _batch_loss(self, xb, tb, swb, where=None) -> tuple[float, float]:
+        """Forward, fused loss, backward for one batch; returns (loss with L2, decay).
+        where() -> (the batch's rows of the user's X, epoch): called only to name a zero
+        weight sum."""
         net = self._net
         n = xb.shape[0]
-        sw_sum = n if swb is None else float(swb.sum(dtype=np.float64))
+        sw_sum = n if swb is None else batch_weight_sum(swb, where)
         weights = None if swb is None else swb / swb.dtype.type(sw_sum)
         logits = net.forward(xb)
         grad = net.dlogits[:n]
@@ -212,7 +217,8 @@ class BaseMLP(BaseEstimator):
 
         def fun(x):
             net.params[...] = x
-            loss, decay = self._batch_loss(X, targets, sample_weight)
+            loss, decay = self._batch_loss(X, targets, sample_weight,
+                                           lambda: (np.arange(X.shape[0]), 1))
             nc = net.n_coef
             net.grads[:nc] += net.dtype.type(decay) * net.params[:nc]
             return loss, net.grads.astype(np.float64)
@@ -241,7 +247,8 @@ class BaseMLP(BaseEstimator):
         sw_t = sw_v = None
         if sample_weight is not None:
             sw_t, sw_v = sample_weight[train], sample_weight[val]
-        return (X[train], targets[train], sw_t), (X[val], self._val_targets(y[val]), sw_v)
+        return ((X[train], targets[train], sw_t), (X[val], self._val_targets(y[val]), sw_v),
+                train)
 
     def _fit_stochastic(self, X, y, targets, sample_weight, incremental) -> None:
         net = self._net
@@ -251,9 +258,10 @@ class BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         early = self.early_stopping
         if early:
-            (X, targets, sample_weight), val = self._split(X, y, targets, sample_weight)
+            (X, targets, sample_weight), val, train_rows = self._split(X, y, targets,
+                                                                      sample_weight)
         else:
-            val = None
+            val, train_rows = None, None
         n = X.shape[0]
         if self.batch_size == "auto":
             bs = min(200, n)
@@ -289,7 +297,9 @@ class BaseMLP(BaseEstimator):
                         else:
                             xb, tb = X[bi], targets[bi]
                         swb = None if sample_weight is None else sample_weight[bi]
-                    loss, decay = self._batch_loss(xb, tb, swb)
+                    loss, decay = self._batch_loss(
+                        xb, tb, swb, lambda sl=sl: user_rows(train_rows, idx, sl, self.shuffle,
+                                                              self.n_iter_ + 1))
                     total += loss * (sl.stop - sl.start)
                     opt.step(net.params, net.grads, net.n_coef, decay)
                 self.n_iter_ += 1

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from nnfast import ops
 from nnfast.sklearn import _convert
 from nnfast.sklearn._base import BaseMLP
+from nnfast.sklearn._checks import signed_loss
 
 
 def _one_hot(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -119,13 +120,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if self.out_activation_ == "softmax":
             if weights is None:
                 return ops.softmax_cross_entropy(logits, targets, grad=grad)[0]
-            return ops.softmax_cross_entropy(logits, targets, sample_weight=weights,
-                                             reduction="sum", grad=grad)[0]
+            return signed_loss(ops.softmax_cross_entropy, weights, grad, logits, targets)
         # scikit-learn sums the per-output log-losses; binary_cross_entropy averages them
         n, m = logits.shape
         w = np.full(n, m / n, logits.dtype) if weights is None else weights * m
-        return ops.binary_cross_entropy(logits, targets, sample_weight=w, reduction="sum",
-                                        grad=grad)[0]
+        return signed_loss(ops.binary_cross_entropy, w, grad, logits, targets)
 
     def _val_targets(self, y_val):
         return self._label_binarizer.inverse_transform(y_val)

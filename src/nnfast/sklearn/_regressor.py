@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from nnfast import ops
 from nnfast.sklearn import _convert
 from nnfast.sklearn._base import BaseMLP
+from nnfast.sklearn._checks import signed_loss
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
@@ -95,7 +96,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             return float(np.sum(w @ dev.astype(np.float64)))
         # scikit-learn: loss = ½·mean over outputs and samples, gradient (p - y)/n per output
         w = np.full(n, m / (2.0 * n), logits.dtype) if weights is None else weights * (m / 2)
-        return ops.mse(logits, targets, sample_weight=w, reduction="sum", grad=grad)[0] / m
+        return signed_loss(ops.mse, w, grad, logits, targets) / m
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.

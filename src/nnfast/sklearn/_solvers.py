@@ -1,7 +1,17 @@
 """Solvers with scikit-learn's semantics on nnfast's flat-buffer updates.
 
 Each stochastic solver updates the whole parameter buffer with two fused calls: the
-coefficients with the L2 term as weight decay (g + alpha/n_batch·W), the intercepts without.
+coefficients with the L2 term as weight decay (g + alpha/Σw_batch·W), the intercepts without.
+
+Every hyperparameter scikit-learn accepts is accepted here. Where the kernels' domain is
+narrower, the step runs scikit-learn's own NumPy arithmetic instead, decided once per case:
+- a negative decay (a batch whose sample weights sum to a negative number): the term is added to
+  the gradient before the kernel call (the kernels take weight_decay >= 0);
+- in a float32 model, a rate that rounds to 1 (beta_1, beta_2, momentum = 1 - 1e-9) or an
+  epsilon that rounds to 0 (1e-50), values the kernels reject, and momentum = 1 (Adam keeps
+  its moments in float64 then, so epsilon = 1e-50 still guards the division);
+- SGD after the learning rate fell to 0 or so far that nnfast's velocity convention would
+  overflow (invscaling with a large power_t).
 """
 from __future__ import annotations
 
@@ -11,6 +21,13 @@ import warnings
 import numpy as np
 
 from nnfast import ops
+
+
+def _with_decay(params, grads, n_coef: int, decay: float) -> np.ndarray:
+    """The gradient with scikit-learn's L2 term (a copy; the buffer is left as computed)."""
+    g = grads.copy()
+    g[:n_coef] += decay * params[:n_coef]
+    return g
 
 
 class Adam:
@@ -27,9 +44,32 @@ class Adam:
         self.t = 0
         self.m = np.zeros(size, dtype)
         self.v = np.zeros(size, dtype)
+        ft = np.dtype(dtype).type
+        with np.errstate(over="ignore"):  # epsilon=1e300 is inf in float32: the kernel takes it
+            self._numpy = bool(ft(beta_1) >= 1 or ft(beta_2) >= 1 or ft(epsilon) <= 0)
+        if self._numpy:
+            # float64 moments: epsilon = 1e-50 then counts, as in scikit-learn's MLPRegressor
+            # on float32 X (its float64 targets make the gradients, hence m and v, float64)
+            self.m, self.v = np.zeros(size), np.zeros(size)
+
+    def _numpy_step(self, params, grads, n_coef: int, decay: float) -> None:
+        """scikit-learn's AdamOptimizer._get_updates, the same operations on float64 moments."""
+        b1, b2 = self.beta_1, self.beta_2
+        g = _with_decay(params, grads, n_coef, decay).astype(np.float64)
+        self.m *= b1
+        self.m += (1 - b1) * g
+        self.v *= b2
+        self.v += (1 - b2) * (g * g)
+        lr = self.learning_rate_init * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        params -= lr * self.m / (np.sqrt(self.v) + self.epsilon)
 
     def step(self, params: np.ndarray, grads: np.ndarray, n_coef: int, decay: float) -> None:
         self.t += 1
+        if self._numpy:
+            return self._numpy_step(params, grads, n_coef, decay)
+        if decay < 0:
+            grads[:n_coef] += grads.dtype.type(decay) * params[:n_coef]
+            decay = 0.0
         eps = self.epsilon / math.sqrt(1.0 - self.beta_2 ** self.t)
         kw = {"lr": self.learning_rate_init, "beta1": self.beta_1, "beta2": self.beta_2,
               "eps": eps}
@@ -61,16 +101,22 @@ class SGD:
         self.schedule, self.momentum, self.power_t = schedule, float(momentum), power_t
         self.nesterov = bool(nesterov) and self.momentum > 0
         self.velocity = np.zeros(size, dtype)
+        # True: velocity holds scikit-learn's v and steps run its NumPy arithmetic (momentum
+        # 1, or rounding to 1 in the dtype: outside the kernel's [0, 1))
+        self._numpy = bool(np.dtype(dtype).type(self.momentum) >= 1)
 
     def step(self, params: np.ndarray, grads: np.ndarray, n_coef: int, decay: float) -> None:
         lr, mu = self.learning_rate, self.momentum
-        if mu >= 1.0:  # allowed by scikit-learn, outside the kernel's [0, 1) range
-            g = grads.copy()
-            g[:n_coef] += decay * params[:n_coef]
-            self.velocity *= mu
-            self.velocity += g
-            params -= lr * (g + mu * self.velocity if self.nesterov else self.velocity)
+        if self._numpy:  # scikit-learn's SGDOptimizer._get_updates
+            g = _with_decay(params, grads, n_coef, decay)
+            v = self.velocity
+            v *= mu
+            v -= lr * g
+            params += (mu * v - lr * g) if self.nesterov else v
             return
+        if decay < 0:
+            grads[:n_coef] += grads.dtype.type(decay) * params[:n_coef]
+            decay = 0.0
         vel = self.velocity if mu > 0 else None
         kw = {"lr": lr, "momentum": mu, "nesterov": self.nesterov}
         c, b = slice(0, n_coef), slice(n_coef, None)
@@ -79,13 +125,26 @@ class SGD:
         ops.sgd_update(params[b], grads[b], None if vel is None else vel[b], **kw)
 
     def _set_lr(self, lr: float) -> None:
-        if lr > 0:
-            self.velocity *= self.velocity.dtype.type(self.learning_rate / lr)
+        if not self._numpy:
+            # kernel convention u = -v/lr: rescale u so v is unchanged, unless that leaves the
+            # dtype's range (lr -> 0); then switch to scikit-learn's v for good
+            scale = self.velocity.dtype.type(self.learning_rate / lr) if lr > 0 else np.inf
+            peak = float(np.max(np.abs(self.velocity), initial=0.0))
+            if np.isfinite(scale) and np.isfinite(peak * float(scale)) and peak * float(scale) \
+                    <= np.finfo(self.velocity.dtype).max:
+                self.velocity *= scale
+            else:
+                self.velocity *= self.velocity.dtype.type(-self.learning_rate)
+                self._numpy = True
         self.learning_rate = lr
 
     def iteration_ends(self, time_step: int) -> None:
         if self.schedule == "invscaling":
-            self._set_lr(self.learning_rate_init / (time_step + 1) ** self.power_t)
+            try:
+                lr = self.learning_rate_init / (time_step + 1) ** self.power_t
+            except OverflowError:  # scikit-learn raises here (power_t = 300, 1e300); lr -> 0
+                lr = 0.0
+            self._set_lr(lr)
 
     def trigger_stopping(self, msg: str, verbose) -> bool:
         if self.schedule != "adaptive":
