@@ -51,6 +51,7 @@ class FieldError(ValueError):
     """A field of the document is missing, of the wrong type or out of bounds."""
 
     def __init__(self, field: str, problem: str):
+        field = field or "model.json"       # the document itself
         super().__init__(f"{field}: {problem}")
         self.field = field
 

@@ -99,10 +99,12 @@ def read_model(path, sequential):
     file states; FileNotFoundError, IsADirectoryError, PermissionError as ``open(path, "rb")``.
     """
     path = os.fspath(path)
-    with open(path, "rb") as f:
+    mode = os.stat(path).st_mode            # FileNotFoundError, PermissionError as open()
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        # a FIFO or a device: open() could block, and a model file is never one
+        raise ValueError(f"cannot load {path!r}: not a regular file")
+    with open(path, "rb") as f:             # IsADirectoryError as open()
         try:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):   # a FIFO, a device
-                raise FieldError(path, "not a regular file")
             return _read(f, sequential)
         except (FieldError, model_archive.ArchiveError) as exc:
             raise ValueError(f"cannot load {path!r}: {exc}") from None
