@@ -127,15 +127,13 @@ def replacing(path):
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    named = None
     try:
         linker = _unnamed_linker(directory)
         if linker is not None:
-            fd, named = os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666), None
+            fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666)
         else:
             fd, named = _open_named(directory, path)
-    except OSError as exc:
-        raise _as_user_path(exc, path) from None
-    try:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
@@ -156,7 +154,7 @@ def replacing(path):
             raise
         raise _as_user_path(exc, path) from None
     finally:
-        if named is not None:
+        if named is not None:         # also on KeyboardInterrupt and any other exception
             with contextlib.suppress(OSError):
                 os.unlink(named)
     _sync_directory(directory)
