@@ -177,6 +177,21 @@ def test_save_errors_name_the_path_given(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_save_refuses_a_model_that_load_model_would_refuse(tmp_path):
+    model = nnfast.Sequential([Dense(2, input_dim=3)], seed=2**65)
+    path = tmp_path / "m.nnf"
+    with pytest.raises(ValueError) as info:
+        model.save(path)
+    assert str(info.value) == (
+        f"save: cannot write {str(path)!r}: nnfast.load_model would refuse it: model.seed: "
+        "integer 36893488147419103232 is out of range")
+    assert os.listdir(tmp_path) == []
+    long_name = nnfast.Sequential([Dense(2, input_dim=3, name="n" * 2000)])
+    with pytest.raises(ValueError, match=r"model\.layers\[0\]\.config\.name: a string of 2000 "
+                                         r"characters; at most 1024$"):
+        long_name.save(path)
+
+
 _CHILD = """
 import sys, time
 import numpy as np

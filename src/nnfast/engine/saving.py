@@ -75,16 +75,24 @@ def save_model(model, path) -> None:
     """Write ``model`` to ``path`` atomically (nnfast/engine/atomic_write.py).
 
     Raises IsADirectoryError / FileNotFoundError / PermissionError naming ``path``, as
-    ``open(path, "wb")`` would, before anything is written.
+    ``open(path, "wb")`` would, and ValueError for a model whose file :func:`read_model` would
+    refuse (a field out of the bounds in nnfast/engine/model_doc.py), before anything is
+    written.
     """
     path = os.fspath(path)
     if os.path.isdir(path):     # before copying the weights
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     # copies from one step, also while another thread fits the model (nnfast/engine/locks.py)
     doc, arrays = model._weights.read(_snapshot, model)
+    text = json.dumps(doc, indent=1).encode()
+    try:   # never write a file that load_model refuses (a seed over 2**64, 2000 layers, ...)
+        model_doc.check_document(model_doc.parse(text))
+    except FieldError as exc:
+        raise ValueError(f"save: cannot write {path!r}: nnfast.load_model would refuse it: "
+                         f"{exc}") from None
     with atomic_write.replacing(path) as f:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-            zf.writestr(_CONFIG, json.dumps(doc, indent=1))
+            zf.writestr(_CONFIG, text)
             for key, arr in arrays.items():
                 buf = io.BytesIO()
                 np.save(buf, arr, allow_pickle=False)
