@@ -271,7 +271,8 @@ def test_mutated_model_files_load_or_raise_value_error(tmp_path):
     rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
     print(f"{CASES} cases: {outcomes}, slowest load {slowest * 1e3:.1f} ms, peak traced "
           f"{peak_traced / 2**20:.2f} MB, peak RSS growth {rss_growth / 2**20:.1f} MB")
-    assert outcomes["loaded"] > 0 and outcomes["refused"] > CASES // 2
+    if CASES >= 300:      # every kind of mutation ran: some loads succeed, most are refused
+        assert outcomes["loaded"] > 0 and outcomes["refused"] > CASES // 2
     assert slowest < 2.0
     assert peak_traced < MEMORY_BOUND
     assert rss_growth < MEMORY_BOUND
