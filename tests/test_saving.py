@@ -177,6 +177,27 @@ def test_save_errors_name_the_path_given(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_without_a_way_to_link_an_unnamed_file_the_temporary_is_named(tmp_path, monkeypatch):
+    def cross_device(fd, name):
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), name)
+
+    monkeypatch.setattr(atomic_write, "_LINKERS", (cross_device,))
+    monkeypatch.setattr(atomic_write, "_linker_by_device", {})
+    assert atomic_write._unnamed_linker(str(tmp_path)) is None
+    assert os.listdir(tmp_path) == []               # the probe left nothing
+    seen = []
+    real_save = np.save
+
+    def looking_save(*args, **kwargs):
+        seen.append(os.listdir(tmp_path))
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(saving.np, "save", looking_save)
+    _trained().save(tmp_path / "m.nnf")
+    assert re.fullmatch(rf"\.m\.nnf\.{os.getpid()}\.[0-9a-f]{{12}}\.tmp", seen[0][0])
+    assert os.listdir(tmp_path) == ["m.nnf"]
+
+
 def test_save_refuses_a_model_that_load_model_would_refuse(tmp_path):
     model = nnfast.Sequential([Dense(2, input_dim=3)], seed=2**65)
     path = tmp_path / "m.nnf"
