@@ -5,32 +5,36 @@
 optimizer: {class, config, iterations}, metrics} or null, "state": {step, epoch}, "arrays":
 {key: {file, shape, dtype}}} (the optimizer's learning_rate: a number or a schedule {class,
 config}; a metric: its compile() string or {class, config}). Arrays: ``params.npy`` (the flat
-parameter buffer) and ``optimizer/<state>.npy`` (moments, same layout). Loading reads arrays
-with ``allow_pickle=False`` and builds layers only from the classes in nnfast.layers (schedules
-and metrics only from theirs, by name), so a file can never run code. This file format sits
-below the model: reading takes the class to build
-(``read_model(path, Sequential)``; the public ``nnfast.load_model`` in nnfast/engine/model.py
-passes it). Writing goes to a temporary file in the target directory, fsynced, then
-``os.replace``: a crash leaves the old file or the new one, never half of one.
+parameter buffer) and ``optimizer/<state>.npy`` (moments, same layout). This file format sits
+below the model: reading takes the class to build (``read_model(path, Sequential)``; the public
+``nnfast.load_model`` in nnfast/engine/model.py passes it).
 
->>> import nnfast                                             # doctest: +SKIP
->>> model.save("digits.nnf"); same = nnfast.load_model("digits.nnf")   # doctest: +SKIP
+Reading trusts nothing in the file (docs/model.md, "Loading untrusted files"): the archive's sizes
+are bounded before zipfile parses it (nnfast/engine/model_archive.py), every field of the document
+is checked (nnfast/engine/model_doc.py), the layers are built only from the classes in nnfast.layers
+(schedules and metrics only from theirs, by name), and the arrays' shapes follow from the layers:
+each .npy header is compared with them, and each member's size with header + data, before the model
+allocates anything. Arrays are read with ``allow_pickle=False`` semantics (only float dtypes pass),
+so a file can never run code. Writing goes through nnfast/engine/atomic_write.py: a crash leaves the
+old file or the new one, never half of one, and no temporary file. >>> import nnfast # doctest:
++SKIP >>> model.save("digits.nnf"); same = nnfast.load_model("digits.nnf") # doctest: +SKIP
 """
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
-import tempfile
+import stat
 import zipfile
 
 import numpy as np
 
 from nnfast import metrics as _metrics
 from nnfast._version import __version__
+from nnfast.engine import atomic_write, model_archive, model_doc
+from nnfast.engine.model_doc import FORMAT, FORMAT_VERSION, FieldError
 
-FORMAT = "nnfast.model"
-FORMAT_VERSION = 1
 _CONFIG = "model.json"
 
 
@@ -68,148 +72,150 @@ def _snapshot(model) -> tuple[dict, dict]:
 
 
 def save_model(model, path) -> None:
-    """Write ``model`` to ``path`` atomically (temporary file in the same directory + rename)."""
+    """Write ``model`` to ``path`` atomically (nnfast/engine/atomic_write.py).
+
+    Raises IsADirectoryError / FileNotFoundError / PermissionError naming ``path``, as
+    ``open(path, "wb")`` would, and ValueError for a model whose file :func:`read_model` would
+    refuse (a field out of the bounds in nnfast/engine/model_doc.py), before anything is
+    written.
+    """
     path = os.fspath(path)
+    if os.path.isdir(path):     # before copying the weights
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     # copies from one step, also while another thread fits the model (nnfast/engine/locks.py)
     doc, arrays = model._weights.read(_snapshot, model)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-                zf.writestr(_CONFIG, json.dumps(doc, indent=1))
-                for key, arr in arrays.items():
-                    buf = io.BytesIO()
-                    np.save(buf, arr, allow_pickle=False)
-                    zf.writestr(doc["arrays"][key]["file"], buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            mode = os.stat(path).st_mode & 0o777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-class _Reader:
-    def __init__(self, path: str, zf: zipfile.ZipFile):
-        self.path, self.zf = path, zf
-
-    def fail(self, problem: str):
-        return ValueError(f"cannot load {self.path!r}: {problem}")
-
-    def read(self, name: str) -> bytes:
-        try:
-            return self.zf.read(name)
-        except KeyError:
-            raise self.fail(f"the archive has no {name!r} member (truncated or not written by "
-                            "nnfast)") from None
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            raise self.fail(f"member {name!r} is corrupted ({exc})") from None
-
-    def array(self, key: str, spec: dict) -> np.ndarray:
-        if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
-            raise self.fail(f"bad entry for array {key!r} in {_CONFIG}")
-        data = self.read(spec["file"])
-        try:
-            arr = np.load(io.BytesIO(data), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise self.fail(f"array {spec['file']!r} is not a valid .npy array ({exc})") from None
-        if list(arr.shape) != spec.get("shape") or str(arr.dtype) != spec.get("dtype"):
-            raise self.fail(f"array {spec['file']!r} has {arr.dtype} {arr.shape}, the config "
-                            f"says {spec.get('dtype')} {tuple(spec.get('shape') or ())}")
-        return arr
+    text = json.dumps(doc, indent=1).encode()
+    try:   # never write a file that load_model refuses (a seed over 2**64, 2000 layers, ...)
+        model_doc.check_document(model_doc.parse(text))
+    except FieldError as exc:
+        raise ValueError(f"save: cannot write {path!r}: nnfast.load_model would refuse it: "
+                         f"{exc}") from None
+    with atomic_write.replacing(path) as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+            zf.writestr(_CONFIG, text)
+            for key, arr in arrays.items():
+                buf = io.BytesIO()
+                np.save(buf, arr, allow_pickle=False)
+                zf.writestr(doc["arrays"][key]["file"], buf.getvalue())
 
 
 def read_model(path, sequential):
     """Read a model written by :meth:`Sequential.save`, built as ``sequential`` (the model class).
 
-    Raises ValueError naming the file and the problem for truncated, corrupted, foreign or
-    newer-format files; FileNotFoundError when there is no file.
+    Raises ValueError ``cannot load '<path>': <field or member>: <problem>`` for truncated,
+    corrupted, foreign, hostile or newer-format files, before allocating anything a size in the
+    file states; FileNotFoundError, IsADirectoryError, PermissionError as ``open(path, "rb")``.
     """
     path = os.fspath(path)
-    try:
-        zf = zipfile.ZipFile(path, "r")
-    except zipfile.BadZipFile:
-        raise ValueError(f"cannot load {path!r}: not an nnfast model file (not a zip archive, "
-                         "or truncated)") from None
+    mode = os.stat(path).st_mode            # FileNotFoundError, PermissionError as open()
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        # a FIFO or a device: open() could block, and a model file is never one
+        raise ValueError(f"cannot load {path!r}: not a regular file")
+    with open(path, "rb") as f:             # IsADirectoryError as open()
+        try:
+            return _read(f, sequential)
+        except (FieldError, model_archive.ArchiveError) as exc:
+            raise ValueError(f"cannot load {path!r}: {exc}") from None
+
+
+def _read(f, sequential):
+    zf, members = model_archive.open_archive(f)
     with zf:
-        reader = _Reader(path, zf)
-        if _CONFIG not in zf.namelist():
-            raise reader.fail(f"not an nnfast model file (no {_CONFIG!r} in the archive)")
-        try:
-            doc = json.loads(reader.read(_CONFIG).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise reader.fail(f"{_CONFIG} is not valid JSON ({exc})") from None
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-            raise reader.fail(f"not an nnfast model file (format is "
-                              f"{doc.get('format') if isinstance(doc, dict) else doc!r})")
-        version = doc.get("format_version")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise reader.fail(f"invalid format_version {version!r}")
-        if version > FORMAT_VERSION:
-            raise reader.fail(f"written by a newer nnfast (format version {version}, "
-                              f"{doc.get('nnfast_version')}); this nnfast {__version__} reads "
-                              f"format versions up to {FORMAT_VERSION}")
-        try:
-            model = _rebuild(doc, reader, sequential)
-        except ValueError as exc:
-            if str(exc).startswith(f"cannot load {path!r}"):
-                raise
-            raise reader.fail(f"invalid model description: {exc}") from None
-        except (KeyError, TypeError, AttributeError, IndexError) as exc:
-            raise reader.fail(f"invalid model description ({type(exc).__name__}: {exc})") from None
+        if _CONFIG not in members:
+            raise FieldError(_CONFIG, f"not an nnfast model file (no {_CONFIG!r} in the archive)")
+        doc = model_doc.parse(model_archive.read_member(zf, members[_CONFIG],
+                                                        model_doc.MAX_JSON_BYTES))
+        model_doc.check_document(doc)
+        model = _rebuild(doc, sequential)
+        expected = _expected_arrays(doc, model)
+        _check_members(doc, expected, members)
+        for key, shape in expected.items():       # headers and sizes before any allocation
+            model_archive.check_npy(zf, members[f"{key}.npy"], shape, model.dtype)
+        if doc["built"]:
+            _load_arrays(doc, model, zf, members, expected)
     return model
 
 
-def _rebuild(doc: dict, reader: _Reader, Sequential):  # noqa: N803  (the class itself)
+def _built(field: str, build, *args):
+    """Call a constructor with values from the file; its ValueError/TypeError names the field."""
+    try:
+        return build(*args)
+    except (ValueError, TypeError) as exc:
+        raise FieldError(field, str(exc)) from None
+
+
+def _rebuild(doc: dict, Sequential):  # noqa: N803  (the class itself)
     from nnfast import layers as _layers
     from nnfast import losses as _losses
     from nnfast import optimizers as _optimizers
 
     cfg = doc["model"]
-    layer_list = [_layers.from_config(entry) for entry in cfg["layers"]]
-    model = Sequential(layer_list, dtype=cfg["dtype"], seed=cfg["seed"], name=cfg["name"])
-    comp = doc.get("compile")
+    layer_list = [_built(f"model.layers[{i}].config", _layers.from_config, entry)
+                  for i, entry in enumerate(cfg["layers"])]
+    model = _built("model", lambda: Sequential(layer_list, dtype=cfg["dtype"], seed=cfg["seed"],
+                                               name=cfg["name"]))
+    comp = doc["compile"]
     if comp is not None:
-        opt_cfg = comp["optimizer"]
-        model.compile(
-            optimizer=_optimizers.from_config(opt_cfg["class"], dict(opt_cfg["config"])),
-            loss=_losses.from_config(comp["loss"]["class"], dict(comp["loss"]["config"])),
-            metrics=list(comp["metrics"]))
-    specs = doc["arrays"]
-    if doc["built"]:
-        model.build(tuple(doc["input_shape"]))
-        params = reader.array("params", specs["params"])
-        if params.shape != model._params.shape or params.dtype != model.dtype:
-            raise reader.fail(f"params.npy has {params.dtype} {params.shape}, the layers need "
-                              f"{model.dtype} {model._params.shape}")
-        if not np.isfinite(params).all():
-            raise reader.fail("the parameters contain NaN or Inf")
-        model._params[...] = params
-        opt = model.optimizer
-        if opt is not None:
-            for name in list(opt.state):
-                arr = reader.array(f"optimizer/{name}", specs[f"optimizer/{name}"])
-                if arr.shape != opt.state[name].shape or arr.dtype != model.dtype:
-                    raise reader.fail(f"optimizer state {name!r} does not match the parameters")
-                opt.state[name][...] = arr
-            iterations = comp["optimizer"]["iterations"]
-            if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-                raise reader.fail(f"invalid optimizer iterations {iterations!r}")
-            opt.iterations = iterations
-    state = doc["state"]
-    step, epoch = state["step"], state["epoch"]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (step, epoch)):
-        raise reader.fail(f"invalid training state {state!r}")
-    model._step, model._epoch = step, epoch
+        opt_cfg, loss_cfg = comp["optimizer"], comp["loss"]
+        opt = _built("compile.optimizer.config", _optimizers.from_config, opt_cfg["class"],
+                     dict(opt_cfg["config"]))
+        loss = _built("compile.loss.config", _losses.from_config, loss_cfg["class"],
+                      dict(loss_cfg["config"]))
+        _built("compile.metrics", model.compile, opt, loss, list(comp["metrics"]))
+    model._step, model._epoch = doc["state"]["step"], doc["state"]["epoch"]
     return model
+
+
+def _expected_arrays(doc: dict, model) -> dict:
+    """{array key: shape} that the architecture implies, computed without allocating."""
+    if not doc["built"]:
+        if doc["input_shape"] is not None:
+            raise FieldError("input_shape", "must be null for a model that is not built")
+        return {}
+    if doc["input_shape"] is None:
+        raise FieldError("input_shape", "missing for a built model")
+    shape, total = tuple(doc["input_shape"]), 0
+    for i, layer in enumerate(model.layers):
+        total += _built(f"model.layers[{i}]", layer.count_params, shape)
+        shape = _built(f"model.layers[{i}]", layer.compute_output_shape, shape)
+    expected = {"params": (total,)}
+    if model.optimizer is not None:
+        # the names this optimizer keeps (SGD without momentum: none)
+        for name in model.optimizer._state_names:
+            expected[f"optimizer/{name}"] = (total,)
+    return expected
+
+
+def _check_members(doc: dict, expected: dict, members: dict) -> None:
+    arrays = doc["arrays"]
+    if set(arrays) != set(expected):
+        raise FieldError("arrays", f"lists {sorted(arrays)}; the architecture has "
+                                   f"{sorted(expected)}")
+    for key, shape in expected.items():
+        spec, field = arrays[key], f"arrays.{key}"
+        if spec["file"] != f"{key}.npy":
+            raise FieldError(f"{field}.file", f"expected {key + '.npy'!r}, got {spec['file']!r}")
+        if tuple(spec["shape"]) != shape or spec["dtype"] != doc["model"]["dtype"]:
+            raise FieldError(field, f"says {spec['dtype']} {tuple(spec['shape'])}; the "
+                                    f"architecture needs {doc['model']['dtype']} {shape}")
+    names = {f"{key}.npy" for key in expected} | {_CONFIG}
+    for name in sorted(names - set(members)):
+        raise FieldError(name, "missing from the archive (truncated or not written by nnfast)")
+    for name in sorted(set(members) - names):
+        raise FieldError(name, f"unexpected member; {_CONFIG} lists {sorted(names)}")
+
+
+def _load_arrays(doc: dict, model, zf, members: dict, expected: dict) -> None:
+    model.build(tuple(doc["input_shape"]))
+    loaded = {}
+    for key, shape in expected.items():
+        arr = model_archive.read_npy(zf, members[f"{key}.npy"], shape, model.dtype)
+        if not np.isfinite(arr).all():
+            raise FieldError(f"{key}.npy", "contains NaN or Inf")
+        loaded[key] = arr
+    model._params[...] = loaded.pop("params")
+    opt = model.optimizer
+    if opt is not None:
+        for key, arr in loaded.items():
+            opt.state[key.split("/", 1)[1]][...] = arr
+        opt.iterations = doc["compile"]["optimizer"]["iterations"]
