@@ -16,8 +16,10 @@ is checked (nnfast/engine/model_doc.py), the layers are built only from the clas
 each .npy header is compared with them, and each member's size with header + data, before the model
 allocates anything. Arrays are read with ``allow_pickle=False`` semantics (only float dtypes pass),
 so a file can never run code. Writing goes through nnfast/engine/atomic_write.py: a crash leaves the
-old file or the new one, never half of one, and no temporary file. >>> import nnfast # doctest:
-+SKIP >>> model.save("digits.nnf"); same = nnfast.load_model("digits.nnf") # doctest: +SKIP
+old file or the new one, never half of one, and no temporary file.
+
+>>> import nnfast                                             # doctest: +SKIP
+>>> model.save("digits.nnf"); same = nnfast.load_model("digits.nnf")   # doctest: +SKIP
 """
 from __future__ import annotations
 
