@@ -21,6 +21,15 @@ __all__ = ["available_cpus", "blas_limited", "default_threads", "get_num_threads
 # NNFAST_NUM_THREADS warning come at the first get_num_threads, see backends._Unresolved)
 _state = {"n": None, "source": None}
 _listeners = []  # callables(n) told about every change (the compiled backend)
+# callables that apply the runtime's environment settings (backends._ensure, handed down so
+# this floor imports no backend); run before anyone inspects the runtime from outside
+_first_use = []
+
+
+def ensure_runtime() -> None:
+    """Apply NNFAST_* settings now if no op has yet; raises their ValueError."""
+    for fn in _first_use:
+        fn()
 
 
 MAX_THREADS = 256  # the thread pool's limit (csrc/runtime/par.h NNF_MAX_THREADS)

@@ -7,6 +7,8 @@ import importlib
 import os
 import warnings
 
+from nnfast import _threads
+
 BACKENDS = ("c", "python")
 _MODULES = {"c": "nnfast.backends.compiled", "python": "nnfast.backends.reference"}
 _compiled_error: list = []  # the ImportError of the extension, when it failed to load
@@ -82,6 +84,9 @@ def use_backend(name: str):
 def compiled_available() -> bool:
     _ensure()
     return not _compiled_error
+
+
+_threads._first_use.append(_ensure)
 
 
 def _init() -> None:
