@@ -178,7 +178,7 @@ def load_mnist(
     checksums: Mapping[str, Checksum] | None = None,
     retries: int = 3,
     backoff: float = 1.0,
-    timeout: float = 30.0,
+    timeout: float = 300.0,
     progress: bool = True,
 ):
     """Load MNIST handwritten digits (60,000 train, 10,000 test, 28x28).
@@ -223,7 +223,7 @@ def load_fashion_mnist(
     checksums: Mapping[str, Checksum] | None = None,
     retries: int = 3,
     backoff: float = 1.0,
-    timeout: float = 30.0,
+    timeout: float = 300.0,
     progress: bool = True,
 ):
     """Load Zalando's Fashion-MNIST (60,000 train, 10,000 test, 28x28, 10 clothing classes).
