@@ -237,6 +237,8 @@ def main(argv=None) -> int:
         if debug:
             raise
         msg = " ".join(str(e).split()) or type(e).__name__
+        # library errors start with their function ("predict: x has ..."): said once
+        msg = msg.removeprefix(f"{args.command}: ")
         if isinstance(e, _USAGE_ERRORS):
             sys.stderr.write(f"nnfast {args.command}: error: {msg}\n")
             return EXIT_USAGE
