@@ -180,6 +180,9 @@ def check_data_options(args) -> None:
             raise CLIError(f"--{opt.replace('_', '-')} applies only to {where}, not to "
                            f"--dataset {args.dataset}")
     if kind not in NAMES:
+        if not os.path.lexists(args.dataset):
+            raise CLIError(f"dataset {args.dataset!r} is neither a known name "
+                           f"({', '.join(NAMES)}) nor an existing .npz/.csv/.npy file")
         input_file("--dataset", args.dataset)
     if args.data_dir is not None and os.path.exists(args.data_dir) \
             and not os.path.isdir(args.data_dir):
