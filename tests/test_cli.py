@@ -267,6 +267,9 @@ def test_version(env):
      "--data-dir {tmp}/f.txt: not a directory"),
     (["evaluate", "--model", "{tmp}"], "nnfast evaluate: error: --model {tmp}: is a directory, "
      "expected a file"),
+    (["evaluate", "--model", "{tmp}/f.txt", "--seed", "3"], "nnfast evaluate: error: --seed "
+     "applies only to data files and admissions (their test split), not to --dataset digits, "
+     "whose test set is fixed"),
     (["predict", "--model", "{tmp}/f.txt", "--input", "{tmp}/nope.npy"], "nnfast predict: "
      "error: --input {tmp}/nope.npy: no such file"),
     (["predict", "--model", "{tmp}/f.txt", "--input", "{tmp}/f.txt", "--output",
@@ -460,6 +463,8 @@ def test_predict_csv_has_newline_line_ends_and_umask_mode(env, tmp_path, small_m
         f"{int(r.argmax())}," + ",".join(f"{float(v):.6g}" for v in r) + "\n" for r in probs)
     assert out.read_bytes() == expected.encode()
     assert oct(out.stat().st_mode & 0o777) == oct(0o640)
+    p = run(env, "predict", "--model", model, "--input", x_path, "--output", out, "--json")
+    assert json.loads(p.stdout) == {"command": "predict", "n": 3, "output": str(out)}
 
 
 def test_concurrent_predicts_to_one_file_all_succeed(env, tmp_path, small_model):

@@ -179,6 +179,10 @@ def check_data_options(args) -> None:
         if kind not in kinds and not (kind == "csv" and "file" in kinds):
             raise CLIError(f"--{opt.replace('_', '-')} applies only to {where}, not to "
                            f"--dataset {args.dataset}")
+    if args.command == "evaluate" and args.seed is not None and kind in ("digits", "mnist",
+                                                                          "fashion-mnist"):
+        raise CLIError(f"--seed applies only to data files and admissions (their test split), "
+                       f"not to --dataset {args.dataset}, whose test set is fixed")
     if kind not in NAMES:
         if not os.path.lexists(args.dataset):
             raise CLIError(f"dataset {args.dataset!r} is neither a known name "

@@ -300,10 +300,11 @@ def _predict(args) -> int:
     if args.output:
         write_csv(args.output, header, rows)
         _out(args, f"wrote    {len(rows)} predictions: {args.output}")
-    elif args.json:
+    if args.json:   # with --output too: a JSON run always ends with its one result line
         print(json.dumps({"command": "predict", "n": len(rows),
-                          "predictions": classes.tolist()}))
-    else:
+                          **({"output": args.output} if args.output else
+                             {"predictions": classes.tolist()})}))
+    elif not args.output:
         sys.stdout.write("".join(f"{r[0]}\n" for r in rows))
         sys.stdout.flush()   # a closed pipe is reported here, inside main's handler
     return 0
