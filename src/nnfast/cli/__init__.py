@@ -62,8 +62,8 @@ def _add_data(p):
     g.add_argument("--download", action="store_true", default=None,
                    help="mnist/fashion-mnist: download when not found locally")
     g.add_argument("--test-split", type=A.open_fraction,
-                   help="data files: fraction held out as test set (seeded by --seed, "
-                        "default 0; default 0.2)")
+                   help="data files: fraction held out as test set (default 0.2; the "
+                        "split is seeded by --seed, else by 0)")
     g.add_argument("--label-column", type=A.label_column,
                    help=".csv files: label column, index or header name (default: last)")
     g.add_argument("--samples", type=A.pos_int,
