@@ -54,8 +54,41 @@ def test_env_selects_backend():
 
 def test_env_unknown_backend_is_a_clear_error():
     r = run_py("import nnfast", NNFAST_BACKEND="gpu")
+    assert r.returncode == 0, r.stderr   # the import reads no variable: the first use does
+    r = run_py("import nnfast; nnfast.get_backend()", NNFAST_BACKEND="gpu")
     assert r.returncode != 0
-    assert "unknown backend 'gpu'; valid backends: 'c', 'python'" in r.stderr
+    assert ("ValueError: NNFAST_BACKEND='gpu': unknown backend; valid backends: 'c', 'python'"
+            in r.stderr)
+
+
+@pytest.mark.parametrize("var, value, message", [
+    ("NNFAST_BACKEND", "bogus", "NNFAST_BACKEND='bogus': unknown backend"),
+    ("NNFAST_ISA", "bogus", "NNFAST_ISA: unknown kernel path 'bogus'"),
+    ("NNFAST_THREADING", "bogus", "NNFAST_THREADING: unknown runtime 'bogus'"),
+    ("NNFAST_SPIN_US", "x", "NNFAST_SPIN_US: expected microseconds as an integer in "
+                            "[0, 1000000], got 'x'"),
+])
+def test_bad_env_imports_then_every_use_raises_naming_the_variable(var, value, message):
+    code = ("import nnfast, numpy as np\n"
+            "x = np.ones((2, 2))\n"
+            "for f in (nnfast.get_backend, lambda: nnfast.matmul(x, x),\n"
+            "          lambda: nnfast.ops.activation_forward(x, 'relu')):\n"
+            "    try:\n        f()\n    except ValueError as e:\n        print(e)\n")
+    r = run_py(code, **{var: value})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 3 and all(message in line for line in lines), r.stdout
+
+
+def test_bad_thread_env_warns_once_and_uses_the_default():
+    code = ("import warnings\nwith warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n    import nnfast\n    n = len(w)\n"
+            "    t = nnfast.get_num_threads()\n"
+            "print(n, [str(x.message) for x in w], t == nnfast._cpus.affinity_cpus() or t)")
+    r = run_py(code, NNFAST_NUM_THREADS="-3", OMP_NUM_THREADS=None)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().startswith(
+        "0 [\"nnfast: ignoring NNFAST_NUM_THREADS='-3': expected an integer in [1, 256]\"]")
 
 
 def test_missing_extension_falls_back_to_python_and_warns_once():
@@ -143,10 +176,10 @@ def test_info_command_line():
 def test_forced_isa():
     r = run_py("import nnfast; print(nnfast.info()['kernel_path'])", NNFAST_ISA="generic")
     assert r.stdout.strip() == "generic", r.stderr
-    r = run_py("import nnfast", NNFAST_ISA="sse9")
+    r = run_py("import nnfast; nnfast.get_backend()", NNFAST_ISA="sse9")
     assert r.returncode != 0 and "unknown kernel path 'sse9'" in r.stderr
     if "avx512f" not in nnfast.info()["cpu_features"]:
-        r = run_py("import nnfast", NNFAST_ISA="avx512")
+        r = run_py("import nnfast; nnfast.get_backend()", NNFAST_ISA="avx512")
         assert r.returncode != 0 and "does not support the avx512 path" in r.stderr
 
 

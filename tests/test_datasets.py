@@ -1,6 +1,7 @@
 """Loaders: embedded digits, IDX (valid, truncated, corrupt), MNIST search, admissions, files."""
 import gzip
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from nnfast.datasets import (
     load_mnist,
     make_admissions,
 )
+from nnfast.datasets._files import read_csv
 from nnfast.datasets._idx import IDX_TYPES, scan_idx
 from nnfast.datasets._mnist import DEBIAN_DIRS, FILES
 
@@ -306,7 +308,7 @@ def test_load_csv_header_and_label_column(tmp_path):
 
 @pytest.mark.parametrize("text, kw, message", [
     ("1,2\n3\n", {}, "line 2: 1 columns, expected 2"),
-    ("a,b\n1,2\n3,x\n", {}, "line 3: 'x' is not a number"),
+    ("a,b\n1,2\n3,x\n", {}, "line 3, column 2: 'x' is not a number"),
     ("", {}, "CSV file is empty"),
     ("a,b\n", {}, "holds no samples"),
     ("1,2\n", {"label_column": 5}, "label_column=5 out of range"),
@@ -355,7 +357,86 @@ def test_load_features(tmp_path):
     (tmp_path / "in.csv").write_text("f1,f2\n1,2\n3,4\n")
     assert load_features(tmp_path / "in.csv").tolist() == [[1, 2], [3, 4]]
     np.save(tmp_path / "in.npy", np.arange(3))
-    assert load_features(tmp_path / "in.npy").shape == (1, 3)
+    # stored shape kept: predict's input-shape rule refuses 1-D (tests/test_input_shape_rule.py)
+    assert load_features(tmp_path / "in.npy").shape == (3,)
     np.save(tmp_path / "inf.npy", np.array([[np.inf]]))
     with pytest.raises(ValueError, match="NaN or Inf"):
         load_features(tmp_path / "inf.npy")
+
+
+# ---------------------------------------------- rows are never lost (issue 17, item 14)
+
+def test_csv_with_excel_byte_order_mark_keeps_every_row(tmp_path):
+    p = tmp_path / "excel.csv"
+    p.write_bytes("1,2,0\r\n3,4,1\r\n".encode("utf-8-sig"))   # Excel's "CSV UTF-8"
+    x, y = load_file(p)
+    assert x.tolist() == [[1, 2], [3, 4]] and y.tolist() == [0, 1]
+    p.write_bytes("id,f,label\n1,2,0\n3,4,1\n".encode("utf-8-sig"))
+    data, header = read_csv(p)
+    assert header == ["id", "f", "label"] and data.tolist() == [[1, 2, 0], [3, 4, 1]]
+    assert load_file(p, label_column="id")[1].tolist() == [1, 3]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1,,0\n3,4,1\n", "line 1, column 2: empty cell"),      # was taken for a header
+    ("a,b,c\n1,2,0\n,,\n5,6,0\n", "line 3, column 1: empty cell"),   # was skipped
+    ("1,2,0\n3, ,1\n", "line 2, column 2: empty cell"),
+    ("a,1,b\n2,3,0\n", "line 1, column 1: 'a' is not a number"),  # half a header is data
+])
+def test_csv_row_with_missing_cells_is_an_error_not_dropped(tmp_path, text, message):
+    p = tmp_path / "gaps.csv"
+    p.write_text(text)
+    with pytest.raises(ValueError) as e:
+        load_file(p)
+    assert str(e.value) == (f"{p}: {message}" + (
+        " (missing values are not supported; fill or drop the row)"
+        if "empty" in message else ""))
+
+
+def test_csv_header_rule_allows_an_unnamed_index_column(tmp_path):
+    p = tmp_path / "idx.csv"
+    p.write_text(",f,label\n0,2,1\n1,4,0\n")
+    data, header = read_csv(p)
+    assert header == ["", "f", "label"] and data.tolist() == [[0, 2, 1], [1, 4, 0]]
+
+
+def test_csv_blank_lines_are_skipped_like_loadtxt(tmp_path):
+    p = tmp_path / "blank.csv"
+    p.write_text("1,2\n\n3,4\n\n")
+    assert read_csv(p)[0].tolist() == np.loadtxt(p, delimiter=",").tolist()
+
+
+def test_csv_not_utf8_names_the_file(tmp_path):
+    p = tmp_path / "latin.csv"
+    p.write_bytes("caf\xe9,b\n1,2\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=re.escape(f"{p}: not UTF-8 text")):
+        read_csv(p)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"GARBAGE!" * 4, "not an .npy file: it starts with b'GARBAG', an .npy file with "
+                      "b'\\x93NUMPY'"),
+    (None, "truncated or corrupt .npy file (Failed to read all data for array"),
+])
+def test_npy_wrong_magic_or_truncated_names_the_file(tmp_path, content, message):
+    p = tmp_path / "X.npy"
+    np.save(tmp_path / "y.npy", np.zeros(5))
+    if content is None:
+        np.save(p, np.ones((5, 3)))
+        content = p.read_bytes()[:-10]
+    p.write_bytes(content)
+    for load in (load_file, load_features):
+        with pytest.raises(ValueError) as e:
+            load(p)
+        assert str(e.value).startswith(f"{p}: {message}")
+
+
+def test_nnfast_data_naming_a_file_is_a_clear_error(tmp_path, monkeypatch):
+    f = tmp_path / "file"
+    f.write_text("x")
+    monkeypatch.setenv("NNFAST_DATA", str(f))
+    for load in (load_mnist, load_fashion_mnist):
+        with pytest.raises(ValueError) as e:
+            load(download=True, mirrors=[], progress=False)
+        assert str(e.value) == (f"NNFAST_DATA={str(f)!r}: not a directory (it names the "
+                                "directory that holds the data sets)")

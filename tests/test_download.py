@@ -9,6 +9,7 @@ import http.server
 import os
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -57,6 +58,14 @@ class Server:
                 self.end_headers()
                 if kind == "ok":
                     self.wfile.write(arg)
+                elif kind == "trickle":  # one byte every 0.2 s: never idle for a whole timeout
+                    for i in range(len(arg)):
+                        try:
+                            self.wfile.write(arg[i:i + 1])
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                        time.sleep(0.2)
                 else:  # "drop": half the body, then the connection goes away
                     self.wfile.write(arg[: len(arg) // 2])
                     self.wfile.flush()
@@ -105,6 +114,31 @@ def test_success_with_progress_bar(server, payload, tmp_path, capsys):
     assert os.listdir(dest) == ["f.gz"]
     err = capsys.readouterr().err
     assert "f.gz" in err and "/324" in err  # the bar knew the size
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
+def test_downloaded_file_honours_the_umask(server, payload, tmp_path, mask):
+    server.routes["/a/f.gz"] = [("ok", payload)]
+    old = os.umask(mask)
+    try:
+        path = get(server, tmp_path, [server.mirror("a")], None, progress=False)
+    finally:
+        os.umask(old)
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o666 & ~mask)
+
+
+def test_a_trickling_server_is_cut_off_at_the_timeout(server, payload, tmp_path):
+    # each byte arrives well within the timeout; the whole file would take a minute
+    server.routes["/a/f.gz"] = [("trickle", payload)]
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError) as e:
+        get(server, tmp_path, [server.mirror("a")], None, timeout=1.0, retries=0,
+            progress=False)
+    assert time.monotonic() - t0 < 3.0
+    assert str(e.value) == (f"could not download f.gz into {tmp_path}; attempts: "
+                            f"{server.mirror('a')}f.gz: timed out: the transfer took more "
+                            "than 1 s")
+    assert os.listdir(tmp_path) == []
 
 
 def test_checksum_mismatch_leaves_nothing(server, payload, tmp_path):

@@ -31,7 +31,7 @@ X, Y = blobs()
 
 @pytest.mark.parametrize("x, y, exc, match", [
     (X, Y[:-1], ValueError, r"different lengths \(240 and 239"),
-    (X[:, :5], Y, ValueError, r"features per sample, the model expects \(6,\)"),
+    (X[:, :5], Y, ValueError, r"has samples of shape \(5,\), the model expects \(6,\)$"),
     (X, np.where(Y == 2, 3, Y), ValueError, r"labels must lie in \[0, 3\).*to 3"),
     (X, Y - 1, ValueError, r"labels must lie in \[0, 3\).*from -1"),
     (X, Y + 0.5, ValueError, "non-integer"),

@@ -67,9 +67,11 @@ def test_import_from_an_unbuilt_source_tree_says_what_happened(tmp_path):
     shutil.copytree(src, tmp_path / "nnfast",
                     ignore=shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__"))
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "NNFAST_BACKEND": ""}
-    out = subprocess.run([sys.executable, "-W", "always", "-c", "import nnfast.layers"],
+    # the backend is chosen on first use (import reads no environment variable), so warn there
+    code = "import nnfast.layers\nprint(nnfast.get_backend())"
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 0 and out.stdout == "python\n", out.stderr
     native = tmp_path / "nnfast" / "_native"
     assert ("RuntimeWarning: nnfast: the compiled extension nnfast._native._kernels is not "
             f"built: no _kernels extension file in {native} (nnfast is imported from a source "

@@ -253,8 +253,8 @@ def test_bad_environment_value_warns_and_falls_through(tmp_path, eight_cpus):
     with pytest.warns(RuntimeWarning) as record:
         assert _threads.default_threads(env, root, proc) == (1, "mpi-local-ranks")
     assert [str(w.message) for w in record] == [
-        "nnfast: ignoring NNFAST_NUM_THREADS='zero': expected an integer >= 1",
-        "nnfast: ignoring OMP_NUM_THREADS='0': expected an integer >= 1"]
+        "nnfast: ignoring NNFAST_NUM_THREADS='zero': expected an integer in [1, 256]",
+        "nnfast: ignoring OMP_NUM_THREADS='0': expected an integer in [1, 256]"]
 
 
 SHOW = ("import nnfast\n"

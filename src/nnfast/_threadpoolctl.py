@@ -33,6 +33,10 @@ class _InternalApi:
     def __get__(self, controller, owner=None) -> str:
         if controller is None:
             return "nnfast-pool"
+        try:
+            _threads.ensure_runtime()   # NNFAST_THREADING is applied on first use
+        except ValueError:
+            pass    # a bad NNFAST_* variable is reported by nnfast's own first use
         get = getattr(controller.dynlib, "nnf_get_threading", None)
         return "nnfast-openmp" if get is not None and get() == 1 else "nnfast-pool"  # enum
 

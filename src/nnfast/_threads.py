@@ -17,8 +17,19 @@ from nnfast._cpus import available_cpus
 __all__ = ["available_cpus", "blas_limited", "default_threads", "get_num_threads",
            "set_num_threads", "threads_source"]
 
-_state = {"n": 1, "source": "affinity"}
+# None until first read: `import nnfast` reads no environment variable (the default and its
+# NNFAST_NUM_THREADS warning come at the first get_num_threads, see backends._Unresolved)
+_state = {"n": None, "source": None}
 _listeners = []  # callables(n) told about every change (the compiled backend)
+# callables that apply the runtime's environment settings (backends._ensure, handed down so
+# this floor imports no backend); run before anyone inspects the runtime from outside
+_first_use = []
+
+
+def ensure_runtime() -> None:
+    """Apply NNFAST_* settings now if no op has yet; raises their ValueError."""
+    for fn in _first_use:
+        fn()
 
 
 MAX_THREADS = 256  # the thread pool's limit (csrc/runtime/par.h NNF_MAX_THREADS)
@@ -51,12 +62,15 @@ def _set(n: int, source: str) -> None:
 
 def get_num_threads() -> int:
     """The thread count nnfast kernels use."""
+    if _state["n"] is None:
+        _state["n"], _state["source"] = default_threads()
     return _state["n"]
 
 
 def threads_source() -> str:
     """Where the current thread count came from: "NNFAST_NUM_THREADS", "OMP_NUM_THREADS",
     "affinity", "cgroup", "mpi-local-ranks", "set_num_threads" or "threadpoolctl"."""
+    get_num_threads()
     return _state["source"]
 
 
@@ -75,14 +89,13 @@ def default_threads(environ=None, cgroup_root: str | None = None,
     """
     env = os.environ if environ is None else environ
     for var in ("NNFAST_NUM_THREADS", "OMP_NUM_THREADS"):
-        raw = env.get(var, "").strip()
-        if not raw:
-            continue
         try:
-            return _validate(int(raw.split(",")[0]), var), var
-        except ValueError:
-            warnings.warn(f"nnfast: ignoring {var}={raw!r}: expected an integer >= 1",
-                          RuntimeWarning, stacklevel=3)
+            n = env_threads(var, env)
+        except ValueError as e:
+            warnings.warn(f"nnfast: ignoring {e}", RuntimeWarning, stacklevel=3)
+            continue
+        if n is not None:
+            return n, var
     n, source = _cpus.affinity_cpus(), "affinity"
     quota = _cpus.cgroup_cpu_quota(cgroup_root, proc_cgroup)
     cap = n if quota is None else max(1, math.ceil(quota))  # 1.5 CPUs of quota: 2 threads
@@ -94,7 +107,21 @@ def default_threads(environ=None, cgroup_root: str | None = None,
     return n, source
 
 
-_state["n"], _state["source"] = default_threads()
+def env_threads(var: str, environ=None) -> int | None:
+    """The thread count set by environment variable ``var`` (its first comma-separated entry,
+    as OpenMP reads OMP_NUM_THREADS), None when unset or blank.
+
+    Raises ValueError naming the variable when the value is not an integer in [1, 256].
+    The library warns and ignores such a value (as OpenMP does); the `nnfast` command
+    refuses it (exit 2)."""
+    env = os.environ if environ is None else environ
+    raw = env.get(var, "").strip()
+    if not raw:
+        return None
+    try:
+        return _validate(int(raw.split(",")[0]), var)
+    except ValueError:
+        raise ValueError(f"{var}={raw!r}: expected an integer in [1, {MAX_THREADS}]") from None
 
 
 _blas = {"key": None, "controller": None}  # the cached threadpoolctl controller and its key

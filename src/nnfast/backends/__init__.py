@@ -7,10 +7,26 @@ import importlib
 import os
 import warnings
 
+from nnfast import _threads
+
 BACKENDS = ("c", "python")
 _MODULES = {"c": "nnfast.backends.compiled", "python": "nnfast.backends.reference"}
-_state = {"name": None, "module": None}
 _compiled_error: list = []  # the ImportError of the extension, when it failed to load
+
+
+class _Unresolved:
+    """Stands in for the backend module until the first op: `import nnfast` reads no
+    environment variable, so a bad NNFAST_BACKEND / NNFAST_ISA / NNFAST_THREADING /
+    NNFAST_SPIN_US cannot break the import itself (the `nnfast` command, which lives inside
+    the package, reports it as a one-line error). The first use raises the ValueError naming
+    the variable, and raises it again on every later use until the variable is fixed."""
+
+    def __getattr__(self, name):
+        _ensure()
+        return getattr(_state["module"], name)
+
+
+_state = {"name": None, "module": _Unresolved()}
 
 
 def _load(name: str):
@@ -31,24 +47,33 @@ def set_backend(name: str) -> None:
     'python'
     >>> nnfast.set_backend("c")
     """
+    _ensure()
     module = _load(name)
     _state["name"], _state["module"] = name, module
 
 
 def get_backend() -> str:
     """Name of the active backend."""
+    _ensure()
     return _state["name"]
 
 
 def current():
     """The active backend module."""
+    _ensure()
     return _state["module"]
+
+
+def _ensure() -> None:
+    """Choose the backend on first use (see _Unresolved)."""
+    if _state["name"] is None:
+        _init()
 
 
 @contextlib.contextmanager
 def use_backend(name: str):
     """Run a block on another backend, restoring the previous one afterwards (not thread-safe)."""
-    previous = _state["name"]
+    previous = get_backend()
     set_backend(name)
     try:
         yield current()
@@ -57,6 +82,7 @@ def use_backend(name: str):
 
 
 def compiled_available() -> bool:
+    _ensure()
     return not _compiled_error
 
 
@@ -83,21 +109,19 @@ def _missing_extension_message(exc: ImportError) -> str:
             f"reference backend, which is much slower")
 
 
+_threads._first_use.append(_ensure)
+
+
 def _init() -> None:
-    try:
-        importlib.import_module("nnfast.backends.compiled")
-    except ImportError as exc:
-        _compiled_error.append(exc)
     wanted = os.environ.get("NNFAST_BACKEND", "").strip()
-    if wanted:
-        set_backend(wanted)  # unknown names raise ValueError with the valid ones
-        return
-    if _compiled_error:
-        warnings.warn(_missing_extension_message(_compiled_error[0]), RuntimeWarning,
-                      stacklevel=3)
-        set_backend("python")
-    else:
-        set_backend("c")
-
-
-_init()
+    if wanted and wanted not in _MODULES:
+        valid = ", ".join(map(repr, BACKENDS))
+        raise ValueError(f"NNFAST_BACKEND={wanted!r}: unknown backend; valid backends: {valid}")
+    if not _compiled_error:
+        try:   # a bad NNFAST_ISA / NNFAST_THREADING / NNFAST_SPIN_US raises ValueError here
+            importlib.import_module("nnfast.backends.compiled")
+        except ImportError as exc:
+            _compiled_error.append(exc)
+            warnings.warn(_missing_extension_message(exc), RuntimeWarning, stacklevel=4)
+    name = wanted or ("python" if _compiled_error else "c")
+    _state["name"], _state["module"] = name, _load(name)

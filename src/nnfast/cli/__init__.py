@@ -1,17 +1,37 @@
-"""Command line: `nnfast train | evaluate | predict | info`.
+"""Command line: `nnfast train | evaluate | predict | info | bench`.
 
-Errors a user can fix (bad option, missing file, data set not found) print one line to stderr
-and exit with code 2; `--debug` shows the traceback instead. Ctrl-C exits with 130.
+Exit status (POSIX shells, argparse):
+  0    success
+  1    a failure that is not a usage mistake: download failed, disk full, internal error
+  2    a usage mistake, found before any work: bad option or combination, missing or
+       unreadable file, unknown format, bad NNFAST_* environment variable, bad data
+  130  interrupted by Ctrl-C (SIGINT; 128 + 2): says so; writes no output it had not finished
+  143  terminated (SIGTERM; 128 + 15), the same way
+  141  stdout closed by its reader (`nnfast predict ... | head -1`; 128 + SIGPIPE, what the
+       shell reports for any tool stopped that way): silent
+Errors are one line on stderr; `--debug` shows the traceback instead.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 
+from nnfast._version import __version__
+from nnfast.cli import _args as A
 from nnfast.cli._data import NAMES, CLIError
 
-EXIT_USAGE = 2
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_PIPE = 1, 2, 130, 143, 141
+# user-fixable: the library's bad-input errors and files that are missing or refused
+_USAGE_ERRORS = (CLIError, ValueError, TypeError, FileNotFoundError, IsADirectoryError,
+                 NotADirectoryError, PermissionError)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that `finally` blocks remove temporary files.
+    A BaseException, as KeyboardInterrupt: no `except Exception` swallows it."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,53 +42,13 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def _checked(kind, test, what):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not test(value):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-        return value
-
-    return parse
-
-
-_pos_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
-_nonneg_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
-_pos_float = _checked(float, lambda v: v > 0 and v != float("inf"), "a number > 0")
-_fraction = _checked(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
-_open_fraction = _checked(float, lambda v: 0 < v < 1, "a fraction in (0, 1)")
-
-
-def _hidden(text: str) -> list[int]:
-    """'256,128' -> [256, 128]; '' or 'none' -> no hidden layer."""
-    if text.strip().lower() in ("", "none", "0"):
-        return []
-    try:
-        units = [int(t) for t in text.split(",")]
-    except ValueError:
-        units = []
-    if not units or min(units) < 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of layer sizes >= 1, like 256,128")
-    return units
-
-
-def _label_column(text: str):
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
 def _add_common(p):
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--json", action="store_true", help="print one JSON result line")
     p.add_argument("--backend", choices=("c", "python"), help="kernel backend")
-    p.add_argument("--threads", type=_pos_int, help="number of threads (default: all CPUs)")
+    p.add_argument("--threads", type=A.threads,
+                   help="number of threads, 1 to 256 (default: the CPUs available)")
 
 
 def _add_data(p):
@@ -77,19 +57,23 @@ def _add_data(p):
                    help=f"{' | '.join(NAMES)} or a .npz/.csv/.npy file (default: digits, "
                         "embedded in the package)")
     g.add_argument("--data-dir", metavar="DIR",
-                   help="directory searched first for the MNIST/Fashion-MNIST IDX files")
-    g.add_argument("--download", action="store_true",
-                   help="download MNIST/Fashion-MNIST when not found locally")
-    g.add_argument("--test-split", type=_open_fraction, default=0.2,
-                   help="fraction of a data file held out as test set (seeded; default 0.2)")
-    g.add_argument("--label-column", type=_label_column, default=-1,
-                   help="CSV label column, index or header name (default: last)")
-    g.add_argument("--samples", type=_pos_int, default=1000,
+                   help="mnist/fashion-mnist: directory searched first for the IDX files "
+                        "(and where --download saves them)")
+    g.add_argument("--download", action="store_true", default=None,
+                   help="mnist/fashion-mnist: download when not found locally")
+    g.add_argument("--test-split", type=A.open_fraction,
+                   help="data files: fraction held out as test set (default 0.2; the "
+                        "split is seeded by --seed, else by 0)")
+    g.add_argument("--label-column", type=A.label_column,
+                   help=".csv files: label column, index or header name (default: last)")
+    g.add_argument("--samples", type=A.pos_int,
                    help="admissions: number of training samples (default 1000)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="nnfast", description="Fast CPU neural networks.")
+    p = _Parser(prog="nnfast", description="Fast CPU neural networks.",
+                epilog="exit status: 0 success, 1 failure, 2 usage error, 130 interrupted")
+    p.add_argument("--version", action="version", version=f"nnfast {__version__}")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -101,23 +85,27 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="Train an MLP classifier and report test accuracy.")
     _add_data(t)
     g = t.add_argument_group("model")
-    g.add_argument("--hidden", type=_hidden, default=[128], metavar="N,N,...",
+    g.add_argument("--hidden", type=A.hidden, default=[128], metavar="N,N,...",
                    help="hidden layer sizes (default 128; 'none' for a linear model)")
-    g.add_argument("--activation", default="relu", help="hidden activation (default relu)")
-    g.add_argument("--dropout", type=_fraction, default=0.0, help="dropout after each hidden")
+    g.add_argument("--activation", type=A.activation, metavar="NAME",
+                   help="hidden activation (default relu): " + ", ".join(_activations()))
+    g.add_argument("--dropout", type=A.fraction, default=0.0,
+                   help="dropout rate after each hidden layer, in [0, 1)")
     g.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     g = t.add_argument_group("training")
-    g.add_argument("--epochs", type=_nonneg_int,
+    g.add_argument("--epochs", type=A.pos_int,
                    help="epochs (default: digits 30, mnist/fashion-mnist 10, admissions 60, "
                         "files 20)")
-    g.add_argument("--batch-size", type=_pos_int, default=32)
-    g.add_argument("--lr", type=_pos_float, default=1e-3, help="learning rate (default 1e-3)")
+    g.add_argument("--batch-size", type=A.pos_int, default=32)
+    g.add_argument("--lr", type=A.pos_float, default=1e-3, help="learning rate (default 1e-3)")
     g.add_argument("--optimizer", default="adam",
                    choices=("adam", "adamw", "sgd", "rmsprop", "adagrad"))
-    g.add_argument("--seed", type=int, help="seed for weights, shuffles, dropout and splits")
-    g.add_argument("--validation-split", type=_fraction, default=0.0,
+    g.add_argument("--seed", type=A.seed,
+                   help="seed for weights, shuffles, dropout and splits (default: drawn at "
+                        "random and printed; data splits then use 0)")
+    g.add_argument("--validation-split", type=A.fraction, default=0.0,
                    help="fraction of the training data used for validation (default 0)")
-    g.add_argument("--early-stopping", type=_pos_int, metavar="PATIENCE",
+    g.add_argument("--early-stopping", type=A.pos_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without improvement of val_loss "
                         "(loss without a validation split); restores the best weights")
     g.add_argument("--distributed", action="store_true",
@@ -126,14 +114,18 @@ def _build_parser() -> argparse.ArgumentParser:
                         "writes the outputs")
     g = t.add_argument_group("output")
     g.add_argument("--save", metavar="FILE.nnf", help="save the trained model")
-    g.add_argument("--plot", metavar="FILE.png", help="loss and accuracy per epoch")
+    g.add_argument("--plot", metavar="FILE.png",
+                   help="loss and accuracy per epoch (format from the extension: png, pdf, "
+                        "svg, ...)")
     g.add_argument("--confusion", metavar="FILE.png", help="test-set confusion matrix")
     _add_common(t)
 
     e = sub.add_parser("evaluate", help="evaluate a saved model on a data set's test split")
     e.add_argument("--model", required=True, metavar="FILE.nnf")
     _add_data(e)
-    e.add_argument("--seed", type=int, help="seed for the test split of data files")
+    e.add_argument("--seed", type=A.seed,
+                   help="seed for the test split of data files and admissions (default 0): "
+                        "the one train used")
     e.add_argument("--confusion", metavar="FILE.png", help="test-set confusion matrix")
     e.add_argument("--distributed", action="store_true",
                    help="each rank of the MPI job evaluates a shard of the test set (run as: "
@@ -142,7 +134,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("predict", help="predict classes for the rows of a .npy/.csv file")
     r.add_argument("--model", required=True, metavar="FILE.nnf")
-    r.add_argument("--input", required=True, metavar="X.npy|X.csv")
+    r.add_argument("--input", required=True, metavar="X.npy|X.csv",
+                   help="samples of the model's input shape: an .npy array (n_samples, ...) "
+                        "or a .csv with one sample per row")
     r.add_argument("--output", metavar="PREDS.csv",
                    help="write class and probabilities as CSV (default: classes to stdout)")
     r.add_argument("--distributed", action="store_true",
@@ -154,7 +148,7 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="matmul GFLOP/s, training seconds per epoch and inference "
                                    "latency, side by side in one run at matched thread counts")
     b.add_argument("--quick", action="store_true", help="fewer shapes, samples and repeats")
-    b.add_argument("--threads", type=_pos_int, action="append",
+    b.add_argument("--threads", type=A.threads, action="append",
                    help="thread count to measure at (repeatable; default 1 and all CPUs)")
     b.add_argument("--only", choices=("matmul", "train", "infer"), action="append",
                    help="run only these parts (repeatable)")
@@ -166,14 +160,17 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _activations():
+    from nnfast.layers import ACTIVATIONS
+
+    return ACTIVATIONS
+
+
 def _cmd_bench(args, argv) -> int:
     from nnfast.cli import bench
 
     if not args.keep_openblas_env:
         bench.strip_openblas_env(argv)
-    if args.plot:
-        from nnfast.cli._plots import _pyplot
-        _pyplot()  # fail before measuring when matplotlib is missing
     report = bench.run(quick=args.quick, threads=args.threads, out=args.out, plot=args.plot,
                        parts=tuple(args.only or ("matmul", "train", "infer")),
                        echo=lambda msg: print(msg, file=sys.stderr))
@@ -196,37 +193,64 @@ def _run(args, argv) -> int:
             "predict": _train.cmd_predict}[args.command](args)
 
 
+def _on_sigterm(signum, frame):
+    raise Terminated
+
+
+def _interrupted(command: str, detail: str) -> str:
+    from nnfast.cli._files import WRITTEN
+
+    done = f"wrote {', '.join(WRITTEN)} before it" if WRITTEN else "no files written"
+    return f"nnfast {command}: interrupted{detail}; {done}\n"
+
+
 def main(argv=None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _build_parser().parse_args(argv)
     debug = args.debug or "--debug" in argv
+    previous = None
     try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:   # not the main thread (main() called from a test thread)
+        pass
+    try:
+        A.check_environment()
+        A.check_args(args)
         return _run(args, argv)
     except BrokenPipeError:
-        # stdout closed early (e.g. `| head`): not an error worth a message
-        import os
-
+        # stdout closed early (e.g. `| head`): not an error worth a message; point stdout at
+        # /dev/null so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except KeyboardInterrupt:
+        return EXIT_PIPE
+    except KeyboardInterrupt as e:
         if debug:
             raise
-        sys.stderr.write("nnfast: interrupted\n")
-        return 130
-    except (CLIError, ValueError, OSError) as e:
-        # OSError covers FileNotFoundError (data set not found, with the hint) and
-        # DownloadError; ValueError is what the library raises for bad input.
+        sys.stderr.write(_interrupted(args.command, f" {e}" if str(e) else ""))
+        return EXIT_INTERRUPTED
+    except Terminated:
         if debug:
             raise
-        msg = " ".join(str(e).split()) or type(e).__name__
-        sys.stderr.write(f"nnfast {args.command}: error: {msg}\n")
-        return EXIT_USAGE
+        sys.stderr.write(_interrupted(args.command, " (SIGTERM)"))
+        return EXIT_TERMINATED
     except Exception as e:
         if debug:
             raise
-        sys.stderr.write(f"nnfast {args.command}: internal error: {type(e).__name__}: {e} "
+        msg = " ".join(str(e).split()) or type(e).__name__
+        # library errors start with their function ("predict: x has ..."): said once
+        msg = msg.removeprefix(f"{args.command}: ")
+        if isinstance(e, _USAGE_ERRORS):
+            sys.stderr.write(f"nnfast {args.command}: error: {msg}\n")
+            return EXIT_USAGE
+        if isinstance(e, OSError):   # DownloadError, disk full, ...: not the command line
+            sys.stderr.write(f"nnfast {args.command}: error: {msg}\n")
+            return EXIT_FAILURE
+        sys.stderr.write(f"nnfast {args.command}: internal error: {type(e).__name__}: {msg} "
                          "(rerun with --debug for the traceback)\n")
-        return 1
+        return EXIT_FAILURE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

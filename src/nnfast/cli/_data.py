@@ -24,9 +24,15 @@ class Data:
     classes: list[str] = field(default_factory=list)
     kind: str = "file"  # key into DEFAULT_EPOCHS
 
+    @property
+    def sample_shape(self) -> tuple:
+        return tuple(self.x_train.shape[1:])
+
     def describe(self) -> str:
+        shape = self.sample_shape
+        what = f"{shape[0]} features" if len(shape) == 1 else f"samples of shape {shape}"
         return (f"{self.name}: {len(self.x_train)} train, {len(self.x_test)} test, "
-                f"{self.x_train.shape[1]} features, {len(self.classes)} classes")
+                f"{what}, {len(self.classes)} classes")
 
 
 def _split(x, y, test_split: float, seed: int | None):
@@ -83,7 +89,8 @@ def load_dataset(
                        "nor an existing .npz/.csv/.npy file")
     x, y = ds.load_file(spec, label_column=label_column)
     n_classes = _check_labels(spec, y)
-    x = x.reshape(len(x), -1)
+    # samples keep their shape: a model for (N, 8, 8) images starts with a Flatten layer, so
+    # predict takes the same (n, 8, 8) arrays (one input-shape rule, nnfast/engine/inputs.py)
     xtr, ytr, xte, yte = _split(x, y, test_split, seed)
     return Data(os.path.basename(spec), xtr, ytr, xte, yte,
                 [str(c) for c in range(n_classes)], "file")

@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from nnfast.cli._data import CLIError
+from nnfast.cli._files import save_figure
 
 
 def _pyplot():
@@ -24,7 +25,7 @@ def _save(fig, path: str) -> None:
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise CLIError(f"cannot write {path}: directory {d} does not exist")
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -36,8 +37,10 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 def plot_curves(history: dict, path: str, title: str = "") -> None:
     """Loss and accuracy per epoch, train solid and validation dashed."""
+    panels = [m for m in ("loss", "accuracy") if history.get(m)]
+    if not panels:
+        raise CLIError(f"cannot plot {path}: the run completed no epoch")
     plt = _pyplot()
-    panels = [m for m in ("loss", "accuracy") if m in history]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], panels):
         epochs = np.arange(1, len(history[metric]) + 1)

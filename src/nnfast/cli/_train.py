@@ -1,15 +1,16 @@
 """CLI commands that use a model: train, evaluate, predict."""
 from __future__ import annotations
 
-import csv
 import json
-import os
+import math
+import secrets
 import sys
 import time
 
 import numpy as np
 
-from nnfast.cli._data import DEFAULT_EPOCHS, CLIError, load_dataset
+from nnfast.cli._data import DEFAULT_EPOCHS, load_dataset
+from nnfast.cli._files import record, write_csv
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
               "adagrad": "Adagrad"}
@@ -20,18 +21,8 @@ def _out(args, text: str) -> None:
         print(text, flush=True)
 
 
-def _preflight_outputs(args) -> None:
-    """Fail on unwritable outputs or missing matplotlib before spending time on training."""
-    for opt in ("save", "plot", "confusion", "output"):
-        path = getattr(args, opt, None)
-        if path:
-            d = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(d):
-                raise CLIError(f"--{opt} {path}: directory {d} does not exist")
-    if getattr(args, "plot", None) or getattr(args, "confusion", None):
-        from nnfast.cli._plots import _pyplot
-
-        _pyplot()
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says how far it got."""
 
 
 def _setup_runtime(args) -> None:
@@ -43,26 +34,34 @@ def _setup_runtime(args) -> None:
         nnfast.set_num_threads(args.threads)
 
 
-def _data(args):
-    return load_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
-                        seed=args.seed, test_split=args.test_split, samples=args.samples,
-                        label_column=args.label_column, progress=not args.quiet)
+def _data(args, seed=None):
+    """The data set; ``seed`` (default --seed) seeds the split of data files and admissions."""
+    return load_dataset(args.dataset, data_dir=args.data_dir, download=bool(args.download),
+                        seed=args.seed if seed is None else seed,
+                        test_split=0.2 if args.test_split is None else args.test_split,
+                        samples=1000 if args.samples is None else args.samples,
+                        label_column=-1 if args.label_column is None else args.label_column,
+                        progress=not args.quiet)
 
 
-def _build_model(args, n_features: int, n_classes: int):
+def _build_model(args, sample_shape: tuple, n_classes: int, seed: int):
+    """The MLP; samples of more than one dimension (images) go through a Flatten layer first,
+    so the model takes them in the shape they have on disk."""
     import nnfast
     from nnfast import layers, optimizers
 
-    model = nnfast.Sequential(dtype=args.dtype, seed=args.seed)
-    first = True
+    model = nnfast.Sequential(dtype=args.dtype, seed=seed)
+    n_features = math.prod(sample_shape)
+    first = {"input_dim": n_features}
+    if len(sample_shape) > 1:
+        model.add(layers.Flatten(input_shape=sample_shape))
+        first = {}
     for units in args.hidden:
-        kw = {"input_dim": n_features} if first else {}
-        model.add(layers.Dense(units, activation=args.activation, **kw))
-        first = False
+        model.add(layers.Dense(units, activation=args.activation or "relu", **first))
+        first = {}
         if args.dropout > 0:
             model.add(layers.Dropout(args.dropout))
-    kw = {"input_dim": n_features} if first else {}
-    model.add(layers.Dense(n_classes, activation="softmax", **kw))
+    model.add(layers.Dense(n_classes, activation="softmax", **first))
     opt = getattr(optimizers, OPTIMIZERS[args.optimizer])(learning_rate=args.lr)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
@@ -140,21 +139,28 @@ def _maybe_distributed(args, command: str, run) -> int:
         raise
 
 
+
 def _train(args) -> int:
-    _preflight_outputs(args)
     _setup_runtime(args)
     import nnfast
 
+    # no --seed: draw one, print it, so the weights, shuffles and dropout can be had again
+    # (data splits keep seed 0 then, so train and evaluate without --seed agree)
+    seed = secrets.randbelow(2**31) if args.seed is None else args.seed
     data = _data(args)
     epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS[data.kind]
     n_classes = max(len(data.classes), int(data.y_train.max()) + 1)
-    model = _build_model(args, data.x_train.shape[1], n_classes)
-    arch = "-".join(str(u) for u in [data.x_train.shape[1], *args.hidden, n_classes])
+    model = _build_model(args, data.sample_shape, n_classes, seed)
+    arch = "-".join(str(u) for u in [math.prod(data.sample_shape), *args.hidden, n_classes])
     _out(args, f"dataset  {data.describe()}")
     n_threads = nnfast.get_num_threads()
-    _out(args, f"model    {arch} {args.activation}, {args.optimizer} lr {args.lr:g}, "
+    act = f"{args.activation or 'relu'}" if args.hidden else "linear (no hidden layer)"
+    _out(args, f"model    {arch} {act}, {args.optimizer} lr {args.lr:g}, "
                f"batch {_batch(args)}, {args.dtype}, backend {nnfast.get_backend()}, "
                f"{n_threads} thread{'' if n_threads == 1 else 's'}")
+    split = "" if args.seed is not None or data.kind in ("digits", "mnist", "fashion-mnist") \
+        else " (data split: seed 0)"
+    _out(args, f"seed     {seed}{' (drawn)' if args.seed is None else ''}{split}")
 
     timer = _epoch_timer()
     callbacks = [timer]
@@ -168,14 +174,16 @@ def _train(args) -> int:
     if args.validation_split > 0:
         # fit() validates on the tail of the data (Keras semantics); shuffle once so the
         # tail is representative (the embedded digits keep the original, writer order)
-        order = np.random.default_rng(0 if args.seed is None else args.seed).permutation(
-            len(x_train))
+        order = np.random.default_rng(seed).permutation(len(x_train))
         x_train, y_train = x_train[order], y_train[order]
     t0 = time.perf_counter()
-    hist = model.fit(x_train, y_train, epochs=epochs, batch_size=args.batch_size,
-                     validation_split=args.validation_split, callbacks=callbacks,
-                     verbose=0 if args.quiet else 1, seed=args.seed,
-                     distributed=getattr(args, "distributed", False))
+    try:
+        hist = model.fit(x_train, y_train, epochs=epochs, batch_size=args.batch_size,
+                    validation_split=args.validation_split, callbacks=callbacks,
+                    verbose=0 if args.quiet else 1, seed=seed,
+                    distributed=getattr(args, "distributed", False))
+    except KeyboardInterrupt:
+        raise Interrupted(f"after {len(timer.seconds)} of {epochs} epochs") from None
     train_seconds = time.perf_counter() - t0
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
     result = model.evaluate(data.x_test, data.y_test, batch_size=1024)
@@ -184,6 +192,7 @@ def _train(args) -> int:
 
     if args.save:
         model.save(args.save)
+        record(args.save)
     if args.plot:
         from nnfast.cli._plots import plot_curves
 
@@ -204,7 +213,8 @@ def _train(args) -> int:
             "test_accuracy": float(result["accuracy"]), "test_loss": float(result["loss"]),
             "epochs": epochs_run, "seconds_per_epoch": per_epoch,
             "train_seconds": train_seconds, "backend": nnfast.get_backend(),
-            "threads": nnfast.get_num_threads(), "dtype": args.dtype, "history": history,
+            "threads": nnfast.get_num_threads(), "dtype": args.dtype, "seed": seed,
+            "history": history,
             "files": {k: getattr(args, k) for k in ("save", "plot", "confusion")
                       if getattr(args, k)},
         }))
@@ -219,9 +229,7 @@ def _batch(args) -> str:
 def _load_model(path: str):
     import nnfast
 
-    if not os.path.isfile(path):
-        raise CLIError(f"--model {path}: no such file")
-    return nnfast.load_model(path)
+    return nnfast.load_model(path)   # the path was checked with the other options
 
 
 def cmd_evaluate(args) -> int:
@@ -229,10 +237,12 @@ def cmd_evaluate(args) -> int:
 
 
 def _evaluate(args) -> int:
-    _preflight_outputs(args)
     _setup_runtime(args)
     model = _load_model(args.model)
-    data = _data(args)
+    data = _data(args, seed=0 if args.seed is None else args.seed)
+    from nnfast.engine.inputs import features
+
+    features(model, data.x_test, "evaluate", f"--dataset {args.dataset}")
     result = {k: float(v) for k, v in model.evaluate(
         data.x_test, data.y_test, batch_size=1024,
         distributed=getattr(args, "distributed", False)).items()}
@@ -253,12 +263,12 @@ def cmd_predict(args) -> int:
 
 def _predict(args) -> int:
     from nnfast.datasets import load_features
+    from nnfast.engine.inputs import features
 
-    _preflight_outputs(args)
     _setup_runtime(args)
     model = _load_model(args.model)
-    x = load_features(args.input)
-    x = x.reshape(len(x), -1)
+    # the rule of model.predict, worded for the option (nothing is flattened for the user)
+    x = features(model, load_features(args.input), "predict", f"--input {args.input}")
     p = np.asarray(model.predict(x, batch_size=1024,
                                  distributed=getattr(args, "distributed", False)),
                    dtype=np.float64)
@@ -270,17 +280,13 @@ def _predict(args) -> int:
     header = ["prediction", *cols]
     rows = [[int(c), *(f"{v:.6g}" for v in row)] for c, row in zip(classes, probs)]
     if args.output:
-        tmp = args.output + ".tmp"
-        with open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            w.writerows(rows)
-        os.replace(tmp, args.output)
+        write_csv(args.output, header, rows)
         _out(args, f"wrote    {len(rows)} predictions: {args.output}")
-    elif args.json:
+    if args.json:   # with --output too: a JSON run always ends with its one result line
         print(json.dumps({"command": "predict", "n": len(rows),
-                          "predictions": classes.tolist()}))
-    else:
-        for r in rows:
-            print(r[0])
+                          **({"output": args.output} if args.output else
+                             {"predictions": classes.tolist()})}))
+    elif not args.output:
+        sys.stdout.write("".join(f"{r[0]}\n" for r in rows))
+        sys.stdout.flush()   # a closed pipe is reported here, inside main's handler
     return 0

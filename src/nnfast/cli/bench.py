@@ -285,8 +285,9 @@ def run(quick=False, threads=None, out=None, plot=None, parts=("matmul", "train"
                         + markdown_table(rows) + "\n")
     report = "\n".join(sections)
     if out:
-        with open(out, "w") as f:
-            f.write(report)
+        from nnfast.cli._files import write_text
+
+        write_text(out, report)
     if plot:
         _plot(results, plot)
     return report
@@ -320,5 +321,7 @@ def _plot(results: dict, path: str) -> None:
         ax.set_xticks(range(len(values)), labels, fontsize=7)
         ax.set_ylabel("ratio (> 1: nnfast faster)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from nnfast.cli._files import save_figure
+
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

@@ -1,8 +1,9 @@
 """Fetch one file from a list of mirrors: progress bar, checksums, bounded retries, atomic write.
 
-The file is streamed into a temporary file in the destination directory, verified, then moved
-into place with ``os.replace``. On any failure (including Ctrl-C) the temporary file is
-removed, so the destination never holds a partial or unverified file.
+The file is streamed into a temporary file of its own in the destination directory, verified,
+given the mode any new file gets under the umask (nnfast/_atomic.py), then moved into place
+with ``os.replace``. On any failure (including Ctrl-C) the temporary file is removed, so the
+destination never holds a partial or unverified file.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import hashlib
 import http.client
 import os
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
+from nnfast._atomic import discard, publish, temp_beside
 from nnfast._version import __version__
 
 _CHUNK = 1 << 16
@@ -77,10 +78,23 @@ def verify_file(
             raise ChecksumError(f"md5 mismatch: expected {checksum.md5}, got {got_md5}")
 
 
+def _limit_read(resp, deadline: float, timeout: float) -> None:
+    """Give the response's socket only the time left, so that one blocked read cannot run past
+    the deadline (http.client keeps the socket in resp.fp.raw._sock; without it, each read is
+    still bounded by ``timeout`` and the deadline is checked between reads)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _Transient(f"timed out: the transfer took more than {timeout:g} s")
+    sock = getattr(getattr(getattr(resp, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        sock.settimeout(left)
+
+
 def _fetch(url: str, out, desc: str, timeout: float, progress: bool) -> None:
-    """Stream ``url`` into the open binary file ``out``; raise _Transient for retryable
-    failures and OSError for permanent ones."""
+    """Stream ``url`` into the open binary file ``out`` within ``timeout`` seconds in all;
+    raise _Transient for retryable failures and OSError for permanent ones."""
     req = urllib.request.Request(url, headers={"User-Agent": f"nnfast/{__version__}"})
+    deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
@@ -88,10 +102,14 @@ def _fetch(url: str, out, desc: str, timeout: float, progress: bool) -> None:
             written = 0
             with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
                       disable=not progress, leave=False) as bar:
-                while chunk := resp.read(_CHUNK):
+                # read1: whatever one recv brings (read(n) would wait for all n bytes of a
+                # server that trickles them), so the deadline is checked as data comes in
+                _limit_read(resp, deadline, timeout)
+                while chunk := resp.read1(_CHUNK):
                     out.write(chunk)
                     written += len(chunk)
                     bar.update(len(chunk))
+                    _limit_read(resp, deadline, timeout)
             if total is not None and written != total:
                 raise _Transient(f"connection closed after {written} of {total} bytes")
     except urllib.error.HTTPError as e:
@@ -105,7 +123,9 @@ def _fetch(url: str, out, desc: str, timeout: float, progress: bool) -> None:
         if isinstance(e.reason, (ConnectionRefusedError, socket.gaierror)):
             raise OSError(str(e.reason)) from None
         raise _Transient(str(e.reason)) from None
-    except (ConnectionError, TimeoutError, http.client.HTTPException) as e:
+    except TimeoutError:
+        raise _Transient(f"timed out: the transfer took more than {timeout:g} s") from None
+    except (ConnectionError, http.client.HTTPException) as e:
         raise _Transient(f"{type(e).__name__}: {e}") from None
 
 
@@ -118,7 +138,7 @@ def download_file(
     content_sha256: Callable[[str], str],
     retries: int = 3,
     backoff: float = 1.0,
-    timeout: float = 30.0,
+    timeout: float = 300.0,
     progress: bool = True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
@@ -128,6 +148,10 @@ def download_file(
     A mirror is tried up to ``1 + retries`` times while it fails transiently (dropped
     connection, timeout, HTTP 5xx/408/429), waiting ``backoff * 2**k`` seconds before retry k;
     a 404, a refused connection or a file failing verification moves on to the next mirror.
+    ``timeout`` bounds one whole attempt (connecting, then every read of the body: a server
+    that trickles bytes is cut off at the deadline, not only one that stalls), in seconds.
+    The file gets mode 0o666 minus the umask (an existing file keeps its mode), like a file
+    written with ``open``.
 
     Returns the final path. Raises DownloadError listing every attempt when all mirrors fail.
     """
@@ -142,14 +166,14 @@ def download_file(
         for attempt in range(1 + max(0, int(retries))):
             if attempt:
                 sleep(backoff * 2 ** (attempt - 1))
-            fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=dest_dir)
+            fd, tmp = temp_beside(final, suffix=".part")
             try:
                 with os.fdopen(fd, "wb") as out:
                     _fetch(url, out, filename, timeout, progress)
                     out.flush()
                     os.fsync(out.fileno())
                 verify_file(tmp, checksum, content_sha256)
-                os.replace(tmp, final)
+                publish(tmp, final)
                 return final
             except _Transient as e:
                 failures.append(f"{url}: {e}")
@@ -158,8 +182,7 @@ def download_file(
                 failures.append(f"{url}: {e}")
                 break
             finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+                discard(tmp)
     raise DownloadError(
         f"could not download {filename} into {dest_dir}; attempts: " + "; ".join(failures)
     )

@@ -63,13 +63,24 @@ def _load_npy(path: str, y_path: str | None):
     return _load_array(path), _load_array(y_path)
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def _load_array(path: str) -> np.ndarray:
+    with open(path, "rb") as f:
+        head = f.read(len(_NPY_MAGIC))
+    if head != _NPY_MAGIC:
+        raise _fail(path, f"not an .npy file: it starts with {head!r}, an .npy file with "
+                          f"{_NPY_MAGIC!r}")
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as e:
-        raise _fail(path, f"not a plain .npy array ({e})") from None
+        if "pickle" in str(e):
+            raise _fail(path, "holds Python objects (a pickled array), not numbers; it is not "
+                              "loaded (allow_pickle=False)") from None
+        raise _fail(path, f"truncated or corrupt .npy file ({e})") from None
     except (OSError, EOFError) as e:
-        raise _fail(path, f"cannot read .npy file ({e})") from None
+        raise _fail(path, f"truncated or corrupt .npy file ({e})") from None
 
 
 def _load_npz(path: str):
@@ -96,27 +107,49 @@ def _is_number(s: str) -> bool:
         return False
 
 
+def _is_header(row: list[str]) -> bool:
+    """A header holds no number at all (empty cells allowed, e.g. an unnamed index column)."""
+    return any(c.strip() for c in row) and not any(_is_number(c) for c in row if c.strip())
+
+
 def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
-    """Read a numeric CSV; a first row that is not all numbers is taken as the header."""
+    """Read a numeric CSV (comma-separated, RFC 4180 quoting, UTF-8 with or without the
+    byte-order mark Excel's "CSV UTF-8" writes).
+
+    Header rule: the first row is a header when none of its cells is a number (so ``id,f1,
+    label`` is a header and ``1,,3`` is a data row with an empty cell). Every other row is
+    data: a row with an empty or non-numeric cell, or of another width, raises ValueError
+    naming the file, the line and the column. Lines with no characters at all are skipped, as
+    NumPy's loadtxt does; no other row is ever left out.
+
+    Returns (data float64 (n_rows, n_columns), header names or None).
+    """
     path = os.fspath(path)
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    # utf-8-sig: a leading byte-order mark is dropped, not glued to the first cell
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        try:
+            rows = [(i, r) for i, r in enumerate(csv.reader(f), 1) if r]
+        except UnicodeDecodeError as e:
+            raise _fail(path, f"not UTF-8 text ({e})") from None
+        except csv.Error as e:
+            raise _fail(path, f"malformed CSV ({e})") from None
     if not rows:
         raise _fail(path, "CSV file is empty")
     header = None
-    if not all(_is_number(c) for c in rows[0]):
-        header, rows = [c.strip() for c in rows[0]], rows[1:]
-    width = len(header) if header else len(rows[0]) if rows else 0
+    if _is_header(rows[0][1]):
+        header, rows = [c.strip() for c in rows[0][1]], rows[1:]
+    width = len(header) if header else len(rows[0][1]) if rows else 0
     data = np.empty((len(rows), width), dtype=np.float64)
-    first = 2 if header else 1
-    for i, r in enumerate(rows):
+    for i, (line, r) in enumerate(rows):
         if len(r) != width:
-            raise _fail(path, f"line {i + first}: {len(r)} columns, expected {width}")
-        try:
-            data[i] = [float(c) for c in r]
-        except ValueError:
-            bad = next(c for c in r if not _is_number(c))
-            raise _fail(path, f"line {i + first}: {bad!r} is not a number") from None
+            raise _fail(path, f"line {line}: {len(r)} columns, expected {width}")
+        for j, c in enumerate(r):
+            if not c.strip():
+                raise _fail(path, f"line {line}, column {j + 1}: empty cell (missing values "
+                                  "are not supported; fill or drop the row)")
+            if not _is_number(c):
+                raise _fail(path, f"line {line}, column {j + 1}: {c!r} is not a number")
+        data[i] = [float(c) for c in r]
     return data, header
 
 
@@ -140,8 +173,8 @@ def load_file(
 
     - ``.npz``: arrays ``x`` and ``y`` (read with ``allow_pickle=False``).
     - ``.csv``: comma-separated numbers, one sample per line; the labels are column
-      ``label_column`` (index, default the last, or a header name). A first line that is
-      not all numbers is a header.
+      ``label_column`` (index, default the last, or a header name). A first line with no
+      number in it is a header; no data row is ever skipped (see :func:`read_csv`).
     - ``.npy``: the features file; its labels are the file whose name replaces the leading
       ``X``/``x`` with ``y`` (``X.npy`` -> ``y.npy``, ``X_train.npy`` -> ``y_train.npy``), or
       ``y_path`` when given.
@@ -169,8 +202,13 @@ def load_file(
 
 
 def load_features(path: str | os.PathLike) -> np.ndarray:
-    """Load an unlabeled feature matrix from ``.npy`` or ``.csv`` (all columns are features;
-    an optional header line is skipped; a 1-D array is one sample). Returns float32 (N, ...)."""
+    """Load unlabeled samples from ``.npy`` (the array as stored) or ``.csv`` (one sample per
+    row, all columns features, an optional header line skipped; see :func:`read_csv`).
+
+    Returns float32 in the stored shape: nothing is reshaped, so a 1-D ``.npy`` stays 1-D and
+    ``model.predict`` refuses it with the reshape that fits the model (one input-shape rule,
+    docs/model.md). Raises ValueError naming the file (empty, not numeric, NaN/Inf, unknown
+    type), FileNotFoundError when missing."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
@@ -182,8 +220,8 @@ def load_features(path: str | os.PathLike) -> np.ndarray:
     else:
         raise _fail(path, f"unknown input file type {ext!r}; use .npy or .csv")
     x = _numeric(np.asarray(x), path, "input")
-    if x.ndim == 1:
-        x = x[None, :]
+    if x.ndim == 0:
+        raise _fail(path, "holds a single number, not an array of samples")
     if len(x) == 0:
         raise _fail(path, "holds no samples")
     x = x.astype(np.float32)

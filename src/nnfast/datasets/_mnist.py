@@ -62,13 +62,25 @@ DEBIAN_DIRS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist"}
 _TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
+def env_data_dir() -> str | None:
+    """``$NNFAST_DATA``, None when unset or empty. Raises ValueError naming the variable when
+    it names something that is not a directory (it may not exist yet: a download creates it)."""
+    d = os.environ.get("NNFAST_DATA", "")
+    if not d:
+        return None
+    if os.path.exists(d) and not os.path.isdir(d):
+        raise ValueError(f"NNFAST_DATA={d!r}: not a directory (it names the directory that "
+                         "holds the data sets)")
+    return d
+
+
 def search_dirs(name: str, path: str | os.PathLike | None = None) -> list[str]:
     """The directories searched for data set ``name``, in order."""
     dirs = []
     if path is not None:
         dirs.append(os.fspath(path))
-    if os.environ.get("NNFAST_DATA"):
-        dirs.append(os.path.join(os.environ["NNFAST_DATA"], name))
+    if env_data_dir():
+        dirs.append(os.path.join(env_data_dir(), name))
     dirs.append(os.path.join(os.path.expanduser("~"), ".cache", "nnfast", name))
     if name in DEBIAN_DIRS:
         dirs.append(DEBIAN_DIRS[name])
@@ -132,8 +144,8 @@ def _load(
 def _download_all(name, path, mirrors, checksums, **download_kw) -> dict[str, str]:
     if path is not None:
         target = os.fspath(path)
-    elif os.environ.get("NNFAST_DATA"):
-        target = os.path.join(os.environ["NNFAST_DATA"], name)
+    elif env_data_dir():
+        target = os.path.join(env_data_dir(), name)
     else:
         target = os.path.join(os.path.expanduser("~"), ".cache", "nnfast", name)
     mirrors = MIRRORS[name] if mirrors is None else list(mirrors)
@@ -178,7 +190,7 @@ def load_mnist(
     checksums: Mapping[str, Checksum] | None = None,
     retries: int = 3,
     backoff: float = 1.0,
-    timeout: float = 30.0,
+    timeout: float = 300.0,
     progress: bool = True,
 ):
     """Load MNIST handwritten digits (60,000 train, 10,000 test, 28x28).
@@ -205,6 +217,7 @@ def load_mnist(
     ------
     FileNotFoundError : not found and ``download`` is False; the message lists where it
         looked and how to get the files.
+    ValueError : ``$NNFAST_DATA`` names a file, or a file found is not valid IDX.
 
     Examples
     --------
@@ -223,7 +236,7 @@ def load_fashion_mnist(
     checksums: Mapping[str, Checksum] | None = None,
     retries: int = 3,
     backoff: float = 1.0,
-    timeout: float = 30.0,
+    timeout: float = 300.0,
     progress: bool = True,
 ):
     """Load Zalando's Fashion-MNIST (60,000 train, 10,000 test, 28x28, 10 clothing classes).

@@ -3,6 +3,7 @@
 Everything here runs before any work starts, so bad input leaves the model untouched."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -26,12 +27,30 @@ def as_array(a, what: str, fn: str) -> np.ndarray:
     return arr
 
 
-def as_features(x, dtype, fn: str, what: str = "x") -> np.ndarray:
-    """Validated C-contiguous features in the model dtype: non-empty, at least 2-D, finite."""
+def one_d_hint(n: int, expected: tuple | None) -> str:
+    """What to do with a 1-D x of length ``n``. scikit-learn's rule (check_array) names both
+    reshapes because it cannot tell a single feature from a single sample; a model that knows
+    its input shape can say which one."""
+    if expected is None:
+        return ("use x.reshape(-1, 1) if it holds a single feature or x.reshape(1, -1) if it "
+                "holds a single sample")
+    expected = tuple(expected)
+    if expected == (1,):
+        return "the model takes 1 feature per sample: use x.reshape(-1, 1)"
+    if math.prod(expected) == n:
+        shape = ", ".join(map(str, expected))
+        return f"for one sample of shape {expected} use x.reshape(1, {shape})"
+    return (f"the model takes samples of shape {expected}: pass an array of shape "
+            f"(n_samples, {', '.join(map(str, expected))})")
+
+
+def as_features(x, dtype, fn: str, what: str = "x", expected: tuple | None = None) -> np.ndarray:
+    """Validated C-contiguous features in the model dtype: non-empty, at least 2-D, finite.
+    ``expected`` (the model's per-sample input shape, when known) makes the 1-D hint exact."""
     arr = as_array(x, what, fn)
     if arr.ndim < 2:
-        raise ValueError(f"{fn}: {what} must be at least 2-D (n_samples, n_features), got shape "
-                         f"{arr.shape}; use x.reshape(-1, 1) for a single feature")
+        raise ValueError(f"{fn}: {what} must be at least 2-D (n_samples, ...), got shape "
+                         f"{arr.shape}; {one_d_hint(arr.size, expected)}")
     if arr.shape[0] == 0:
         raise ValueError(f"{fn}: {what} is empty (0 samples); nothing to do")
     if any(d == 0 for d in arr.shape[1:]):
@@ -47,9 +66,15 @@ def as_features(x, dtype, fn: str, what: str = "x") -> np.ndarray:
 
 
 def check_feature_shape(x: np.ndarray, expected: tuple | None, fn: str, what: str = "x") -> None:
+    """Samples must have the model's input shape exactly; nothing is flattened or reshaped for
+    the caller (Keras 3: predict takes batches of the input shape)."""
     if expected is not None and tuple(x.shape[1:]) != tuple(expected):
-        raise ValueError(f"{fn}: {what} has {x.shape[1:]} features per sample, the model expects "
-                         f"{tuple(expected)}")
+        expected = tuple(expected)
+        hint = ""
+        if math.prod(x.shape[1:]) == math.prod(expected):
+            hint = f"; use x.reshape(len(x), {', '.join(map(str, expected))})"
+        raise ValueError(f"{fn}: {what} has samples of shape {x.shape[1:]}, the model expects "
+                         f"{expected}{hint}")
 
 
 def check_lengths(x: np.ndarray, y: np.ndarray, fn: str, xs: str = "x", ys: str = "y") -> None:

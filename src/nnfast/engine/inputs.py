@@ -10,13 +10,31 @@ from nnfast.engine import sample_weights as _weights
 from nnfast.engine.checks import as_array, as_features, check_feature_shape, check_lengths
 
 
-def prepare(model, x, y, fn: str, what: str = ""):
-    """Convert and check x (and y against the loss) without changing the model."""
+def features(model, x, fn: str, what: str = "x"):
+    """The input-shape rule of fit, evaluate, predict and the ``nnfast`` command, in one place.
+
+    ``x`` must be an array of samples, ``(n_samples, *input_shape)``, the model's per-sample
+    input shape exactly (Keras 3: predict and fit take batches). Nothing is flattened or
+    reshaped on the caller's behalf: a 1-D x is refused (scikit-learn's rule), with the exact
+    reshape when the model knows its input shape (``x.reshape(1, 64)`` for one sample of a
+    64-feature model, ``x.reshape(-1, 1)`` for a one-feature model); samples of another shape
+    with the same size are refused with the reshape that fits (``x.reshape(len(x), 64)`` for
+    (5, 8, 8) into a 64-feature model). Returns x C-contiguous in the model dtype.
+
+    Raises ValueError (shape, emptiness, NaN/Inf, naming ``fn`` and ``what``) or TypeError
+    (not numeric).
+    """
     if not model.layers:
         raise ValueError(f"{fn}: the model has no layers")
-    x = as_features(x, model.dtype, fn, what + "x")
     expected = model.input_shape if model.built else model._declared_input_shape()
-    check_feature_shape(x, expected, fn, what + "x")
+    x = as_features(x, model.dtype, fn, what, expected)
+    check_feature_shape(x, expected, fn, what)
+    return x
+
+
+def prepare(model, x, y, fn: str, what: str = ""):
+    """Convert and check x (and y against the loss) without changing the model."""
+    x = features(model, x, fn, what + "x")
     out_shape = model.infer_output_shape(x.shape[1:])
     if y is None:
         return x, None

@@ -1,0 +1,214 @@
+"""Everything the `nnfast` command checks before it does any work: option values (argparse
+types), combinations of options, output paths and formats, and the NNFAST_* environment.
+
+A mistake found here is one line on stderr and exit status 2, before a data set is loaded, a
+model is trained or a file is touched (argparse's convention for usage errors).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+
+from nnfast.cli._data import NAMES, CLIError
+
+MAX_SEED = 2**63 - 1  # Sequential's counter-based generator takes a signed 64-bit seed
+
+
+def checked(kind, test, what):
+    """An argparse type: ``kind(text)``, refused (with ``what`` was expected) unless ``test``."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
+
+
+pos_int = checked(int, lambda v: v >= 1, "an integer >= 1")
+threads = checked(int, lambda v: 1 <= v <= 256, "a thread count in [1, 256]")
+seed = checked(int, lambda v: 0 <= v <= MAX_SEED, f"a seed in [0, {MAX_SEED}]")
+pos_float = checked(float, lambda v: v > 0 and math.isfinite(v), "a number > 0")
+fraction = checked(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+open_fraction = checked(float, lambda v: 0 < v < 1, "a fraction in (0, 1)")
+
+
+def hidden(text: str) -> list[int]:
+    """'256,128' -> [256, 128]; 'none' (or '') -> no hidden layer. '0' is refused: a layer of
+    0 units is a mistake, not a way to ask for a linear model."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    try:
+        units = [int(t) for t in text.split(",")]
+    except ValueError:
+        units = []
+    if not units or min(units) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of layer sizes >= 1, like 256,128 "
+            "(or 'none' for no hidden layer)")
+    return units
+
+
+def activation(text: str) -> str:
+    from nnfast.layers import ACTIVATIONS
+
+    if text not in ACTIVATIONS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(ACTIVATIONS)}")
+    return text
+
+
+def label_column(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+# ------------------------------------------------------------------------- the environment
+
+def check_environment() -> None:
+    """Refuse bad NNFAST_* values (the library would warn and ignore some of them; a command
+    line run stops instead, exit 2). Raises ValueError / CLIError naming the variable."""
+    from nnfast import _threads, backends
+    from nnfast.datasets._mnist import env_data_dir
+
+    for var in ("NNFAST_NUM_THREADS", "OMP_NUM_THREADS"):
+        _threads.env_threads(var)
+    backends.get_backend()   # NNFAST_BACKEND, NNFAST_ISA, NNFAST_THREADING, NNFAST_SPIN_US
+    env_data_dir()
+    raw = os.environ.get("NNFAST_DIST_TIMEOUT", "").strip()
+    if raw:
+        try:
+            ok = float(raw) > 0 and math.isfinite(float(raw))
+        except ValueError:
+            ok = False
+        if not ok:
+            raise CLIError(f"NNFAST_DIST_TIMEOUT={raw!r}: expected a number of seconds > 0")
+    raw = os.environ.get("NNFAST_DISTRIBUTED", "").strip().lower()
+    if raw and raw not in ("0", "1", "false", "true", "no", "yes", "off", "on"):
+        raise CLIError(f"NNFAST_DISTRIBUTED={raw!r}: expected 0 or 1 (or false/true, no/yes, "
+                       "off/on)")
+
+
+# -------------------------------------------------------------------- files the run reads
+
+def input_file(opt: str, path: str) -> None:
+    if os.path.isdir(path):
+        raise CLIError(f"{opt} {path}: is a directory, expected a file")
+    if not os.path.exists(path):
+        raise CLIError(f"{opt} {path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise CLIError(f"{opt} {path}: not readable (permission denied)")
+
+
+# ------------------------------------------------------------------ files the run writes
+
+def plot_formats() -> dict:
+    """File extensions matplotlib can write (without the dot) -> description."""
+    from nnfast.cli._plots import _pyplot
+
+    _pyplot()   # CLIError naming the extra when matplotlib is missing
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return FigureCanvasBase.get_supported_filetypes()
+
+
+def output_file(opt: str, path: str, formats: dict | None = None) -> None:
+    """``path`` can be created or replaced: its directory exists and is writable, it is not a
+    directory, and (for plots) its extension is a format matplotlib writes."""
+    if os.path.isdir(path):
+        raise CLIError(f"{opt} {path}: is a directory, expected a file name")
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise CLIError(f"{opt} {path}: directory {d} does not exist")
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise CLIError(f"{opt} {path}: directory {d} is not writable")
+    if formats is not None:
+        ext = os.path.splitext(path)[1].lower().lstrip(".")
+        if ext not in formats:
+            raise CLIError(f"{opt} {path}: unknown image format {ext!r}; use one of "
+                           f"{', '.join(sorted(formats))}")
+
+
+def check_outputs(args, opts: tuple = ("save", "plot", "confusion", "output", "out")) -> None:
+    """Every output option of ``args``: paths writable, plot formats known, no two the same."""
+    given = {o: getattr(args, o) for o in opts if getattr(args, o, None)}
+    formats = plot_formats() if {"plot", "confusion"} & set(given) else None
+    for opt, path in given.items():
+        output_file(f"--{opt}", path, formats if opt in ("plot", "confusion") else None)
+    seen = {}
+    for opt, path in given.items():
+        real = os.path.realpath(path)
+        if real in seen:
+            raise CLIError(f"--{seen[real]} and --{opt} name the same file {path}")
+        seen[real] = opt
+    inp = getattr(args, "input", None)
+    if inp and getattr(args, "output", None) and \
+            os.path.realpath(inp) == os.path.realpath(args.output):
+        raise CLIError(f"--output {args.output} is the --input file; it would be overwritten")
+
+
+# ------------------------------------------------------------- combinations of options
+
+_ONLY_FOR = {   # option -> (data sets it applies to, as said in the message)
+    "data_dir": (("mnist", "fashion-mnist"), "mnist and fashion-mnist"),
+    "download": (("mnist", "fashion-mnist"), "mnist and fashion-mnist"),
+    "samples": (("admissions",), "admissions"),
+    "test_split": (("file",), "data files (the named data sets have a fixed test set)"),
+    "label_column": (("csv",), ".csv data files"),
+}
+
+
+def dataset_kind(spec: str) -> str:
+    if spec in NAMES:
+        return spec
+    return "csv" if spec.lower().endswith(".csv") else "file"
+
+
+def check_data_options(args) -> None:
+    """Options that would be silently ignored for this --dataset are refused."""
+    kind = dataset_kind(args.dataset)
+    for opt, (kinds, where) in _ONLY_FOR.items():
+        value = getattr(args, opt, None)
+        if value is None or value is False:
+            continue
+        if kind not in kinds and not (kind == "csv" and "file" in kinds):
+            raise CLIError(f"--{opt.replace('_', '-')} applies only to {where}, not to "
+                           f"--dataset {args.dataset}")
+    if args.command == "evaluate" and args.seed is not None and kind in ("digits", "mnist",
+                                                                          "fashion-mnist"):
+        raise CLIError(f"--seed applies only to data files and admissions (their test split), "
+                       f"not to --dataset {args.dataset}, whose test set is fixed")
+    if kind not in NAMES:
+        if not os.path.lexists(args.dataset):
+            raise CLIError(f"dataset {args.dataset!r} is neither a known name "
+                           f"({', '.join(NAMES)}) nor an existing .npz/.csv/.npy file")
+        input_file("--dataset", args.dataset)
+    if args.data_dir is not None and os.path.exists(args.data_dir) \
+            and not os.path.isdir(args.data_dir):
+        raise CLIError(f"--data-dir {args.data_dir}: not a directory")
+
+
+def check_model_options(args) -> None:
+    if not args.hidden:
+        if args.dropout:
+            raise CLIError("--dropout needs a hidden layer; --hidden none has none")
+        if args.activation is not None:
+            raise CLIError("--activation needs a hidden layer; --hidden none has none")
+
+
+def check_args(args) -> None:
+    """All checks of a parsed command line that need no data (before any work)."""
+    if args.command in ("train", "evaluate"):
+        check_data_options(args)
+    if args.command == "train":
+        check_model_options(args)
+    if args.command in ("evaluate", "predict"):
+        input_file("--model", args.model)
+    if args.command == "predict":
+        input_file("--input", args.input)
+    check_outputs(args)
