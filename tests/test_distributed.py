@@ -633,7 +633,8 @@ def test_distributed_evaluate_predict_disagreements_raise_on_every_rank(tmp_path
         got["evaluate weights"]
     assert got["predict rows"].startswith(start + "predict: rank 1: samples differs")
     assert got["predict features"].startswith(
-        "DistributedError: rank 1 failed: ValueError: predict: x has (11,) features"), \
+        "DistributedError: rank 1 failed: ValueError: predict: x has samples of shape (11,), the "
+        "model expects (12,)"), \
         got["predict features"]
     assert got["model weights"].startswith(start + "predict: rank 1: parameter checksum")
     assert got["empty evaluate"] == "ValueError: evaluate: x is empty (0 samples); nothing to do"
