@@ -102,12 +102,12 @@ def test_a_head_fused_into_the_loss_is_exported_as_its_activation(tmp_path):
 
 
 def test_export_bad_arguments(tmp_path):
-    m = nnfast.Sequential([Dense(3, input_dim=4)], seed=0)
+    m = nnfast.Sequential([Dense(3)], seed=0)    # no declared input: not built yet
     with pytest.raises(ValueError, match="^to_onnx: the model is not built yet; fit it, call "
                                          r"build\(input_shape\) or give the first layer "
                                          "input_dim=$"):
         m.to_onnx(str(tmp_path / "m.onnx"))
-    m.build()
+    m.build((4,))
     for bad in (12, 22, True, 17.0, "17"):
         with pytest.raises(ValueError, match=f"^to_onnx: opset must be an int from 13 to 21 "
                                              f"\\(default 17\\), got {bad!r}$"):
