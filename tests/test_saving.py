@@ -12,8 +12,9 @@ import pytest
 from model_data import blobs, mlp
 
 import nnfast
+from nnfast import _atomic as atomic_write
 from nnfast import optimizers
-from nnfast.engine import atomic_write, saving
+from nnfast.engine import saving
 from nnfast.layers import Dense, Dropout
 
 X, Y = blobs()
@@ -78,7 +79,7 @@ def test_unbuilt_and_uncompiled_models_round_trip(tmp_path):
 
 @pytest.fixture(params=["unnamed", "named"])
 def temp_kind(request, tmp_path, monkeypatch):
-    """Both ways of writing the temporary file (nnfast/engine/atomic_write.py): unnamed
+    """Both ways of writing the temporary file (nnfast/_atomic.py): unnamed
     (O_TMPFILE, where the file system and /proc or AT_EMPTY_PATH allow it) and named."""
     if request.param == "unnamed":
         if atomic_write._unnamed_linker(str(tmp_path)) is None:
@@ -218,7 +219,8 @@ _CHILD = """
 import sys, time
 import numpy as np
 import nnfast
-from nnfast.engine import atomic_write, saving
+from nnfast import _atomic as atomic_write
+from nnfast.engine import saving
 if sys.argv[2] == "named":
     atomic_write.USE_UNNAMED = False
 model = nnfast.Sequential([nnfast.layers.Dense(64, input_dim=32), nnfast.layers.Dense(8)],

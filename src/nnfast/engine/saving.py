@@ -15,7 +15,7 @@ is checked (nnfast/engine/model_doc.py), the layers are built only from the clas
 (schedules and metrics only from theirs, by name), and the arrays' shapes follow from the layers:
 each .npy header is compared with them, and each member's size with header + data, before the model
 allocates anything. Arrays are read with ``allow_pickle=False`` semantics (only float dtypes pass),
-so a file can never run code. Writing goes through nnfast/engine/atomic_write.py: a crash leaves the
+so a file can never run code. Writing goes through nnfast/_atomic.py: a crash leaves the
 old file or the new one, never half of one, and no temporary file.
 
 >>> import nnfast                                             # doctest: +SKIP
@@ -32,9 +32,10 @@ import zipfile
 
 import numpy as np
 
+from nnfast import _atomic
 from nnfast import metrics as _metrics
 from nnfast._version import __version__
-from nnfast.engine import atomic_write, model_archive, model_doc
+from nnfast.engine import model_archive, model_doc
 from nnfast.engine.model_doc import FORMAT, FORMAT_VERSION, FieldError
 
 _CONFIG = "model.json"
@@ -74,7 +75,7 @@ def _snapshot(model) -> tuple[dict, dict]:
 
 
 def save_model(model, path) -> None:
-    """Write ``model`` to ``path`` atomically (nnfast/engine/atomic_write.py).
+    """Write ``model`` to ``path`` atomically (nnfast/_atomic.py).
 
     Raises IsADirectoryError / FileNotFoundError / PermissionError naming ``path``, as
     ``open(path, "wb")`` would, and ValueError for a model whose file :func:`read_model` would
@@ -92,7 +93,7 @@ def save_model(model, path) -> None:
     except FieldError as exc:
         raise ValueError(f"save: cannot write {path!r}: nnfast.load_model would refuse it: "
                          f"{exc}") from None
-    with atomic_write.replacing(path) as f:
+    with _atomic.replacing(path) as f:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
             zf.writestr(_CONFIG, text)
             for key, arr in arrays.items():
