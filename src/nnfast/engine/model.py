@@ -403,6 +403,12 @@ class Sequential:
         from nnfast.engine import saving
         saving.save_model(self, path)
 
+    def __reduce__(self):
+        # pickle and copy.deepcopy go through the model file (as Keras 3's do): the weights,
+        # the compile settings and the optimizer state; not the history or the workspaces
+        from nnfast.engine import saving
+        return _from_bytes, (saving.to_bytes(self),)
+
     def to_onnx(self, path, opset: int = 17) -> None:
         """Write the built model as ONNX (extra ``onnx``): input "input" (N, *input_shape) and
         output "output" in the model's dtype, dynamic batch N, opset 13-21; the operators and the
@@ -422,6 +428,11 @@ class Sequential:
 
     def __repr__(self):
         return f"Sequential([{', '.join(map(repr, self.layers))}], dtype={str(self.dtype)!r})"
+
+
+def _from_bytes(data: bytes) -> Sequential:
+    from nnfast.engine import saving
+    return saving.from_bytes(data, Sequential)
 
 
 def load_model(path) -> Sequential:

@@ -85,21 +85,47 @@ def save_model(model, path) -> None:
     path = os.fspath(path)
     if os.path.isdir(path):     # before copying the weights
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    doc, text, arrays = _checked_snapshot(model, repr(path))
+    with _atomic.replacing(path) as f:
+        _write(f, doc, text, arrays)
+
+
+def to_bytes(model) -> bytes:
+    """The model file's bytes, in memory: what ``pickle`` and ``copy.deepcopy`` of a Sequential
+    carry (Keras 3 pickles a model through its file format too)."""
+    doc, text, arrays = _checked_snapshot(model, "a model file in memory")
+    buf = io.BytesIO()
+    _write(buf, doc, text, arrays)
+    return buf.getvalue()
+
+
+def from_bytes(data: bytes, sequential):
+    """A model from :func:`to_bytes`' bytes, read with every check of :func:`read_model`."""
+    try:
+        return _read(io.BytesIO(data), sequential)
+    except (FieldError, model_archive.ArchiveError) as exc:
+        raise ValueError(f"cannot load a model from {len(data)} bytes: {exc}") from None
+
+
+def _checked_snapshot(model, where: str) -> tuple[dict, bytes, dict]:
     # copies from one step, also while another thread fits the model (nnfast/engine/locks.py)
     doc, arrays = model._weights.read(_snapshot, model)
     text = json.dumps(doc, indent=1).encode()
     try:   # never write a file that load_model refuses (a seed over 2**64, 2000 layers, ...)
         model_doc.check_document(model_doc.parse(text))
     except FieldError as exc:
-        raise ValueError(f"save: cannot write {path!r}: nnfast.load_model would refuse it: "
+        raise ValueError(f"save: cannot write {where}: nnfast.load_model would refuse it: "
                          f"{exc}") from None
-    with _atomic.replacing(path) as f:
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-            zf.writestr(_CONFIG, text)
-            for key, arr in arrays.items():
-                buf = io.BytesIO()
-                np.save(buf, arr, allow_pickle=False)
-                zf.writestr(doc["arrays"][key]["file"], buf.getvalue())
+    return doc, text, arrays
+
+
+def _write(f, doc: dict, text: bytes, arrays: dict) -> None:
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(_CONFIG, text)
+        for key, arr in arrays.items():
+            buf = io.BytesIO()
+            np.save(buf, arr, allow_pickle=False)
+            zf.writestr(doc["arrays"][key]["file"], buf.getvalue())
 
 
 def read_model(path, sequential):
