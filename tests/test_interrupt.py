@@ -12,7 +12,6 @@ from model_data import blobs, mlp
 
 from nnfast import callbacks as cb
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
 PRELUDE = '''
 import os, signal, sys, threading, time
@@ -38,7 +37,9 @@ class Ready(cb.Callback):
 def _run(body: str, signals=(), gap: float = 0.3, timeout: float = 60):
     """Run PRELUDE + body in a child; after it prints "ready", send it ``signals`` SIGINTs
     ``gap`` seconds apart. Returns (returncode, stdout, stderr)."""
-    env = {**os.environ, "PYTHONPATH": SRC, "NNFAST_NUM_THREADS": "1",
+    # PYTHONPATH as conftest.py set it: the child imports the nnfast under test (installed or
+    # built in place), never the uncompiled source tree
+    env = {**os.environ, "NNFAST_NUM_THREADS": "1",
            "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(body)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
