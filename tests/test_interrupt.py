@@ -12,7 +12,6 @@ from model_data import blobs, mlp
 
 from nnfast import callbacks as cb
 
-
 PRELUDE = '''
 import os, signal, sys, threading, time
 import numpy as np
