@@ -138,6 +138,84 @@ def test_validation_data_as_an_iterable():
     assert len(h3.history["val_loss"]) == 2
 
 
+def test_validation_data_arrays_with_an_iterable_x():
+    # Keras 3.15 accepts (x_val, y_val[, w_val]) arrays with a generator x and evaluates every
+    # row each epoch, in batches of 32 (validation_batch_size and batch_size are None), or of
+    # ceil(n / validation_steps) rows with validation_steps.
+    m = _model()
+    h = m.fit(_gen(), epochs=1, verbose=0, validation_data=(X, Y))
+    val = m.evaluate(X, Y, batch_size=32)
+    assert h.history["val_loss"] == [val["loss"]]
+    assert h.history["val_accuracy"] == [val["accuracy"]]
+    m = _model()
+    h = m.fit(_batches(), epochs=2, verbose=0, validation_data=[X[:30], Y[:30], W[:30]],
+              validation_steps=4)
+    val = m.evaluate(X[:30], Y[:30], batch_size=8, sample_weight=W[:30])
+    assert h.history["val_loss"][-1] == val["loss"] and len(h.history["val_loss"]) == 2
+    assert h.history["val_sparse_top_k_categorical_accuracy"][-1] == val[
+        "sparse_top_k_categorical_accuracy"]
+
+
+def test_validation_arrays_are_checked_against_the_model_built_from_the_first_batch():
+    m, fresh = _model(), _model()
+    fresh.build((3,))
+    with pytest.raises(ValueError, match=re.escape(
+            "fit: validation_data x has samples of shape (2,), the model expects (3,)")):
+        m.fit(_batches(), validation_data=(X[:, :2], Y), verbose=0)
+    for a, b in zip(m.get_weights(), fresh.get_weights()):   # no step was taken
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("val, message", [
+    (((X[:8], Y[:8]), (X[8:16], Y[8:16])),
+     "fit: validation_data is ambiguous: a tuple of 2 items, 2 of them tuples, could be arrays "
+     "or batches; pass arrays as a tuple (x_val, y_val[, sample_weight_val]) of NumPy arrays, "
+     "or batches as a list of (x, y[, sample_weight]) tuples or a generator"),
+    ([(X[:8], Y[:8]), X[8:16]],
+     "fit: validation_data is ambiguous: a list of 2 items, 1 of them tuples, could be arrays"),
+    ((X, Y, W, W), "fit: validation_data must be (x_val, y_val) or (x_val, y_val, "
+                   "sample_weight_val), got a tuple of 4 arrays"),
+    ([], "fit: validation_data is an empty list; expected (x_val, y_val[, sample_weight_val]) "
+         "arrays or a list of (x, y[, sample_weight]) batches"),
+    (X, "fit: validation_data must be a tuple (x_val, y_val[, sample_weight_val]) or an "
+        "iterable of (x, y[, sample_weight]) batches, got ndarray"),
+    ((X, Y[:5]), "fit: validation_data x"),
+])
+def test_validation_data_that_is_neither_clearly_arrays_nor_batches_raises(val, message):
+    m = _model()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        m.fit(_gen(), validation_data=val, verbose=0)
+    assert not m.built       # refused before the first batch was read
+
+
+def _empty():
+    return
+    yield
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m.fit([]), "fit: x is an empty list: it holds no (x, y) batches and no samples"),
+    (lambda m: m.fit(()), "fit: x is an empty tuple: it holds no (x, y) batches and no samples"),
+    (lambda m: m.evaluate([]), "evaluate: x is an empty list: it holds no (x, y) batches"),
+    (lambda m: m.predict([]), "predict: x is an empty list: it holds no (x, y) batches"),
+    (lambda m: m.fit(_empty()), "fit: x gave no batches (an empty or exhausted generator?)"),
+    (lambda m: m.fit(_DS(0)), "fit: x has no batches (len(x) is 0)"),
+    (lambda m: m.evaluate(_DS(0)), "evaluate: x has no batches (len(x) is 0)"),
+    (lambda m: m.predict(_DS(0)), "predict: x has no batches (len(x) is 0)"),
+    (lambda m: m.fit(_batches(), validation_data=_DS(0)),
+     "fit: validation_data has no batches (len(validation_data) is 0)"),
+    (lambda m: m.fit(_empty(), steps_per_epoch=0),
+     "fit: steps_per_epoch must be an integer >= 1, got 0"),
+])
+def test_empty_inputs_say_they_are_empty(call, message):
+    m = _model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")     # an error, not a "ran out of data" warning
+        with pytest.raises(ValueError, match=re.escape(message)):
+            call(m)
+    assert not m.built
+
+
 def test_evaluate_and_predict_steps_and_batch_forms():
     m = _model()
     m.fit(X, Y, verbose=0)
@@ -178,8 +256,6 @@ def test_progress_bar_is_sized_when_the_length_is_known(capsys):
     (lambda m: m.fit(_batches(), Y), "fit: y must not be given when x is an iterable"),
     (lambda m: m.fit(_batches(), steps_per_epoch=0),
      "fit: steps_per_epoch must be an integer >= 1, got 0"),
-    (lambda m: m.fit(_batches(), validation_data=(X, Y)),
-     "fit: with x an iterable of batches, validation_data must be an iterable of"),
     (lambda m: m.fit(X, Y, steps_per_epoch=3),
      "fit: steps_per_epoch applies to an iterable of batches; with arrays leave it None "
      "(got steps_per_epoch=3)"),
@@ -198,7 +274,8 @@ def test_progress_bar_is_sized_when_the_length_is_known(capsys):
     (lambda m: m.fit(_batches(), validation_data=[(X[:8], Y[:8]), (X[:8, :1], Y[:8])]),
      "fit: validation_data batch 1 x has samples of shape (1,), the model expects (3,)"),
     (lambda m: m.fit([(X[:8], Y[:8], -W[:8])]), "fit: batch 0 sample_weight"),
-    (lambda m: m.evaluate(iter([])), "evaluate: x gave no batches"),
+    (lambda m: m.evaluate(iter([])),
+     "evaluate: x gave no batches (an empty or exhausted generator?)"),
 ])
 def test_bad_arguments_and_batches_raise_value_error(call, message):
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -24,6 +24,43 @@ def is_batches(x) -> bool:
     return hasattr(x, "__iter__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__"))
 
 
+def validation_is_batches(data, fn: str) -> bool:
+    """How fit reads ``validation_data`` when x is an iterable of batches: False for arrays, True
+    for batches, ValueError when it could be either.
+
+    - arrays: a tuple or list of 2 or 3 items, none a tuple: ``(x_val, y_val[,
+      sample_weight_val])``, Keras 3's ``unpack_x_y_sample_weight`` reading;
+    - batches: a list of ``(x, y[, sample_weight])`` tuples (an nnfast extension: Keras 3 reads
+      any list as ``(x_val, y_val, ...)`` and fails), or any other iterable (generator,
+      PyDataset-like object);
+    - a tuple holding tuples (``((x1, y1), (x2, y2))``), a list mixing tuples with other items,
+      or an empty list: ValueError, rather than a guess that depends on the contents.
+    """
+    if isinstance(data, (list, tuple)):
+        kind = type(data).__name__
+        if not data:
+            raise ValueError(f"{fn}: validation_data is an empty {kind}; expected (x_val, y_val[, "
+                             "sample_weight_val]) arrays or a list of (x, y[, sample_weight]) "
+                             "batches")
+        tuples = sum(isinstance(item, tuple) for item in data)
+        if tuples == 0:
+            if len(data) in (2, 3):
+                return False
+            raise ValueError(f"{fn}: validation_data must be (x_val, y_val) or (x_val, y_val, "
+                             f"sample_weight_val), got a {kind} of {len(data)} arrays")
+        if isinstance(data, list) and tuples == len(data) and is_batches(data):
+            return True
+        raise ValueError(f"{fn}: validation_data is ambiguous: a {kind} of {len(data)} items, "
+                         f"{tuples} of them tuples, could be arrays or batches; pass arrays as a "
+                         "tuple (x_val, y_val[, sample_weight_val]) of NumPy arrays, or batches "
+                         "as a list of (x, y[, sample_weight]) tuples or a generator")
+    if is_batches(data):
+        return True
+    raise ValueError(f"{fn}: validation_data must be a tuple (x_val, y_val[, sample_weight_val]) "
+                     "or an iterable of (x, y[, sample_weight]) batches, got "
+                     f"{type(data).__name__}")
+
+
 class Source:
     """Batches drawn from one iterable over the epochs of a call (see the module docstring)."""
 
@@ -38,6 +75,8 @@ class Source:
         else:
             self.kind = "iterable"
             self.length = len(data) if hasattr(data, "__len__") else None
+        if self.length == 0:    # known before reading: not "ran out", nothing to read at all
+            raise ValueError(f"{fn}: {what} has no batches (len({what}) is 0)")
         self.restartable = self.kind != "iterator"
         self._stream = None
         self._position = 0
@@ -132,8 +171,12 @@ def check_args(fn, batch_size, steps, steps_name, sample_weight=None, validation
     return None if steps is None else positive_int(steps, steps_name, fn)
 
 
-def array_args(fn: str, y=..., **steps) -> None:
-    """With array x: y is required (fit, evaluate) and the step counts must stay None."""
+def array_args(fn: str, x, y=..., **steps) -> None:
+    """With array x: y is required (fit, evaluate) and the step counts must stay None. An
+    empty list or tuple is neither batches nor rows: said so, rather than asking for y."""
+    if isinstance(x, (list, tuple)) and not x:
+        raise ValueError(f"{fn}: x is an empty {type(x).__name__}: it holds no (x, y) batches "
+                         "and no samples")
     if y is None:
         raise ValueError(f"{fn}: y is required when x is an array (or pass an iterable of "
                          "(x, y) batches as x)")

@@ -62,7 +62,7 @@ def fit_data(model, x, y, sample_weight, class_weight, validation_split, validat
                                        model.infer_output_shape(x.shape[1:])[0], model.dtype, fn)
     val = None
     if validation_data is not None:
-        val = _validation_data(model, validation_data, x, fn)
+        val = validation_arrays(model, validation_data, fn, x.shape[1:])
     elif validation_split > 0.0:
         n_val = int(len(x) * validation_split)
         if n_val == 0 or n_val == len(x):
@@ -81,13 +81,15 @@ def fit_data(model, x, y, sample_weight, class_weight, validation_split, validat
     return x, y, w, val
 
 
-def _validation_data(model, data, x, fn: str) -> tuple:
-    """(x_val, y_val, weights or None) from a (x, y) or (x, y, sample_weight) tuple."""
+def validation_arrays(model, data, fn: str, feature_shape=None) -> tuple:
+    """(x_val, y_val, weights or None) from a (x, y) or (x, y, sample_weight) tuple, x_val's
+    samples checked against ``feature_shape`` (the training samples') when given."""
     if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
         raise ValueError(f"{fn}: validation_data must be a tuple (x_val, y_val) or "
                          "(x_val, y_val, sample_weight_val)")
     xv, yv = prepare(model, data[0], data[1], fn, "validation_data ")
-    check_feature_shape(xv, x.shape[1:], fn, "validation_data x")
+    if feature_shape is not None:
+        check_feature_shape(xv, feature_shape, fn, "validation_data x")
     wv = _weights.sample_weights(data[2] if len(data) == 3 else None, len(xv), model.dtype, fn,
                                  "validation_data sample_weight")
     _weights.require_some_weight(wv, fn, "the validation_data sample_weight values")

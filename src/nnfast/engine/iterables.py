@@ -22,9 +22,18 @@ Semantics, as Keras 3 (``keras.src.trainers.epoch_iterator``):
   difference: Keras 3.15 silently ignores it for generators and PyDatasets.)
 - ``sample_weight`` and ``validation_split`` are rejected as Keras does (weights go in the
   batches); ``class_weight`` applies to each batch.
-- ``validation_data`` may be an iterable too, read each epoch for ``validation_steps`` batches
-  (None: one pass; a generator is then consumed by the first epoch and later epochs have no
-  validation logs, with a warning).
+- ``validation_data``: arrays ``(x_val, y_val[, sample_weight_val])`` (a tuple or list of 2
+  or 3 items, none a tuple), evaluated whole each epoch in batches of 32, or of
+  ``ceil(n / validation_steps)`` rows with ``validation_steps`` (Keras 3.15's array adapter:
+  batch_size and validation_batch_size are None here; nnfast has no validation_batch_size); or
+  batches: a list of ``(x, y[, sample_weight])`` tuples or any other iterable, read each epoch
+  for ``validation_steps`` batches (None: one pass; a generator is then consumed by the first
+  epoch and later epochs have no validation logs, with a warning). A tuple holding tuples, a
+  list mixing tuples and other items, or an empty list is ValueError (``batch_source.
+  validation_is_batches``). Keras reads every list or tuple as arrays.
+- Empty input is ValueError, not a "ran out of data" warning: an empty list or tuple x, a
+  PyDataset / sized iterable of length 0 (before anything is read), a generator that gives no
+  batch in the first epoch.
 - Each batch is converted and checked like array input (dtype, finite values, feature shape
   against the model, targets against the loss); errors name the batch index. The model is built
   from the first batch if needed.
@@ -36,6 +45,7 @@ a length.
 """
 from __future__ import annotations
 
+import math
 import time
 import warnings
 
@@ -51,9 +61,11 @@ from nnfast.engine.batch_source import (
     check_args,
     convert,
     is_batches,
+    validation_is_batches,
 )
-from nnfast.engine.checks import positive_int, seed_value
+from nnfast.engine.checks import check_feature_shape, positive_int, seed_value
 from nnfast.engine.inference import predict_into
+from nnfast.engine.inputs import validation_arrays
 
 __all__ = ["array_args", "evaluate", "fit", "is_batches", "predict"]
 
@@ -95,11 +107,9 @@ def fit(model, x, y=None, epochs=1, batch_size=None, validation_split=0.0, valid
         raise ValueError("fit: the model has no trainable layer (add a Dense layer)")
     val = None
     if validation_data is not None:
-        if not is_batches(validation_data):
-            raise ValueError(f"{fn}: with x an iterable of batches, validation_data must be an "
-                             f"iterable of (x, y[, sample_weight]) batches too, got "
-                             f"{type(validation_data).__name__}")
-        val = Source(validation_data, fn, "validation_data")
+        val = (Source(validation_data, fn, "validation_data")
+               if validation_is_batches(validation_data, fn)
+               else validation_arrays(model, validation_data, fn))
     with model._training.hold(model, "fit"), blas_limited():
         return _fit(model, Source(x, fn, "x"), epochs, steps_per_epoch, val, validation_steps,
                     shuffle, callbacks, verbose, seed, class_weight)
@@ -134,6 +144,8 @@ def _fit(model, source, epochs, steps_per_epoch, val, validation_steps, shuffle,
                     xb, yb, wb = convert(model, item, source.drawn - 1, fn, "x", class_weight)
                     if not began:   # the first batch may build the model: then callbacks
                         training._ready(model, xb, seed)
+                        if isinstance(val, tuple):    # arrays: checked once the model is built
+                            check_feature_shape(val[0], xb.shape[1:], fn, "validation_data x")
                         sums = training.metric_sums(model)
                         cbs.on_epoch_begin(epoch, {})
                         bar = (training._bar(steps, f"Epoch {epoch + 1}/{epochs}")
@@ -157,6 +169,9 @@ def _fit(model, source, epochs, steps_per_epoch, val, validation_steps, shuffle,
                     if model.stop_training or interrupt.requested:
                         break
                 if not began:
+                    if epoch == 0:  # nothing read at all: an input error, not data running out
+                        raise ValueError(f"{fn}: x gave no batches (an empty or exhausted "
+                                         "generator?)")
                     _ran_out_warning(fn, source, 0, steps_per_epoch, epoch, True)
                     break
                 if interrupt.requested:
@@ -190,11 +205,19 @@ def _fit(model, source, epochs, steps_per_epoch, val, validation_steps, shuffle,
 
 
 def _validate(model, val, steps, pool) -> dict:
+    if isinstance(val, tuple):
+        # Arrays, all rows every epoch, in batches of 32, or of ceil(n / validation_steps) with
+        # validation_steps: Keras 3.15's array adapter when batch_size and
+        # validation_batch_size are None (they are, with x an iterable of batches).
+        xv, yv, wv = val
+        size = 32 if steps is None else math.ceil(len(xv) / steps)
+        sums = training.evaluate_sums(model, xv, yv, size, w=wv, ws=pool.get(min(size, len(xv))))
+        return {f"val_{k}": v for k, v in training.evaluate_logs(model, sums).items()}
     sums = evaluate_sums(model, val, steps, "fit", pool)
     if sums is None:
-        warnings.warn("fit: validation_data gave no batches this epoch (a generator is read "
-                      "once; pass validation_steps, or a PyDataset or list, to validate every "
-                      "epoch); no val_ logs", UserWarning, stacklevel=4)
+        warnings.warn("fit: validation_data gave no batches this epoch (an empty generator, or "
+                      "one read by an earlier epoch: pass validation_steps, or a PyDataset or "
+                      "list, to validate every epoch); no val_ logs", UserWarning, stacklevel=4)
         return {}
     return {f"val_{k}": v for k, v in training.evaluate_logs(model, sums).items()}
 
@@ -255,7 +278,7 @@ def evaluate(model, x, y=None, batch_size=None, verbose=0, sample_weight=None,
         if bar is not None:
             bar.close()
     if sums is None:
-        raise ValueError("evaluate: x gave no batches (an exhausted generator?)")
+        raise ValueError("evaluate: x gave no batches (an empty or exhausted generator?)")
     return training.evaluate_logs(model, sums)
 
 
@@ -285,5 +308,5 @@ def predict(model, x, batch_size=None, verbose=0, distributed=False, steps=None)
         warnings.warn(f"predict: Your input ran out of data: x ended before {steps} steps",
                       UserWarning, stacklevel=3)
     if not parts:
-        raise ValueError("predict: x gave no batches (an exhausted generator?)")
+        raise ValueError("predict: x gave no batches (an empty or exhausted generator?)")
     return np.concatenate(parts)

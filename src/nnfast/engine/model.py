@@ -273,9 +273,10 @@ class Sequential:
 
         ``x`` may be an iterable of ``(x, y)`` / ``(x, y, sample_weight)`` batches (a generator,
         a PyDataset-like object, a list of tuples), with ``steps_per_epoch``, and
-        ``validation_data`` an iterable read for ``validation_steps`` batches; y and batch_size
-        are then left out (see nnfast/engine/iterables.py and docs/model.md). With arrays,
-        ``batch_size`` None means 32 and the two step counts must stay None.
+        ``validation_data`` arrays ``(x_val, y_val[, w_val])`` or an iterable of batches read for
+        ``validation_steps`` batches (a tuple holding tuples is ValueError: ambiguous); y and
+        batch_size are then left out (see nnfast/engine/iterables.py and docs/model.md). With
+        arrays, ``batch_size`` None means 32 and the two step counts must stay None.
 
         Weighting, as in Keras 3:
 
@@ -306,7 +307,7 @@ class Sequential:
         if iterables.is_batches(x):
             return iterables.fit(self, x, y, steps_per_epoch=steps_per_epoch,
                                  validation_steps=validation_steps, **kw)
-        iterables.array_args("fit", y, steps_per_epoch=steps_per_epoch,
+        iterables.array_args("fit", x, y, steps_per_epoch=steps_per_epoch,
                              validation_steps=validation_steps)
         kw["batch_size"] = 32 if batch_size is None else batch_size
         return training.fit(self, x, y, **kw)
@@ -327,7 +328,7 @@ class Sequential:
         if iterables.is_batches(x):   # an iterable of batches: ``steps`` of them, or one pass
             return iterables.evaluate(self, x, y, batch_size, verbose, sample_weight,
                                       distributed, steps)
-        iterables.array_args("evaluate", y, steps=steps)
+        iterables.array_args("evaluate", x, y, steps=steps)
         return inference.evaluate(self, x, y, batch_size=32 if batch_size is None else batch_size,
                                   verbose=verbose, sample_weight=sample_weight,
                                   distributed=distributed)
@@ -345,7 +346,7 @@ class Sequential:
         from nnfast.engine import inference, iterables
         if iterables.is_batches(x):   # batches x, (x,) or (x, y[, w]); outputs concatenated
             return iterables.predict(self, x, batch_size, verbose, distributed, steps)
-        iterables.array_args("predict", steps=steps)
+        iterables.array_args("predict", x, steps=steps)
         return inference.predict(self, x, batch_size=32 if batch_size is None else batch_size,
                                  verbose=verbose, distributed=distributed)
 
