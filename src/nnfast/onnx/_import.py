@@ -68,7 +68,8 @@ class _Reader:
 
     # -- constants ----------------------------------------------------------------------
     def _fold(self, node) -> bool:
-        """Evaluate a Constant node or a foldable op of constants; False if it is dynamic."""
+        """Evaluate a Constant node or a foldable op of constants; False if it is dynamic.
+        Anything numpy would raise on is refused first with a ValueError naming the node."""
         a = _attrs(self.onnx, node)
         if node.op_type == "Constant":
             if "value" in a:
@@ -84,27 +85,47 @@ class _Reader:
         ins = [i for i in node.input if i]
         if node.op_type not in _FOLD or not ins or not all(i in self.consts for i in ins):
             return False
+        try:
+            self.consts[node.output[0]] = self._fold_op(node, a, ins)
+        except (ValueError, TypeError, IndexError) as exc:
+            if str(exc).startswith("from_onnx: "):
+                raise
+            raise self.err(f"{node.op_type} of a constant fails: {exc}", node) from None
+        return True
+
+    def _fold_op(self, node, a: dict, ins: list) -> np.ndarray:
         x = self.consts[ins[0]]
+        what = f"{node.op_type} of a constant of shape {x.shape}"
         if node.op_type == "Cast":
             if a.get("to") not in _CAST_TO:
                 raise self.err(f"Cast of a constant to ONNX type {a.get('to')}", node)
-            val = x.astype(_CAST_TO[a["to"]])
-        elif node.op_type == "Transpose":
-            val = np.transpose(x, a.get("perm"))
-        elif node.op_type == "Identity":
-            val = x
-        elif node.op_type == "Reshape":
-            shape = [x.shape[i] if s == 0 and not a.get("allowzero") else int(s)
-                     for i, s in enumerate(self.consts[ins[1]])]
-            if math.prod(s for s in shape if s != -1) == 0 or shape.count(-1) > 1:
-                raise self.err(f"Reshape of a constant to {shape}", node)
-            val = x.reshape(shape)
-        else:   # Squeeze / Unsqueeze: axes as attribute (< 13) or second input
-            axes = a.get("axes") if len(ins) < 2 else self.consts[ins[1]]
-            axes = None if axes is None else tuple(int(v) for v in np.ravel(axes))
-            val = np.squeeze(x, axes) if node.op_type == "Squeeze" else np.expand_dims(x, axes)
-        self.consts[node.output[0]] = val
-        return True
+            return x.astype(_CAST_TO[a["to"]])
+        if node.op_type == "Transpose":
+            perm = a.get("perm")
+            if perm is not None and sorted(perm) != list(range(x.ndim)):
+                raise self.err(f"{what} with perm={list(perm)}: perm must be a permutation "
+                               f"of {list(range(x.ndim))}", node)
+            return np.transpose(x, perm)
+        if node.op_type == "Identity":
+            return x
+        if node.op_type == "Reshape":
+            shape = [x.shape[i] if s == 0 and not a.get("allowzero") and i < x.ndim
+                     else int(s) for i, s in enumerate(np.ravel(self.consts[ins[1]]))]
+            known = math.prod(s for s in shape if s != -1)
+            if shape.count(-1) > 1 or any(s < -1 for s in shape) or (
+                    x.size % known if known else True) or (-1 not in shape
+                                                           and known != x.size):
+                raise self.err(f"{what} to {shape}: {x.size} elements do not fit", node)
+            return x.reshape(shape)
+        # Squeeze / Unsqueeze: axes as attribute (< 13) or second input
+        axes = a.get("axes") if len(ins) < 2 else self.consts[ins[1]]
+        axes = None if axes is None else tuple(int(v) for v in np.ravel(axes))
+        if node.op_type == "Squeeze" and axes is not None:
+            bad = [k for k in axes if not -x.ndim <= k < x.ndim or x.shape[k] != 1]
+            if bad:
+                raise self.err(f"{what} at axes {list(axes)}: axes {bad} are not dimensions "
+                               f"of size 1", node)
+        return np.squeeze(x, axes) if node.op_type == "Squeeze" else np.expand_dims(x, axes)
 
     # -- the chain ------------------------------------------------------------------------
     def read(self, cls, output):
@@ -139,7 +160,9 @@ class _Reader:
                                f"nnfast cannot plan (only the batch dimension may be dynamic)")
             shape.append(int(d.dim_value))
         self.batch = dims[0].dim_value if dims[0].HasField("dim_value") else None
-        self.nodes = self._ancestors([n for n in g.node if not self._fold(n)], out)
+        # only what the chosen output needs is folded and read: a bad node feeding another
+        # output (or nothing) is not this model's
+        self.nodes = [n for n in self._ancestors(list(g.node), out) if not self._fold(n)]
         for n in self.nodes:
             if n.domain not in ("", "ai.onnx"):
                 raise self.err(f"operator {n.domain}.{n.op_type} of a custom domain is not "
@@ -215,7 +238,15 @@ class _Reader:
                                f"Identity, Cast and the patterns of gelu/silu)", n)
             self.used.add(id(n))
             return handler(n)
-        found = _patterns.match(v, self.nodes, self.used, self.consumers, self.consts, out)
+        self._binary_classifier(v)
+        found = _patterns.match(v, self.nodes, self.used, self.consumers, self.consts, out,
+                                self.dtype, 1 + len(self.shape))
+        if found is None and len(cons) > 1:
+            names = ", ".join(f"{c.op_type} {c.name or '(unnamed)'!r}" for c in cons)
+            raise self.err(f"the value {v!r} feeds {len(cons)} nodes ({names}) and they are not "
+                           f"an elementwise subgraph of {', '.join(_patterns.CANDIDATES)} as "
+                           f"exporters write it: branches and residual connections are not "
+                           f"supported (nnfast models are one chain of layers)", n)
         if found is None:
             raise self.err(f"unsupported operator or pattern starting here: {n.op_type} on "
                            f"{v!r} does not begin a layer nnfast has, nor an elementwise "
@@ -224,6 +255,21 @@ class _Reader:
         self._activation(act, 0.0, region[0])
         self.used.update(id(r) for r in region)
         return y
+
+    def _binary_classifier(self, v: str) -> None:
+        """skl2onnx writes a binary classifier's probabilities as Concat(Sub(1, p), p)."""
+        for sub in self.consumers.get(v, []):
+            one = sub.input[0] if sub.op_type == "Sub" and sub.input[1:] == [v] else None
+            if one not in self.consts or self.consts[one].size != 1 \
+                    or float(self.consts[one].reshape(())) != 1.0:
+                continue
+            if any(c.op_type == "Concat" and v in c.input
+                   for c in self.consumers.get(sub.output[0], [])):
+                raise self.err(
+                    f"the two-column output [1 - p, p] built from {v!r} (skl2onnx's binary "
+                    f"classifiers) is not supported: nnfast has no layer computing it; convert "
+                    f"the fitted scikit-learn MLPClassifier with "
+                    f"nnfast.sklearn.MLPClassifier.from_sklearn(est) instead", sub)
 
     # -- layers -----------------------------------------------------------------------------
     def _dense(self, node, W: np.ndarray, b) -> None:
@@ -325,7 +371,11 @@ class _Reader:
         return n.output[0]
 
     def _op_Dropout(self, n) -> str:
-        ratio = 0.5
+        a = _attrs(self.onnx, n)
+        ratio = a.get("ratio", 0.5)   # opsets < 12: an attribute, not an input
+        if self.opset < 7 and not a.get("is_test", 0):
+            raise self.err("Dropout with is_test=0 (training mode) is not an inference graph",
+                           n)
         if len(n.input) > 1 and n.input[1]:
             ratio = float(self._const(n, 1, "ratio").reshape(()))
         if len(n.input) > 2 and n.input[2]:
