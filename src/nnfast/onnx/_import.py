@@ -14,19 +14,25 @@ MatMul(x, B) [+ Add(·, c)]                      Dense (use_bias only with the A
 Relu, Tanh, Sigmoid, Softplus, Gelu             the activation (fused into the Dense before it)
 LeakyRelu, Elu (alpha)                          leaky_relu, elu with that alpha
 Softmax, LogSoftmax over the last axis          softmax, log_softmax
-elementwise subgraphs of gelu/gelu_tanh/silu    see _patterns.py
+elementwise subgraphs of gelu/gelu_tanh/silu/   matched by structure, see _patterns.py
+  PyTorch's thresholded softplus
 Flatten(axis=1); Reshape to (-1 or 0, K)        Flatten (dropped when already 1-D)
-Dropout (inference), Identity, Cast to the      Dropout(ratio) / nothing
+Dropout (inference; ratio input, or attribute   Dropout(ratio) / nothing
+  below opset 12), Identity, Cast to the
   model's own type
-Constant, and Cast/Transpose/Identity/          folded into the weights
-  Reshape/Squeeze/Unsqueeze of constants
+Constant, and Cast/Transpose/Identity/          folded into the weights (_fold.py), only
+  Reshape/Squeeze/Unsqueeze of constants        those the chosen output needs
 ==============================================  ============================================
 
 A graph with several outputs (skl2onnx's classifiers: label and probabilities) is read for the
-one named by ``output=``; the nodes only the other outputs need are left out.
+one named by ``output=``; the nodes only the other outputs need are left out (not folded,
+not checked). skl2onnx's *binary* classifiers compute probabilities as Concat(1 - p, p), which
+no nnfast layer computes: refused, naming MLPClassifier.from_sklearn as the way to convert.
 
-Anything else (another operator, a second input, a node off the chain, a weight whose
-shape does not fit the features flowing in, a symbolic feature dimension) is refused.
+Anything else (another operator, a second input, a node off the chain, a value feeding two
+nodes that are not one of the activation structures (a branch or residual connection), a
+weight whose shape does not fit the features flowing in, a symbolic feature dimension) is
+refused.
 """
 from __future__ import annotations
 
@@ -35,22 +41,20 @@ import math
 import numpy as np
 
 from nnfast import layers as L
-from nnfast.onnx import _patterns, require_onnx
+from nnfast.onnx import _fold, _patterns, require_onnx
 from nnfast.onnx._files import OnnxFile
 
 _ELEM = {1: np.float32, 11: np.float64}
 _ACT_OPS = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Softplus": "softplus",
             "LeakyRelu": "leaky_relu", "Elu": "elu", "Softmax": "softmax",
             "LogSoftmax": "log_softmax", "Gelu": "gelu"}
-_FOLD = ("Cast", "Transpose", "Identity", "Reshape", "Squeeze", "Unsqueeze")
-_CAST_TO = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32, 10: np.float16}
+_CAST_TO = _fold.CAST_TO
 
 
-def _attrs(onnx, node) -> dict:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+_attrs = _fold.attrs
 
 
-class _Reader:
+class _Reader(_fold.Folder):
     def __init__(self, path):
         self.onnx = require_onnx()
         self.f = OnnxFile(path)
@@ -65,67 +69,6 @@ class _Reader:
 
     def err(self, msg, node=None):
         return self.f.error(msg, node)
-
-    # -- constants ----------------------------------------------------------------------
-    def _fold(self, node) -> bool:
-        """Evaluate a Constant node or a foldable op of constants; False if it is dynamic.
-        Anything numpy would raise on is refused first with a ValueError naming the node."""
-        a = _attrs(self.onnx, node)
-        if node.op_type == "Constant":
-            if "value" in a:
-                val = self.f.tensor(node.attribute[0].t, node)
-            elif "value_float" in a or "value_floats" in a:
-                val = np.asarray(a.get("value_float", a.get("value_floats")), np.float32)
-            elif "value_int" in a or "value_ints" in a:
-                val = np.asarray(a.get("value_int", a.get("value_ints")), np.int64)
-            else:
-                raise self.err(f"constant of kind {sorted(a)} is not supported", node)
-            self.consts[node.output[0]] = val
-            return True
-        ins = [i for i in node.input if i]
-        if node.op_type not in _FOLD or not ins or not all(i in self.consts for i in ins):
-            return False
-        try:
-            self.consts[node.output[0]] = self._fold_op(node, a, ins)
-        except (ValueError, TypeError, IndexError) as exc:
-            if str(exc).startswith("from_onnx: "):
-                raise
-            raise self.err(f"{node.op_type} of a constant fails: {exc}", node) from None
-        return True
-
-    def _fold_op(self, node, a: dict, ins: list) -> np.ndarray:
-        x = self.consts[ins[0]]
-        what = f"{node.op_type} of a constant of shape {x.shape}"
-        if node.op_type == "Cast":
-            if a.get("to") not in _CAST_TO:
-                raise self.err(f"Cast of a constant to ONNX type {a.get('to')}", node)
-            return x.astype(_CAST_TO[a["to"]])
-        if node.op_type == "Transpose":
-            perm = a.get("perm")
-            if perm is not None and sorted(perm) != list(range(x.ndim)):
-                raise self.err(f"{what} with perm={list(perm)}: perm must be a permutation "
-                               f"of {list(range(x.ndim))}", node)
-            return np.transpose(x, perm)
-        if node.op_type == "Identity":
-            return x
-        if node.op_type == "Reshape":
-            shape = [x.shape[i] if s == 0 and not a.get("allowzero") and i < x.ndim
-                     else int(s) for i, s in enumerate(np.ravel(self.consts[ins[1]]))]
-            known = math.prod(s for s in shape if s != -1)
-            if shape.count(-1) > 1 or any(s < -1 for s in shape) or (
-                    x.size % known if known else True) or (-1 not in shape
-                                                           and known != x.size):
-                raise self.err(f"{what} to {shape}: {x.size} elements do not fit", node)
-            return x.reshape(shape)
-        # Squeeze / Unsqueeze: axes as attribute (< 13) or second input
-        axes = a.get("axes") if len(ins) < 2 else self.consts[ins[1]]
-        axes = None if axes is None else tuple(int(v) for v in np.ravel(axes))
-        if node.op_type == "Squeeze" and axes is not None:
-            bad = [k for k in axes if not -x.ndim <= k < x.ndim or x.shape[k] != 1]
-            if bad:
-                raise self.err(f"{what} at axes {list(axes)}: axes {bad} are not dimensions "
-                               f"of size 1", node)
-        return np.squeeze(x, axes) if node.op_type == "Squeeze" else np.expand_dims(x, axes)
 
     # -- the chain ------------------------------------------------------------------------
     def read(self, cls, output):
