@@ -8,7 +8,9 @@ exported file needs an ONNX runtime (ONNX Runtime is what the tests use).
 - ``_files.py``: reading a file safely: the protobuf, the initializers and their sizes, external
   data confined to the model's directory.
 - ``_import.py``: an ONNX graph -> the layers of a Sequential (``read_onnx``).
-- ``_patterns.py``: recognising elementwise subgraphs (gelu, silu ...) that exporters emit.
+- ``_fold.py``: folding constants (Constant, Cast/Transpose/Reshape/... of constants).
+- ``_patterns.py``: recognising, by structure, the elementwise subgraphs (gelu, silu ...) that
+  exporters emit.
 
 This part sits below the engine (docs/architecture.md): reading is handed the class to build,
 ``read_onnx(path, Sequential)``, as ``engine/saving.py`` is for nnfast's own files.

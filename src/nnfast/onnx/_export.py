@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 import numpy as np
 
+from nnfast import _atomic
 from nnfast.onnx import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, require_onnx
 
 _SIMPLE = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "softplus": "Softplus"}
@@ -157,20 +157,11 @@ def build_onnx(model, opset: int = DEFAULT_OPSET):
 
 
 def write_onnx(model, path, opset: int = DEFAULT_OPSET) -> None:
-    """Write ``build_onnx(model, opset)`` to ``path`` atomically (temporary file, os.replace)."""
+    """Write ``build_onnx(model, opset)`` to ``path`` whole or not at all, with the writer
+    ``model.save`` uses (nnfast/_atomic.py): its OSErrors (FileNotFoundError for a missing
+    directory, IsADirectoryError, PermissionError) name ``path``, never a temporary file."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"to_onnx: path must be a str or os.PathLike, got {type(path).__name__}")
     proto = build_onnx(model, opset)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".nnfast-", suffix=".onnx.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with _atomic.replacing(path) as f:
+        f.write(proto.SerializeToString())

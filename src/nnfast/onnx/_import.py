@@ -14,19 +14,25 @@ MatMul(x, B) [+ Add(·, c)]                      Dense (use_bias only with the A
 Relu, Tanh, Sigmoid, Softplus, Gelu             the activation (fused into the Dense before it)
 LeakyRelu, Elu (alpha)                          leaky_relu, elu with that alpha
 Softmax, LogSoftmax over the last axis          softmax, log_softmax
-elementwise subgraphs of gelu/gelu_tanh/silu    see _patterns.py
+elementwise subgraphs of gelu/gelu_tanh/silu/   matched by structure, see _patterns.py
+  PyTorch's thresholded softplus
 Flatten(axis=1); Reshape to (-1 or 0, K)        Flatten (dropped when already 1-D)
-Dropout (inference), Identity, Cast to the      Dropout(ratio) / nothing
+Dropout (inference; ratio input, or attribute   Dropout(ratio) / nothing
+  below opset 12), Identity, Cast to the
   model's own type
-Constant, and Cast/Transpose/Identity/          folded into the weights
-  Reshape/Squeeze/Unsqueeze of constants
+Constant, and Cast/Transpose/Identity/          folded into the weights (_fold.py), only
+  Reshape/Squeeze/Unsqueeze of constants        those the chosen output needs
 ==============================================  ============================================
 
 A graph with several outputs (skl2onnx's classifiers: label and probabilities) is read for the
-one named by ``output=``; the nodes only the other outputs need are left out.
+one named by ``output=``; the nodes only the other outputs need are left out (not folded,
+not checked). skl2onnx's *binary* classifiers compute probabilities as Concat(1 - p, p), which
+no nnfast layer computes: refused, naming MLPClassifier.from_sklearn as the way to convert.
 
-Anything else (another operator, a second input, a node off the chain, a weight whose
-shape does not fit the features flowing in, a symbolic feature dimension) is refused.
+Anything else (another operator, a second input, a node off the chain, a value feeding two
+nodes that are not one of the activation structures (a branch or residual connection), a
+weight whose shape does not fit the features flowing in, a symbolic feature dimension) is
+refused.
 """
 from __future__ import annotations
 
@@ -35,22 +41,20 @@ import math
 import numpy as np
 
 from nnfast import layers as L
-from nnfast.onnx import _patterns, require_onnx
+from nnfast.onnx import _fold, _patterns, require_onnx
 from nnfast.onnx._files import OnnxFile
 
 _ELEM = {1: np.float32, 11: np.float64}
 _ACT_OPS = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Softplus": "softplus",
             "LeakyRelu": "leaky_relu", "Elu": "elu", "Softmax": "softmax",
             "LogSoftmax": "log_softmax", "Gelu": "gelu"}
-_FOLD = ("Cast", "Transpose", "Identity", "Reshape", "Squeeze", "Unsqueeze")
-_CAST_TO = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32, 10: np.float16}
+_CAST_TO = _fold.CAST_TO
 
 
-def _attrs(onnx, node) -> dict:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+_attrs = _fold.attrs
 
 
-class _Reader:
+class _Reader(_fold.Folder):
     def __init__(self, path):
         self.onnx = require_onnx()
         self.f = OnnxFile(path)
@@ -65,46 +69,6 @@ class _Reader:
 
     def err(self, msg, node=None):
         return self.f.error(msg, node)
-
-    # -- constants ----------------------------------------------------------------------
-    def _fold(self, node) -> bool:
-        """Evaluate a Constant node or a foldable op of constants; False if it is dynamic."""
-        a = _attrs(self.onnx, node)
-        if node.op_type == "Constant":
-            if "value" in a:
-                val = self.f.tensor(node.attribute[0].t, node)
-            elif "value_float" in a or "value_floats" in a:
-                val = np.asarray(a.get("value_float", a.get("value_floats")), np.float32)
-            elif "value_int" in a or "value_ints" in a:
-                val = np.asarray(a.get("value_int", a.get("value_ints")), np.int64)
-            else:
-                raise self.err(f"constant of kind {sorted(a)} is not supported", node)
-            self.consts[node.output[0]] = val
-            return True
-        ins = [i for i in node.input if i]
-        if node.op_type not in _FOLD or not ins or not all(i in self.consts for i in ins):
-            return False
-        x = self.consts[ins[0]]
-        if node.op_type == "Cast":
-            if a.get("to") not in _CAST_TO:
-                raise self.err(f"Cast of a constant to ONNX type {a.get('to')}", node)
-            val = x.astype(_CAST_TO[a["to"]])
-        elif node.op_type == "Transpose":
-            val = np.transpose(x, a.get("perm"))
-        elif node.op_type == "Identity":
-            val = x
-        elif node.op_type == "Reshape":
-            shape = [x.shape[i] if s == 0 and not a.get("allowzero") else int(s)
-                     for i, s in enumerate(self.consts[ins[1]])]
-            if math.prod(s for s in shape if s != -1) == 0 or shape.count(-1) > 1:
-                raise self.err(f"Reshape of a constant to {shape}", node)
-            val = x.reshape(shape)
-        else:   # Squeeze / Unsqueeze: axes as attribute (< 13) or second input
-            axes = a.get("axes") if len(ins) < 2 else self.consts[ins[1]]
-            axes = None if axes is None else tuple(int(v) for v in np.ravel(axes))
-            val = np.squeeze(x, axes) if node.op_type == "Squeeze" else np.expand_dims(x, axes)
-        self.consts[node.output[0]] = val
-        return True
 
     # -- the chain ------------------------------------------------------------------------
     def read(self, cls, output):
@@ -139,7 +103,9 @@ class _Reader:
                                f"nnfast cannot plan (only the batch dimension may be dynamic)")
             shape.append(int(d.dim_value))
         self.batch = dims[0].dim_value if dims[0].HasField("dim_value") else None
-        self.nodes = self._ancestors([n for n in g.node if not self._fold(n)], out)
+        # only what the chosen output needs is folded and read: a bad node feeding another
+        # output (or nothing) is not this model's
+        self.nodes = [n for n in self._ancestors(list(g.node), out) if not self._fold(n)]
         for n in self.nodes:
             if n.domain not in ("", "ai.onnx"):
                 raise self.err(f"operator {n.domain}.{n.op_type} of a custom domain is not "
@@ -215,7 +181,15 @@ class _Reader:
                                f"Identity, Cast and the patterns of gelu/silu)", n)
             self.used.add(id(n))
             return handler(n)
-        found = _patterns.match(v, self.nodes, self.used, self.consumers, self.consts, out)
+        self._binary_classifier(v)
+        found = _patterns.match(v, self.nodes, self.used, self.consumers, self.consts, out,
+                                self.dtype, 1 + len(self.shape))
+        if found is None and len(cons) > 1:
+            names = ", ".join(f"{c.op_type} {c.name or '(unnamed)'!r}" for c in cons)
+            raise self.err(f"the value {v!r} feeds {len(cons)} nodes ({names}) and they are not "
+                           f"an elementwise subgraph of {', '.join(_patterns.CANDIDATES)} as "
+                           f"exporters write it: branches and residual connections are not "
+                           f"supported (nnfast models are one chain of layers)", n)
         if found is None:
             raise self.err(f"unsupported operator or pattern starting here: {n.op_type} on "
                            f"{v!r} does not begin a layer nnfast has, nor an elementwise "
@@ -224,6 +198,21 @@ class _Reader:
         self._activation(act, 0.0, region[0])
         self.used.update(id(r) for r in region)
         return y
+
+    def _binary_classifier(self, v: str) -> None:
+        """skl2onnx writes a binary classifier's probabilities as Concat(Sub(1, p), p)."""
+        for sub in self.consumers.get(v, []):
+            one = sub.input[0] if sub.op_type == "Sub" and sub.input[1:] == [v] else None
+            if one not in self.consts or self.consts[one].size != 1 \
+                    or float(self.consts[one].reshape(())) != 1.0:
+                continue
+            if any(c.op_type == "Concat" and v in c.input
+                   for c in self.consumers.get(sub.output[0], [])):
+                raise self.err(
+                    f"the two-column output [1 - p, p] built from {v!r} (skl2onnx's binary "
+                    f"classifiers) is not supported: nnfast has no layer computing it; convert "
+                    f"the fitted scikit-learn MLPClassifier with "
+                    f"nnfast.sklearn.MLPClassifier.from_sklearn(est) instead", sub)
 
     # -- layers -----------------------------------------------------------------------------
     def _dense(self, node, W: np.ndarray, b) -> None:
@@ -325,7 +314,11 @@ class _Reader:
         return n.output[0]
 
     def _op_Dropout(self, n) -> str:
-        ratio = 0.5
+        a = _attrs(self.onnx, n)
+        ratio = a.get("ratio", 0.5)   # opsets < 12: an attribute, not an input
+        if self.opset < 7 and not a.get("is_test", 0):
+            raise self.err("Dropout with is_test=0 (training mode) is not an inference graph",
+                           n)
         if len(n.input) > 1 and n.input[1]:
             ratio = float(self._const(n, 1, "ratio").reshape(()))
         if len(n.input) > 2 and n.input[2]:
