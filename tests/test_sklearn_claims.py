@@ -85,13 +85,15 @@ def test_float64_unscaled_inputs_same_weights_larger_uncapped_loss(digits, batch
     assert expected[0] < gap.max() < expected[1], gap.max()
 
 
+# lbfgs stops at 30 iterations: by 50 its loss (1e-4) nears float32's resolution and the runs
+# part by rounding (measured 1% on the C backend, 19% on the reference backend at 50).
 @pytest.mark.parametrize("solver, loss_rtol, weights_rel", [
-    ("adam", 1e-4, 1e-3), ("sgd", 1e-4, 1e-3), ("lbfgs", 5e-2, 1e-2)])
+    ("adam", 1e-4, 1e-3), ("sgd", 1e-4, 1e-3), ("lbfgs", 1e-4, 1e-4)])
 def test_float32_agreement(digits, solver, loss_rtol, weights_rel):
     X, y = digits
     Xf = (X / 16).astype(np.float32)
     ref, ours = _both("MLPClassifier", Xf, y, solver=solver, max_iter=20 if solver != "lbfgs"
-                      else 50)
+                      else 30)
     if solver == "lbfgs":
         np.testing.assert_allclose(ours.loss_, ref.loss_, rtol=loss_rtol)
     else:
