@@ -120,8 +120,8 @@ def _fit(model, source, epochs, steps_per_epoch, val, validation_steps, shuffle,
     fn = "fit"
     steps = steps_per_epoch if steps_per_epoch is not None else source.length
     seed = seed if seed is not None else model.seed
-    history = _callbacks.History()
-    cbs = _callbacks.CallbackList(callbacks + [history], model, epochs=epochs, steps=steps,
+    callbacks, history = _callbacks.with_history(callbacks)
+    cbs = _callbacks.CallbackList(callbacks, model, epochs=epochs, steps=steps,
                                   batch_size=None, samples=None, verbose=verbose)
     model.history, model.stop_training = history, False
     batch_logs = cbs.wants_batch_logs
