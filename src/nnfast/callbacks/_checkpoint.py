@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 
+from nnfast import _warn
 from nnfast.callbacks._monitor import _Monitor, check_int, check_number
 
 
@@ -98,9 +98,9 @@ class ModelCheckpoint(_Monitor):
             return True
         value = (logs or {}).get(self.monitor)
         if value is None:
-            warnings.warn(f"ModelCheckpoint: can save best model only with {self.monitor!r} "
-                          f"available (logs: {', '.join(sorted(logs or {}))}); saving",
-                          RuntimeWarning, stacklevel=4)
+            _warn.warn(f"ModelCheckpoint: can save best model only with {self.monitor!r} "
+                       f"available (logs: {', '.join(sorted(logs or {}))}); saving",
+                       RuntimeWarning)
             return True
         best = "None" if self.best is None else f"{self.best:.5f}"
         if self._is_improvement(value, self.best):

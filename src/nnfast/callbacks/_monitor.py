@@ -3,10 +3,10 @@ keras/src/callbacks/monitor_callback.py, early_stopping.py, reduce_lr_on_plateau
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
+from nnfast import _warn
 from nnfast.callbacks._base import Callback
 
 
@@ -87,9 +87,9 @@ class _Monitor(Callback):
     def _current(self, logs):
         value = (logs or {}).get(self.monitor)
         if value is None and not getattr(self, "_quiet", False):   # rank 0 speaks
-            warnings.warn(f"{type(self).__name__}: the monitored quantity {self.monitor!r} is "
-                          f"not in the logs (available: {', '.join(sorted(logs or {}))})",
-                          RuntimeWarning, stacklevel=3)
+            _warn.warn(f"{type(self).__name__}: the monitored quantity {self.monitor!r} is "
+                       f"not in the logs (available: {', '.join(sorted(logs or {}))})",
+                       RuntimeWarning)
         return value
 
     def _is_improvement(self, value, reference) -> bool:

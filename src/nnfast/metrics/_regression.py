@@ -1,10 +1,9 @@
 """Keras 3 regression metrics: RootMeanSquaredError and R2Score."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
+from nnfast import _warn
 from nnfast.metrics._basic import Metric
 from nnfast.metrics._stat import StatMetric, integer, row_weights
 
@@ -77,11 +76,11 @@ class R2Score(StatMetric):
         n, k = float(sums[4 * m]), self.num_regressors
         if k:
             if k > n - 1:
-                warnings.warn("More independent predictors than datapoints in adjusted R2 "
-                              "score. Falling back to standard R2 score.", stacklevel=2)
+                _warn.warn("More independent predictors than datapoints in adjusted R2 "
+                           "score. Falling back to standard R2 score.")
             elif k == n - 1:
-                warnings.warn("Division by zero in Adjusted R2 score. Falling back to standard "
-                              "R2 score.", stacklevel=2)
+                _warn.warn("Division by zero in Adjusted R2 score. Falling back to standard "
+                           "R2 score.")
             else:
                 r2 = 1 - (1 - r2) * (n - 1) / (n - k - 1)
         return r2
