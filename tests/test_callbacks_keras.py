@@ -123,7 +123,14 @@ def test_reduce_lr_logs_the_rate_even_without_the_monitor():
                                                 ("val_accuracy", 1), ("acc", 1),
                                                 ("val_mae", -1)])
 def test_auto_mode_by_name(monitor, direction):
-    assert cb.EarlyStopping(monitor=monitor)._sign == direction
+    # resolved at the start of fit from the compiled metrics, as Keras 3 does
+    model = nnfast.Sequential([nnfast.layers.Dense(1, "sigmoid", input_dim=2)], seed=0)
+    model.compile("sgd", "binary_crossentropy", ["mse", "acc", "mae", "accuracy"])
+    stop = cb.EarlyStopping(monitor=monitor)
+    assert stop._sign is None
+    stop.set_model(model)
+    stop._resolve_mode()
+    assert stop._sign == direction
 
 
 def test_auto_mode_unknown_name_raises_before_training():
@@ -131,8 +138,9 @@ def test_auto_mode_unknown_name_raises_before_training():
     for callback in (cb.EarlyStopping(monitor="score"), cb.ReduceLROnPlateau(monitor="score"),
                      cb.ModelCheckpoint("x.nnf", monitor="score", save_best_only=True)):
         with pytest.raises(ValueError, match=rf"^{type(callback).__name__}: cannot tell whether "
-                           r"monitor='score' should be minimized or maximized; pass mode='min' "
-                           r"or mode='max'$"):
+                           r"monitor='score' should be minimized or maximized \(it is not 'loss' "
+                           r"nor a metric compiled into the model, with or without 'val_'\); "
+                           r"pass mode='min' or mode='max'$"):
             model.fit(X, Y, epochs=1, verbose=0, callbacks=[callback])
         assert model._step == 0
 
@@ -153,7 +161,8 @@ def test_argument_errors_name_the_argument_and_value():
     with pytest.raises(ValueError, match=r"^EarlyStopping: start_from_epoch must be an integer "
                        r">= 0, got -1$"):
         cb.EarlyStopping(start_from_epoch=-1)
-    with pytest.raises(ValueError, match=r"^ReduceLROnPlateau: cooldown must be >= 0, got -2$"):
+    with pytest.raises(ValueError, match=r"^ReduceLROnPlateau: cooldown must be an integer >= 0, "
+                       r"got -2$"):
         cb.ReduceLROnPlateau(cooldown=-2)
     with pytest.raises(ValueError, match=r"^ModelCheckpoint: save_freq must be 'epoch' or an "
                        r"integer >= 1, got 'batch'$"):

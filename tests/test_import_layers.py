@@ -29,7 +29,8 @@ PKG = os.path.join(SRC, "nnfast")
 # The parts from the bottom up: a module may import its own part and the parts before it.
 # (Within a part, the order is only constrained by the no-cycle check.)
 LAYERS = [
-    ("native", ["nnfast._native", "nnfast._version", "nnfast._cpus", "nnfast._atomic"]),
+    ("native", ["nnfast._native", "nnfast._version", "nnfast._cpus", "nnfast._atomic",
+                "nnfast._warn"]),
     ("runtime", ["nnfast._threads", "nnfast._threadpoolctl"]),
     ("backends", ["nnfast.backends"]),
     ("ops", ["nnfast._matmul", "nnfast._info", "nnfast.ops"]),

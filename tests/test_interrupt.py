@@ -129,3 +129,36 @@ def test_second_ctrl_c_raises_at_once():
     assert info.value.args == () and model._step == 2
     assert signal.getsignal(signal.SIGINT) is handler
     assert model.fit(x, y, epochs=1, batch_size=16, verbose=0).epoch == [0]
+
+
+IGNORED = '''
+signal.signal(signal.SIGINT, signal.SIG_IGN)   # as a POSIX shell starts a background job
+model.fit(x, y, epochs=8, batch_size=32, verbose=0, callbacks=[Ready()])
+print("fit returned", len(model.history.epoch), signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+      flush=True)
+'''
+
+
+def test_ignored_sigint_stays_ignored():
+    # Python and POSIX: an inherited SIG_IGN is kept; fit must not turn the signal back on
+    code, out, err = _run(IGNORED, signals=2)
+    assert code == 0, (code, out, err)
+    assert out.splitlines()[-1] == "fit returned 8 True"
+
+
+OWN_HANDLER = '''
+seen = []
+def mine(signum, frame):
+    seen.append(signum)
+signal.signal(signal.SIGINT, mine)
+model.fit(x, y, epochs=8, batch_size=32, verbose=0, callbacks=[Ready()])
+print("fit returned", len(model.history.epoch), seen, signal.getsignal(signal.SIGINT) is mine,
+      flush=True)
+'''
+
+
+def test_program_sigint_handler_stays_in_charge():
+    # the program's own handler receives the Ctrl-C; fit neither stops nor replaces it
+    code, out, err = _run(OWN_HANDLER, signals=1)
+    assert code == 0, (code, out, err)
+    assert out.splitlines()[-1] == f"fit returned 8 [{int(signal.SIGINT)}] True"

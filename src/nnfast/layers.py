@@ -49,9 +49,13 @@ def _shape(input_shape, what: str) -> tuple | None:
     if input_shape is None:
         return None
     try:
-        shape = tuple(int(d) for d in input_shape)
+        dims = tuple(input_shape)
     except TypeError:
         raise ValueError(f"{what} must be a tuple of positive ints, got {input_shape!r}") from None
+    # int() would turn 2.5 into 2 and None (Keras' batch dimension) into a TypeError
+    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) for d in dims):
+        raise ValueError(f"{what} must be a tuple of positive ints, got {input_shape!r}")
+    shape = tuple(int(d) for d in dims)
     if not shape or any(d < 1 for d in shape):
         raise ValueError(f"{what} must be a tuple of positive ints, got {input_shape!r}")
     return shape
@@ -61,6 +65,7 @@ class Layer:
     """Base class. Subclasses set ``output_shape`` in ``build`` and implement the passes."""
 
     has_params = False
+    _owner = None   # weak reference to the model the layer belongs to (engine/layer_owner.py)
 
     def __init__(self, input_shape=None, name: str | None = None):
         self.input_shape = _shape(input_shape, f"{type(self).__name__}: input_shape")
@@ -116,6 +121,12 @@ class Layer:
     def from_config(cls, config: dict) -> Layer:
         return cls(**config)
 
+    def __getstate__(self):
+        # a copied or unpickled layer belongs to no model (and a weakref cannot be pickled)
+        state = dict(self.__dict__)
+        state.pop("_owner", None)
+        return state
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
                          if k not in ("name", "input_shape"))
@@ -139,8 +150,14 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"Dense: units must be an int >= 1, got {units!r}")
         if input_dim is not None:
+            if input_shape is not None:
+                raise ValueError(f"Dense: give input_dim or input_shape, not both; got "
+                                 f"input_dim={input_dim!r} and input_shape={input_shape!r}")
+            if (isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer))
+                    or input_dim < 1):
+                raise ValueError(f"Dense: input_dim must be a positive int, got {input_dim!r}")
             input_shape = (input_dim,)
-        super().__init__(_shape(input_shape, "Dense: input_dim"), name)
+        super().__init__(input_shape, name)
         self.units = int(units)
         self.activation = _activation(activation)
         self.alpha = _alpha(self.activation, alpha)

@@ -13,7 +13,13 @@ ModelCheckpoint's best value, kept as in Keras). See docs/callbacks.md.
 >>> from nnfast.callbacks import EarlyStopping
 >>> stop = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
 """
-from nnfast.callbacks._base import Callback, CallbackList, History, LambdaCallback
+from nnfast.callbacks._base import (  # noqa: F401  (with_history: for the engine)
+    Callback,
+    CallbackList,
+    History,
+    LambdaCallback,
+    with_history,
+)
 from nnfast.callbacks._checkpoint import ModelCheckpoint
 from nnfast.callbacks._control import LearningRateScheduler, TerminateOnNaN
 from nnfast.callbacks._monitor import EarlyStopping, ReduceLROnPlateau

@@ -194,20 +194,41 @@ class History(Callback):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 
 
+def with_history(callbacks: list) -> tuple[list, History]:
+    """The callbacks fit runs, and the History it returns: the user's own History when the list
+    holds one (the first; Keras 3's CallbackList does the same, so ``fit`` returns the object
+    the user passed), else a new one appended last so it records what the other callbacks add
+    to the logs."""
+    own = next((cb for cb in callbacks if isinstance(cb, History)), None)
+    if own is not None:
+        return list(callbacks), own
+    history = History()
+    return list(callbacks) + [history], history
+
+
 class LambdaCallback(Callback):
     """A callback from plain functions, Keras 3's ``LambdaCallback``:
     ``LambdaCallback(on_epoch_end=lambda epoch, logs: ..., on_train_batch_end=...)``.
 
-    Any hook name of :class:`Callback` is accepted, including the older ``on_batch_begin`` /
-    ``on_batch_end`` (called for every training batch, as ``on_train_batch_*``).
+    The positional order is Keras 3's: ``on_epoch_begin, on_epoch_end, on_train_begin,
+    on_train_end, on_train_batch_begin, on_train_batch_end`` (so ``LambdaCallback(f)`` runs
+    ``f(epoch, logs)`` at the start of each epoch). Any other hook name of :class:`Callback`
+    is accepted by keyword, including the older ``on_batch_begin`` / ``on_batch_end`` (called
+    for every training batch, as ``on_train_batch_*``).
 
     Raises ``ValueError`` for a name that is not a hook (Keras stores any keyword as an
     attribute; nnfast refuses it so a misspelt hook does not silently never run) and
     ``TypeError`` for a value that is not callable."""
 
-    def __init__(self, **hooks):
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
+                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
+                 **hooks):
         super().__init__()
-        for name, fn in hooks.items():
+        named = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+                 "on_train_begin": on_train_begin, "on_train_end": on_train_end,
+                 "on_train_batch_begin": on_train_batch_begin,
+                 "on_train_batch_end": on_train_batch_end}
+        for name, fn in {**named, **hooks}.items():
             if name not in HOOKS + ("on_batch_begin", "on_batch_end"):
                 raise ValueError(f"LambdaCallback: unknown hook {name!r}; expected one of "
                                  f"{', '.join(HOOKS + ('on_batch_begin', 'on_batch_end'))}")

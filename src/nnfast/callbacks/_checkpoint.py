@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 
-from nnfast.callbacks._monitor import _Monitor
+from nnfast import _warn
+from nnfast.callbacks._monitor import _Monitor, check_int, check_number
 
 
 class ModelCheckpoint(_Monitor):
@@ -40,8 +40,14 @@ class ModelCheckpoint(_Monitor):
                 save_freq, (int, np.integer)) or save_freq < 1):
             raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or an integer >= 1, "
                              f"got {save_freq!r}")
+        if not isinstance(filepath, (str, bytes, os.PathLike)):
+            raise TypeError(f"ModelCheckpoint: filepath must be a str, bytes or os.PathLike "
+                            f"path, got {filepath!r}")
+        verbose = check_int("ModelCheckpoint", "verbose", verbose, bool_ok=True)
+        initial_value_threshold = check_number("ModelCheckpoint", "initial_value_threshold",
+                                               initial_value_threshold, none_ok=True)
         super().__init__(monitor, mode, 0.0)
-        self.filepath = os.fspath(filepath)
+        self.filepath = os.fsdecode(os.fspath(filepath))   # bytes too, as open() takes
         self.save_best_only = bool(save_best_only)
         self.save_freq = save_freq
         self.verbose = verbose
@@ -92,9 +98,9 @@ class ModelCheckpoint(_Monitor):
             return True
         value = (logs or {}).get(self.monitor)
         if value is None:
-            warnings.warn(f"ModelCheckpoint: can save best model only with {self.monitor!r} "
-                          f"available (logs: {', '.join(sorted(logs or {}))}); saving",
-                          RuntimeWarning, stacklevel=4)
+            _warn.warn(f"ModelCheckpoint: can save best model only with {self.monitor!r} "
+                       f"available (logs: {', '.join(sorted(logs or {}))}); saving",
+                       RuntimeWarning)
             return True
         best = "None" if self.best is None else f"{self.best:.5f}"
         if self._is_improvement(value, self.best):

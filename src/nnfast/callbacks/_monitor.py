@@ -2,16 +2,12 @@
 keras/src/callbacks/monitor_callback.py, early_stopping.py, reduce_lr_on_plateau.py)."""
 from __future__ import annotations
 
-import warnings
+import math
 
 import numpy as np
 
+from nnfast import _warn
 from nnfast.callbacks._base import Callback
-
-# "auto" mode: the direction of the quantities nnfast logs (Keras reads it from the metric
-# objects; a metric object may also carry ``direction = "up"`` or ``"down"``).
-_UP = ("accuracy", "acc", "auc", "precision", "recall")
-_DOWN = ("loss", "mse", "mae", "mean_squared_error", "mean_absolute_error")
 
 
 def _mode(cls: str, mode) -> str:
@@ -20,48 +16,80 @@ def _mode(cls: str, mode) -> str:
     return mode
 
 
+def check_int(cls: str, name: str, value, minimum: int = 0, bool_ok: bool = False) -> int:
+    """An integer >= minimum (Keras compares it with counters, so 2.5 or "3" would misbehave;
+    a bool only where ``bool_ok``: verbose=True is common)."""
+    if ((isinstance(value, bool) and not bool_ok)
+            or not isinstance(value, (int, np.integer)) or value < minimum):
+        raise ValueError(f"{cls}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_number(cls: str, name: str, value, minimum: float | None = None,
+                 none_ok: bool = False):
+    """A finite real number (>= minimum when given), or None when ``none_ok``. NaN is refused:
+    every comparison with it is False, so a NaN bound silently disables the callback."""
+    if value is None and none_ok:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not math.isfinite(value) or (minimum is not None and value < minimum)):
+        want = "a finite number" + (f" >= {minimum}" if minimum is not None else "")
+        raise ValueError(f"{cls}: {name} must be {want}{' or None' if none_ok else ''}, got "
+                         f"{value!r}")
+    return float(value)
+
+
+def check_monitor(cls: str, monitor) -> str:
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"{cls}: monitor must be the name of a logged quantity (a non-empty "
+                        f"str such as 'val_loss'), got {monitor!r}")
+    return monitor
+
+
+def monitor_direction(monitor: str, model) -> str | None:
+    """"up"/"down" for ``monitor`` as Keras 3's MonitorCallback._set_monitor_op finds it: the
+    "val_" prefix dropped, "loss" is down, otherwise the ``direction`` of the compiled metric
+    whose log key (``name``) it is; None when neither says."""
+    name = monitor.removeprefix("val_")
+    found = "down" if name == "loss" else None
+    for metric in getattr(model, "metrics", None) or []:
+        if getattr(metric, "name", None) == name and getattr(metric, "direction", None):
+            found = metric.direction   # the last match wins, as in Keras' loop
+    return found
+
+
 class _Monitor(Callback):
     """Shared logic (Keras' MonitorCallback): is ``value`` better than ``reference`` by more
     than ``min_delta``? ``reference`` None (nothing seen yet) always is."""
 
     def __init__(self, monitor: str, mode: str, min_delta: float):
         super().__init__()
-        self.monitor = monitor
-        self.mode = _mode(type(self).__name__, mode)
-        self.min_delta = abs(float(min_delta))
+        cls = type(self).__name__
+        self.monitor = check_monitor(cls, monitor)
+        self.mode = _mode(cls, mode)
+        self.min_delta = abs(check_number(cls, "min_delta", min_delta))
         self._sign = None if mode == "auto" else (1 if mode == "max" else -1)
-        if self._sign is None:
-            self._sign = self._direction(None)
-
-    def _direction(self, model):
-        name = self.monitor.removeprefix("val_")
-        for metric in getattr(model, "metrics", None) or []:
-            if getattr(metric, "name", None) == name and getattr(metric, "direction", None):
-                return 1 if metric.direction == "up" else -1
-        if name in _UP:
-            return 1
-        if name in _DOWN or name.endswith("_loss"):
-            return -1
-        return None
 
     def _resolve_mode(self) -> None:
-        """mode="auto": the direction of the monitored name, found at the start of fit (before
-        any step) from the names nnfast knows and the model's metrics; as Keras, an unknown
-        name raises instead of guessing."""
+        """mode="auto": the direction of the monitored quantity, found at the start of fit
+        (before any step) from the compiled model's metrics, as Keras 3 does; an unknown name
+        raises instead of guessing."""
         if self.mode != "auto":
             return
-        self._sign = self._direction(self.model)
-        if self._sign is None:
+        direction = monitor_direction(self.monitor, self.model)
+        if direction is None:
             raise ValueError(f"{type(self).__name__}: cannot tell whether monitor="
-                             f"{self.monitor!r} should be minimized or maximized; pass "
-                             f"mode='min' or mode='max'")
+                             f"{self.monitor!r} should be minimized or maximized (it is not "
+                             f"'loss' nor a metric compiled into the model, with or without "
+                             f"'val_'); pass mode='min' or mode='max'")
+        self._sign = 1 if direction == "up" else -1
 
     def _current(self, logs):
         value = (logs or {}).get(self.monitor)
         if value is None and not getattr(self, "_quiet", False):   # rank 0 speaks
-            warnings.warn(f"{type(self).__name__}: the monitored quantity {self.monitor!r} is "
-                          f"not in the logs (available: {', '.join(sorted(logs or {}))})",
-                          RuntimeWarning, stacklevel=3)
+            _warn.warn(f"{type(self).__name__}: the monitored quantity {self.monitor!r} is "
+                       f"not in the logs (available: {', '.join(sorted(logs or {}))})",
+                       RuntimeWarning)
         return value
 
     def _is_improvement(self, value, reference) -> bool:
@@ -95,14 +123,15 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
                  verbose: int = 0, mode: str = "auto", baseline: float | None = None,
                  restore_best_weights: bool = False, start_from_epoch: int = 0):
-        for name, value in (("patience", patience), ("start_from_epoch", start_from_epoch)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"EarlyStopping: {name} must be an integer >= 0, got "
-                                 f"{value!r}")
+        cls = "EarlyStopping"
+        patience = check_int(cls, "patience", patience)
+        start_from_epoch = check_int(cls, "start_from_epoch", start_from_epoch)
+        baseline = check_number(cls, "baseline", baseline, none_ok=True)
+        verbose = check_int(cls, "verbose", verbose, bool_ok=True)
         super().__init__(monitor, mode, min_delta)
-        self.patience, self.baseline, self.verbose = int(patience), baseline, verbose
+        self.patience, self.baseline, self.verbose = patience, baseline, verbose
         self.restore_best_weights = bool(restore_best_weights)
-        self.start_from_epoch = int(start_from_epoch)
+        self.start_from_epoch = start_from_epoch
         self.wait = self.stopped_epoch = self.best_epoch = 0
         self.best = self.best_weights = None
 
@@ -164,14 +193,17 @@ class ReduceLROnPlateau(_Monitor):
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
                  verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
                  cooldown: int = 0, min_lr: float = 0.0):
+        cls = "ReduceLROnPlateau"
+        factor = check_number(cls, "factor", factor)
         if not 0 < factor < 1:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}")
-        for name, value in (("patience", patience), ("cooldown", cooldown), ("min_lr", min_lr)):
-            if value < 0:
-                raise ValueError(f"ReduceLROnPlateau: {name} must be >= 0, got {value!r}")
+        patience = check_int(cls, "patience", patience)
+        cooldown = check_int(cls, "cooldown", cooldown)
+        min_lr = check_number(cls, "min_lr", min_lr, minimum=0)
+        verbose = check_int(cls, "verbose", verbose, bool_ok=True)
         super().__init__(monitor, mode, min_delta)
-        self.factor, self.patience, self.cooldown = float(factor), int(patience), int(cooldown)
-        self.min_lr, self.verbose = float(min_lr), verbose
+        self.factor, self.patience, self.cooldown = factor, patience, cooldown
+        self.min_lr, self.verbose = min_lr, verbose
         self.wait = self.cooldown_counter = 0
         self.best = None
 

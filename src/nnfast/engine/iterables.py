@@ -47,10 +47,10 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 
 import numpy as np
 
+from nnfast import _warn
 from nnfast import callbacks as _callbacks
 from nnfast._threads import blas_limited
 from nnfast.engine import stopping, training
@@ -74,8 +74,8 @@ def _ran_out_warning(fn, source, got, steps, epoch, stops):
     tail = ("training stops here. Make sure your dataset or generator can generate at least "
             "steps_per_epoch * epochs batches" if stops else
             "the epoch ends short and the next one starts a new pass")
-    warnings.warn(f"{fn}: Your input ran out of data: {source.what} gave {got} batch(es) of "
-                  f"{what} in epoch {epoch + 1}; {tail}", UserWarning, stacklevel=4)
+    _warn.warn(f"{fn}: Your input ran out of data: {source.what} gave {got} batch(es) of "
+               f"{what} in epoch {epoch + 1}; {tail}", UserWarning)
 
 
 def fit(model, x, y=None, epochs=1, batch_size=None, validation_split=0.0, validation_data=None,
@@ -120,8 +120,8 @@ def _fit(model, source, epochs, steps_per_epoch, val, validation_steps, shuffle,
     fn = "fit"
     steps = steps_per_epoch if steps_per_epoch is not None else source.length
     seed = seed if seed is not None else model.seed
-    history = _callbacks.History()
-    cbs = _callbacks.CallbackList(callbacks + [history], model, epochs=epochs, steps=steps,
+    callbacks, history = _callbacks.with_history(callbacks)
+    cbs = _callbacks.CallbackList(callbacks, model, epochs=epochs, steps=steps,
                                   batch_size=None, samples=None, verbose=verbose)
     model.history, model.stop_training = history, False
     batch_logs = cbs.wants_batch_logs
@@ -215,9 +215,9 @@ def _validate(model, val, steps, pool) -> dict:
         return {f"val_{k}": v for k, v in training.evaluate_logs(model, sums).items()}
     sums = evaluate_sums(model, val, steps, "fit", pool)
     if sums is None:
-        warnings.warn("fit: validation_data gave no batches this epoch (an empty generator, or "
-                      "one read by an earlier epoch: pass validation_steps, or a PyDataset or "
-                      "list, to validate every epoch); no val_ logs", UserWarning, stacklevel=4)
+        _warn.warn("fit: validation_data gave no batches this epoch (an empty generator, or "
+                   "one read by an earlier epoch: pass validation_steps, or a PyDataset or "
+                   "list, to validate every epoch); no val_ logs", UserWarning)
         return {}
     return {f"val_{k}": v for k, v in training.evaluate_logs(model, sums).items()}
 
@@ -243,8 +243,8 @@ def evaluate_sums(model, source, steps, fn, pool, bar=None, class_weight=None):
         if bar is not None:
             bar.update(1)
     if source.ran_out:
-        warnings.warn(f"{fn}: Your input ran out of data: {source.what} ended before "
-                      f"{steps} steps", UserWarning, stacklevel=4)
+        _warn.warn(f"{fn}: Your input ran out of data: {source.what} ended before "
+                   f"{steps} steps", UserWarning)
     if sums is None:
         return None
     return [rows, weight, total] + sums.tolist()
@@ -305,8 +305,8 @@ def predict(model, x, batch_size=None, verbose=0, distributed=False, steps=None)
         if bar is not None:
             bar.close()
     if source.ran_out:
-        warnings.warn(f"predict: Your input ran out of data: x ended before {steps} steps",
-                      UserWarning, stacklevel=3)
+        _warn.warn(f"predict: Your input ran out of data: x ended before {steps} steps",
+                   UserWarning)
     if not parts:
         raise ValueError("predict: x gave no batches (an empty or exhausted generator?)")
     return np.concatenate(parts)

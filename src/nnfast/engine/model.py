@@ -22,9 +22,11 @@ from nnfast import layers as _layers
 from nnfast import losses as _losses
 from nnfast import metrics as _metrics
 from nnfast import optimizers as _optimizers
+from nnfast.engine import layer_owner
 from nnfast.engine.checks import seed_value
 from nnfast.engine.locks import TrainingGuard, WeightsLock
 from nnfast.engine.summary import print_summary
+from nnfast.engine.weights import checked_weights, layer_params
 from nnfast.engine.workspace import Workspace, WorkspacePool
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -74,10 +76,14 @@ class Sequential:
         self._step = 0            # training steps done (dropout counter, saved)
         self._epoch = 0           # epochs done (shuffle counter, saved)
         self._regularized: list = []
-        for layer in layers or []:
-            self._append(layer)
-        if self._declared_input_shape() is not None:
-            self.build()
+        try:
+            for layer in layers or []:
+                self._append(layer, "Sequential")
+            if self._declared_input_shape() is not None:
+                self.build()
+        except BaseException:
+            layer_owner.release(self, self.layers)   # a model never made keeps no layer
+            raise
 
     # ------------------------------------------------------------------ structure
     def add(self, layer) -> None:
@@ -89,40 +95,36 @@ class Sequential:
         position only), and the optimizer's state restarts from zero for the new parameter
         buffer. An unbuilt model whose first layer now declares its input is built. Raises
         RuntimeError while another thread fits the model, TypeError for a non-layer, ValueError
-        for a layer instance already in the model or one that does not fit the output shape.
+        for a layer instance already in this model or in another one (nnfast layers are not
+        shared between models, unlike Keras': see nnfast/engine/layer_owner.py), or one that
+        does not fit the output shape.
         """
         with self._training.hold(self, "add"):
             if self.built:
                 self._add_to_built(layer)
                 return
-            self._append(layer)
+            self._append(layer, "Sequential.add")
             if self._declared_input_shape() is not None:
                 self.build()
 
     def _add_to_built(self, layer) -> None:
-        self._check_layer(layer)
+        layer_owner.check_layer(self, layer, "Sequential.add")
         layer.compute_output_shape(self.output_shape)   # fails before anything changes
-        kept = [np.array(p) for lay in self.layers for p in _layer_params(lay)]
+        kept = [np.array(p) for lay in self.layers for p in layer_params(lay)]
 
         def rebuild():
-            self._append(layer)
+            self._append(layer, "Sequential.add")
             self.built = False
             self._build(self.input_shape)   # the shapes were checked above: nothing can fail
-            targets = [p for lay in self.layers[:-1] for p in _layer_params(lay)]
+            targets = [p for lay in self.layers[:-1] for p in layer_params(lay)]
             for src, dst in zip(kept, targets):
                 dst[...] = src
 
         self._weights.write(rebuild)
 
-    def _check_layer(self, layer) -> None:
-        if not isinstance(layer, _layers.Layer):
-            raise TypeError(f"Sequential.add: expected a layer from nnfast.layers, got "
-                            f"{type(layer).__name__}")
-        if any(layer is other for other in self.layers):
-            raise ValueError("Sequential.add: this layer instance is already in the model")
-
-    def _append(self, layer) -> None:
-        self._check_layer(layer)
+    def _append(self, layer, fn: str) -> None:
+        layer_owner.check_layer(self, layer, fn)
+        layer_owner.claim(self, layer)
         if layer.name is None:
             base = type(layer).__name__.lower()
             names = {lay.name for lay in self.layers}
@@ -362,7 +364,7 @@ class Sequential:
         another thread is fitting the model."""
         self._require_built("get_weights")
         return self._weights.read(
-            lambda: [np.array(p) for layer in self.layers for p in _layer_params(layer)])
+            lambda: [np.array(p) for layer in self.layers for p in layer_params(layer)])
 
     def set_weights(self, weights) -> None:
         """Copy arrays (as from get_weights) into the parameters; checks everything first.
@@ -374,19 +376,9 @@ class Sequential:
             self._set_weights(weights)
 
     def _set_weights(self, weights) -> None:
-        targets = [p for layer in self.layers for p in _layer_params(layer)]
-        weights = list(weights)
-        if len(weights) != len(targets):
-            raise ValueError(f"set_weights: expected {len(targets)} arrays, got {len(weights)}")
-        arrays = []
-        for i, (w, t) in enumerate(zip(weights, targets)):
-            w = np.asarray(w)
-            if w.shape != t.shape or w.dtype.kind not in "biuf":
-                raise ValueError(f"set_weights: array {i} must be numeric with shape {t.shape}, "
-                                 f"got {w.dtype} {w.shape}")
-            if not np.isfinite(w).all():
-                raise ValueError(f"set_weights: array {i} contains NaN or Inf")
-            arrays.append(w)
+        targets = [p for layer in self.layers for p in layer_params(layer)]
+        arrays = checked_weights(weights, targets)
+
         def copy_in():
             for w, t in zip(arrays, targets):
                 t[...] = w
@@ -448,8 +440,3 @@ def load_model(path) -> Sequential:
     from nnfast.engine import saving
     return saving.read_model(path, Sequential)
 
-
-def _layer_params(layer) -> list:
-    if not layer.has_params:
-        return []
-    return [layer.W] + ([layer.b] if getattr(layer, "use_bias", False) else [])

@@ -82,7 +82,9 @@ def save_model(model, path) -> None:
     refuse (a field out of the bounds in nnfast/engine/model_doc.py), before anything is
     written.
     """
-    path = os.fspath(path)
+    # bytes paths as open() takes them (load_model reads them too); decoded as os.fsdecode
+    # does, so the file name is the same bytes on disk
+    path = os.fsdecode(os.fspath(path))
     if os.path.isdir(path):     # before copying the weights
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     doc, text, arrays = _checked_snapshot(model, repr(path))

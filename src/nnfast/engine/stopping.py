@@ -36,7 +36,13 @@ def interrupted(epochs_done: int, dp) -> KeyboardInterrupt:
 
 class CtrlC:
     """While active in the main thread, the first Ctrl-C only sets ``requested`` (training stops
-    after the current batch); a second one raises KeyboardInterrupt as usual."""
+    after the current batch); a second one raises KeyboardInterrupt as usual.
+
+    Only when SIGINT is handled by Python's own ``signal.default_int_handler`` (the handler
+    that turns Ctrl-C into KeyboardInterrupt) is it replaced. A SIGINT that is ignored
+    (``SIG_IGN``: a job a POSIX shell started in the background, ``nohup``, or the program's
+    own choice) stays ignored, and a handler the program installed stays in charge: fit does
+    not turn a signal the program chose not to receive as KeyboardInterrupt into a stop."""
 
     def __init__(self):
         self.requested = False
@@ -49,6 +55,8 @@ class CtrlC:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+                return self
             try:
                 self._previous = signal.signal(signal.SIGINT, self._handler)
             except (ValueError, OSError):

@@ -290,9 +290,8 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
     steps = math.ceil(n / global_batch)
     identity = np.arange(n) if shuffle else None
     order = identity.copy() if shuffle else None
-    history = _callbacks.History()
-    # History last, as in Keras: it records what the other callbacks added to the logs.
-    cbs = _callbacks.CallbackList(callbacks + [history], model, epochs=epochs, steps=steps,
+    callbacks, history = _callbacks.with_history(callbacks)
+    cbs = _callbacks.CallbackList(callbacks, model, epochs=epochs, steps=steps,
                                   batch_size=batch_size, samples=n, verbose=verbose)
     if dp is not None and not dp.is_root:
         cbs._silence()       # only rank 0 speaks

@@ -11,6 +11,7 @@ from nnfast.metrics._stat import RowMean, integer, number
 class BinaryAccuracy(RowMean):
     """m_i = mean over row i's outputs of [y == (p > threshold)] (Keras: targets compared as
     numbers, so soft targets never match)."""
+    direction = "up"   # keras.metrics.BinaryAccuracy._direction
 
     def __init__(self, name="binary_accuracy", threshold=0.5):
         super().__init__(name)
@@ -26,6 +27,7 @@ class BinaryAccuracy(RowMean):
 
 class CategoricalAccuracy(RowMean):
     """m_i = [argmax y_i == argmax p_i] (first index on ties, as NumPy and torch)."""
+    direction = "up"   # keras.metrics.CategoricalAccuracy._direction
 
     def __init__(self, name="categorical_accuracy"):
         super().__init__(name)
@@ -36,6 +38,7 @@ class CategoricalAccuracy(RowMean):
 
 class SparseCategoricalAccuracy(RowMean):
     """m_i = [label_i == argmax p_i]; integer class labels."""
+    direction = "up"   # keras.metrics.SparseCategoricalAccuracy._direction
 
     targets = "labels"
 
@@ -51,6 +54,7 @@ class TopKCategoricalAccuracy(RowMean):
     (``ops.in_top_k``): the true class counts when its output is >= the k-th largest, i.e.
     fewer than k outputs are strictly greater. k >= the number of classes: always 1 (Keras'
     torch backend raises there, TensorFlow gives 1)."""
+    direction = "up"   # keras.metrics.TopKCategoricalAccuracy._direction
 
     def __init__(self, k=5, name="top_k_categorical_accuracy"):
         super().__init__(name)

@@ -35,6 +35,20 @@ class Metric:
     size = 1
     spec = None        # the compile() string this metric was made from, if any
 
+    @property
+    def direction(self) -> str:
+        """"up" when larger is better, "down" when smaller is (Keras 3's ``Metric._direction``:
+        the accuracies "up"; mse and mae wrap a loss, "down"). Subclasses set it as a class
+        attribute; callbacks with ``mode="auto"`` read it (nnfast/callbacks/_monitor.py)."""
+        return self.__dict__.get("_direction") or ("up" if self.kind == "accuracy" else "down")
+
+    @direction.setter
+    def direction(self, value: str) -> None:
+        if value not in ("up", "down"):
+            raise ValueError(f"Metric {self.name!r}: direction must be 'up' or 'down', got "
+                             f"{value!r}")
+        self._direction = value
+
     def __init__(self, name: str, kind: str):
         self.name, self.kind = name, kind
         self.loss = None

@@ -13,6 +13,7 @@ from nnfast.metrics._stat import StatMetric, integer, number, row_weights
 
 class _Thresholded(StatMetric):
     """tp plus fp (Precision) or fn (Recall) at one threshold: positive when p > threshold."""
+    direction = "up"   # keras.metrics.Precision/Recall._direction
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None):
         super().__init__(name)
@@ -82,6 +83,7 @@ class AUC(StatMetric):
     interpolation (Keras' ``interpolate_pr_auc``). "minoring"/"majoring" take the lower/upper
     of the two heights. Statistics: tp and fp per threshold, Σ w over true and false entries.
     ``multi_label`` is not supported (entries are flattened, Keras' default)."""
+    direction = "up"   # keras.metrics.AUC._direction
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
                  name="auc", multi_label=False):
@@ -168,6 +170,7 @@ class FBetaScore(StatMetric):
     p = tp/(tp+fp+ε), r = tp/(tp+fn+ε), f = (1+β²)·p·r/(β²·p + r + ε), ε = 1e-7. ``average``:
     None (one value per class, an array), "micro" (counts summed over classes first), "macro"
     (mean over classes), "weighted" (weighted by each class's Σ w·y)."""
+    direction = "up"   # keras.metrics.FBetaScore._direction
 
     def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score"):
         super().__init__(name)

@@ -1,10 +1,9 @@
 """Keras 3 regression metrics: RootMeanSquaredError and R2Score."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
+from nnfast import _warn
 from nnfast.metrics._basic import Metric
 from nnfast.metrics._stat import StatMetric, integer, row_weights
 
@@ -12,6 +11,7 @@ from nnfast.metrics._stat import StatMetric, integer, row_weights
 class RootMeanSquaredError(Metric):
     """√(Σ_i w_i·mean_j (p_ij - y_ij)² / Σ_i w_i): the root of the weighted mse (Keras 3
     RootMeanSquaredError; compile name "root_mean_squared_error")."""
+    direction = "down"   # keras.metrics.RootMeanSquaredError._direction
 
     def __init__(self, name="root_mean_squared_error"):
         if not isinstance(name, str) or not name:
@@ -35,6 +35,7 @@ class R2Score(StatMetric):
     ``class_aggregation``: "uniform_average" (mean), "variance_weighted_average" (weighted by
     total) or None (the array). ``num_regressors`` > 0: adjusted R², 1 - (1 - r2)(n - 1)/(n - p
     - 1), n the number of target entries seen (with Keras' warnings when p >= n - 1)."""
+    direction = "up"   # keras.metrics.R2Score._direction
 
     def __init__(self, class_aggregation="uniform_average", num_regressors=0, name="r2_score"):
         super().__init__(name)
@@ -75,11 +76,11 @@ class R2Score(StatMetric):
         n, k = float(sums[4 * m]), self.num_regressors
         if k:
             if k > n - 1:
-                warnings.warn("More independent predictors than datapoints in adjusted R2 "
-                              "score. Falling back to standard R2 score.", stacklevel=2)
+                _warn.warn("More independent predictors than datapoints in adjusted R2 "
+                           "score. Falling back to standard R2 score.")
             elif k == n - 1:
-                warnings.warn("Division by zero in Adjusted R2 score. Falling back to standard "
-                              "R2 score.", stacklevel=2)
+                _warn.warn("Division by zero in Adjusted R2 score. Falling back to standard "
+                           "R2 score.")
             else:
                 r2 = 1 - (1 - r2) * (n - 1) / (n - k - 1)
         return r2

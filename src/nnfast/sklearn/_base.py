@@ -7,7 +7,6 @@ nnfast.ops on the flat buffers of a Network.
 """
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -20,6 +19,7 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import validate_data
 
+from nnfast import _warn
 from nnfast._threads import blas_limited
 from nnfast.sklearn._checks import (
     batch_weight_sum,
@@ -28,7 +28,7 @@ from nnfast.sklearn._checks import (
     user_rows,
 )
 from nnfast.sklearn._network import ACT, Network
-from nnfast.sklearn._solvers import SGD, Adam, lbfgs
+from nnfast.sklearn._solvers import SGD, Adam, lbfgs, sklearn_dir
 
 _STOCHASTIC = ("sgd", "adam")
 
@@ -267,8 +267,8 @@ class BaseMLP(BaseEstimator):
             bs = min(200, n)
         else:
             if self.batch_size > n:
-                warnings.warn("Got `batch_size` less than 1 or larger than "
-                              "sample size. It is going to be clipped", stacklevel=3)
+                _warn.warn("Got `batch_size` less than 1 or larger than "
+                           "sample size. It is going to be clipped", skip=sklearn_dir())
             bs = int(np.clip(self.batch_size, 1, n))
         net.reserve(bs)
         dense = not sp.issparse(X)
@@ -321,11 +321,11 @@ class BaseMLP(BaseEstimator):
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:
-                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                                  "reached and the optimization hasn't converged yet.",
-                                  ConvergenceWarning, stacklevel=3)
+                    _warn.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                               "reached and the optimization hasn't converged yet.",
+                               ConvergenceWarning, skip=sklearn_dir())
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=3)
+            _warn.warn("Training interrupted by user.", skip=sklearn_dir())
         if early:
             net.params[...] = self._best_params
 

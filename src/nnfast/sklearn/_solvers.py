@@ -16,11 +16,18 @@ narrower, the step runs scikit-learn's own NumPy arithmetic instead, decided onc
 from __future__ import annotations
 
 import math
-import warnings
+import os
 
 import numpy as np
 
-from nnfast import ops
+from nnfast import _warn, ops
+
+
+def sklearn_dir() -> tuple:
+    """scikit-learn's directory: the estimators' fit runs under its ``_fit_context`` wrapper,
+    whose frame a warning must skip to name the user's line (nnfast/_warn.py)."""
+    import sklearn
+    return (os.path.dirname(os.path.abspath(sklearn.__file__)) + os.sep,)
 
 
 def _with_decay(params, grads, n_coef: int, decay: float) -> np.ndarray:
@@ -188,5 +195,5 @@ def lbfgs(fun, x0: np.ndarray, max_iter: int, max_fun: int, tol: float, verbose)
                     f"(max_iter={max_iter}).")
         msg += ("\nYou might also want to scale the data as shown in:\n"
                 "    https://scikit-learn.org/stable/modules/preprocessing.html")
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        _warn.warn(msg, ConvergenceWarning, skip=sklearn_dir())
     return res.x, float(res.fun), n_iter

@@ -1,0 +1,34 @@
+"""nnfast's estimators where they deliberately differ from scikit-learn 1.9.1 (docs/sklearn.md):
+warm_start with changed layer sizes raises; weights whose sum overflows give loss_ 0.0."""
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+from nnfast.sklearn import MLPClassifier  # noqa: E402
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(60, 4))
+Y = (X[:, 0] > 0).astype(int)
+
+
+def test_warm_start_with_new_layer_sizes_raises():
+    clf = MLPClassifier(hidden_layer_sizes=(5,), warm_start=True, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, Y)
+    clf.set_params(hidden_layer_sizes=(7,))
+    with pytest.raises(ValueError, match=r"^layer sizes \[4, 7, 1\] differ from the fitted "
+                       r"ones \[4, 5, 1\]; refit without warm_start$"):
+        clf.fit(X, Y)
+
+
+def test_overflowing_weight_sum_gives_zero_loss():
+    w = np.ones(60)
+    w[:2] = 1e308
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, Y, sample_weight=w)
+    assert clf.loss_ == 0.0 and clf.n_iter_ == 5
