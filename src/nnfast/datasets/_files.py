@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
+import stat
 import zipfile
 
 import numpy as np
@@ -10,6 +11,18 @@ import numpy as np
 
 def _fail(path, what: str) -> ValueError:
     return ValueError(f"{os.fspath(path)}: {what}")
+
+
+def _regular(path: str) -> None:
+    """FileNotFoundError when ``path`` does not exist; ValueError when it is not a regular file
+    (a pipe, FIFO, device: the loaders read a file twice, its first bytes then the data)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    if not stat.S_ISREG(mode):
+        raise _fail(path, "not a regular file (a directory, pipe, FIFO or device); data is "
+                          "read from regular files only")
 
 
 def _numeric(arr: np.ndarray, path, what: str) -> np.ndarray:
@@ -187,8 +200,7 @@ def load_file(
     >>> x, y = load_file("train.csv")  # doctest: +SKIP
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file")
+    _regular(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
         x, y = _load_npz(path)
@@ -210,8 +222,7 @@ def load_features(path: str | os.PathLike) -> np.ndarray:
     docs/model.md). Raises ValueError naming the file (empty, not numeric, NaN/Inf, unknown
     type), FileNotFoundError when missing."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file")
+    _regular(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
         x = _load_array(path)
