@@ -304,7 +304,7 @@ def test_every_mistake_is_found_before_any_work(env, tmp_path, args, message):
     ("NNFAST_DATA", "{file}", "NNFAST_DATA='{file}': not a directory (it names the directory "
                               "that holds the data sets)"),
     ("NNFAST_DIST_TIMEOUT", "soon", "NNFAST_DIST_TIMEOUT='soon': expected a number of "
-                                    "seconds > 0"),
+                                    "seconds >= 0 (0 = never abort)"),
     ("NNFAST_DISTRIBUTED", "maybe", "NNFAST_DISTRIBUTED='maybe': expected 0 or 1 (or "
                                     "false/true, no/yes, off/on)"),
 ])
@@ -530,3 +530,39 @@ def test_seed_is_printed_and_linear_model_is_called_linear(env):
     assert isinstance(drawn, int) and 0 <= drawn < 2**31
     p = run(env, "train", "--hidden", "4", "--epochs", "1", "--threads", "1")
     assert re.search(r"\nseed     \d+ \(drawn\)\n", p.stdout), p.stdout
+
+
+# ---------------------------------------------------------------- issue #17 (in-process runs)
+
+def main_run(monkeypatch, capsys, *argv, env=None):
+    """``nnfast *argv`` in this process: (exit status, stdout, stderr)."""
+    from nnfast import cli
+
+    for k, v in (env or {}).items():
+        monkeypatch.setenv(k, v)
+    rc = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize("value, expected", [("0", 0.0), ("", 300.0), (" 2.5 ", 2.5)])
+def test_dist_timeout_zero_means_never_as_documented(monkeypatch, capsys, value, expected):
+    from nnfast.distributed._mpi import env_timeout
+
+    monkeypatch.setenv("NNFAST_DIST_TIMEOUT", value)
+    assert env_timeout() == expected
+    rc, out, err = main_run(monkeypatch, capsys, "info", "--json")
+    assert (rc, err) == (0, "")
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
+def test_dist_timeout_one_parser_one_error(monkeypatch, capsys, value):
+    from nnfast.distributed._mpi import env_timeout
+
+    monkeypatch.setenv("NNFAST_DIST_TIMEOUT", value)
+    message = (f"NNFAST_DIST_TIMEOUT={value!r}: expected a number of seconds >= 0 "
+               "(0 = never abort)")
+    with pytest.raises(ValueError) as e:
+        env_timeout()
+    assert str(e.value) == f"nnfast.distributed: {message}"
+    assert main_run(monkeypatch, capsys, "info") == (2, "", f"nnfast info: error: {message}\n")

@@ -80,14 +80,12 @@ def check_environment() -> None:
         _threads.env_threads(var)
     backends.get_backend()   # NNFAST_BACKEND, NNFAST_ISA, NNFAST_THREADING, NNFAST_SPIN_US
     env_data_dir()
-    raw = os.environ.get("NNFAST_DIST_TIMEOUT", "").strip()
-    if raw:
-        try:
-            ok = float(raw) > 0 and math.isfinite(float(raw))
-        except ValueError:
-            ok = False
-        if not ok:
-            raise CLIError(f"NNFAST_DIST_TIMEOUT={raw!r}: expected a number of seconds > 0")
+    from nnfast.distributed._mpi import env_timeout
+
+    try:
+        env_timeout()        # the library's parser: 0 means never, as documented
+    except ValueError as e:
+        raise CLIError(str(e).removeprefix("nnfast.distributed: ")) from None
     raw = os.environ.get("NNFAST_DISTRIBUTED", "").strip().lower()
     if raw and raw not in ("0", "1", "false", "true", "no", "yes", "off", "on"):
         raise CLIError(f"NNFAST_DISTRIBUTED={raw!r}: expected 0 or 1 (or false/true, no/yes, "
