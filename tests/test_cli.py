@@ -566,3 +566,77 @@ def test_dist_timeout_one_parser_one_error(monkeypatch, capsys, value):
         env_timeout()
     assert str(e.value) == f"nnfast.distributed: {message}"
     assert main_run(monkeypatch, capsys, "info") == (2, "", f"nnfast info: error: {message}\n")
+
+
+@pytest.fixture
+def predict_files(tmp_path):
+    from model_data import blobs, mlp
+
+    x, y = blobs(n=4)
+    model = mlp(seed=1, compile_with="adam")
+    model.save(tmp_path / "m.nnf")
+    np.save(tmp_path / "x.npy", x)
+    return tmp_path
+
+
+def test_predict_output_dash_and_symlink_and_fifo(monkeypatch, capsys, predict_files):
+    t = predict_files
+    rc, out, err = main_run(monkeypatch, capsys, "predict", "--model", t / "m.nnf", "--input",
+                            t / "x.npy", "--output", "-")
+    assert (rc, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "prediction,p0,p1,p2" and len(lines) == 5
+    # a link is written through: the target gets the CSV, the link stays a link
+    (t / "target.csv").write_text("old")
+    os.symlink(t / "target.csv", t / "link.csv")
+    rc, out, err = main_run(monkeypatch, capsys, "predict", "--model", t / "m.nnf", "--input",
+                            t / "x.npy", "--output", t / "link.csv", "--quiet")
+    assert (rc, err) == (0, "")
+    assert os.path.islink(t / "link.csv")
+    assert (t / "target.csv").read_text().splitlines() == lines
+    # a FIFO is written directly, not replaced by a regular file
+    fifo = t / "out.fifo"
+    os.mkfifo(fifo)
+    got = []
+    import threading
+    reader = threading.Thread(target=lambda: got.append(open(fifo).read()), daemon=True)
+    reader.start()
+    rc, out, err = main_run(monkeypatch, capsys, "predict", "--model", t / "m.nnf", "--input",
+                            t / "x.npy", "--output", fifo, "--quiet")
+    reader.join(10)
+    assert (rc, err) == (0, "")
+    assert got[0].splitlines() == lines and os.path.exists(fifo) and not os.path.isfile(fifo)
+
+
+def test_pipes_and_devices_are_not_regular_files(monkeypatch, capsys, predict_files):
+    t = predict_files
+    fifo = t / "in.fifo"
+    os.mkfifo(fifo)
+    rc, out, err = main_run(monkeypatch, capsys, "predict", "--model", t / "m.nnf", "--input",
+                            fifo)
+    assert (rc, out) == (2, "")
+    assert err == (f"nnfast predict: error: --input {fifo}: not a regular file (a pipe, FIFO "
+                   "or device); nnfast reads data and models from regular files only: save it "
+                   "to a file first\n")
+    rc, out, err = main_run(monkeypatch, capsys, "train", "--dataset", "/dev/null")
+    assert rc == 2
+    assert err.startswith("nnfast train: error: --dataset /dev/null: not a regular file")
+    with pytest.raises(ValueError) as e:
+        nnfast.datasets.load_features(str(fifo))
+    assert str(e.value) == (f"{fifo}: not a regular file (a directory, pipe, FIFO or device); "
+                            "data is read from regular files only")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--save", ""], "--save '': empty file name"),
+    (["train", "--plot", ""], "--plot '': empty file name"),
+    (["train", "--data-dir", "", "--dataset", "mnist"], "--data-dir '': empty directory name"),
+    (["predict", "--model", "", "--input", "x.npy"], "--model '': empty file name"),
+    (["train", "--save", "/dev/null"], "--save /dev/null: is a character device, not a regular "
+                                       "file; it is not replaced (files are written whole to a "
+                                       "regular file, then renamed into place)"),
+])
+def test_empty_and_special_output_paths_are_refused_up_front(monkeypatch, capsys, argv,
+                                                             message):
+    rc, out, err = main_run(monkeypatch, capsys, *argv)
+    assert (rc, out, err) == (2, "", f"nnfast {argv[0]}: error: {message}\n")
