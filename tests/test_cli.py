@@ -640,3 +640,15 @@ def test_empty_and_special_output_paths_are_refused_up_front(monkeypatch, capsys
                                                              message):
     rc, out, err = main_run(monkeypatch, capsys, *argv)
     assert (rc, out, err) == (2, "", f"nnfast {argv[0]}: error: {message}\n")
+
+
+def test_predict_refuses_complex_input_like_model_predict(monkeypatch, capsys, predict_files):
+    t = predict_files
+    np.save(t / "xc.npy", np.load(t / "x.npy") + 1j)
+    with pytest.raises(TypeError, match="^predict: x must hold numbers"):
+        nnfast.load_model(t / "m.nnf").predict(np.load(t / "xc.npy"), verbose=0)
+    rc, out, err = main_run(monkeypatch, capsys, "predict", "--model", t / "m.nnf", "--input",
+                            t / "xc.npy")
+    assert (rc, out) == (2, "")
+    assert err == (f"nnfast predict: error: {t / 'xc.npy'}: input must be numeric (bool, int "
+                   "or float), got dtype complex128\n")

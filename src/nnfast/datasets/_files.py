@@ -26,9 +26,11 @@ def _regular(path: str) -> None:
 
 
 def _numeric(arr: np.ndarray, path, what: str) -> np.ndarray:
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
-                                   or arr.dtype == np.bool_):
-        raise _fail(path, f"{what} must be numeric, got dtype {arr.dtype}")
+    # the rule of fit/predict (nnfast/engine/checks.py as_array): bool, int or float; complex
+    # is refused rather than cast, which would drop the imaginary part with a ComplexWarning
+    if arr.dtype.kind not in "biuf":
+        raise _fail(path, f"{what} must be numeric (bool, int or float), got dtype "
+                          f"{arr.dtype}")
     return arr
 
 
