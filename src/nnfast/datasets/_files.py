@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import stat
 import zipfile
@@ -115,11 +116,20 @@ def _load_npz(path: str):
 
 
 def _is_number(s: str) -> bool:
+    # Python's float() takes "1_0" (PEP 515); NumPy's loadtxt and csv readers do not
+    if "_" in s:
+        return False
     try:
         float(s)
         return True
     except ValueError:
         return False
+
+
+def _skipped(row: list[str]) -> bool:
+    """Blank lines (also whitespace-only, as np.loadtxt) and ``#`` comment lines."""
+    return not row or (len(row) == 1 and not row[0].strip()) or \
+        row[0].lstrip().startswith("#")
 
 
 def _is_header(row: list[str]) -> bool:
@@ -134,8 +144,11 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
     Header rule: the first row is a header when none of its cells is a number (so ``id,f1,
     label`` is a header and ``1,,3`` is a data row with an empty cell). Every other row is
     data: a row with an empty or non-numeric cell, or of another width, raises ValueError
-    naming the file, the line and the column. Lines with no characters at all are skipped, as
-    NumPy's loadtxt does; no other row is ever left out.
+    naming the file, the line and the column (also NaN and Inf cells, and ``1_0``: Python's
+    float() takes underscores, NumPy's readers do not). Blank lines, also whitespace-only
+    ones, are skipped as NumPy's loadtxt does, and so are lines whose first cell starts with
+    ``#`` (loadtxt's default ``comments="#"``; unlike loadtxt, a ``#`` after data on a line is
+    not a comment but part of the cell, so it is reported); no other row is ever left out.
 
     Returns (data float64 (n_rows, n_columns), header names or None).
     """
@@ -143,7 +156,7 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
     # utf-8-sig: a leading byte-order mark is dropped, not glued to the first cell
     with open(path, newline="", encoding="utf-8-sig") as f:
         try:
-            rows = [(i, r) for i, r in enumerate(csv.reader(f), 1) if r]
+            rows = [(i, r) for i, r in enumerate(csv.reader(f), 1) if not _skipped(r)]
         except UnicodeDecodeError as e:
             raise _fail(path, f"not UTF-8 text ({e})") from None
         except csv.Error as e:
@@ -164,6 +177,9 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
                                   "are not supported; fill or drop the row)")
             if not _is_number(c):
                 raise _fail(path, f"line {line}, column {j + 1}: {c!r} is not a number")
+            if not math.isfinite(float(c)):
+                raise _fail(path, f"line {line}, column {j + 1}: {c!r} is NaN or infinite "
+                                  "(not supported; fill or drop the row)")
         data[i] = [float(c) for c in r]
     return data, header
 
