@@ -304,7 +304,7 @@ def test_every_mistake_is_found_before_any_work(env, tmp_path, args, message):
     ("NNFAST_DATA", "{file}", "NNFAST_DATA='{file}': not a directory (it names the directory "
                               "that holds the data sets)"),
     ("NNFAST_DIST_TIMEOUT", "soon", "NNFAST_DIST_TIMEOUT='soon': expected a number of "
-                                    "seconds > 0"),
+                                    "seconds >= 0 (0 = never abort)"),
     ("NNFAST_DISTRIBUTED", "maybe", "NNFAST_DISTRIBUTED='maybe': expected 0 or 1 (or "
                                     "false/true, no/yes, off/on)"),
 ])
@@ -530,3 +530,125 @@ def test_seed_is_printed_and_linear_model_is_called_linear(env):
     assert isinstance(drawn, int) and 0 <= drawn < 2**31
     p = run(env, "train", "--hidden", "4", "--epochs", "1", "--threads", "1")
     assert re.search(r"\nseed     \d+ \(drawn\)\n", p.stdout), p.stdout
+
+
+# ---------------------------------------------------------------- issue #17 (in-process runs)
+
+def main_run(monkeypatch, capsys, *argv, env=None):
+    """``nnfast *argv`` in this process: (exit status, stdout, stderr)."""
+    from nnfast import cli
+
+    for k, v in (env or {}).items():
+        monkeypatch.setenv(k, v)
+    rc = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize("value, expected", [("0", 0.0), ("", 300.0), (" 2.5 ", 2.5)])
+def test_dist_timeout_zero_means_never_as_documented(monkeypatch, capsys, value, expected):
+    from nnfast.distributed._mpi import env_timeout
+
+    monkeypatch.setenv("NNFAST_DIST_TIMEOUT", value)
+    assert env_timeout() == expected
+    rc, out, err = main_run(monkeypatch, capsys, "info", "--json")
+    assert (rc, err) == (0, "")
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
+def test_dist_timeout_one_parser_one_error(monkeypatch, capsys, value):
+    from nnfast.distributed._mpi import env_timeout
+
+    monkeypatch.setenv("NNFAST_DIST_TIMEOUT", value)
+    message = (f"NNFAST_DIST_TIMEOUT={value!r}: expected a number of seconds >= 0 "
+               "(0 = never abort)")
+    with pytest.raises(ValueError) as e:
+        env_timeout()
+    assert str(e.value) == f"nnfast.distributed: {message}"
+    assert main_run(monkeypatch, capsys, "info") == (2, "", f"nnfast info: error: {message}\n")
+
+
+@pytest.fixture
+def predict_files(tmp_path):
+    from model_data import blobs, mlp
+
+    x, y = blobs(n=4)
+    model = mlp(seed=1, compile_with="adam")
+    model.save(tmp_path / "m.nnf")
+    np.save(tmp_path / "x.npy", x)
+    return tmp_path
+
+
+def test_predict_output_dash_and_symlink_and_fifo(monkeypatch, capsys, predict_files):
+    t = predict_files
+    rc, out, err = main_run(monkeypatch, capsys, "predict", "--model", t / "m.nnf", "--input",
+                            t / "x.npy", "--output", "-")
+    assert (rc, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "prediction,p0,p1,p2" and len(lines) == 5
+    # a link is written through: the target gets the CSV, the link stays a link
+    (t / "target.csv").write_text("old")
+    os.symlink(t / "target.csv", t / "link.csv")
+    rc, out, err = main_run(monkeypatch, capsys, "predict", "--model", t / "m.nnf", "--input",
+                            t / "x.npy", "--output", t / "link.csv", "--quiet")
+    assert (rc, err) == (0, "")
+    assert os.path.islink(t / "link.csv")
+    assert (t / "target.csv").read_text().splitlines() == lines
+    # a FIFO is written directly, not replaced by a regular file
+    fifo = t / "out.fifo"
+    os.mkfifo(fifo)
+    got = []
+    import threading
+    reader = threading.Thread(target=lambda: got.append(open(fifo).read()), daemon=True)
+    reader.start()
+    rc, out, err = main_run(monkeypatch, capsys, "predict", "--model", t / "m.nnf", "--input",
+                            t / "x.npy", "--output", fifo, "--quiet")
+    reader.join(10)
+    assert (rc, err) == (0, "")
+    assert got[0].splitlines() == lines and os.path.exists(fifo) and not os.path.isfile(fifo)
+
+
+def test_pipes_and_devices_are_not_regular_files(monkeypatch, capsys, predict_files):
+    t = predict_files
+    fifo = t / "in.fifo"
+    os.mkfifo(fifo)
+    rc, out, err = main_run(monkeypatch, capsys, "predict", "--model", t / "m.nnf", "--input",
+                            fifo)
+    assert (rc, out) == (2, "")
+    assert err == (f"nnfast predict: error: --input {fifo}: not a regular file (a pipe, FIFO "
+                   "or device); nnfast reads data and models from regular files only: save it "
+                   "to a file first\n")
+    rc, out, err = main_run(monkeypatch, capsys, "train", "--dataset", "/dev/null")
+    assert rc == 2
+    assert err.startswith("nnfast train: error: --dataset /dev/null: not a regular file")
+    with pytest.raises(ValueError) as e:
+        nnfast.datasets.load_features(str(fifo))
+    assert str(e.value) == (f"{fifo}: not a regular file (a directory, pipe, FIFO or device); "
+                            "data is read from regular files only")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--save", ""], "--save '': empty file name"),
+    (["train", "--plot", ""], "--plot '': empty file name"),
+    (["train", "--data-dir", "", "--dataset", "mnist"], "--data-dir '': empty directory name"),
+    (["predict", "--model", "", "--input", "x.npy"], "--model '': empty file name"),
+    (["train", "--save", "/dev/null"], "--save /dev/null: is a character device, not a regular "
+                                       "file; it is not replaced (files are written whole to a "
+                                       "regular file, then renamed into place)"),
+])
+def test_empty_and_special_output_paths_are_refused_up_front(monkeypatch, capsys, argv,
+                                                             message):
+    rc, out, err = main_run(monkeypatch, capsys, *argv)
+    assert (rc, out, err) == (2, "", f"nnfast {argv[0]}: error: {message}\n")
+
+
+def test_predict_refuses_complex_input_like_model_predict(monkeypatch, capsys, predict_files):
+    t = predict_files
+    np.save(t / "xc.npy", np.load(t / "x.npy") + 1j)
+    with pytest.raises(TypeError, match="^predict: x must hold numbers"):
+        nnfast.load_model(t / "m.nnf").predict(np.load(t / "xc.npy"), verbose=0)
+    rc, out, err = main_run(monkeypatch, capsys, "predict", "--model", t / "m.nnf", "--input",
+                            t / "xc.npy")
+    assert (rc, out) == (2, "")
+    assert err == (f"nnfast predict: error: {t / 'xc.npy'}: input must be numeric (bool, int "
+                   "or float), got dtype complex128\n")

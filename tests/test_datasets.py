@@ -313,7 +313,7 @@ def test_load_csv_header_and_label_column(tmp_path):
     ("a,b\n", {}, "holds no samples"),
     ("1,2\n", {"label_column": 5}, "label_column=5 out of range"),
     ("a,b\n1,2\n", {"label_column": "c"}, "no column named 'c'"),
-    ("1,nan\n", {}, "y contains NaN"),
+    ("1,nan\n", {}, r"line 1, column 2: 'nan' is NaN or infinite"),
 ])
 def test_load_csv_errors(tmp_path, text, kw, message):
     p = tmp_path / "bad.csv"
@@ -440,3 +440,31 @@ def test_nnfast_data_naming_a_file_is_a_clear_error(tmp_path, monkeypatch):
             load(download=True, mirrors=[], progress=False)
         assert str(e.value) == (f"NNFAST_DATA={str(f)!r}: not a directory (it names the "
                                 "directory that holds the data sets)")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a,b\n1_0,2\n", "line 2, column 1: '1_0' is not a number"),
+    ("a,b\n1,nan\n", "line 2, column 2: 'nan' is NaN or infinite (not supported; fill or drop "
+                     "the row)"),
+    ("a,b\n1,2\n-inf,2\n", "line 3, column 1: '-inf' is NaN or infinite (not supported; fill "
+                           "or drop the row)"),
+    ("# made by hand\na,b\n1,x\n", "line 3, column 2: 'x' is not a number"),
+])
+def test_csv_cells_like_numpy_with_line_and_column(tmp_path, text, message):
+    from nnfast.datasets._files import read_csv
+
+    p = tmp_path / "d.csv"
+    p.write_text(text)
+    with pytest.raises(ValueError) as e:
+        read_csv(p)
+    assert str(e.value) == f"{p}: {message}"
+
+
+def test_csv_skips_whitespace_lines_and_comments_as_loadtxt(tmp_path):
+    from nnfast.datasets._files import read_csv
+
+    p = tmp_path / "d.csv"
+    p.write_text("# comment, with a comma\na,b\n   \n1,2\n\t\n  # indented comment\n3,4\n")
+    data, header = read_csv(p)
+    assert header == ["a", "b"]
+    np.testing.assert_array_equal(data, [[1.0, 2.0], [3.0, 4.0]])

@@ -53,6 +53,17 @@ class Server:
                 if kind == "status":
                     self.send_error(arg)
                     return
+                if kind == "trickle-headers":  # the status line and headers, a byte every 0.3 s
+                    head = (f"HTTP/1.0 200 OK\r\nContent-Length: {len(arg)}\r\n"
+                            "X-Padding: " + "x" * 200 + "\r\n\r\n").encode()
+                    for i in range(len(head)):
+                        try:
+                            self.wfile.write(head[i:i + 1])
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                        time.sleep(0.3)
+                    return
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(arg)))
                 self.end_headers()
@@ -135,6 +146,21 @@ def test_a_trickling_server_is_cut_off_at_the_timeout(server, payload, tmp_path)
         get(server, tmp_path, [server.mirror("a")], None, timeout=1.0, retries=0,
             progress=False)
     assert time.monotonic() - t0 < 3.0
+    assert str(e.value) == (f"could not download f.gz into {tmp_path}; attempts: "
+                            f"{server.mirror('a')}f.gz: timed out: the transfer took more "
+                            "than 1 s")
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_timeout_covers_a_server_trickling_its_headers(server, payload, tmp_path):
+    # urllib reads the status line and headers inside urlopen, one recv per byte here: each
+    # arrives within the timeout, all of them would take over a minute (issue #17 item 2)
+    server.routes["/a/f.gz"] = [("trickle-headers", payload)]
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError) as e:
+        get(server, tmp_path, [server.mirror("a")], None, timeout=1.0, retries=0,
+            progress=False)
+    assert time.monotonic() - t0 < 2.5
     assert str(e.value) == (f"could not download f.gz into {tmp_path}; attempts: "
                             f"{server.mirror('a')}f.gz: timed out: the transfer took more "
                             "than 1 s")

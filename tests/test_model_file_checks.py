@@ -85,7 +85,7 @@ def deleter(*path):
 
 # ------------------------------------------------------------------------- model.json fields
 BOUND = "[1, 2147483647]"
-COUNT = "[0, 9223372036854775807]"
+STEPS = "[0, 9223372036854775806]"   # the next step (count + 1) must fit int64
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -140,11 +140,29 @@ COUNT = "[0, 9223372036854775807]"
     (setter("surprise", 1),
      "model.json: unknown field 'surprise'; expected format, format_version, nnfast_version, "
      "model, built, input_shape, compile, state, arrays"),
-    (setter("state", "step", -4), f"state.step: expected an integer in {COUNT}, got -4"),
-    (setter("state", "epoch", 2**63), f"state.epoch: expected an integer in {COUNT}, got "
+    (setter("state", "step", -4), f"state.step: expected an integer in {STEPS}, got -4"),
+    (setter("state", "epoch", 2**63), f"state.epoch: expected an integer in {STEPS}, got "
                                       "9223372036854775808"),
     (setter("compile", "optimizer", "iterations", -1),
-     f"compile.optimizer.iterations: expected an integer in {COUNT}, got -1"),
+     f"compile.optimizer.iterations: expected an integer in {STEPS}, got -1"),
+    # the next step must still be valid: 2**63 - 1 passed, then fit failed in the kernel
+    (setter("compile", "optimizer", "iterations", 2**63 - 1),
+     f"compile.optimizer.iterations: expected an integer in {STEPS}, got 9223372036854775807"),
+    (setter("state", "step", 2**63 - 1),
+     f"state.step: expected an integer in {STEPS}, got 9223372036854775807"),
+    # metric fields that size an allocation are bounded at load (issue #17 item 1)
+    (setter("compile", "metrics", [{"class": "AUC", "config": {"num_thresholds": 2**31 - 1}}]),
+     "compile.metrics[0].config.num_thresholds: expected an integer in [2, 1000000], got "
+     "2147483647"),
+    (setter("compile", "metrics", [{"class": "AUC", "config": {"num_thresholds": 1}}]),
+     "compile.metrics[0].config.num_thresholds: expected an integer in [2, 1000000], got 1"),
+    (setter("compile", "metrics", [{"class": "TopKCategoricalAccuracy",
+                                    "config": {"k": 2**31}}]),
+     "compile.metrics[0].config.k: expected an integer in [1, 2147483647], got 2147483648"),
+    (setter("compile", "metrics", [{"class": "Precision", "config": {"class_id": -1}}]),
+     "compile.metrics[0].config.class_id: expected an integer in [0, 2147483647], got -1"),
+    (setter("compile", "metrics", [{"class": "Recall", "config": {"thresholds": [0.5]}}]),
+     "compile.metrics[0].config.thresholds: expected a number in [0, 1], got [0.5]"),
     (setter("compile", "optimizer", "class", "Lion"),
      "compile.optimizer.class: expected one of SGD, Adam, AdamW, RMSprop, Adagrad, got 'Lion'"),
     (setter("compile", "optimizer", "config", "learning_rate", -1.0),
@@ -377,3 +395,15 @@ def test_bounds_are_the_documented_ones():
             model_doc.MAX_LAYERS, model_doc.MAX_RANK, model_doc.MAX_DIM) == (
         2**20, 32, 1024, 1024, 8, 2**31 - 1)
     assert (model_archive.MAX_MEMBERS, model_archive.MAX_DIRECTORY_BYTES) == (64, 65536)
+
+
+def test_auc_num_thresholds_is_bounded_in_the_constructor():
+    # Keras 3 sets no upper bound; 2**31 - 1 would allocate 32 GiB at the first evaluate
+    assert nnfast.metrics.AUC(num_thresholds=10**6).num_thresholds == 10**6
+    with pytest.raises(ValueError) as e:
+        nnfast.metrics.AUC(num_thresholds=10**6 + 1)
+    assert str(e.value) == ("AUC: num_thresholds must be at most 1000000 (nnfast's bound; Keras "
+                            "has none), got 1000001")
+    with pytest.raises(ValueError) as e:
+        nnfast.metrics.AUC(num_thresholds=1)
+    assert str(e.value) == "AUC: num_thresholds must be an integer >= 2, got 1"

@@ -287,3 +287,54 @@ def test_concurrent_saves_from_two_processes_both_succeed_and_one_wins_whole(tmp
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         nnfast.load_model(tmp_path / "nothing.nnf")
+
+
+# ---------------------------------------------------------------- symlinks and special files
+
+def test_save_through_a_symlink_replaces_the_target_and_keeps_the_link(tmp_path):
+    # open(path, "w") writes through links; so does save (issue #17 item 3)
+    model = mlp(seed=1)
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "target.nnf"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.nnf"
+    link.symlink_to(target)
+    model.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert sorted(os.listdir(tmp_path / "real")) == ["target.nnf"]
+    np.testing.assert_array_equal(nnfast.load_model(target).predict(X[:5], verbose=0),
+                                  model.predict(X[:5], verbose=0))
+    dangling = tmp_path / "dangling.nnf"
+    dangling.symlink_to(tmp_path / "real" / "new.nnf")
+    model.save(dangling)
+    assert dangling.is_symlink() and (tmp_path / "real" / "new.nnf").is_file()
+
+
+def test_save_refuses_a_fifo_or_device_and_leaves_it(tmp_path):
+    fifo = tmp_path / "pipe.nnf"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError) as e:
+        mlp(seed=1).save(fifo)
+    assert str(e.value) == (f"{fifo}: is a FIFO (named pipe), not a regular file; it is not "
+                            "replaced (files are written whole to a regular file, then renamed "
+                            "into place)")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    with pytest.raises(ValueError, match=r"^/dev/null: is a character device, not a regular"):
+        mlp(seed=1).save("/dev/null")
+
+
+def test_special_write_writes_a_fifo_directly(tmp_path):
+    import threading
+
+    fifo = str(tmp_path / "out.fifo")
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()), daemon=True)
+    reader.start()
+    with atomic_write.atomic_write(fifo, "w", "write", encoding="utf-8") as f:
+        f.write("a,b\n")
+    reader.join(10)
+    assert got == [b"a,b\n"]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert atomic_write.names_descriptor("/dev/stdout")
+    assert not atomic_write.names_descriptor(str(tmp_path / "x"))

@@ -21,6 +21,14 @@ last rename wins with a whole file.
 
 New files get mode 0o666 minus the umask (the kernel applies it, as for ``open(path, "w")``);
 a replaced file keeps its permission bits.
+
+**Symbolic links are written through, as ``open(path, "w")`` does**: the link's final target
+(``os.path.realpath``) is replaced, in the target's directory, and the link stays a link. A
+target that exists and is not a regular file (a character device such as ``/dev/null``, a FIFO,
+a socket), or a path naming a file descriptor (``/dev/stdout``, ``/dev/fd/N``,
+``/proc/<pid>/fd/N``), cannot be replaced without destroying it: ``special="write"`` writes
+to it directly with ``open`` (not atomic: what the user asked for), ``special="refuse"`` (the
+default; model files) raises ValueError.
 """
 from __future__ import annotations
 
@@ -28,7 +36,9 @@ import contextlib
 import errno
 import io
 import os
+import re
 import secrets
+import stat
 
 # O_TMPFILE errors that mean "not supported here" rather than a problem with the path
 _NO_TMPFILE = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP}
@@ -117,39 +127,102 @@ def _sync_directory(directory: str) -> None:
         os.close(fd)
 
 
+_FD_DIR = re.compile(r"/proc/[^/]+/fd")
+
+
+def names_descriptor(path: str) -> bool:
+    """Whether ``path``, following symbolic links one at a time, reaches an entry of a
+    ``/proc/<pid>/fd`` directory (``/dev/stdout`` -> ``/proc/self/fd/1``): such a "link" is the
+    open file itself (a pipe, a terminal, the file a shell redirected to), not a name in a
+    directory that a rename could replace."""
+    p = os.path.abspath(path)
+    for _ in range(40):      # the kernel's limit on links followed in one lookup
+        parent = os.path.realpath(os.path.dirname(p))
+        if _FD_DIR.fullmatch(parent):
+            return True
+        p = os.path.join(parent, os.path.basename(p))
+        if not os.path.islink(p):
+            return False
+        p = os.path.join(parent, os.readlink(p))
+    return False
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def resolve(path: str, special: str = "refuse") -> tuple[str, bool]:
+    """(where to write, whether to write there directly rather than atomically) for ``path``;
+    see the module docstring. Raises IsADirectoryError, or ValueError for a non-regular target
+    with ``special="refuse"``."""
+    if special not in ("refuse", "write"):
+        raise ValueError(f"special must be 'refuse' or 'write', got {special!r}")
+    try:
+        st = os.stat(path)            # follows links, also /proc's magic ones
+    except FileNotFoundError:
+        st = None                     # a new file (or a dangling link: its target is created)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    direct = names_descriptor(path) or (st is not None and not stat.S_ISREG(st.st_mode))
+    if not direct:
+        return os.path.realpath(path), False
+    if special == "write":
+        return path, True
+    what = "names a file descriptor" if st is None or stat.S_ISREG(st.st_mode) else \
+        f"is a {_kind(st.st_mode)}"
+    raise ValueError(f"{path}: {what}, not a regular file; it is not replaced (files are "
+                     "written whole to a regular file, then renamed into place)")
+
+
 @contextlib.contextmanager
-def replacing(path):
+def replacing(path, special: str = "refuse"):
     """``with replacing(path) as f:`` write binary data to ``f``; on leaving the block without an
     exception the data replaces ``path`` atomically. OSErrors name ``path``.
+
+    A symbolic link is written through: its final target is replaced and the link kept. A
+    target that is not a regular file, or a path naming a file descriptor (``/dev/stdout``),
+    is written directly when ``special="write"`` and refused with ValueError when
+    ``special="refuse"`` (module docstring).
 
     Raises IsADirectoryError when ``path`` is a directory, FileNotFoundError when its directory
     does not exist, PermissionError, as ``open(path, "wb")`` would.
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    target, direct = resolve(path, special)
+    if direct:
+        try:
+            f = open(target, "wb")
+        except OSError as exc:
+            raise _as_user_path(exc, path) from None
+        with f:
+            yield f
+        return
+    directory = os.path.dirname(target)
     named = None
     try:
         linker = _unnamed_linker(directory)
         if linker is not None:
             fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666)
         else:
-            fd, named = _open_named(directory, path)
+            fd, named = _open_named(directory, target)
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
             try:
-                mode = os.stat(path).st_mode & 0o777
+                mode = os.stat(target).st_mode & 0o777
             except FileNotFoundError:
                 mode = None           # a new file: the mode given at open, minus the umask
             if mode is not None:
                 os.chmod(f.fileno() if os.chmod in os.supports_fd else named, mode)
             if named is None:
-                named = _temp_name(directory, path)
+                named = _temp_name(directory, target)
                 linker(f.fileno(), named)
-        os.replace(named, path)
+        os.replace(named, target)
         named = None
     except OSError as exc:
         if exc.errno is None:         # raised by the caller's code, not by the file system
@@ -163,12 +236,14 @@ def replacing(path):
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kw):
+def atomic_write(path: str | os.PathLike, mode: str = "w", special: str = "refuse",
+                 **open_kw):
     """``with atomic_write(path) as f: f.write(...)``: ``path`` gets all of it or none of it
     (:func:`replacing`, in text or binary mode).
 
     ``mode`` is ``"w"`` or ``"wb"``; ``open_kw`` (encoding, errors, newline) go to the text
-    wrapper. Raises whatever the writer raises, after removing the temporary file.
+    wrapper; ``special`` as for :func:`replacing`. Raises whatever the writer raises, after
+    removing the temporary file.
 
     >>> import os, tempfile
     >>> p = os.path.join(tempfile.mkdtemp(), "out.txt")
@@ -181,7 +256,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kw):
         raise ValueError(f"atomic_write: mode must be 'w' or 'wb', got {mode!r}")
     if mode == "wb" and open_kw:
         raise ValueError(f"atomic_write: {', '.join(open_kw)} apply to text mode only")
-    with replacing(path) as raw:
+    with replacing(path, special) as raw:
         if mode == "wb":
             yield raw
             return

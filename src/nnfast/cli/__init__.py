@@ -138,7 +138,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="samples of the model's input shape: an .npy array (n_samples, ...) "
                         "or a .csv with one sample per row")
     r.add_argument("--output", metavar="PREDS.csv",
-                   help="write class and probabilities as CSV (default: classes to stdout)")
+                   help="write class and probabilities as CSV ('-': stdout; a symlink is written "
+                        "through, /dev/stdout or a FIFO directly; default: classes to stdout)")
     r.add_argument("--distributed", action="store_true",
                    help="each rank of the MPI job predicts a shard of the rows (run as: "
                         "mpirun -n N nnfast predict --distributed ...); rank 0 writes")

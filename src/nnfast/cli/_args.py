@@ -80,14 +80,12 @@ def check_environment() -> None:
         _threads.env_threads(var)
     backends.get_backend()   # NNFAST_BACKEND, NNFAST_ISA, NNFAST_THREADING, NNFAST_SPIN_US
     env_data_dir()
-    raw = os.environ.get("NNFAST_DIST_TIMEOUT", "").strip()
-    if raw:
-        try:
-            ok = float(raw) > 0 and math.isfinite(float(raw))
-        except ValueError:
-            ok = False
-        if not ok:
-            raise CLIError(f"NNFAST_DIST_TIMEOUT={raw!r}: expected a number of seconds > 0")
+    from nnfast.distributed._mpi import env_timeout
+
+    try:
+        env_timeout()        # the library's parser: 0 means never, as documented
+    except ValueError as e:
+        raise CLIError(str(e).removeprefix("nnfast.distributed: ")) from None
     raw = os.environ.get("NNFAST_DISTRIBUTED", "").strip().lower()
     if raw and raw not in ("0", "1", "false", "true", "no", "yes", "off", "on"):
         raise CLIError(f"NNFAST_DISTRIBUTED={raw!r}: expected 0 or 1 (or false/true, no/yes, "
@@ -97,10 +95,26 @@ def check_environment() -> None:
 # -------------------------------------------------------------------- files the run reads
 
 def input_file(opt: str, path: str) -> None:
+    """``path`` is an existing, readable regular file. Pipes, FIFOs and devices (``/dev/stdin``,
+    ``<(...)``) are refused as "not a regular file": loaders read a file more than once (its
+    first bytes to tell the format, then the data), which a pipe cannot do; write the data to
+    a file first (docs/cli.md)."""
+    import stat
+
+    if not path:
+        raise CLIError(f"{opt} '': empty file name")
     if os.path.isdir(path):
         raise CLIError(f"{opt} {path}: is a directory, expected a file")
-    if not os.path.exists(path):
-        raise CLIError(f"{opt} {path}: no such file")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise CLIError(f"{opt} {path}: no such file") from None
+    except OSError as e:
+        raise CLIError(f"{opt} {path}: {e.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise CLIError(f"{opt} {path}: not a regular file (a pipe, FIFO or device); nnfast "
+                       "reads data and models from regular files only: save it to a file "
+                       "first")
     if not os.access(path, os.R_OK):
         raise CLIError(f"{opt} {path}: not readable (permission denied)")
 
@@ -119,14 +133,31 @@ def plot_formats() -> dict:
 
 def output_file(opt: str, path: str, formats: dict | None = None) -> None:
     """``path`` can be created or replaced: its directory exists and is writable, it is not a
-    directory, and (for plots) its extension is a format matplotlib writes."""
-    if os.path.isdir(path):
-        raise CLIError(f"{opt} {path}: is a directory, expected a file name")
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise CLIError(f"{opt} {path}: directory {d} does not exist")
-    if not os.access(d, os.W_OK | os.X_OK):
-        raise CLIError(f"{opt} {path}: directory {d} is not writable")
+    directory, and (for plots) its extension is a format matplotlib writes. A symbolic link is
+    checked at its final target (which is what gets replaced). ``/dev/stdout``, a FIFO or a
+    device are written directly (nnfast/cli/_files.py), except by --save: a model file is only
+    ever written whole to a regular file. ``-`` is standard output for --output."""
+    from nnfast._atomic import resolve
+
+    if not path:
+        raise CLIError(f"{opt} '': empty file name")
+    if opt == "--output" and path == "-":
+        return
+    try:
+        target, direct = resolve(path, "refuse" if opt == "--save" else "write")
+    except IsADirectoryError:
+        raise CLIError(f"{opt} {path}: is a directory, expected a file name") from None
+    except ValueError as e:
+        raise CLIError(f"{opt} {e}") from None
+    if direct:
+        if not os.access(path, os.W_OK):
+            raise CLIError(f"{opt} {path}: not writable (permission denied)")
+    else:
+        d = os.path.dirname(target)
+        if not os.path.isdir(d):
+            raise CLIError(f"{opt} {path}: directory {d} does not exist")
+        if not os.access(d, os.W_OK | os.X_OK):
+            raise CLIError(f"{opt} {path}: directory {d} is not writable")
     if formats is not None:
         ext = os.path.splitext(path)[1].lower().lstrip(".")
         if ext not in formats:
@@ -135,19 +166,21 @@ def output_file(opt: str, path: str, formats: dict | None = None) -> None:
 
 
 def check_outputs(args, opts: tuple = ("save", "plot", "confusion", "output", "out")) -> None:
-    """Every output option of ``args``: paths writable, plot formats known, no two the same."""
-    given = {o: getattr(args, o) for o in opts if getattr(args, o, None)}
-    formats = plot_formats() if {"plot", "confusion"} & set(given) else None
+    """Every output option of ``args``: paths given and writable, plot formats known, no two
+    the same."""
+    given = {o: getattr(args, o) for o in opts if getattr(args, o, None) is not None}
+    formats = plot_formats() if {"plot", "confusion"} & {o for o, p in given.items() if p} \
+        else None
     for opt, path in given.items():
         output_file(f"--{opt}", path, formats if opt in ("plot", "confusion") else None)
     seen = {}
     for opt, path in given.items():
-        real = os.path.realpath(path)
+        real = path if path == "-" else os.path.realpath(path)
         if real in seen:
             raise CLIError(f"--{seen[real]} and --{opt} name the same file {path}")
         seen[real] = opt
     inp = getattr(args, "input", None)
-    if inp and getattr(args, "output", None) and \
+    if inp and getattr(args, "output", None) not in (None, "-") and \
             os.path.realpath(inp) == os.path.realpath(args.output):
         raise CLIError(f"--output {args.output} is the --input file; it would be overwritten")
 
@@ -188,6 +221,8 @@ def check_data_options(args) -> None:
             raise CLIError(f"dataset {args.dataset!r} is neither a known name "
                            f"({', '.join(NAMES)}) nor an existing .npz/.csv/.npy file")
         input_file("--dataset", args.dataset)
+    if args.data_dir == "":
+        raise CLIError("--data-dir '': empty directory name")
     if args.data_dir is not None and os.path.exists(args.data_dir) \
             and not os.path.isdir(args.data_dir):
         raise CLIError(f"--data-dir {args.data_dir}: not a directory")

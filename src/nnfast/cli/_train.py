@@ -281,7 +281,8 @@ def _predict(args) -> int:
     rows = [[int(c), *(f"{v:.6g}" for v in row)] for c, row in zip(classes, probs)]
     if args.output:
         write_csv(args.output, header, rows)
-        _out(args, f"wrote    {len(rows)} predictions: {args.output}")
+        if args.output != "-":   # stdout holds the CSV itself
+            _out(args, f"wrote    {len(rows)} predictions: {args.output}")
     if args.json:   # with --output too: a JSON run always ends with its one result line
         print(json.dumps({"command": "predict", "n": len(rows),
                           **({"output": args.output} if args.output else

@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -78,38 +79,110 @@ def verify_file(
             raise ChecksumError(f"md5 mismatch: expected {checksum.md5}, got {got_md5}")
 
 
-def _limit_read(resp, deadline: float, timeout: float) -> None:
-    """Give the response's socket only the time left, so that one blocked read cannot run past
-    the deadline (http.client keeps the socket in resp.fp.raw._sock; without it, each read is
-    still bounded by ``timeout`` and the deadline is checked between reads)."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise _Transient(f"timed out: the transfer took more than {timeout:g} s")
-    sock = getattr(getattr(getattr(resp, "fp", None), "raw", None), "_sock", None)
-    if sock is not None:
-        sock.settimeout(left)
+class _Watchdog:
+    """Shuts down the attempt's sockets at the deadline, whatever phase it is in: connecting,
+    waiting for the status line and headers (read inside ``urlopen``, where no per-read
+    timeout of ours applies, so a server trickling header bytes could otherwise hold it for
+    ``timeout`` per byte), or reading the body. A blocked recv then returns at once."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.fired = False
+        self._socks: list = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(timeout, self._fire)
+        self._timer.daemon = True
+
+    def add(self, sock) -> None:
+        with self._lock:
+            self._socks.append(sock)
+            if self.fired:       # connected just after the deadline
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass                 # already closed or never connected
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._socks:
+                self._shut(sock)
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """urllib's default handlers, but every HTTP(S) connection (redirects too) registers
+        its socket with this watchdog once connected."""
+        watch = self
+
+        class Conn(http.client.HTTPConnection):
+            def connect(self):
+                super().connect()
+                watch.add(self.sock)
+
+        class SConn(http.client.HTTPSConnection):
+            def connect(self):
+                super().connect()
+                watch.add(self.sock)
+
+        class Handler(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(Conn, req)
+
+        class SHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(SConn, req, context=self._context)
+
+        return urllib.request.build_opener(Handler, SHandler)
 
 
 def _fetch(url: str, out, desc: str, timeout: float, progress: bool) -> None:
-    """Stream ``url`` into the open binary file ``out`` within ``timeout`` seconds in all;
-    raise _Transient for retryable failures and OSError for permanent ones."""
+    """Stream ``url`` into the open binary file ``out`` within ``timeout`` seconds in all
+    (connect, headers and body: :class:`_Watchdog`); raise _Transient for retryable failures
+    and OSError for permanent ones."""
     req = urllib.request.Request(url, headers={"User-Agent": f"nnfast/{__version__}"})
-    deadline = time.monotonic() + timeout
+    late = f"timed out: the transfer took more than {timeout:g} s"
+    with _Watchdog(timeout) as watch:
+        try:
+            _stream(watch.opener(), req, out, desc, timeout, progress)
+        except _Transient:
+            if watch.fired:
+                raise _Transient(late) from None
+            raise
+        except OSError:
+            if watch.fired:     # the shut-down socket surfaces as any kind of I/O error
+                raise _Transient(late) from None
+            raise
+        except http.client.HTTPException:
+            if watch.fired:
+                raise _Transient(late) from None
+            raise _Transient("the server sent a malformed response") from None
+        if watch.fired:         # cut off without a Content-Length: the body may be short
+            raise _Transient(late)
+
+
+def _stream(opener, req, out, desc: str, timeout: float, progress: bool) -> None:
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with opener.open(req, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             written = 0
             with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
                       disable=not progress, leave=False) as bar:
-                # read1: whatever one recv brings (read(n) would wait for all n bytes of a
-                # server that trickles them), so the deadline is checked as data comes in
-                _limit_read(resp, deadline, timeout)
+                # read1: whatever one recv brings, so progress shows as data comes in
                 while chunk := resp.read1(_CHUNK):
                     out.write(chunk)
                     written += len(chunk)
                     bar.update(len(chunk))
-                    _limit_read(resp, deadline, timeout)
             if total is not None and written != total:
                 raise _Transient(f"connection closed after {written} of {total} bytes")
     except urllib.error.HTTPError as e:
@@ -148,8 +221,9 @@ def download_file(
     A mirror is tried up to ``1 + retries`` times while it fails transiently (dropped
     connection, timeout, HTTP 5xx/408/429), waiting ``backoff * 2**k`` seconds before retry k;
     a 404, a refused connection or a file failing verification moves on to the next mirror.
-    ``timeout`` bounds one whole attempt (connecting, then every read of the body: a server
-    that trickles bytes is cut off at the deadline, not only one that stalls), in seconds.
+    ``timeout`` bounds one whole attempt, in seconds: connecting, the status line and headers,
+    and the body (a watchdog shuts the socket down at the deadline, so a server that trickles
+    header or body bytes is cut off then, not only one that stalls).
     The file gets mode 0o666 minus the umask (an existing file keeps its mode), like a file
     written with ``open``.
 

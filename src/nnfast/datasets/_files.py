@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
+import stat
 import zipfile
 
 import numpy as np
@@ -12,10 +14,24 @@ def _fail(path, what: str) -> ValueError:
     return ValueError(f"{os.fspath(path)}: {what}")
 
 
+def _regular(path: str) -> None:
+    """FileNotFoundError when ``path`` does not exist; ValueError when it is not a regular file
+    (a pipe, FIFO, device: the loaders read a file twice, its first bytes then the data)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    if not stat.S_ISREG(mode):
+        raise _fail(path, "not a regular file (a directory, pipe, FIFO or device); data is "
+                          "read from regular files only")
+
+
 def _numeric(arr: np.ndarray, path, what: str) -> np.ndarray:
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
-                                   or arr.dtype == np.bool_):
-        raise _fail(path, f"{what} must be numeric, got dtype {arr.dtype}")
+    # the rule of fit/predict (nnfast/engine/checks.py as_array): bool, int or float; complex
+    # is refused rather than cast, which would drop the imaginary part with a ComplexWarning
+    if arr.dtype.kind not in "biuf":
+        raise _fail(path, f"{what} must be numeric (bool, int or float), got dtype "
+                          f"{arr.dtype}")
     return arr
 
 
@@ -100,11 +116,20 @@ def _load_npz(path: str):
 
 
 def _is_number(s: str) -> bool:
+    # Python's float() takes "1_0" (PEP 515); NumPy's loadtxt and csv readers do not
+    if "_" in s:
+        return False
     try:
         float(s)
         return True
     except ValueError:
         return False
+
+
+def _skipped(row: list[str]) -> bool:
+    """Blank lines (also whitespace-only, as np.loadtxt) and ``#`` comment lines."""
+    return not row or (len(row) == 1 and not row[0].strip()) or \
+        row[0].lstrip().startswith("#")
 
 
 def _is_header(row: list[str]) -> bool:
@@ -119,8 +144,11 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
     Header rule: the first row is a header when none of its cells is a number (so ``id,f1,
     label`` is a header and ``1,,3`` is a data row with an empty cell). Every other row is
     data: a row with an empty or non-numeric cell, or of another width, raises ValueError
-    naming the file, the line and the column. Lines with no characters at all are skipped, as
-    NumPy's loadtxt does; no other row is ever left out.
+    naming the file, the line and the column (also NaN and Inf cells, and ``1_0``: Python's
+    float() takes underscores, NumPy's readers do not). Blank lines, also whitespace-only
+    ones, are skipped as NumPy's loadtxt does, and so are lines whose first cell starts with
+    ``#`` (loadtxt's default ``comments="#"``; unlike loadtxt, a ``#`` after data on a line is
+    not a comment but part of the cell, so it is reported); no other row is ever left out.
 
     Returns (data float64 (n_rows, n_columns), header names or None).
     """
@@ -128,7 +156,7 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
     # utf-8-sig: a leading byte-order mark is dropped, not glued to the first cell
     with open(path, newline="", encoding="utf-8-sig") as f:
         try:
-            rows = [(i, r) for i, r in enumerate(csv.reader(f), 1) if r]
+            rows = [(i, r) for i, r in enumerate(csv.reader(f), 1) if not _skipped(r)]
         except UnicodeDecodeError as e:
             raise _fail(path, f"not UTF-8 text ({e})") from None
         except csv.Error as e:
@@ -149,6 +177,9 @@ def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
                                   "are not supported; fill or drop the row)")
             if not _is_number(c):
                 raise _fail(path, f"line {line}, column {j + 1}: {c!r} is not a number")
+            if not math.isfinite(float(c)):
+                raise _fail(path, f"line {line}, column {j + 1}: {c!r} is NaN or infinite "
+                                  "(not supported; fill or drop the row)")
         data[i] = [float(c) for c in r]
     return data, header
 
@@ -187,8 +218,7 @@ def load_file(
     >>> x, y = load_file("train.csv")  # doctest: +SKIP
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file")
+    _regular(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npz":
         x, y = _load_npz(path)
@@ -210,8 +240,7 @@ def load_features(path: str | os.PathLike) -> np.ndarray:
     docs/model.md). Raises ValueError naming the file (empty, not numeric, NaN/Inf, unknown
     type), FileNotFoundError when missing."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file")
+    _regular(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".npy":
         x = _load_array(path)

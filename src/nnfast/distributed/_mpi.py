@@ -160,14 +160,22 @@ _WORLD = None
 _LOCK = threading.Lock()
 
 
-def _timeout() -> float:
+def env_timeout() -> float:
+    """``NNFAST_DIST_TIMEOUT`` in seconds: unset or blank -> 300, ``0`` -> 0 (never abort: no
+    watchdog), any other finite number > 0 as given. Negative, NaN, infinite or non-numeric
+    values raise ValueError naming the variable. The one parser, used by the library and by the
+    `nnfast` command's up-front environment check."""
     raw = os.environ.get(TIMEOUT_ENV, "")
+    if not raw.strip():
+        return DEFAULT_TIMEOUT
     try:
-        value = float(raw) if raw.strip() else DEFAULT_TIMEOUT
+        value = float(raw)
     except ValueError:
-        raise ValueError(f"nnfast.distributed: {TIMEOUT_ENV} must be a number of seconds, got "
-                         f"{raw!r}") from None
-    return max(value, 0.0)
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"nnfast.distributed: {TIMEOUT_ENV}={raw!r}: expected a number of "
+                         "seconds >= 0 (0 = never abort)")
+    return value
 
 
 def _world():
@@ -177,7 +185,7 @@ def _world():
             if launched() is None:
                 _WORLD = _SelfWorld()
             else:
-                _WORLD = _MPIWorld(_timeout())
+                _WORLD = _MPIWorld(env_timeout())
                 _install_excepthook(_WORLD)
         return _WORLD
 

@@ -28,6 +28,7 @@ from nnfast import layers as _layers
 from nnfast import losses as _losses
 from nnfast import metrics as _metrics
 from nnfast import optimizers as _optimizers
+from nnfast.metrics._confusion import MAX_THRESHOLDS as AUC_MAX_THRESHOLDS
 from nnfast.optimizers import schedules as _schedules
 
 FORMAT = "nnfast.model"
@@ -252,6 +253,9 @@ def class_config(classes: dict, field_checks: dict):
 SIZE = integer(1, MAX_DIM)
 SHAPE = list_of(SIZE, MAX_RANK, min_len=1)
 COUNT = integer(0, MAX_COUNT)
+# optimizer iterations, state.step and state.epoch: the next step (count + 1) must still be
+# an int64 step for the kernels (adam's bias correction takes step in [1, 2**63))
+STEPS = integer(0, MAX_COUNT - 1)
 SEED = integer(0, MAX_SEED)
 
 # Per-class fields whose bounds the constructors do not state themselves (sizes, seeds) or that
@@ -281,7 +285,17 @@ def string_or(inner):
 # Schedules and metrics: only the classes of their registries, keys among the constructor's
 # parameters; the constructors check the values (nnfast/optimizers/schedules.py, metrics/).
 SCHEDULE = class_config(_schedules.SCHEDULES, {})
-METRIC = class_config(_metrics.CLASSES, {})
+# Fields that size something (an array per threshold, a column index, top-k) are bounded here
+# too, so a hostile file fails at load naming the field, not at the first evaluate.
+METRIC = class_config(_metrics.CLASSES, {
+    "AUC": {"num_thresholds": integer(2, AUC_MAX_THRESHOLDS)},
+    "Precision": {"class_id": nullable(integer(0, MAX_DIM)),
+                  "thresholds": nullable(number(0, 1))},
+    "Recall": {"class_id": nullable(integer(0, MAX_DIM)), "thresholds": nullable(number(0, 1))},
+    "TopKCategoricalAccuracy": {"k": integer(1, MAX_DIM)},
+    "SparseTopKCategoricalAccuracy": {"k": integer(1, MAX_DIM)},
+    "R2Score": {"num_regressors": integer(0, MAX_COUNT)},
+})
 
 OPTIMIZER_FIELDS = {
     "*": {"learning_rate": number_or(SCHEDULE), "weight_decay": number(0),
@@ -311,11 +325,11 @@ DOCUMENT = record({
         "optimizer": record({
             "class": string(tuple(_OPTIMIZER_CLASSES)),
             "config": _object,           # checked with its class just below
-            "iterations": COUNT,
+            "iterations": STEPS,
         }),
         "metrics": list_of(string_or(METRIC), MAX_METRICS),
     })),
-    "state": record({"step": COUNT, "epoch": COUNT}),
+    "state": record({"step": STEPS, "epoch": STEPS}),
     "arrays": mapping(record({
         "file": string(),
         "shape": list_of(integer(0, MAX_COUNT), MAX_RANK),

@@ -10,6 +10,8 @@ import numpy as np
 
 from nnfast.metrics._stat import StatMetric, integer, number, row_weights
 
+MAX_THRESHOLDS = 10**6   # AUC.num_thresholds: see AUC's docstring
+
 
 class _Thresholded(StatMetric):
     """tp plus fp (Precision) or fn (Recall) at one threshold: positive when p > threshold."""
@@ -82,13 +84,22 @@ class AUC(StatMetric):
     Σ (fpr_i - fpr_{i+1})·(tpr_i + tpr_{i+1})/2. PR with "interpolation": Davis & Goadrich's
     interpolation (Keras' ``interpolate_pr_auc``). "minoring"/"majoring" take the lower/upper
     of the two heights. Statistics: tp and fp per threshold, Σ w over true and false entries.
-    ``multi_label`` is not supported (entries are flattened, Keras' default)."""
+    ``multi_label`` is not supported (entries are flattened, Keras' default).
+
+    ``num_thresholds``: an integer in [2, 10**6] (default 200). Keras 3 requires > 1 and sets
+    no upper bound; nnfast bounds it because the statistics (2·T + 2 float64) and each batch's
+    per-threshold counts grow with T: 10**6 holds 16 MB and costs milliseconds per batch, while
+    a model file asking for 2**31 - 1 would allocate 32 GiB at the first evaluate.
+    Raises ValueError for a value outside that range."""
     direction = "up"   # keras.metrics.AUC._direction
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation",
                  name="auc", multi_label=False):
         super().__init__(name)
         self.num_thresholds = integer("AUC", "num_thresholds", num_thresholds, 2)
+        if self.num_thresholds > MAX_THRESHOLDS:
+            raise ValueError(f"AUC: num_thresholds must be at most {MAX_THRESHOLDS} (nnfast's "
+                             f"bound; Keras has none), got {num_thresholds!r}")
         if not isinstance(curve, str) or curve.upper() not in ("ROC", "PR"):
             raise ValueError(f"AUC: curve must be 'ROC' or 'PR', got {curve!r}")
         self.curve = curve.upper()
