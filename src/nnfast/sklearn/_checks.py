@@ -84,7 +84,8 @@ def _check_weight_sum_finite(sw: np.ndarray) -> None:
     rows = np.sort(big[:upto])
     shown = ", ".join(str(int(r)) for r in rows[:8]) + (", ..." if rows.size > 8 else "")
     raise ValueError(
-        f"sample_weight sums to {total} in float64 (sum of magnitudes): the weights of rows [{shown}] "
+        f"sample_weight sums to {total} in float64 (sum of magnitudes): the weights of rows "
+        f"[{shown}] "
         f"({float(np.abs(sw[rows]).min()):g} to {float(np.abs(sw[rows]).max()):g}) alone "
         "overflow; each batch's loss is divided by its weight sum, so every row would weigh "
         "0 and nothing would be learned. Scale the weights down (only their ratios matter).")
