@@ -233,8 +233,8 @@ def test_version(env):
 
 @pytest.mark.parametrize("args, message", [
     (["train", "--hidden", "0"], "nnfast train: error: argument --hidden: '0' is not a "
-     "comma-separated list of layer sizes >= 1, like 256,128 (or 'none' for no hidden layer) "
-     "(see nnfast train --help)"),
+     "comma-separated list of layer sizes in [1, 16777216], like 256,128 (or 'none' for no "
+     "hidden layer) (see nnfast train --help)"),
     (["train", "--epochs", "0"], "nnfast train: error: argument --epochs: '0' is not an "
      "integer >= 1 (see nnfast train --help)"),
     (["train", "--seed", "-1"], "nnfast train: error: argument --seed: '-1' is not a seed in "

@@ -13,6 +13,10 @@ import os
 from nnfast.cli._data import NAMES, CLIError
 
 MAX_SEED = 2**63 - 1  # Sequential's counter-based generator takes a signed 64-bit seed
+MAX_UNITS = 2**24     # one --hidden layer; larger sizes are typos (2147483647), not models
+MAX_PARAMS = 2**31    # a whole model: with gradients and Adam moments 32 GiB in float32
+# (features, classes) of the named data sets, so their model size is known before loading
+_SHAPES = {"digits": (64, 10), "mnist": (784, 10), "fashion-mnist": (784, 10)}
 
 
 def checked(kind, test, what):
@@ -46,10 +50,10 @@ def hidden(text: str) -> list[int]:
         units = [int(t) for t in text.split(",")]
     except ValueError:
         units = []
-    if not units or min(units) < 1:
+    if not units or min(units) < 1 or max(units) > MAX_UNITS:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of layer sizes >= 1, like 256,128 "
-            "(or 'none' for no hidden layer)")
+            f"{text!r} is not a comma-separated list of layer sizes in [1, {MAX_UNITS}], like "
+            "256,128 (or 'none' for no hidden layer)")
     return units
 
 
@@ -228,12 +232,87 @@ def check_data_options(args) -> None:
         raise CLIError(f"--data-dir {args.data_dir}: not a directory")
 
 
+def _physical_memory() -> int | None:
+    """Bytes of RAM (POSIX sysconf), None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_model_size(hidden: list, features: int, classes: int, dtype: str,
+                     what: str) -> None:
+    """The MLP features-hidden...-classes fits: at most MAX_PARAMS parameters, and its
+    weights, gradients and two optimizer moments (4 copies) fit in the machine's RAM.
+    Otherwise NumPy's MemoryError ("Unable to allocate 520 GiB") would come after the data
+    was loaded. ``what`` names the model in the message."""
+    import numpy as np
+
+    sizes = [features, *hidden, classes]
+    n = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    arch = "-".join(map(str, sizes))
+    if n > MAX_PARAMS:
+        raise CLIError(f"--hidden {','.join(map(str, hidden))}: {what} {arch} has {n} "
+                       f"parameters; at most {MAX_PARAMS} (2**31) are supported")
+    need, ram = 4 * n * np.dtype(dtype).itemsize, _physical_memory()
+    if ram is not None and need > ram:
+        raise CLIError(f"--hidden {','.join(map(str, hidden))}: {what} {arch} needs "
+                       f"{need / 2**30:.1f} GiB for its {dtype} weights, gradients and "
+                       f"optimizer state; this machine has {ram / 2**30:.1f} GiB")
+
+
+def _in_dtype(opt: str, value: float, dtype: str, fraction: bool = False) -> None:
+    """``value`` keeps its meaning in the model's dtype: it rounds neither to inf (or, for a
+    ``fraction`` such as a dropout rate, to 1) nor to 0 or a subnormal (float32 flushes
+    1e-320 to 0: an --lr that silently trains nothing). A fraction may be exactly 0."""
+    import numpy as np
+
+    if fraction and value == 0:
+        return
+    kind = np.dtype(dtype).type
+    tiny, big = kind(np.finfo(kind).tiny), kind(np.finfo(kind).max)   # shortest repr: str()
+    with np.errstate(over="ignore", under="ignore"):
+        stored = kind(value)
+    if tiny <= stored and (stored < 1 if fraction else stored <= big):
+        return
+    what = ("inf" if np.isinf(stored) else "1" if fraction and stored >= 1 else
+            "0" if stored == 0 else "a subnormal number")
+    want = f"0 or a fraction in [{tiny!s}, 1)" if fraction else f"a number in [{tiny!s}, {big!s}]"
+    hint = " (or --dtype float64)" if dtype == "float32" else ""
+    raise CLIError(f"{opt} {value!r} rounds to {what} in {dtype}; expected {want}{hint}")
+
+
 def check_model_options(args) -> None:
     if not args.hidden:
         if args.dropout:
             raise CLIError("--dropout needs a hidden layer; --hidden none has none")
         if args.activation is not None:
             raise CLIError("--activation needs a hidden layer; --hidden none has none")
+    _in_dtype("--lr", args.lr, args.dtype)
+    _in_dtype("--dropout", args.dropout, args.dtype, fraction=True)
+    # a data file's feature and class counts are known only once it is loaded (checked again
+    # then, exactly); 1 feature and 2 classes bound its size from below
+    features, classes = _SHAPES.get(args.dataset, (1, 2))
+    check_model_size(args.hidden, features, classes, args.dtype,
+                     "the model" if args.dataset in _SHAPES else "the smallest model")
+
+
+def check_distributed(args) -> None:
+    """--distributed under an MPI launcher (or NNFAST_DISTRIBUTED=1) needs mpi4py."""
+    if not getattr(args, "distributed", False):
+        return
+    from nnfast.distributed._mpi import launched
+
+    how = launched()
+    if how is None:
+        return   # one process, no MPI: mpi4py is not used
+    try:
+        import mpi4py  # noqa: F401  (only the package: MPI itself initialises in init())
+    except ImportError:
+        why = ("NNFAST_DISTRIBUTED=1 asks for MPI" if how.startswith("forced") else
+               f"this process was started by an MPI launcher ({how})")
+        raise CLIError(f"--distributed: {why} but mpi4py is not installed; install it "
+                       'with: pip install "nnfast[mpi]"') from None
 
 
 def check_args(args) -> None:
@@ -242,6 +321,7 @@ def check_args(args) -> None:
         check_data_options(args)
     if args.command == "train":
         check_model_options(args)
+    check_distributed(args)
     if args.command in ("evaluate", "predict"):
         input_file("--model", args.model)
     if args.command == "predict":

@@ -150,6 +150,10 @@ def _train(args) -> int:
     data = _data(args)
     epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS[data.kind]
     n_classes = max(len(data.classes), int(data.y_train.max()) + 1)
+    from nnfast.cli._args import check_model_size
+
+    check_model_size(args.hidden, math.prod(data.sample_shape), n_classes, args.dtype,
+                     "the model")   # exact now that the data's shape is known
     model = _build_model(args, data.sample_shape, n_classes, seed)
     arch = "-".join(str(u) for u in [math.prod(data.sample_shape), *args.hidden, n_classes])
     _out(args, f"dataset  {data.describe()}")

@@ -74,6 +74,15 @@ def _snapshot(model) -> tuple[dict, dict]:
     return doc, {k: np.array(a) for k, a in arrays.items()}
 
 
+def _fspath(path, fn: str):
+    """``os.fspath(path)``, but a wrong type is a TypeError naming ``fn``'s argument (Python's
+    own "expected str, bytes or os.PathLike object, not int" names none), as to_onnx does."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{fn}: path must be a str, bytes or os.PathLike, got "
+                        f"{type(path).__name__}")
+    return os.fspath(path)
+
+
 def save_model(model, path) -> None:
     """Write ``model`` to ``path`` atomically (nnfast/_atomic.py).
 
@@ -84,7 +93,7 @@ def save_model(model, path) -> None:
     """
     # bytes paths as open() takes them (load_model reads them too); decoded as os.fsdecode
     # does, so the file name is the same bytes on disk
-    path = os.fsdecode(os.fspath(path))
+    path = os.fsdecode(_fspath(path, "save"))
     if os.path.isdir(path):     # before copying the weights
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     doc, text, arrays = _checked_snapshot(model, repr(path))
@@ -137,7 +146,7 @@ def read_model(path, sequential):
     corrupted, foreign, hostile or newer-format files, before allocating anything a size in the
     file states; FileNotFoundError, IsADirectoryError, PermissionError as ``open(path, "rb")``.
     """
-    path = os.fspath(path)
+    path = _fspath(path, "load_model")
     mode = os.stat(path).st_mode            # FileNotFoundError, PermissionError as open()
     if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
         # a FIFO or a device: open() could block, and a model file is never one

@@ -15,6 +15,7 @@ alpha / (batch weight sum).
 """
 from __future__ import annotations
 
+import math
 from numbers import Integral
 
 import numpy as np
@@ -54,6 +55,7 @@ def check_sample_weight(sample_weight, X, dtype, full_batch: bool):
     if sample_weight is None:
         return None
     sw = _check_sample_weight(sample_weight, X).astype(dtype, copy=False)
+    _check_weight_sum_finite(sw)
     if full_batch and float(sw.sum(dtype=np.float64)) == 0.0:
         raise SampleWeightSumError(
             f"sample_weight sums to zero over all {sw.shape[0]} rows (sum of the "
@@ -62,6 +64,31 @@ def check_sample_weight(sample_weight, X, dtype, full_batch: bool):
             "solver='lbfgs' divides the loss by that sum (as scikit-learn does: its "
             "ZeroDivisionError 'Weights sum to zero, can't be normalized')")
     return sw
+
+
+def _check_weight_sum_finite(sw: np.ndarray) -> None:
+    """Refuse weights whose magnitudes sum to inf in float64 (``[1e308, 1e308, 1, ...]``).
+
+    Each batch's loss is divided by its weight sum; an inf sum makes every row weigh 0, so the
+    fit would report loss_ 0.0 and not train. scikit-learn 1.9.1 runs and reports loss_ nan or
+    "Solver produced non-finite parameter weights"; nnfast refuses before any work (a
+    deliberate difference, docs/sklearn.md). Σ|w| is tested, not Σw, so that no batch (any
+    subset of the rows) can overflow either."""
+    with np.errstate(over="ignore"):
+        total = float(np.abs(sw).sum(dtype=np.float64))
+    if math.isfinite(total):
+        return
+    big = np.argsort(-np.abs(sw.astype(np.float64)), kind="stable")
+    with np.errstate(over="ignore"):
+        upto = int(np.argmax(~np.isfinite(np.cumsum(np.abs(sw[big]), dtype=np.float64)))) + 1
+    rows = np.sort(big[:upto])
+    shown = ", ".join(str(int(r)) for r in rows[:8]) + (", ..." if rows.size > 8 else "")
+    raise ValueError(
+        f"sample_weight sums to {total} in float64 (sum of magnitudes): the weights of rows "
+        f"[{shown}] "
+        f"({float(np.abs(sw[rows]).min()):g} to {float(np.abs(sw[rows]).max()):g}) alone "
+        "overflow; each batch's loss is divided by its weight sum, so every row would weigh "
+        "0 and nothing would be learned. Scale the weights down (only their ratios matter).")
 
 
 def batch_weight_sum(swb: np.ndarray, where) -> float:
