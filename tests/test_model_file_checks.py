@@ -198,7 +198,8 @@ STEPS = "[0, 9223372036854775806]"   # the next step (count + 1) must fit int64
     # the layers' sizes and the arrays agree with each other but not with the data in the file
     (lambda d: (setter("model", "layers", 0, "config", "units", 10**6)(d),
                 setter("arrays", "params", "shape", [6 * 10**6 + 10**6 + 3 * 10**6 + 3])(d)),
-     "arrays.optimizer/m: says float32 (163,); the architecture needs float32 (10000003,)"),
+     "model.layers: declare 10000003 parameters (40000012 bytes) but the file holds params.npy "
+     "of 780 bytes"),
 ], ids=lambda v: v[:40] if isinstance(v, str) else None)
 def test_each_field_is_checked_with_a_message_naming_it(good, tmp_path, edit, message):
     bad = tmp_path / "bad.nnf"
@@ -407,3 +408,39 @@ def test_auc_num_thresholds_is_bounded_in_the_constructor():
     with pytest.raises(ValueError) as e:
         nnfast.metrics.AUC(num_thresholds=1)
     assert str(e.value) == "AUC: num_thresholds must be an integer >= 2, got 1"
+
+
+def _declare(units: int, inputs: int, built: bool):
+    def edit(doc):
+        doc["model"]["layers"][0]["config"]["units"] = units
+        doc["model"]["layers"][0]["config"]["input_dim"] = inputs
+        doc["model"]["layers"][0]["config"]["input_shape"] = None
+        if not built:
+            doc.update(built=False, arrays={}, compile=None, input_shape=None,
+                       state={"step": 0, "epoch": 0})
+    return edit
+
+
+@pytest.mark.parametrize("built", [False, True])
+def test_a_declared_input_cannot_make_the_loader_allocate_what_the_file_says(good, tmp_path,
+                                                                              built):
+    # A declared input builds the model at construction, before the arrays are compared: a
+    # 1 KB file declaring 65536 x 65536 weights used to allocate 16 GiB there. 8192 x 8192 is
+    # just over the bound and costs only 256 MiB should the check ever regress.
+    path = tmp_path / "big.nnf"
+    with_doc(good, path, _declare(8192, 8192, built))
+    tracemalloc.start()
+    try:
+        message = load_error(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, peak
+    params = 8192 * 8192 + 8192 + 8192 * 3 + 3      # the two Dense layers of mlp()
+    if built:
+        size = len(members_of(good)["params.npy"])
+        assert message == (f"model.layers: declare {params} parameters ({params * 4} bytes) but "
+                           f"the file holds params.npy of {size} bytes")
+    else:
+        assert message == (f"model.layers: declare {params} parameters in a file that holds no "
+                           f"weights; at most {2**26} there")

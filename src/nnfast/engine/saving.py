@@ -166,7 +166,7 @@ def _read(f, sequential):
         doc = model_doc.parse(model_archive.read_member(zf, members[_CONFIG],
                                                         model_doc.MAX_JSON_BYTES))
         model_doc.check_document(doc)
-        model = _rebuild(doc, sequential)
+        model = _rebuild(doc, sequential, members)
         expected = _expected_arrays(doc, model)
         _check_members(doc, expected, members)
         for key, shape in expected.items():       # headers and sizes before any allocation
@@ -184,7 +184,7 @@ def _built(field: str, build, *args):
         raise FieldError(field, str(exc)) from None
 
 
-def _rebuild(doc: dict, Sequential):  # noqa: N803  (the class itself)
+def _rebuild(doc: dict, Sequential, members: dict):  # noqa: N803  (the class itself)
     from nnfast import layers as _layers
     from nnfast import losses as _losses
     from nnfast import optimizers as _optimizers
@@ -192,6 +192,7 @@ def _rebuild(doc: dict, Sequential):  # noqa: N803  (the class itself)
     cfg = doc["model"]
     layer_list = [_built(f"model.layers[{i}].config", _layers.from_config, entry)
                   for i, entry in enumerate(cfg["layers"])]
+    _bound_declared_model(doc, layer_list, members)
     model = _built("model", lambda: Sequential(layer_list, dtype=cfg["dtype"], seed=cfg["seed"],
                                                name=cfg["name"]))
     comp = doc["compile"]
@@ -204,6 +205,35 @@ def _rebuild(doc: dict, Sequential):  # noqa: N803  (the class itself)
         _built("compile.metrics", model.compile, opt, loss, list(comp["metrics"]))
     model._step, model._epoch = doc["state"]["step"], doc["state"]["epoch"]
     return model
+
+
+# A file without weights (a model saved before it was built) may declare at most this many
+# parameters: 2**26 is 256 MiB in float32, far above the networks nnfast trains.
+MAX_DECLARED_PARAMS = 2**26
+
+
+def _bound_declared_model(doc: dict, layers: list, members: dict) -> None:
+    """A first layer that declares its input builds the model at construction, allocating every
+    weight before the arrays are compared: bound that first. A built file must hold them
+    (``params.npy`` at least as large as the weights, checked exactly later); a file without
+    weights may declare at most MAX_DECLARED_PARAMS."""
+    shape = layers[0].input_shape if layers else None
+    if shape is None:
+        return
+    shape, total = tuple(shape), 0
+    for i, layer in enumerate(layers):
+        total += _built(f"model.layers[{i}]", layer.count_params, shape)
+        shape = _built(f"model.layers[{i}]", layer.compute_output_shape, shape)
+    need = total * np.dtype(doc["model"]["dtype"]).itemsize
+    if doc["built"]:
+        info = members.get("params.npy")
+        if info is None or info.file_size < need:
+            held = "no params.npy" if info is None else f"params.npy of {info.file_size} bytes"
+            raise FieldError("model.layers", f"declare {total} parameters ({need} bytes) but "
+                                             f"the file holds {held}")
+    elif total > MAX_DECLARED_PARAMS:
+        raise FieldError("model.layers", f"declare {total} parameters in a file that holds no "
+                                         f"weights; at most {MAX_DECLARED_PARAMS} there")
 
 
 def _expected_arrays(doc: dict, model) -> dict:
