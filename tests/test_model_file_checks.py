@@ -198,8 +198,7 @@ STEPS = "[0, 9223372036854775806]"   # the next step (count + 1) must fit int64
     # the layers' sizes and the arrays agree with each other but not with the data in the file
     (lambda d: (setter("model", "layers", 0, "config", "units", 10**6)(d),
                 setter("arrays", "params", "shape", [6 * 10**6 + 10**6 + 3 * 10**6 + 3])(d)),
-     "model.layers: declare 10000003 parameters (40000012 bytes) but the file holds params.npy "
-     "of 780 bytes"),
+     "arrays.optimizer/m: says float32 (163,); the architecture needs float32 (10000003,)"),
 ], ids=lambda v: v[:40] if isinstance(v, str) else None)
 def test_each_field_is_checked_with_a_message_naming_it(good, tmp_path, edit, message):
     bad = tmp_path / "bad.nnf"

@@ -210,13 +210,14 @@ def _rebuild(doc: dict, Sequential, members: dict):  # noqa: N803  (the class it
 # A file without weights (a model saved before it was built) may declare at most this many
 # parameters: 2**26 is 256 MiB in float32, far above the networks nnfast trains.
 MAX_DECLARED_PARAMS = 2**26
+SMALL_MODEL_BYTES = 64 << 20   # below this, building before the arrays are compared is cheap
 
 
 def _bound_declared_model(doc: dict, layers: list, members: dict) -> None:
     """A first layer that declares its input builds the model at construction, allocating every
-    weight before the arrays are compared: bound that first. A built file must hold them
-    (``params.npy`` at least as large as the weights, checked exactly later); a file without
-    weights may declare at most MAX_DECLARED_PARAMS."""
+    weight before the arrays are compared: bound that first. Above SMALL_MODEL_BYTES, a built
+    file must hold them (``params.npy`` at least as large as the weights, checked exactly
+    later) and a file without weights may declare at most MAX_DECLARED_PARAMS."""
     shape = layers[0].input_shape if layers else None
     if shape is None:
         return
@@ -225,6 +226,8 @@ def _bound_declared_model(doc: dict, layers: list, members: dict) -> None:
         total += _built(f"model.layers[{i}]", layer.count_params, shape)
         shape = _built(f"model.layers[{i}]", layer.compute_output_shape, shape)
     need = total * np.dtype(doc["model"]["dtype"]).itemsize
+    if need <= SMALL_MODEL_BYTES:
+        return      # the arrays' own checks, right after, give the precise message
     if doc["built"]:
         info = members.get("params.npy")
         if info is None or info.file_size < need:
