@@ -320,3 +320,24 @@ def test_load_mnist_download_into_explicit_path_with_bad_file(server, isolated_e
     # the files that did verify stay; the bad one left no trace
     left = sorted(os.listdir(isolated_env / "mine"))
     assert "t10k-labels-idx1-ubyte.gz" not in left and not any(f.startswith(".") for f in left)
+
+
+@pytest.mark.parametrize("kw, exc, message", [
+    ({"timeout": float("inf")}, ValueError, "timeout must be finite and > 0, got inf"),
+    ({"timeout": float("nan")}, ValueError, "timeout must be finite and > 0, got nan"),
+    ({"timeout": 0}, ValueError, "timeout must be finite and > 0, got 0"),
+    ({"timeout": -1}, ValueError, "timeout must be finite and > 0, got -1"),
+    ({"timeout": "5"}, TypeError, "timeout must be a number of seconds, got '5'"),
+    ({"timeout": None}, TypeError, "timeout must be a number of seconds, got None"),
+    ({"backoff": -0.5}, ValueError, "backoff must be finite and >= 0, got -0.5"),
+    ({"retries": 1.5}, TypeError, "retries must be an int >= 0, got 1.5"),
+    ({"retries": -1}, TypeError, "retries must be an int >= 0, got -1"),
+])
+def test_bad_timing_arguments_are_refused_before_any_work(tmp_path, kw, exc, message):
+    # used to end in a watchdog thread's OverflowError, a format error, or retried attempts
+    dest = tmp_path / "never-created"
+    with pytest.raises(exc, match="^download_file: " + message.replace("(", r"\(")
+                       .replace(")", r"\)") + "$"):
+        download_file("f.bin", dest, ["http://127.0.0.1:9/"],
+                      content_sha256=lambda p: "0" * 64, progress=False, **kw)
+    assert not dest.exists()

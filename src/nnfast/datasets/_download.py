@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import math
 import os
 import socket
 import threading
@@ -202,6 +203,14 @@ def _stream(opener, req, out, desc: str, timeout: float, progress: bool) -> None
         raise _Transient(f"{type(e).__name__}: {e}") from None
 
 
+def _check_number(name: str, value, positive: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"download_file: {name} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        wanted = "finite and > 0" if positive else "finite and >= 0"
+        raise ValueError(f"download_file: {name} must be {wanted}, got {value!r}")
+
+
 def download_file(
     filename: str,
     dest_dir: str | os.PathLike,
@@ -227,8 +236,15 @@ def download_file(
     The file gets mode 0o666 minus the umask (an existing file keeps its mode), like a file
     written with ``open``.
 
-    Returns the final path. Raises DownloadError listing every attempt when all mirrors fail.
+    Returns the final path. Raises DownloadError listing every attempt when all mirrors fail;
+    TypeError / ValueError naming ``timeout``, ``retries`` or ``backoff`` when one is not a
+    number in its range (``timeout`` finite > 0, ``retries`` an int >= 0, ``backoff`` finite
+    >= 0), before anything is fetched.
     """
+    _check_number("timeout", timeout, positive=True)
+    _check_number("backoff", backoff, positive=False)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise TypeError(f"download_file: retries must be an int >= 0, got {retries!r}")
     if not mirrors:
         raise DownloadError(f"no mirrors configured for {filename}")
     dest_dir = os.fspath(dest_dir)
@@ -237,7 +253,7 @@ def download_file(
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
-        for attempt in range(1 + max(0, int(retries))):
+        for attempt in range(1 + retries):
             if attempt:
                 sleep(backoff * 2 ** (attempt - 1))
             fd, tmp = temp_beside(final, suffix=".part")
