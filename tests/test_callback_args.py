@@ -52,6 +52,18 @@ X, Y = blobs()
     (lambda: cb.ModelCheckpoint("m.nnf", monitor=None), TypeError,
      "ModelCheckpoint: monitor must be the name of a logged quantity (a non-empty str such as "
      "'val_loss'), got None"),
+    (lambda: cb.ModelCheckpoint(""), ValueError, "ModelCheckpoint: filepath must not be empty"),
+    (lambda: cb.ModelCheckpoint("{epoch:bad}.nnf"), ValueError,
+     "ModelCheckpoint: filepath '{epoch:bad}.nnf' is not a usable format string (Invalid "
+     "format specifier 'bad' for object of type 'int')"),
+    (lambda: cb.ModelCheckpoint("m.nnf", save_best_only="yes"), TypeError,
+     "ModelCheckpoint: save_best_only must be True or False, got 'yes'"),
+    (lambda: cb.EarlyStopping(restore_best_weights="no"), TypeError,
+     "EarlyStopping: restore_best_weights must be True or False, got 'no'"),
+    (lambda: cb.TerminateOnNaN(raise_error=3), TypeError,
+     "TerminateOnNaN: raise_error must be True or False, got 3"),
+    (lambda: cb.LearningRateScheduler(lambda e: 0.1, verbose="x"), ValueError,
+     "LearningRateScheduler: verbose must be an integer >= 0, got 'x'"),
 ])
 def test_bad_arguments_name_the_argument(make, exc, message):
     with pytest.raises(exc) as info:
@@ -71,6 +83,17 @@ def test_reduce_lr_unknown_keyword_is_refused():
     # Keras 3 swallows **kwargs silently; nnfast lets Python refuse a misspelt argument
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'epsilon'"):
         cb.ReduceLROnPlateau(epsilon=1e-4)
+
+
+def test_fit_returns_the_last_history_of_several_as_keras():
+    # Keras 3's CallbackList keeps the last History it finds
+    model, first, last = mlp(), cb.History(), cb.History()
+    assert model.fit(X, Y, epochs=1, verbose=0, callbacks=[first, last]) is last
+
+
+def test_checkpoint_format_fields_are_tried_at_construction():
+    ok = cb.ModelCheckpoint("m-{epoch:03d}-{val_loss:.2f}-{batch}.nnf", save_freq=2)
+    assert ok.filepath == "m-{epoch:03d}-{val_loss:.2f}-{batch}.nnf"
 
 
 def test_fit_returns_the_users_history():

@@ -630,6 +630,7 @@ def test_pipes_and_devices_are_not_regular_files(monkeypatch, capsys, predict_fi
 @pytest.mark.parametrize("argv, message", [
     (["train", "--save", ""], "--save '': empty file name"),
     (["train", "--plot", ""], "--plot '': empty file name"),
+    (["train", "--save", "-"], "--save -: standard output is only for --output; give a file name"),
     (["train", "--data-dir", "", "--dataset", "mnist"], "--data-dir '': empty directory name"),
     (["predict", "--model", "", "--input", "x.npy"], "--model '': empty file name"),
     (["train", "--save", "/dev/null"], "--save /dev/null: is a character device, not a regular "

@@ -196,10 +196,10 @@ class History(Callback):
 
 def with_history(callbacks: list) -> tuple[list, History]:
     """The callbacks fit runs, and the History it returns: the user's own History when the list
-    holds one (the first; Keras 3's CallbackList does the same, so ``fit`` returns the object
-    the user passed), else a new one appended last so it records what the other callbacks add
-    to the logs."""
-    own = next((cb for cb in callbacks if isinstance(cb, History)), None)
+    holds one (the last, as Keras 3's CallbackList keeps the last History it finds, so ``fit``
+    returns the object the user passed), else a new one appended last so it records what the
+    other callbacks add to the logs."""
+    own = next((cb for cb in reversed(callbacks) if isinstance(cb, History)), None)
     if own is not None:
         return list(callbacks), own
     history = History()

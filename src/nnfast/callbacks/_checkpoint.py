@@ -2,11 +2,26 @@
 from __future__ import annotations
 
 import os
+import string
 
 import numpy as np
 
 from nnfast import _warn
-from nnfast.callbacks._monitor import _Monitor, check_int, check_number
+from nnfast.callbacks._monitor import _Monitor, check_bool, check_int, check_number
+
+
+def _check_filepath(filepath: str) -> None:
+    """Refuse, before training, a path no epoch could be saved to: empty, or a format string
+    that cannot format (``{epoch:bad}``; Keras finds out after the first epoch). Fields are
+    tried with epoch/batch 1 and 0.0 for the logs' numbers."""
+    if not filepath:
+        raise ValueError("ModelCheckpoint: filepath must not be empty")
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(filepath) if f}
+        filepath.format(**{n: (1 if n in ("epoch", "batch") else 0.0) for n in names})
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError) as exc:
+        raise ValueError(f"ModelCheckpoint: filepath {filepath!r} is not a usable format "
+                         f"string ({exc})") from None
 
 
 class ModelCheckpoint(_Monitor):
@@ -43,12 +58,14 @@ class ModelCheckpoint(_Monitor):
         if not isinstance(filepath, (str, bytes, os.PathLike)):
             raise TypeError(f"ModelCheckpoint: filepath must be a str, bytes or os.PathLike "
                             f"path, got {filepath!r}")
+        filepath = os.fsdecode(os.fspath(filepath))   # bytes too, as open() takes
+        _check_filepath(filepath)
         verbose = check_int("ModelCheckpoint", "verbose", verbose, bool_ok=True)
         initial_value_threshold = check_number("ModelCheckpoint", "initial_value_threshold",
                                                initial_value_threshold, none_ok=True)
         super().__init__(monitor, mode, 0.0)
-        self.filepath = os.fsdecode(os.fspath(filepath))   # bytes too, as open() takes
-        self.save_best_only = bool(save_best_only)
+        self.filepath = filepath
+        self.save_best_only = check_bool("ModelCheckpoint", "save_best_only", save_best_only)
         self.save_freq = save_freq
         self.verbose = verbose
         self.best = initial_value_threshold

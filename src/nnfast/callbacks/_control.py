@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from nnfast.callbacks._base import Callback
+from nnfast.callbacks._monitor import check_bool, check_int
 
 
 def _takes_lr(schedule) -> bool:
@@ -44,6 +45,7 @@ class LearningRateScheduler(Callback):
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"LearningRateScheduler: schedule must be callable, got {schedule!r}")
+        verbose = check_int("LearningRateScheduler", "verbose", verbose, bool_ok=True)
         self.schedule, self.verbose = schedule, verbose
         self._two_args = _takes_lr(schedule)
 
@@ -75,7 +77,7 @@ class TerminateOnNaN(Callback):
 
     def __init__(self, raise_error: bool = False):
         super().__init__()
-        self.raise_error = bool(raise_error)
+        self.raise_error = check_bool("TerminateOnNaN", "raise_error", raise_error)
 
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")

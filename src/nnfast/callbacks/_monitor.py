@@ -25,6 +25,14 @@ def check_int(cls: str, name: str, value, minimum: int = 0, bool_ok: bool = Fals
     return int(value)
 
 
+def check_bool(cls: str, name: str, value) -> bool:
+    """True or False (NumPy's bool too): Keras takes any truthy value, so "no" would turn the
+    option on."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{cls}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_number(cls: str, name: str, value, minimum: float | None = None,
                  none_ok: bool = False):
     """A finite real number (>= minimum when given), or None when ``none_ok``. NaN is refused:
@@ -130,7 +138,8 @@ class EarlyStopping(_Monitor):
         verbose = check_int(cls, "verbose", verbose, bool_ok=True)
         super().__init__(monitor, mode, min_delta)
         self.patience, self.baseline, self.verbose = patience, baseline, verbose
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = check_bool(cls, "restore_best_weights",
+                                               restore_best_weights)
         self.start_from_epoch = start_from_epoch
         self.wait = self.stopped_epoch = self.best_epoch = 0
         self.best = self.best_weights = None

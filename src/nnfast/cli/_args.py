@@ -147,6 +147,8 @@ def output_file(opt: str, path: str, formats: dict | None = None) -> None:
         raise CLIError(f"{opt} '': empty file name")
     if opt == "--output" and path == "-":
         return
+    if path == "-":     # elsewhere "-" would become a file named "-" in the working directory
+        raise CLIError(f"{opt} -: standard output is only for --output; give a file name")
     try:
         target, direct = resolve(path, "refuse" if opt == "--save" else "write")
     except IsADirectoryError:
