@@ -63,3 +63,19 @@ def predict_pass(model, cbs, run):
     result = run(cbs if cbs.callbacks else None)
     cbs.on_predict_end({})
     return result
+
+
+def dp_validation(model, dp, val, batch_size, ws, cbs) -> dict:
+    """Distributed fit's epoch end (DataParallel.end_epoch, with fit's workspace ws): with
+    validation data, on_test_begin, this rank's shard (its batch hooks), on_test_end(the global
+    logs) on every rank; without, only end_epoch's weight check. Returns the val_ logs."""
+    if val is None:
+        return dp.end_epoch(model, val, batch_size, ws)
+    vlogs = {}
+
+    def run(hooks):
+        vlogs.update(dp.end_epoch(model, val, batch_size, ws, hooks=hooks))
+        return {k[len("val_"):]: v for k, v in vlogs.items()}
+
+    test_pass(model, cbs, run)
+    return vlogs

@@ -373,7 +373,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                 model._epoch += 1
                 logs = _logs(loss_sum, seen, metrics, sums, weight)
                 if dp is not None:
-                    logs.update(_dp_end_epoch(model, dp, val, batch_size, ws, cbs))
+                    logs.update(_hooks.dp_validation(model, dp, val, batch_size, ws, cbs))
                 elif val is not None:
                     # Keras 3: validation is an evaluate with fit's callbacks (on_test_*)
                     vlogs = _hooks.test_pass(model, cbs, lambda h: _evaluate(
@@ -394,21 +394,6 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
         raise stopping.interrupted(len(history.epoch), dp)
     cbs.on_train_end(logs)
     return history
-
-
-def _dp_end_epoch(model, dp, val, batch_size, ws, cbs) -> dict:
-    """Distributed fit's epoch end: with validation data, on_test_begin, this rank's shard
-    (its batch hooks), on_test_end(the global logs) on every rank; else just the weight check."""
-    if val is None:
-        return dp.end_epoch(model, val, batch_size, ws)
-    vlogs = {}
-
-    def run(h):
-        vlogs.update(dp.end_epoch(model, val, batch_size, ws, hooks=h))
-        return {k[len("val_"):]: v for k, v in vlogs.items()}
-
-    _hooks.test_pass(model, cbs, run)
-    return vlogs
 
 
 # What DataParallel (nnfast/distributed/_data_parallel.py, a lower part that imports nothing of
