@@ -14,8 +14,11 @@ class Callback:
 
     Hooks (all take ``logs=None``, a dict): ``on_train_begin/end``, ``on_epoch_begin/end(epoch)``,
     ``on_train_batch_begin/end(batch)`` (whose defaults call the older names
-    ``on_batch_begin/end``, as in Keras), ``on_test_*`` and ``on_predict_*`` (declared for
-    Keras compatibility; nnfast's fit, evaluate and predict do not call them yet).
+    ``on_batch_begin/end``, as in Keras), ``on_test_begin/end``,
+    ``on_test_batch_begin/end(batch)`` (evaluate, and fit's validation at each epoch end),
+    ``on_predict_begin/end``, ``on_predict_batch_begin/end(batch)`` (predict; the end hook's
+    logs are ``{"outputs": that batch's rows}``); see nnfast/engine/hooks.py and
+    docs/callbacks.md.
 
     fit calls ``set_model(model)`` and ``set_params(params)`` first; ``params`` holds
     ``epochs``, ``steps`` (batches per epoch), ``batch_size``, ``samples`` and ``verbose``
@@ -122,6 +125,11 @@ class CallbackList:
     @property
     def wants_batch_logs(self) -> bool:
         return bool(self._on_train_batch_begin or self._on_train_batch_end)
+
+    @property
+    def wants_test_batch_logs(self) -> bool:
+        """Does a callback read on_test_batch_end's logs (running metrics, computed only then)?"""
+        return bool(self._on_test_batch_end)
 
     def _call(self, methods, *args):
         for method in methods:

@@ -216,10 +216,11 @@ class DataParallel:
         raise failure(reports, what) from error
 
     # ------------------------------------------------------------------ per epoch
-    def end_epoch(self, model, val, batch_size: int, ws=None) -> dict:
+    def end_epoch(self, model, val, batch_size: int, ws=None, hooks=None) -> dict:
         """Validation over all ranks (each evaluates a slice, in fit's workspace ws) and a check
         that the weights are the same on every rank; returns the ``val_*`` logs (empty without
-        validation data)."""
+        validation data). hooks: the CallbackList whose on_test_batch_* run over this rank's
+        slice, or None (local.evaluate_sums)."""
         local = self.local
         error, sums = None, None
         try:
@@ -227,7 +228,7 @@ class DataParallel:
                 lo, hi = self.shard(0, len(val[0]))
                 sums = local.evaluate_sums(model, val[0][lo:hi], val[1][lo:hi], batch_size,
                                            w=None if val[2] is None else val[2][lo:hi],
-                                           ws=ws)
+                                           ws=ws, hooks=hooks)
         except Exception as exc:  # noqa: BLE001  (any error is sent to the other ranks)
             error = exc
         msg = None if error is None else describe_exception(error)

@@ -7,6 +7,7 @@ import types
 import numpy as np
 
 from nnfast.distributed import _mpi
+from nnfast.engine import hooks as _hooks
 from nnfast.engine import sample_weights as _weights
 from nnfast.engine.checks import positive_int
 from nnfast.engine.inputs import prepare
@@ -23,61 +24,79 @@ from nnfast.engine.training import (
 
 
 def evaluate(model, x, y, batch_size: int = 32, verbose: int = 0, sample_weight=None,
-             distributed: bool = False) -> dict:
+             distributed: bool = False, callbacks=None) -> dict:
     if distributed and _mpi._world().size > 1:   # one process: the same as not distributed
         from nnfast.distributed import _infer
-        return _infer.evaluate(_LOCAL, model, x, y, batch_size, verbose, sample_weight)
-    x, y, w, batch_size, verbose = evaluate_args(model, x, y, batch_size, verbose, sample_weight)
+        return _infer.evaluate(_LOCAL, model, x, y, batch_size, verbose, sample_weight,
+                               callbacks)
+    x, y, w, batch_size, verbose, callbacks = evaluate_args(model, x, y, batch_size, verbose,
+                                                            sample_weight, callbacks)
+    cbs = _hooks.callback_list(callbacks, model, -(-len(x) // batch_size), batch_size, len(x),
+                              verbose)
     with batch_bar(verbose == 1, len(x), batch_size, "evaluate") as bar:
-        return _evaluate(model, x, y, batch_size, bar, w)
+        return _hooks.test_pass(model, cbs, lambda h: _evaluate(model, x, y, batch_size, bar, w,
+                                                               hooks=h))
 
 
-def evaluate_args(model, x, y, batch_size, verbose, sample_weight) -> tuple:
-    """Checked and converted (x, y, w, batch_size, verbose); builds the model if needed."""
+def evaluate_args(model, x, y, batch_size, verbose, sample_weight, callbacks=None) -> tuple:
+    """Checked and converted (x, y, w, batch_size, verbose, callbacks list); builds the model
+    if needed."""
     batch_size = positive_int(batch_size, "batch_size", "evaluate")
     verbose = _verbose(verbose, "evaluate")
+    callbacks = _hooks.checked(callbacks, "evaluate")
     x, y = prepare(model, x, y, "evaluate")
     w = _weights.sample_weights(sample_weight, len(x), model.dtype, "evaluate")
     _weights.require_some_weight(w, "evaluate", "the sample_weight values")
     _ready(model, x)
-    return x, y, w, batch_size, verbose
+    return x, y, w, batch_size, verbose, callbacks
 
 
 def predict(model, x, batch_size: int = 32, verbose: int = 0,
-            distributed: bool = False) -> np.ndarray:
+            distributed: bool = False, callbacks=None) -> np.ndarray:
     if distributed and _mpi._world().size > 1:
         from nnfast.distributed import _infer
-        return _infer.predict(_LOCAL, model, x, batch_size, verbose)
-    x, batch_size, verbose = predict_args(model, x, batch_size, verbose)
+        return _infer.predict(_LOCAL, model, x, batch_size, verbose, callbacks)
+    x, batch_size, verbose, callbacks = predict_args(model, x, batch_size, verbose, callbacks)
     result = np.empty((len(x),) + model.output_shape, dtype=model.dtype)
+    cbs = _hooks.callback_list(callbacks, model, -(-len(x) // batch_size), batch_size, len(x),
+                              verbose)
     with batch_bar(verbose == 1, len(x), batch_size, "predict") as bar:
-        predict_into(model, x, result, batch_size, bar)
-    return result
+        rows = _hooks.predict_pass(model, cbs, lambda h: predict_into(model, x, result,
+                                                                     batch_size, bar, h))
+    # stopped by model.stop_predicting: the rows computed, as Keras 3
+    return result if rows == len(x) else result[:rows].copy()
 
 
-def predict_args(model, x, batch_size, verbose) -> tuple:
-    """Checked and converted (x, batch_size, verbose); builds the model if needed."""
+def predict_args(model, x, batch_size, verbose, callbacks=None) -> tuple:
+    """Checked and converted (x, batch_size, verbose, callbacks list); builds the model if
+    needed."""
     batch_size = positive_int(batch_size, "batch_size", "predict")
     verbose = _verbose(verbose, "predict")
+    callbacks = _hooks.checked(callbacks, "predict")
     x, _ = prepare(model, x, None, "predict")
     if not model.built:
         model.build(x.shape[1:])
-    return x, batch_size, verbose
+    return x, batch_size, verbose, callbacks
 
 
-def predict_into(model, x, out, batch_size: int, bar=None) -> None:
+def predict_into(model, x, out, batch_size: int, bar=None, hooks=None,
+                 stoppable: bool = True) -> int:
     """Outputs of the rows of x into out (len(x) rows), a tick of bar per batch; nothing to do
-    for 0 rows.
+    for 0 rows. Returns the number of rows written: len(x), or fewer when a callback of hooks
+    (a CallbackList running on_predict_batch_*, or None) set ``model.stop_predicting`` and
+    ``stoppable`` (False: distributed predict, whose ranks must all fill their shards).
 
     Safe from any number of threads at once: the call runs in a workspace of its own from the
     model's pool, and each batch reads the weights of one whole step when another thread fits
     the model (nnfast/engine/locks.py)."""
     if len(x) == 0:
-        return
+        return 0
     pool, weights = model._workspaces, model._weights
     ws = pool.take(min(batch_size, len(x)))
     try:
-        for start, stop in _batches(len(x), batch_size):
+        for b, (start, stop) in enumerate(_batches(len(x), batch_size)):
+            if hooks is not None:
+                hooks.on_predict_batch_begin(b, {})
             # weights.read(forward, ...) spelled out: one call fewer on the batch-1 serving path
             version = weights.version
             y = forward(model, ws, x[start:stop], stop - start, "predict")
@@ -87,12 +106,19 @@ def predict_into(model, x, out, batch_size: int, bar=None) -> None:
             out[start:stop] = y
             if bar is not None:
                 bar.update(1)
+            if hooks is not None:
+                hooks.on_predict_batch_end(b, {"outputs": out[start:stop]})
+                if stoppable and model.stop_predicting:
+                    return stop
     finally:
         pool.give(ws)
+    return len(x)
 
 
 # What the distributed evaluate/predict (nnfast/distributed/_infer.py, a lower part that imports
 # nothing of the engine) calls back for this rank's shard.
 _LOCAL = types.SimpleNamespace(evaluate_args=evaluate_args, predict_args=predict_args,
                                predict_into=predict_into, evaluate_sums=evaluate_sums,
-                               evaluate_logs=evaluate_logs, batch_bar=batch_bar)
+                               evaluate_logs=evaluate_logs, batch_bar=batch_bar,
+                               callback_list=_hooks.callback_list, test_pass=_hooks.test_pass,
+                               predict_pass=_hooks.predict_pass)

@@ -53,6 +53,7 @@ import numpy as np
 from nnfast import _warn
 from nnfast import callbacks as _callbacks
 from nnfast._threads import blas_limited
+from nnfast.engine import hooks as _hooks
 from nnfast.engine import stopping, training
 from nnfast.engine.batch_source import (
     Source,
@@ -94,11 +95,7 @@ def fit(model, x, y=None, epochs=1, batch_size=None, validation_split=0.0, valid
                         else positive_int(validation_steps, "validation_steps", fn))
     verbose = training._verbose(verbose, fn)
     seed = seed_value(seed, fn)
-    callbacks = list(callbacks or [])
-    for cb in callbacks:
-        if not isinstance(cb, _callbacks.Callback):
-            raise TypeError(f"fit: callbacks must be nnfast.callbacks.Callback instances, got "
-                            f"{type(cb).__name__}")
+    callbacks = _hooks.checked(callbacks, fn)
     if model.loss is None:
         raise ValueError("fit: the model is not compiled; call model.compile(...) first")
     if not model.layers:
@@ -179,7 +176,7 @@ def _fit(model, source, epochs, steps_per_epoch, val, validation_steps, shuffle,
                 model._epoch += 1
                 logs = training._logs(loss_sum, seen, model.metrics, sums, weight)
                 if val is not None:
-                    logs.update(_validate(model, val, validation_steps, pool))
+                    logs.update(_validate(model, val, validation_steps, pool, cbs))
                 if bar is not None:
                     bar.set_postfix_str(training._fmt(logs), refresh=False)
                     bar.close()
@@ -204,16 +201,29 @@ def _fit(model, source, epochs, steps_per_epoch, val, validation_steps, shuffle,
     return history
 
 
-def _validate(model, val, steps, pool) -> dict:
+def _validate(model, val, steps, pool, cbs) -> dict:
+    """The val_ logs of one epoch end, a Keras 3 evaluate with fit's callbacks (on_test_*)."""
+    vlogs = {}
+
+    def run(hooks):
+        vlogs.update(_validation_logs(model, val, steps, pool, hooks))
+        return {k[len("val_"):]: v for k, v in vlogs.items()}
+
+    _hooks.test_pass(model, cbs, run)
+    return vlogs
+
+
+def _validation_logs(model, val, steps, pool, hooks) -> dict:
     if isinstance(val, tuple):
         # Arrays, all rows every epoch, in batches of 32, or of ceil(n / validation_steps) with
         # validation_steps: Keras 3.15's array adapter when batch_size and
         # validation_batch_size are None (they are, with x an iterable of batches).
         xv, yv, wv = val
         size = 32 if steps is None else math.ceil(len(xv) / steps)
-        sums = training.evaluate_sums(model, xv, yv, size, w=wv, ws=pool.get(min(size, len(xv))))
+        sums = training.evaluate_sums(model, xv, yv, size, w=wv, ws=pool.get(min(size, len(xv))),
+                                      hooks=hooks)
         return {f"val_{k}": v for k, v in training.evaluate_logs(model, sums).items()}
-    sums = evaluate_sums(model, val, steps, "fit", pool)
+    sums = evaluate_sums(model, val, steps, "fit", pool, hooks=hooks)
     if sums is None:
         _warn.warn("fit: validation_data gave no batches this epoch (an empty generator, or "
                    "one read by an earlier epoch: pass validation_steps, or a PyDataset or "
@@ -222,12 +232,14 @@ def _validate(model, val, steps, pool) -> dict:
     return {f"val_{k}": v for k, v in training.evaluate_logs(model, sums).items()}
 
 
-def evaluate_sums(model, source, steps, fn, pool, bar=None, class_weight=None):
+def evaluate_sums(model, source, steps, fn, pool, bar=None, class_weight=None, hooks=None):
     """evaluate_sums' list over ``steps`` batches of source (None: one pass), or None when it
-    gave no batch."""
+    gave no batch. hooks: as training.evaluate_sums'."""
     total = weight = 0.0
     rows, sums = 0, None
-    for item in source.batches(steps):
+    for b, item in enumerate(source.batches(steps)):
+        if hooks is not None:   # after reading the batch, as Keras 3 (none for a missing one)
+            hooks.on_test_batch_begin(b, {})
         xb, yb, wb = convert(model, item, source.drawn - 1, fn, source.what)
         if sums is None:
             training._ready(model, xb)
@@ -242,6 +254,12 @@ def evaluate_sums(model, source, steps, fn, pool, bar=None, class_weight=None):
         rows += n
         if bar is not None:
             bar.update(1)
+        if hooks is not None:
+            if hooks.wants_test_batch_logs:
+                hooks.on_test_batch_end(b, training.evaluate_logs(
+                    model, [rows, weight, total] + sums.tolist()))
+            if model.stop_evaluating:
+                break
     if source.ran_out:
         _warn.warn(f"{fn}: Your input ran out of data: {source.what} ended before "
                    f"{steps} steps", UserWarning)
@@ -257,53 +275,77 @@ def _bar(verbose, source, steps, desc):
 
 
 def evaluate(model, x, y=None, batch_size=None, verbose=0, sample_weight=None,
-             distributed=False, steps=None) -> dict:
-    """evaluate over ``steps`` batches of an iterable (None: one pass)."""
+             distributed=False, steps=None, callbacks=None) -> dict:
+    """evaluate over ``steps`` batches of an iterable (None: one pass); callbacks as
+    nnfast/engine/hooks.py (params: steps or the data's length, batch_size and samples None)."""
     fn = "evaluate"
     if y is not None:
         raise ValueError(f"{fn}: y must not be given when x is an iterable of batches, got y "
                          f"of type {type(y).__name__}")
     steps = check_args(fn, batch_size, steps, "steps", sample_weight, 0.0, distributed)
     verbose = training._verbose(verbose, fn)
+    callbacks = _hooks.checked(callbacks, fn)
     if model.loss is None:
         raise ValueError(f"{fn}: the model is not compiled; call model.compile(...) first")
     if not model.layers:
         raise ValueError(f"{fn}: the model has no layers")
     source, pool = Source(x, "evaluate", "x"), _Workspaces(model)
+    cbs = _hooks.callback_list(callbacks, model, steps if steps is not None else source.length,
+                               None, None, verbose)
     bar = _bar(verbose, source, steps, "evaluate")
+
+    def run(hooks):
+        sums = evaluate_sums(model, source, steps, "evaluate", pool, bar, hooks=hooks)
+        if sums is None:
+            raise ValueError("evaluate: x gave no batches (an empty or exhausted generator?)")
+        return training.evaluate_logs(model, sums)
+
     try:
-        sums = evaluate_sums(model, source, steps, "evaluate", pool, bar)
+        return _hooks.test_pass(model, cbs, run)
     finally:
         pool.close()
         if bar is not None:
             bar.close()
-    if sums is None:
-        raise ValueError("evaluate: x gave no batches (an empty or exhausted generator?)")
-    return training.evaluate_logs(model, sums)
 
 
-def predict(model, x, batch_size=None, verbose=0, distributed=False, steps=None) -> np.ndarray:
-    """Outputs of ``steps`` batches of an iterable (None: one pass), concatenated."""
+def predict(model, x, batch_size=None, verbose=0, distributed=False, steps=None,
+            callbacks=None) -> np.ndarray:
+    """Outputs of ``steps`` batches of an iterable (None: one pass), concatenated; callbacks
+    as nnfast/engine/hooks.py."""
     steps = check_args("predict", batch_size, steps, "steps", distributed=distributed)
     verbose = training._verbose(verbose, "predict")
+    callbacks = _hooks.checked(callbacks, "predict")
     if not model.layers:
         raise ValueError("predict: the model has no layers")
     source = Source(x, "predict", "x")
+    cbs = _hooks.callback_list(callbacks, model, steps if steps is not None else source.length,
+                               None, None, verbose)
     bar = _bar(verbose, source, steps, "predict")
-    parts = []
     try:
-        for item in source.batches(steps):
-            xb = convert(model, item, source.drawn - 1, "predict", "x", need_y=False)[0]
-            if not model.built:
-                model.build(xb.shape[1:])
-            out = np.empty((len(xb),) + model.output_shape, dtype=model.dtype)
-            predict_into(model, xb, out, len(xb))
-            parts.append(out)
-            if bar is not None:
-                bar.update(1)
+        return _hooks.predict_pass(model, cbs, lambda hooks: _predict(model, source, steps, bar,
+                                                                      hooks))
     finally:
         if bar is not None:
             bar.close()
+
+
+def _predict(model, source, steps, bar, hooks) -> np.ndarray:
+    parts = []
+    for b, item in enumerate(source.batches(steps)):
+        if hooks is not None:
+            hooks.on_predict_batch_begin(b, {})
+        xb = convert(model, item, source.drawn - 1, "predict", "x", need_y=False)[0]
+        if not model.built:
+            model.build(xb.shape[1:])
+        out = np.empty((len(xb),) + model.output_shape, dtype=model.dtype)
+        predict_into(model, xb, out, len(xb))
+        parts.append(out)
+        if bar is not None:
+            bar.update(1)
+        if hooks is not None:
+            hooks.on_predict_batch_end(b, {"outputs": out})
+            if model.stop_predicting:
+                break
     if source.ran_out:
         _warn.warn(f"predict: Your input ran out of data: x ended before {steps} steps",
                    UserWarning)

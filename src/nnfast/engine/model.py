@@ -315,8 +315,12 @@ class Sequential:
         return training.fit(self, x, y, **kw)
 
     def evaluate(self, x, y=None, batch_size: int | None = None, verbose: int = 0,
-                 sample_weight=None, distributed: bool = False, steps: int | None = None) -> dict:
+                 sample_weight=None, distributed: bool = False, steps: int | None = None,
+                 callbacks=None) -> dict:
         """{"loss": ..., metric: ...} over the whole of x, y (dropout off).
+
+        ``callbacks``: a list of :class:`nnfast.callbacks.Callback`; their ``on_test_*`` hooks
+        run as in Keras 3 (nnfast/engine/hooks.py, docs/callbacks.md); TypeError otherwise.
 
         With ``sample_weight`` (n,): loss ``Σ_i w_i·l_i / n`` (plus any weight penalty) and
         metrics ``Σ_i w_i·m_i / Σ_i w_i``, as Keras' evaluate with weighted metrics.
@@ -329,15 +333,18 @@ class Sequential:
         from nnfast.engine import inference, iterables
         if iterables.is_batches(x):   # an iterable of batches: ``steps`` of them, or one pass
             return iterables.evaluate(self, x, y, batch_size, verbose, sample_weight,
-                                      distributed, steps)
+                                      distributed, steps, callbacks)
         iterables.array_args("evaluate", x, y, steps=steps)
         return inference.evaluate(self, x, y, batch_size=32 if batch_size is None else batch_size,
                                   verbose=verbose, sample_weight=sample_weight,
-                                  distributed=distributed)
+                                  distributed=distributed, callbacks=callbacks)
 
     def predict(self, x, batch_size: int | None = None, verbose: int = 0,
-                distributed: bool = False, steps: int | None = None) -> np.ndarray:
+                distributed: bool = False, steps: int | None = None,
+                callbacks=None) -> np.ndarray:
         """Model outputs (probabilities when the last activation is softmax/sigmoid).
+
+        ``callbacks``: their ``on_predict_*`` hooks run as in Keras 3 (see evaluate).
 
         ``verbose=1`` shows a progress bar over the batches (0: silent; 2 is accepted, as in
         fit, and prints nothing for predict).
@@ -347,10 +354,10 @@ class Sequential:
         as one process would (see nnfast/distributed/__init__.py for when bit for bit)."""
         from nnfast.engine import inference, iterables
         if iterables.is_batches(x):   # batches x, (x,) or (x, y[, w]); outputs concatenated
-            return iterables.predict(self, x, batch_size, verbose, distributed, steps)
+            return iterables.predict(self, x, batch_size, verbose, distributed, steps, callbacks)
         iterables.array_args("predict", x, steps=steps)
         return inference.predict(self, x, batch_size=32 if batch_size is None else batch_size,
-                                 verbose=verbose, distributed=distributed)
+                                 verbose=verbose, distributed=distributed, callbacks=callbacks)
 
     # ------------------------------------------------------------------ weights
     def count_params(self) -> int:

@@ -38,6 +38,7 @@ import numpy as np
 from nnfast import callbacks as _callbacks
 from nnfast import metrics as _metrics
 from nnfast._threads import blas_limited
+from nnfast.engine import hooks as _hooks
 from nnfast.engine import stopping
 from nnfast.engine.checks import positive_int, seed_value
 from nnfast.engine.inputs import fit_data
@@ -140,8 +141,8 @@ def add_metric_sums(model, sums, out, yb, ws, n: int, wb) -> float:
     return float(np.dot(wb, ones))
 
 
-def _evaluate(model, x, y, batch_size: int, bar=None, w=None, ws=None) -> dict:
-    return evaluate_logs(model, evaluate_sums(model, x, y, batch_size, bar, w, ws))
+def _evaluate(model, x, y, batch_size: int, bar=None, w=None, ws=None, hooks=None) -> dict:
+    return evaluate_logs(model, evaluate_sums(model, x, y, batch_size, bar, w, ws, hooks))
 
 
 def evaluate_logs(model, sums) -> dict:
@@ -152,26 +153,34 @@ def evaluate_logs(model, sums) -> dict:
     return logs
 
 
-def evaluate_sums(model, x, y, batch_size: int, bar=None, w=None, ws=None) -> list:
+def evaluate_sums(model, x, y, batch_size: int, bar=None, w=None, ws=None, hooks=None) -> list:
     """[rows, Σ w, Σ w·loss, Σ w·metric for each metric] over x, y with row weights w (None:
-    all 1); no penalty term. In workspace ws (fit's), else in one from the model's pool."""
+    all 1); no penalty term. In workspace ws (fit's), else in one from the model's pool.
+
+    hooks: a CallbackList whose on_test_batch_* run per batch, and whose callbacks may set
+    ``model.stop_evaluating`` to end the pass after a batch (rows then counts the rows
+    evaluated); None: no per-batch work (nnfast/engine/hooks.py)."""
     if len(x) == 0:
         return [0, 0.0, 0.0] + [0.0] * _metrics.total_size(model.metrics)
     if ws is not None:
-        return _sums(model, x, y, batch_size, bar, w, ws)
+        return _sums(model, x, y, batch_size, bar, w, ws, hooks)
     pool = model._workspaces
     ws = pool.take(min(batch_size, len(x)))
     try:
-        return _sums(model, x, y, batch_size, bar, w, ws)
+        return _sums(model, x, y, batch_size, bar, w, ws, hooks)
     finally:
         pool.give(ws)
 
 
-def _sums(model, x, y, batch_size, bar, w, ws) -> list:
+def _sums(model, x, y, batch_size, bar, w, ws, hooks=None) -> list:
     total = weight = 0.0
+    rows = 0
     sums = metric_sums(model)
-    for start, stop in _batches(len(x), batch_size):
+    batch_logs = hooks is not None and hooks.wants_test_batch_logs
+    for b, (start, stop) in enumerate(_batches(len(x), batch_size)):
         n = stop - start
+        if hooks is not None:
+            hooks.on_test_batch_begin(b, {})
         out = model._weights.read(forward, model, ws, x[start:stop], n, "eval")
         yb = y[start:stop]
         wb = None if w is None else w[start:stop]
@@ -179,9 +188,16 @@ def _sums(model, x, y, batch_size, bar, w, ws) -> list:
                              sample_weight=wb)
         total += loss
         weight += add_metric_sums(model, sums, out, yb, ws, n, wb)
+        rows += n
         if bar is not None:
             bar.update(1)
-    return [len(x), weight, total] + sums.tolist()
+        if hooks is not None:
+            if batch_logs:   # running logs, as Keras 3's test_function returns per batch
+                hooks.on_test_batch_end(b, evaluate_logs(model, [rows, weight, total]
+                                                         + sums.tolist()))
+            if model.stop_evaluating:
+                break
+    return [rows, weight, total] + sums.tolist()
 
 
 # ----------------------------------------------------------------------------- fit
@@ -242,11 +258,7 @@ def _fit(model, x, y, epochs, batch_size, validation_split, validation_data, shu
     batch_size = positive_int(batch_size, "batch_size", fn)
     verbose = _verbose(verbose, fn)
     seed = seed_value(seed, fn)
-    callbacks = list(callbacks or [])
-    for cb in callbacks:
-        if not isinstance(cb, _callbacks.Callback):
-            raise TypeError(f"fit: callbacks must be nnfast.callbacks.Callback instances, got "
-                            f"{type(cb).__name__}")
+    callbacks = _hooks.checked(callbacks, fn)
     if model.loss is None:
         raise ValueError("fit: the model is not compiled; call model.compile(...) first")
     x, y, w, val = fit_data(model, x, y, sample_weight, class_weight, validation_split,
@@ -361,9 +373,11 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                 model._epoch += 1
                 logs = _logs(loss_sum, seen, metrics, sums, weight)
                 if dp is not None:
-                    logs.update(dp.end_epoch(model, val, batch_size, ws))
+                    logs.update(_hooks.dp_validation(model, dp, val, batch_size, ws, cbs))
                 elif val is not None:
-                    vlogs = _evaluate(model, val[0], val[1], batch_size, w=val[2], ws=ws)
+                    # Keras 3: validation is an evaluate with fit's callbacks (on_test_*)
+                    vlogs = _hooks.test_pass(model, cbs, lambda h: _evaluate(
+                        model, val[0], val[1], batch_size, w=val[2], ws=ws, hooks=h))
                     logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 if bar is not None:
                     bar.set_postfix_str(_fmt(logs), refresh=False)
