@@ -1,4 +1,5 @@
 """The examples run on small settings (as CI does)."""
+import ast
 import os
 import subprocess
 import sys
@@ -59,3 +60,14 @@ def test_readme_onnx_snippets_run(tmp_path):
                            capture_output=True, text=True, timeout=300, check=False)
         assert p.returncode == 0, p.stderr
     assert (tmp_path / "mlp.onnx").is_file() and (tmp_path / "model.onnx").is_file()
+
+
+def test_readme_metrics_schedules_iterables_snippet_runs(tmp_path):
+    section = _readme_section("### Metrics, learning-rate schedules")
+    code = section.split("```python\n")[1].split("```")[0]
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300, check=False)
+    assert p.returncode == 0, p.stderr
+    logs = ast.literal_eval(p.stdout.strip().splitlines()[-1])   # a dict of floats
+    assert sorted(logs) == ["accuracy", "loss", "sparse_top_k_categorical_accuracy"]
+    assert logs["accuracy"] > 0.85 and logs["sparse_top_k_categorical_accuracy"] > 0.97
