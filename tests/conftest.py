@@ -1,4 +1,5 @@
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -11,6 +12,22 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [os.path.dirname(os.path.dirname(os.path.abspath(nnfast.__file__)))]
     + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 os.environ["PYTHONSAFEPATH"] = "1"
+
+
+def default_sigint() -> None:
+    """preexec_fn for children that get Ctrl-C: SIGINT at its default, as in a terminal, even
+    when pytest itself was started with it ignored (a job a shell runs in the background, some
+    CI runners); Python then installs its KeyboardInterrupt handler at startup."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler (KeyboardInterrupt) for a test that sends itself SIGINT,
+    whatever pytest was started with; the previous handler afterwards."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 @pytest.fixture

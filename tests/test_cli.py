@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import default_sigint
 
 import nnfast
 
@@ -386,7 +387,8 @@ def test_atomic_writes_leave_nothing_on_error_and_honour_umask(tmp_path):
 
 def _start(env, *args):
     return subprocess.Popen([sys.executable, "-m", "nnfast", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
 
 
 def _wait_for_training(p):

@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+from conftest import default_sigint
 from model_data import blobs, mlp
 
 from nnfast import callbacks as cb
@@ -41,7 +42,8 @@ def _run(body: str, signals=(), gap: float = 0.3, timeout: float = 60):
     env = {**os.environ, "NNFAST_NUM_THREADS": "1",
            "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(body)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     try:
         if signals:
             assert proc.stdout.readline() == "ready\n"
@@ -113,6 +115,7 @@ def test_ctrl_c_in_evaluate_and_predict(call):
     assert out.splitlines()[-1] == "interrupted 1 True"       # the workspace went back
 
 
+@pytest.mark.usefixtures("python_sigint")
 def test_second_ctrl_c_raises_at_once():
     x, y = blobs()
     model = mlp()

@@ -130,6 +130,7 @@ def test_keyboard_interrupt_from_a_callback_stops_cleanly():
     assert again.epoch == [0]
 
 
+@pytest.mark.usefixtures("python_sigint")
 def test_ctrl_c_signal_stops_after_the_current_batch():
     x, y = blobs()
     model = mlp()
