@@ -4,6 +4,7 @@ validation (nnfast/engine/hooks.py, docs/callbacks.md), against the sequences Ke
 and data; test_live_keras_sequences reruns Keras when it is installed."""
 import numpy as np
 import pytest
+from model_data import blobs, mlp
 
 import nnfast
 from nnfast import callbacks as cb
@@ -308,3 +309,23 @@ def test_live_keras_sequences():
     assert keras_calls(lambda r: km.fit(X, Y, batch_size=2, verbose=0, shuffle=False,
                                         callbacks=[r], validation_data=(X[:3], Y[:3]))) == \
         KERAS_FIT_VALIDATION
+
+
+def test_no_callbacks_no_callback_list(monkeypatch):
+    # the serving path: predict / evaluate without callbacks and without a bar build no
+    # CallbackList (it cost ~20 µs of a 57 µs batch-1 predict) and give the same results
+    from nnfast.engine import hooks as engine_hooks
+    x, y = blobs()
+    model = mlp()
+    model.fit(x, y, epochs=1, verbose=0)
+    expected_out, expected_logs = model.predict(x, callbacks=[cb.Callback()]), \
+        model.evaluate(x, y, callbacks=[cb.Callback()])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a CallbackList was built")
+
+    monkeypatch.setattr(engine_hooks, "callback_list", refuse)
+    model.stop_predicting = model.stop_evaluating = True     # reset at the start, as Keras
+    np.testing.assert_array_equal(model.predict(x), expected_out)
+    assert model.evaluate(x, y, verbose=2) == expected_logs
+    assert model.stop_predicting is False and model.stop_evaluating is False
