@@ -158,11 +158,7 @@ def _fit(model, source, epochs, steps_per_epoch, val, validation_steps, shuffle,
                     weight += training.add_metric_sums(model, sums, out, yb, ws, n, wb)
                     if bar is not None or batch_logs:
                         logs = training._logs(loss_sum, seen, model.metrics, sums, weight)
-                        if bar is not None:
-                            bar.set_postfix_str(training._fmt(logs), refresh=False)
-                            bar.update(1)
-                        if batch_logs:
-                            cbs.on_train_batch_end(b, {"batch": b, "size": n, **logs})
+                        training.batch_report(cbs, bar, batch_logs, b, n, logs)
                     if model.stop_training or interrupt.requested:
                         break
                 if not began:
@@ -177,13 +173,7 @@ def _fit(model, source, epochs, steps_per_epoch, val, validation_steps, shuffle,
                 logs = training._logs(loss_sum, seen, model.metrics, sums, weight)
                 if val is not None:
                     logs.update(_validate(model, val, validation_steps, pool, cbs))
-                if bar is not None:
-                    bar.set_postfix_str(training._fmt(logs), refresh=False)
-                    bar.close()
-                    bar = None
-                elif verbose == 2:
-                    print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - t0:.2f}s - "
-                          f"{training._fmt(logs)}", flush=True)
+                bar = training.epoch_report(bar, verbose, epoch, epochs, t0, logs)
                 source.epoch_end()
                 cbs.on_epoch_end(epoch, logs)
                 if source.ran_out:

@@ -295,6 +295,27 @@ def _loop(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, tra
         model._workspaces.give(ws)
 
 
+def batch_report(cbs, bar, batch_logs: bool, b: int, n: int, logs: dict) -> None:
+    """After training batch b of n rows: the bar's tick and running logs, on_train_batch_end."""
+    if bar is not None:
+        bar.set_postfix_str(_fmt(logs), refresh=False)
+        bar.update(1)
+    if batch_logs:
+        cbs.on_train_batch_end(b, {"batch": b, "size": n, **logs})
+
+
+def epoch_report(bar, verbose: int, epoch: int, epochs: int, t0: float, logs: dict):
+    """The end of an epoch on screen: the bar closed with the epoch's logs (verbose 1) or one
+    line (verbose 2). Returns None, the bar to hold from now on."""
+    if bar is not None:
+        bar.set_postfix_str(_fmt(logs), refresh=False)
+        bar.close()
+    elif verbose == 2:
+        print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - t0:.2f}s - {_fmt(logs)}",
+              flush=True)
+    return None
+
+
 def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, train_seed, dp,
             w, ws):
     n = len(x)
@@ -360,11 +381,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                         sums += metric_b
                     if bar is not None or batch_logs:
                         logs = _logs(loss_sum, seen, metrics, sums, weight)
-                        if bar is not None:
-                            bar.set_postfix_str(_fmt(logs), refresh=False)
-                            bar.update(1)
-                        if batch_logs:
-                            cbs.on_train_batch_end(b, {"batch": b, "size": nb, **logs})
+                        batch_report(cbs, bar, batch_logs, b, nb, logs)
                     # distributed: the next step's Allreduce carries the stop to every rank
                     if dp is None and (model.stop_training or interrupt.requested):
                         break
@@ -379,13 +396,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                     vlogs = _hooks.test_pass(model, cbs, lambda h: _evaluate(
                         model, val[0], val[1], batch_size, w=val[2], ws=ws, hooks=h))
                     logs.update({f"val_{k}": v for k, v in vlogs.items()})
-                if bar is not None:
-                    bar.set_postfix_str(_fmt(logs), refresh=False)
-                    bar.close()
-                    bar = None
-                elif verbose == 2:
-                    print(f"Epoch {epoch + 1}/{epochs} - {time.perf_counter() - t0:.2f}s - "
-                          f"{_fmt(logs)}", flush=True)
+                bar = epoch_report(bar, verbose, epoch, epochs, t0, logs)
                 cbs.on_epoch_end(epoch, logs)
         finally:
             if bar is not None:
