@@ -34,6 +34,23 @@ class Terminated(BaseException):
     A BaseException, as KeyboardInterrupt: no `except Exception` swallows it."""
 
 
+class _Stderr:
+    """sys.stderr, noting whether the last write left a line open. A SIGTERM can land inside a
+    progress bar's close, between its last display and its newline; the one-line message that
+    follows must still start a line of its own."""
+
+    def __init__(self, stream):
+        self._stream, self.line_open = stream, False
+
+    def write(self, text):
+        if text:
+            self.line_open = not text.endswith("\n")
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr (exit 2)."""
 
@@ -211,6 +228,8 @@ def main(argv=None) -> int:
     args = _build_parser().parse_args(argv)
     debug = args.debug or "--debug" in argv
     previous = None
+    stderr = sys.stderr
+    sys.stderr = tracked = _Stderr(stderr)
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:   # not the main thread (main() called from a test thread)
@@ -227,12 +246,13 @@ def main(argv=None) -> int:
     except KeyboardInterrupt as e:
         if debug:
             raise
-        sys.stderr.write(_interrupted(args.command, f" {e}" if str(e) else ""))
+        sys.stderr.write("\n" * tracked.line_open
+                         + _interrupted(args.command, f" {e}" if str(e) else ""))
         return EXIT_INTERRUPTED
     except Terminated:
         if debug:
             raise
-        sys.stderr.write(_interrupted(args.command, " (SIGTERM)"))
+        sys.stderr.write("\n" * tracked.line_open + _interrupted(args.command, " (SIGTERM)"))
         return EXIT_TERMINATED
     except Exception as e:
         if debug:
@@ -250,6 +270,7 @@ def main(argv=None) -> int:
                          "(rerun with --debug for the traceback)\n")
         return EXIT_FAILURE
     finally:
+        sys.stderr = stderr
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
