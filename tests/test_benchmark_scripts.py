@@ -66,3 +66,14 @@ def test_onnx_inference_prints_both_batches_and_ratios(tmp_path):
         assert float(t_nn) > 0 and float(t_ort) > 0, out
         assert abs(float(ratio) - float(t_nn) / float(t_ort)) <= 0.01 + 0.01 * float(ratio), out
     assert "medians of 3 interleaved rounds" in out, out
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads Linux's /proc")
+def test_core_share_prints_both_situations_with_shares_and_bound(tmp_path):
+    pytest.importorskip("threadpoolctl")
+    out = run_script("core_share.py", "--calls", "3", "--shape", "64x64x64", tmp_path=tmp_path)
+    rows = re.findall(r"^(alone|after numpy)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+"
+                      r"([\d.]+)$", out, re.M)
+    assert [r[0] for r in rows] == ["alone", "after numpy"], out
+    for _, wall, share, _blas, bound, _ratio in rows:
+        assert float(wall) > 0 and 0 <= float(share) <= 1 and 0.5 <= float(bound) <= 1, out
