@@ -1,15 +1,22 @@
-"""Train Fashion-MNIST 784-256-128-10 (relu, Adam lr 1e-3, batch 128) with nnfast and PyTorch.
+"""Train Fashion-MNIST 784-256-128-10 (relu, Adam lr 1e-3, batch 128) with nnfast, PyTorch and
+JAX.
 
-Both frameworks see the same float32 data, batch size and thread count in the same run, their
+All frameworks see the same float32 data, batch size and thread count in the same run, their
 epochs interleaved; the table gives test accuracy and seconds per epoch (median over epochs;
-the first epoch is listed apart as it includes one-time setup).
+the first epoch is listed apart as it includes one-time setup, JAX's compilation among it), and
+for each the share of the FMA peak that its epoch time means: the step's FLOPs (forward, the
+weight gradients, and the input gradients of every layer but the first: 1.007 MFLOP per image)
+over the peak measured by benchmarks/peak.py at the same thread count.
 
     python benchmarks/bench_train.py                      # 10 epochs, all available threads
     python benchmarks/bench_train.py --threads 1 --epochs 3
     python benchmarks/bench_train.py --quick              # 2 epochs on 10 000 images
 
 Needs the IDX files of Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist) or
---data-dir; PyTorch (pip install nnfast[bench]) for the comparison column (--no-torch skips it).
+--data-dir; PyTorch and JAX (pip install nnfast[bench]) for the comparison columns (--no-torch,
+--no-jax skip them). JAX runs the whole step under `jax.jit` (Adam written out, epsilon 1e-8 as
+the others); XLA sizes its CPU thread pool itself: with --threads 1 the script sets XLA's
+single-thread flags before JAX is imported, which recent XLA releases may not fully honour.
 """
 from __future__ import annotations
 
@@ -88,6 +95,69 @@ def torch_trainer(data, batch_size, threads, seed):
     return epoch, accuracy
 
 
+def jax_trainer(data, batch_size, threads, seed):
+    """(run one epoch -> seconds, test accuracy) for JAX, the whole step under jax.jit."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    xtr, ytr, xte, yte = data
+    sizes = [(784, 256), (256, 128), (128, 10)]
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes))
+    params = []
+    for key, (k, m) in zip(keys, sizes):   # Glorot uniform kernels and zero biases, as Keras
+        lim = (6.0 / (k + m)) ** 0.5
+        params.append((jax.random.uniform(key, (k, m), jnp.float32, -lim, lim),
+                       jnp.zeros((m,), jnp.float32)))
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = [params, zeros, zeros, 0]
+
+    def logits(p, x):
+        for i, (w, b) in enumerate(p):
+            x = x @ w + b
+            if i < len(p) - 1:
+                x = jax.nn.relu(x)
+        return x
+
+    def loss_fn(p, x, y):
+        lp = jax.nn.log_softmax(logits(p, x))
+        return -jnp.mean(jnp.take_along_axis(lp, y[:, None], axis=1))
+
+    @jax.jit
+    def step(p, m, v, t, x, y):
+        g = jax.grad(loss_fn)(p, x, y)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda a, b: 0.9 * a + 0.1 * b, m, g)
+        v = jax.tree_util.tree_map(lambda a, b: 0.999 * a + 0.001 * b * b, v, g)
+        lr = 1e-3 * jnp.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        p = jax.tree_util.tree_map(lambda w, a, b: w - lr * a / (jnp.sqrt(b) + 1e-8), p, m, v)
+        return p, m, v, t
+
+    rng = np.random.default_rng(seed)
+    n = len(xtr)
+
+    def epoch(i):
+        t0 = time.perf_counter()
+        perm = rng.permutation(n)
+        p, m, v, t = state
+        for start in range(0, n, batch_size):
+            idx = perm[start:start + batch_size]
+            p, m, v, t = step(p, m, v, t, xtr[idx], ytr[idx])
+        jax.block_until_ready(p)
+        state[:] = [p, m, v, t]
+        return time.perf_counter() - t0
+
+    def accuracy():
+        pred = np.asarray(jnp.argmax(logits(state[0], xte), axis=1))
+        return float((pred == yte).mean())
+
+    return epoch, accuracy
+
+
+# multiply-adds of one image's step: forward, weight gradients, input gradients of layers 2-3
+STEP_FLOPS_PER_IMAGE = 2 * (2 * (784 * 256 + 256 * 128 + 128 * 10) + 256 * 128 + 128 * 10)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=10)
@@ -96,12 +166,17 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--quick", action="store_true", help="2 epochs on 10 000 training images")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    ap.add_argument("--no-jax", action="store_true", help="skip the JAX column")
     ap.add_argument("--data-dir", default=DEFAULT_DIR)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
     import nnfast
     threads = args.threads or nnfast.get_num_threads()
+    if not args.no_jax and threads == 1:   # XLA reads its flags when JAX is imported
+        import os
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_"
+                                   "eigen=false intra_op_parallelism_threads=1").strip()
     epochs = 2 if args.quick and args.epochs == 10 else args.epochs
     xtr, ytr, xte, yte = load(args.data_dir)
     if args.quick:
@@ -128,6 +203,17 @@ def main(argv=None):
         else:
             trainers.append((f"torch {torch.__version__}",
                              torch_trainer(data, args.batch_size, threads, args.seed)))
+    if not args.no_jax:
+        try:
+            import jax
+        except ImportError:
+            print("JAX not installed: no JAX column (pip install nnfast[bench])")
+        else:
+            trainers.append((f"jax {jax.__version__}",
+                             jax_trainer(data, args.batch_size, threads, args.seed)))
+    from peak import measured_peak
+    peak = measured_peak(4, threads, 0.5 if args.quick else 1.5)
+    flops = STEP_FLOPS_PER_IMAGE * len(xtr)
     times = {name: [] for name, _ in trainers}
     with limits:
         # epochs interleaved (nnfast, torch, nnfast, ...): a neighbour's load on a shared
@@ -137,16 +223,19 @@ def main(argv=None):
                 times[name].append(epoch(i))
         rows = [(name, times[name], accuracy()) for name, (_, accuracy) in trainers]
 
+    print(f"\nFMA peak {peak:.0f} GFLOP/s float32 on {threads} thread(s) (benchmarks/peak.py); "
+          f"{flops / 1e9:.1f} GFLOP per epoch")
     print(f"\n{'framework':<16}{'s/epoch (median)':>18}{'first epoch':>13}{'total s':>10}"
-          f"{'test acc':>10}")
+          f"{'test acc':>10}{'% of peak':>11}")
     for name, times, acc in rows:
         later = times[1:] or times
+        share = 100.0 * flops / statistics.median(later) / (peak * 1e9) if peak > 0 else 0.0
         print(f"{name:<16}{statistics.median(later):>18.3f}{times[0]:>13.3f}{sum(times):>10.2f}"
-              f"{acc:>10.4f}")
-    if len(rows) == 2:
-        pairs = list(zip(rows[0][1], rows[1][1]))
+              f"{acc:>10.4f}{share:>10.0f}%")
+    for other, other_times, _ in rows[1:]:
+        pairs = list(zip(rows[0][1], other_times))
         ratio = statistics.median(a / b for a, b in (pairs[1:] or pairs))
-        print(f"\nepoch-time ratio nnfast / torch: {ratio:.2f} (median over the epochs, each "
+        print(f"\nepoch-time ratio nnfast / {other}: {ratio:.2f} (median over the epochs, each "
               f"pair run back to back; <= 1.0 means nnfast is faster)")
 
 
