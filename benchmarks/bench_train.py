@@ -96,62 +96,10 @@ def torch_trainer(data, batch_size, threads, seed):
 
 
 def jax_trainer(data, batch_size, threads, seed):
-    """(run one epoch -> seconds, test accuracy) for JAX, the whole step under jax.jit."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    xtr, ytr, xte, yte = data
-    sizes = [(784, 256), (256, 128), (128, 10)]
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes))
-    params = []
-    for key, (k, m) in zip(keys, sizes):   # Glorot uniform kernels and zero biases, as Keras
-        lim = (6.0 / (k + m)) ** 0.5
-        params.append((jax.random.uniform(key, (k, m), jnp.float32, -lim, lim),
-                       jnp.zeros((m,), jnp.float32)))
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    state = [params, zeros, zeros, 0]
-
-    def logits(p, x):
-        for i, (w, b) in enumerate(p):
-            x = x @ w + b
-            if i < len(p) - 1:
-                x = jax.nn.relu(x)
-        return x
-
-    def loss_fn(p, x, y):
-        lp = jax.nn.log_softmax(logits(p, x))
-        return -jnp.mean(jnp.take_along_axis(lp, y[:, None], axis=1))
-
-    @jax.jit
-    def step(p, m, v, t, x, y):
-        g = jax.grad(loss_fn)(p, x, y)
-        t = t + 1
-        m = jax.tree_util.tree_map(lambda a, b: 0.9 * a + 0.1 * b, m, g)
-        v = jax.tree_util.tree_map(lambda a, b: 0.999 * a + 0.001 * b * b, v, g)
-        lr = 1e-3 * jnp.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-        p = jax.tree_util.tree_map(lambda w, a, b: w - lr * a / (jnp.sqrt(b) + 1e-8), p, m, v)
-        return p, m, v, t
-
-    rng = np.random.default_rng(seed)
-    n = len(xtr)
-
-    def epoch(i):
-        t0 = time.perf_counter()
-        perm = rng.permutation(n)
-        p, m, v, t = state
-        for start in range(0, n, batch_size):
-            idx = perm[start:start + batch_size]
-            p, m, v, t = step(p, m, v, t, xtr[idx], ytr[idx])
-        jax.block_until_ready(p)
-        state[:] = [p, m, v, t]
-        return time.perf_counter() - t0
-
-    def accuracy():
-        pred = np.asarray(jnp.argmax(logits(state[0], xte), axis=1))
-        return float((pred == yte).mean())
-
-    return epoch, accuracy
+    """(run one epoch -> seconds, test accuracy) for JAX (nnfast/cli/_rivals.py: the code
+    `nnfast bench` times too)."""
+    from nnfast.cli._rivals import jax_trainer as trainer
+    return trainer(data, (784, 256, 128, 10), batch_size, seed)
 
 
 # multiply-adds of one image's step: forward, weight gradients, input gradients of layers 2-3

@@ -21,7 +21,6 @@ MATMUL_SHAPES = [(64, 784, 256), (128, 784, 256), (32, 784, 256), (128, 128, 10)
                  (512, 512, 512), (1024, 1024, 1024)]
 QUICK_SHAPES = [(64, 784, 256), (128, 784, 256), (128, 128, 10), (512, 512, 512)]
 NET = (784, 256, 128, 10)
-SETTLE_S = 0.1
 
 
 def strip_openblas_env(argv) -> None:
@@ -73,7 +72,11 @@ def _optional(name):
 
 
 def _interleaved(fns: dict, repeats: int, min_time: float = 0.02) -> dict:
-    """Median seconds per call of each function, calls interleaved so drift hits all equally."""
+    """Median seconds per call of each function, calls interleaved so drift hits all equally.
+
+    Nothing pauses between libraries and no untimed call precedes a timed run: each library's
+    first call after another's meets that library's still spinning threads, as in a user's
+    program (docs/threading.md)."""
     loops = {}
     for name, fn in fns.items():
         fn()
@@ -85,10 +88,6 @@ def _interleaved(fns: dict, repeats: int, min_time: float = 0.02) -> dict:
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            # Idle pools of the previous library (OpenBLAS, OpenMP) busy-wait for a while and
-            # would steal a core: let them sleep, then wake this library's pool untimed.
-            time.sleep(SETTLE_S)
-            fn()
             t0 = time.perf_counter()
             for _ in range(loops[name]):
                 fn()
@@ -178,9 +177,19 @@ def _sklearn_epoch(x, y):
     return run
 
 
+def _jax_epoch(x, y):
+    from nnfast.cli._rivals import jax_trainer
+
+    epoch, _ = jax_trainer((x, y, x[:1], y[:1]), NET, 128, 0)
+    counter = iter(range(1 << 30))
+    return lambda: epoch(next(counter))
+
+
 def bench_training(threads: int, quick: bool) -> tuple:
     x, y, source = _training_data(quick)
     fns = {"nnfast": _nnfast_epoch(x, y, "c")}
+    if _optional("jax") is not None:
+        fns["jax"] = _jax_epoch(x, y)
     slow = {"numpy reference": _nnfast_epoch(x, y, "python")}
     torch = _optional("torch")
     if torch is not None:
@@ -218,14 +227,29 @@ def bench_inference(threads: int, quick: bool) -> list:
                 with torch.inference_mode():
                     return net(xt).numpy()
             fns["torch"] = torch_predict
+        fns.update({name: (lambda f=f, x=x: f(x))
+                    for name, f in _rival_predictors(model, threads).items()})
         with _Limits(threads):
             t = _interleaved(fns, repeats=5 if quick else 15)
         row = {"batch": batch, "threads": threads,
                **{f"{k} µs": v * 1e6 for k, v in t.items()}}
-        if "torch" in t:
-            row["vs torch"] = t["torch"] / t["nnfast"]
+        for rival in ("torch", "onnxruntime", "jax"):
+            if rival in t:
+                row[f"vs {rival}"] = t[rival] / t["nnfast"]
         rows.append(row)
     return rows
+
+
+def _rival_predictors(model, threads: int) -> dict:
+    """ONNX Runtime's and JAX's predict of the same model, where they are installed."""
+    from nnfast.cli import _rivals
+
+    fns = {}
+    if _optional("onnxruntime") is not None and _optional("onnx") is not None:
+        fns["onnxruntime"] = _rivals.ort_predictor(model, threads)
+    if _optional("jax") is not None:
+        fns["jax"] = _rivals.jax_predictor(model)
+    return fns
 
 
 def markdown_table(rows: list) -> str:
