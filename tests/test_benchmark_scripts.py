@@ -80,3 +80,15 @@ def test_core_share_prints_both_situations_with_shares_and_bound(tmp_path):
     assert [r[0] for r in rows] == ["alone", "after numpy"], out
     for _, wall, share, _blas, bound, _ratio in rows:
         assert float(wall) > 0 and 0 <= float(share) <= 1 and 0.5 <= float(bound) <= 1, out
+
+
+def test_bench_sklearn_prints_times_speedup_and_peak_share(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("threadpoolctl")
+    out = run_script("bench_sklearn.py", "--repeats", "1", "--datasets", "digits", "--dtype",
+                     "float32", "--threads", "1", tmp_path=tmp_path)
+    row = re.search(r"^digits\s+1797x64\s+float32\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x\s+(\d+)%$",
+                    out, re.M)
+    assert row, out
+    assert float(row.group(1)) > 0 and float(row.group(2)) > 0, out
+    assert 0 <= int(row.group(4)) <= 100, out
