@@ -3,6 +3,7 @@ the compiled plan gives the bits of the same kernels called layer by layer, for 
 layout, dtype and thread count; it matches the reference; it checks weights once and x / out
 on every call with the same messages on both backends; it allocates nothing per call.
 Model-level tests (predict, model(x), staleness): tests/test_plan_model.py."""
+import threading
 import tracemalloc
 
 import numpy as np
@@ -266,3 +267,30 @@ def test_ops_dispatches_to_the_active_backend():
     if backends.compiled_available():
         with nnfast.use_backend("c"):
             assert type(nnfast.ops.MLPPlan(ops, 3, "float32")) is compiled.MLPPlan
+
+
+def test_out_of_memory_is_a_memory_error_and_the_plan_stays_usable():
+    from nnfast._native import _kernels as K
+    rng = np.random.default_rng(8)
+    ops = _layers(rng, np.float32, 300, (400, 10), ("relu", "softmax"))
+    plan = compiled.MLPPlan(ops, 300)
+    x = rng.normal(size=(200, 300)).astype(np.float32)
+    want = plan.forward(x)
+    result = []
+
+    def fresh_thread():          # a thread holds no GEMM workspace yet: it must ask for one
+        try:
+            plan.forward(x)
+        except MemoryError as e:
+            result.append(str(e))
+
+    K._gemm_simulate_oom(True, 0)
+    try:
+        t = threading.Thread(target=fresh_thread)
+        t.start()
+        t.join()
+    finally:
+        K._gemm_simulate_oom(False)
+    assert result == ["MLPPlan.forward: out of memory for the GEMM packing buffers (a few MB per "
+                      "thread); the outputs were not computed"]
+    np.testing.assert_array_equal(plan.forward(x), want)
