@@ -66,3 +66,18 @@ def test_onnx_inference_prints_both_batches_and_ratios(tmp_path):
         assert float(t_nn) > 0 and float(t_ort) > 0, out
         assert abs(float(ratio) - float(t_nn) / float(t_ort)) <= 0.01 + 0.01 * float(ratio), out
     assert "medians of 3 interleaved rounds" in out, out
+
+
+def test_latency_prints_every_contender_and_the_peak_share(tmp_path):
+    out = run_script("latency.py", "--quick", "--repeats", "3", "--batches", "1,8",
+                     tmp_path=tmp_path)
+    header = re.search(r"^batch\s+threads\s+(.*?)\s+plan %peak$", out, re.M)
+    assert header, out
+    names = header.group(1).split()
+    assert names[:4] == ["predict", "model(x)", "on_batch", "plan"] and "numpy" in names, out
+    rows = re.findall(r"^\s*(\d+)\s+1\s+((?:[\d.]+\s+)+)(\d+)%$", out, re.M)
+    assert [r[0] for r in rows] == ["1", "8"], out
+    for _, times, share in rows:
+        assert len(times.split()) == len(names) and all(float(v) > 0 for v in times.split())
+        assert int(share) >= 0
+    assert "median us of 3 interleaved rounds" in out, out
