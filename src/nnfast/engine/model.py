@@ -22,6 +22,7 @@ from nnfast import layers as _layers
 from nnfast import losses as _losses
 from nnfast import metrics as _metrics
 from nnfast import optimizers as _optimizers
+from nnfast.engine import inference as _inference
 from nnfast.engine import layer_owner
 from nnfast.engine.checks import seed_value
 from nnfast.engine.locks import TrainingGuard, WeightsLock
@@ -374,21 +375,18 @@ class Sequential:
         raises ValueError (nnfast runs dropout in training mode inside fit only; Keras would
         apply it), another type TypeError. Other errors as predict's.
         """
-        from nnfast.engine import inference
-        return inference.call(self, x, training)
+        return _inference.call(self, x, training)
 
     def predict_on_batch(self, x) -> np.ndarray:
         """Outputs for one batch x (n, *input_shape) as a NumPy array (n, *output_shape) of the
         model dtype, as Keras 3's ``predict_on_batch``: no batching, no callbacks, no bar;
         errors as predict's. The same bits as ``predict(x)`` and ``model(x)``."""
-        from nnfast.engine import inference
-        return inference.call(self, x, None, "predict_on_batch")
+        return _inference.call(self, x, None, "predict_on_batch")
 
     def _plan(self):
         """The cached inference plan (nnfast/engine/plan.py), rebuilt when stale; None for
         layers it cannot express. The model must be built."""
-        from nnfast.engine import plan
-        return plan.get(self)
+        return _inference._plan.get(self)
 
     # ------------------------------------------------------------------ weights
     def count_params(self) -> int:
