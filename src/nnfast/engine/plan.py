@@ -63,14 +63,23 @@ def _key(model) -> tuple:
     return (model._params, model._structure, model.dtype, backends.current())
 
 
-def get(model):
-    """The cached plan of a built model (None: see ``descriptors``)."""
+def get(model, locked: bool = False):
+    """The cached plan of a built model (None: see ``descriptors``). A new plan is built
+    holding the weights' lock (``locked``: the caller holds it), so it never reads layers that
+    an ``add`` in another thread is rebuilding."""
     cached = model._plan_cache
     if cached is not None:
         key = cached[0]
         if (key[0] is model._params and key[1] == model._structure and key[2] == model.dtype
                 and key[3] is backends._state["module"]):
             return cached[1]
+    if not locked:
+        with model._weights.lock:
+            return _build(model)
+    return _build(model)
+
+
+def _build(model):
     key = _key(model)
     ops = descriptors(model)
     plan = None if ops is None else key[3].MLPPlan(ops, math.prod(model.input_shape),
@@ -88,7 +97,7 @@ def run(model, plan, x: np.ndarray, out: np.ndarray) -> None:
     plan.forward(x2, out2)
     if weights.lock.locked() or weights.version != version:
         with weights.lock:
-            get(model).forward(x2, out2)
+            get(model, locked=True).forward(x2, out2)
 
 
 def check_training(training, fn: str) -> None:
