@@ -264,7 +264,9 @@ def test_finiteness_check_of_x_is_exact():
     """predict's NaN/Inf check sums x first (no boolean array per call): a sum that overflows
     from finite values is still accepted, +inf and -inf together still refused."""
     m = nnfast.Sequential([Dense(2, input_dim=3)], seed=0)
+    m.set_weights([np.full((3, 2), 1e-3), np.zeros(2)])   # outputs stay finite
     big = np.full((2, 3), 3e38, np.float32)          # the float32 sum overflows to inf
+    np.testing.assert_allclose(m(big), np.full((2, 2), 9e35, np.float32), rtol=1e-6)
     np.testing.assert_array_equal(m(big), m.predict(big))
     for bad in (np.array([[np.inf, -np.inf, 0.0]]), np.array([[1.0, np.nan, 2.0]])):
         for call, fn in ((m, "Sequential.__call__"), (m.predict, "predict")):
