@@ -117,6 +117,7 @@ cdef class MLPPlan:
         except BaseException:
             free(ops)
             raise
+        free(self._ops)     # __init__ called again on a live plan: its old ops go
         self._ops, self._nops, self._keep, self._idle = ops, nops, keep, []
         self._isz, self._k, self._m, self._width = isz, n_features, width, widest
         self._x_rows = nops == 0 or ops[0].kind == NNF_MLP_ACT
