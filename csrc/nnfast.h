@@ -165,6 +165,39 @@ int nnf_dense_bwd_f64(double *dx, double *dW, double *db, double *dz, const doub
                       int trans_w, const double *z, const double *y, int64_t N, int64_t K,
                       int64_t M, int act, double alpha, int accumulate, int nthreads);
 
+/* ------------------------------------------------------------ inference plan ---- */
+/* (issue 13)  y = op_{n-1}( ... op_0(x)) over N rows in one call: the forward pass of a
+ * network of dense and activation layers (no-op layers such as Flatten or inference-time
+ * Dropout have no op). An op:
+ *   NNF_MLP_DENSE  y = act(x W + b): W (K x M) row-major contiguous, b (M,) or NULL, as
+ *                  nnf_dense_fwd_* (softmax/log_softmax row-wise after the GEMM)
+ *   NNF_MLP_ACT    y = act(x), elementwise or row-wise, as nnf_activation_fwd_* (M = K)
+ * x (N, K): trans_x and ldx as nnf_dense_fwd_*; when the first op is NNF_MLP_ACT, or there is
+ * no op (y = x), x must be row-major contiguous (trans_x = 0, ldx = K).
+ * Rows run through all ops in blocks of `rows` (nnf_mlp_block_rows), ping-ponging between ws0
+ * and ws1, each of min(N, rows) x (widest M) elements; the last op writes into y (N, last M)
+ * directly. Every op is the kernel the layer-by-layer path calls, and a row's result does
+ * not depend on the rows sharing its call, so y is bit-identical to running the layers one by
+ * one over the whole batch, for any `rows` and nthreads.
+ * Returns the GEMM's status; on NNF_ERR_NOMEM y holds the blocks finished before. */
+enum nnf_mlp_kind { NNF_MLP_DENSE = 0, NNF_MLP_ACT = 1 };
+typedef struct {
+    int kind;           /* enum nnf_mlp_kind */
+    const void *W;      /* dense: K x M, float or double as the call; else NULL */
+    const void *b;      /* dense: M, or NULL */
+    int64_t M;          /* out-features (an activation: its width, equal to its in-features) */
+    int act;            /* enum nnf_act */
+    double alpha;       /* its parameter */
+} nnf_mlp_op_t;
+/* Rows per block for these ops, on K in-features and dtype_size 4 or 8 (the reasons: plan.c). */
+int64_t nnf_mlp_block_rows(const nnf_mlp_op_t *ops, int64_t nops, int64_t K, int dtype_size);
+int nnf_mlp_fwd_f32(float *y, const float *x, int64_t ldx, int trans_x, const nnf_mlp_op_t *ops,
+                    int64_t nops, float *ws0, float *ws1, int64_t N, int64_t K, int64_t rows,
+                    int nthreads);
+int nnf_mlp_fwd_f64(double *y, const double *x, int64_t ldx, int trans_x,
+                    const nnf_mlp_op_t *ops, int64_t nops, double *ws0, double *ws1, int64_t N,
+                    int64_t K, int64_t rows, int nthreads);
+
 /* ----------------------------------------------------------------- losses ---- */
 /* (issue 4) Each loss is one fused pass: the gradient and the per-row weighted losses.
  *   OUT grad     (N x C or N x M), overwritten: d(scale · Σ_i row_loss[i]) / d(input)

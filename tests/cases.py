@@ -64,6 +64,7 @@ class Case:
     inplace: tuple = ()                           # names of in-place arguments to compare
     layouts: tuple = LAYOUTS
     id: str = ""                                  # distinguishes several cases of one function
+    call: Callable | None = None                  # (fn, args, kwargs) -> result; None: fn(*a, **kw)
 
     @property
     def label(self):
@@ -229,6 +230,33 @@ CASES += [
     Case("dense_backward", _make_dense_bwd("log_softmax", accumulate=True), DENSE_SHAPES,
          *DENSE_TOL, inplace=("dW", "db"), id="log_softmax-acc"),
 ]
+
+# ---- inference plan: MLPPlan(layers, n_features, dtype).forward(x) (more: tests/test_plan.py)
+PLAN_SHAPES = [(0, 3, 4), (1, 1, 1), (7, 13, 17), (33, 65, 31), (2, 3, 129), (129, 257, 10)]
+
+
+def _make_plan(name):
+    """dense(name) -> dense(relu, no bias) -> activation(name) -> dense(softmax)."""
+    def make(g: Gen, shape):
+        n, k, h = shape
+        alpha = ACT_ALPHA.get(name, 0.0)
+        x, W1, b1 = _dense_operands(g, (n, k, h))
+        W2 = g.contiguous((h, h)) / g.dtype.type(np.sqrt(h))
+        W3, b3 = g.contiguous((h, 5)), g.contiguous((5,))
+        layers = [("dense", np.ascontiguousarray(W1), np.ascontiguousarray(b1), name, alpha),
+                  ("dense", W2, None, "relu", 0.0), ("activation", name, alpha),
+                  ("dense", W3, b3, "softmax", 0.0)]
+        return (x, layers, k), {}
+    return make
+
+
+def _call_plan(cls, args, kwargs):
+    x, layers, k = args
+    return cls(layers, k, x.dtype.name).forward(x)
+
+
+CASES += [Case("MLPPlan", _make_plan(a), PLAN_SHAPES, *DENSE_TOL, id=a, call=_call_plan)
+          for a in ACTIVATIONS]
 
 # ---- losses (knb)
 LOSS_SHAPES = [(1, 1), (1, 2), (2, 3), (3, 10), (7, 13), (13, 17), (31, 2), (128, 10),

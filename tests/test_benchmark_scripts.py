@@ -92,3 +92,18 @@ def test_bench_sklearn_prints_times_speedup_and_peak_share(tmp_path):
     assert row, out
     assert float(row.group(1)) > 0 and float(row.group(2)) > 0, out
     assert 0 <= int(row.group(4)) <= 100, out
+
+
+def test_latency_prints_every_contender_and_the_peak_share(tmp_path):
+    out = run_script("latency.py", "--quick", "--repeats", "3", "--batches", "1,8",
+                     tmp_path=tmp_path)
+    header = re.search(r"^batch\s+threads\s+(.*?)\s+plan %peak$", out, re.M)
+    assert header, out
+    names = header.group(1).split()
+    assert names[:4] == ["predict", "model(x)", "on_batch", "plan"] and "numpy" in names, out
+    rows = re.findall(r"^\s*(\d+)\s+1\s+((?:[\d.]+\s+)+)(\d+)%$", out, re.M)
+    assert [r[0] for r in rows] == ["1", "8"], out
+    for _, times, share in rows:
+        assert len(times.split()) == len(names) and all(float(v) > 0 for v in times.split())
+        assert int(share) >= 0
+    assert "median us of 3 interleaved rounds" in out, out

@@ -31,11 +31,11 @@ def _bound(fn, args, kwargs):
     return inspect.signature(fn).bind(*args, **kwargs).arguments
 
 
-def _run(fn, args, kwargs, inplace):
+def _run(fn, args, kwargs, inplace, call=None):
     args, kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
     before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a
               for a in list(args) + list(kwargs.values())]
-    result = _as_list(fn(*args, **kwargs))
+    result = _as_list(call(fn, args, kwargs) if call else fn(*args, **kwargs))
     bound = _bound(fn, args, kwargs)
     for name in inplace:
         result.append(bound[name])
@@ -74,11 +74,11 @@ def _compare(name, got, want, rtol, atol):
 def test_compiled_matches_reference(case, dtype, shape, layout, threads):
     seed = zlib.crc32(repr((case.label, np.dtype(dtype).name, shape, layout)).encode())
     args, kwargs = case.make(Gen(seed, dtype, layout), shape)
-    want = _run(getattr(reference, case.name), args, kwargs, case.inplace)
+    want = _run(getattr(reference, case.name), args, kwargs, case.inplace, case.call)
     results = {}
     for n in (1, 2):
         threads(n)
-        results[n] = _run(getattr(compiled, case.name), args, kwargs, case.inplace)
+        results[n] = _run(getattr(compiled, case.name), args, kwargs, case.inplace, case.call)
     name = np.dtype(dtype).name
     _compare(case.label, results[1], want, case.rtol[name], case.atol[name])
     for r1, r2 in zip(results[1], results[2]):  # thread count must not change a single bit

@@ -239,6 +239,7 @@ EQUIVALENCE = '''
 import json
 from mpi4py import MPI
 from nnfast import distributed
+from nnfast.engine import plan as _plan
 rank, size = distributed.init()
 out = {}
 for name, opt, n, split in json.loads(sys.argv[1]):
@@ -276,6 +277,7 @@ WEIGHTED = '''
 import json
 from mpi4py import MPI
 from nnfast import distributed
+from nnfast.engine import plan as _plan
 rank, size = distributed.init()
 out = {}
 for name, fit in weighted_fits().items():
@@ -514,9 +516,14 @@ INFER = '''
 import json
 from mpi4py import MPI
 from nnfast import distributed
+from nnfast.engine import plan as _plan
 rank, size = distributed.init()
 comm = MPI.COMM_WORLD
 out = {"backend": nnfast.get_backend(), "cases": {}}
+def counting_plan(model, p, a, out, run=_plan.run):
+    rows[0] += len(a)
+    return run(model, p, a, out)
+_plan.run = counting_plan                   # predict runs the inference plan
 for dtype in ("float32", "float64"):
     m = nnfast.Sequential([layers.Dense(16, "relu", input_dim=12),
                            layers.Dense(3, "softmax")], seed=1, dtype=dtype)
@@ -527,7 +534,7 @@ for dtype in ("float32", "float64"):
     def counting(a, *args):
         rows[0] += len(a)
         return first(a, *args)
-    m.layers[0].forward = counting
+    m.layers[0].forward = counting          # evaluate runs the layers one by one
     for n in (203, 2, 1):
         x, y = data(n, seed=n)
         w = np.random.default_rng(n).uniform(0, 2, n)
@@ -579,6 +586,7 @@ def test_distributed_evaluate_predict_match_one_process(tmp_path, ranks):
 INFER_ERRORS = '''
 import json
 from nnfast import distributed
+from nnfast.engine import plan as _plan
 rank, size = distributed.init()
 x, y = data()
 m = model()
@@ -586,15 +594,17 @@ out = {}
 def attempt(key, fn):
     out[key] = outcome(fn)
 def failing_on_rank_1(fn):
-    def run():
+    def run(plan_run=_plan.run):
         if rank == 1:
             def boom(*args):
                 raise RuntimeError("boom in forward")
-            m.layers[1].forward = boom
+            m.layers[1].forward = boom      # evaluate runs the layers one by one,
+            _plan.run = boom                # predict the inference plan
         try:
             fn()
         finally:
             m.layers[1].__dict__.pop("forward", None)
+            _plan.run = plan_run
     return run
 one = x if rank == 0 else x[:-3]
 attempt("evaluate rows", lambda: m.evaluate(one, y if rank == 0 else y[:-3], distributed=True))

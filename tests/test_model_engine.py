@@ -103,9 +103,11 @@ def test_workspace_buffers_are_reused_across_steps_epochs_and_fits(monkeypatch):
     bufs_full, bufs_last = ws.layer_buffers(32, True), ws.layer_buffers(6, True)
     assert bufs_last[0]["y"].base is bufs_full[0]["y"].base          # views of one array
     assert ws.layer_buffers(32, True) is bufs_full                    # cached views
-    model.predict(x, batch_size=16)
+    model.predict(x, batch_size=64)     # the inference plan has workspaces of its own
+    assert model._workspaces._idle == [ws]
+    model.evaluate(x, y, batch_size=16)
     assert model._workspaces._idle == [ws]                            # smaller batches fit
-    model.predict(x, batch_size=64)
+    model.evaluate(x, y, batch_size=64)
     (ws64,) = model._workspaces._idle
     assert ws64 is not ws and ws64.capacity == 64                     # larger: reallocated
 

@@ -29,6 +29,10 @@ def _dispatcher(name: str):
     namespace = {"_nnf_state": backends._state}
     exec(src, namespace)
     op = namespace[name]
+    if isinstance(ref, type):   # a class (MLPPlan): the active backend's class is built
+        op.__defaults__ = tuple(p.default for p in inspect.signature(ref).parameters.values()
+                                if p.default is not p.empty) or None
+        return functools.update_wrapper(op, ref, updated=())
     op.__defaults__ = ref.__defaults__
     return functools.wraps(ref)(op)
 

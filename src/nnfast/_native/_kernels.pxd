@@ -79,6 +79,24 @@ cdef extern from "nnfast.h" nogil:
                           int64_t N, int64_t K, int64_t M, int act, double alpha,
                           int accumulate, int nthreads)
 
+    # ---- inference plan
+    ctypedef struct nnf_mlp_op_t:
+        int kind
+        const void *W
+        const void *b
+        int64_t M
+        int act
+        double alpha
+    enum:
+        NNF_MLP_DENSE, NNF_MLP_ACT
+    int64_t nnf_mlp_block_rows(const nnf_mlp_op_t *ops, int64_t nops, int64_t K, int dtype_size)
+    int nnf_mlp_fwd_f32(float *y, const float *x, int64_t ldx, int trans_x,
+                        const nnf_mlp_op_t *ops, int64_t nops, float *ws0, float *ws1,
+                        int64_t N, int64_t K, int64_t rows, int nthreads)
+    int nnf_mlp_fwd_f64(double *y, const double *x, int64_t ldx, int trans_x,
+                        const nnf_mlp_op_t *ops, int64_t nops, double *ws0, double *ws1,
+                        int64_t N, int64_t K, int64_t rows, int nthreads)
+
     # ---- losses (knb)
     enum:
         NNF_LOSS_BCE_LOGITS, NNF_LOSS_MSE, NNF_LOSS_HUBER

@@ -8,6 +8,7 @@ import numpy as np
 
 from nnfast.distributed import _mpi
 from nnfast.engine import hooks as _hooks
+from nnfast.engine import plan as _plan
 from nnfast.engine import sample_weights as _weights
 from nnfast.engine.checks import positive_int
 from nnfast.engine.inputs import prepare
@@ -95,11 +96,40 @@ def predict_into(model, x, out, batch_size: int, bar=None, hooks=None,
     (a CallbackList running on_predict_batch_*, or None) set ``model.stop_predicting`` and
     ``stoppable`` (False: distributed predict, whose ranks must all fill their shards).
 
-    Safe from any number of threads at once: the call runs in a workspace of its own from the
-    model's pool, and each batch reads the weights of one whole step when another thread fits
-    the model (nnfast/engine/locks.py)."""
+    The rows go through the model's inference plan (nnfast/engine/plan.py): without hooks or
+    bar in calls of up to max(batch_size, plan.CHUNK_ROWS) rows, with them batch by batch so
+    callbacks see their batches. A row's outputs do not depend on the rows computed with it,
+    so ``batch_size`` changes no bit of the result. A model the plan cannot express runs its
+    layers one by one in a workspace from the model's pool.
+
+    Safe from any number of threads at once: each batch reads the weights of one whole step
+    when another thread fits the model (nnfast/engine/locks.py)."""
     if len(x) == 0:
         return 0
+    plan = _plan.get(model)
+    if plan is None or not out.flags.c_contiguous:
+        return _predict_layers(model, x, out, batch_size, bar, hooks, stoppable)
+    if hooks is None and bar is None:
+        step = max(batch_size, _plan.CHUNK_ROWS)
+        for start in range(0, len(x), step):
+            _plan.run(model, plan, x[start:start + step], out[start:start + step])
+        return len(x)
+    for b, (start, stop) in enumerate(_batches(len(x), batch_size)):
+        if hooks is not None:
+            hooks.on_predict_batch_begin(b, {})
+        _plan.run(model, plan, x[start:stop], out[start:stop])
+        if bar is not None:
+            bar.update(1)
+        if hooks is not None:
+            hooks.on_predict_batch_end(b, {"outputs": out[start:stop]})
+            if stoppable and model.stop_predicting:
+                return stop
+    return len(x)
+
+
+def _predict_layers(model, x, out, batch_size: int, bar, hooks, stoppable: bool) -> int:
+    """predict_into layer by layer (training.forward), in a workspace of its own from the
+    model's pool."""
     pool, weights = model._workspaces, model._weights
     ws = pool.take(min(batch_size, len(x)))
     try:
@@ -122,6 +152,18 @@ def predict_into(model, x, out, batch_size: int, bar=None, hooks=None,
     finally:
         pool.give(ws)
     return len(x)
+
+
+def call(model, x, training=None, fn: str = "Sequential.__call__") -> np.ndarray:
+    """model(x, training) and model.predict_on_batch(x): the outputs of every row of x as one
+    new array, through the plan, no callbacks."""
+    _plan.check_training(training, fn)
+    x, _ = prepare(model, x, None, fn)
+    if not model.built:
+        model.build(x.shape[1:])
+    out = np.empty((len(x),) + model.output_shape, dtype=model.dtype)
+    predict_into(model, x, out, len(x))
+    return out
 
 
 # What the distributed evaluate/predict (nnfast/distributed/_infer.py, a lower part that imports

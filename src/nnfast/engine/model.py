@@ -22,6 +22,7 @@ from nnfast import layers as _layers
 from nnfast import losses as _losses
 from nnfast import metrics as _metrics
 from nnfast import optimizers as _optimizers
+from nnfast.engine import inference as _inference
 from nnfast.engine import layer_owner
 from nnfast.engine.checks import seed_value
 from nnfast.engine.locks import TrainingGuard, WeightsLock
@@ -76,6 +77,8 @@ class Sequential:
         self._step = 0            # training steps done (dropout counter, saved)
         self._epoch = 0           # epochs done (shuffle counter, saved)
         self._regularized: list = []
+        self._structure = 0       # bumped by every change of layers, build or compile
+        self._plan_cache = None   # (key, inference plan): nnfast/engine/plan.py
         try:
             for layer in layers or []:
                 self._append(layer, "Sequential")
@@ -201,6 +204,7 @@ class Sequential:
         self._regularized = [lay for lay in self.layers
                              if getattr(lay, "kernel_regularizer", None) is not None]
         self._workspaces = WorkspacePool(self.layers, self.dtype, self.first_trainable)
+        self._structure += 1
         self.built = True
         if self.optimizer is not None:
             self.optimizer.build(total, self.dtype)
@@ -252,6 +256,8 @@ class Sequential:
         return last.activation if last is not None and last.fused_head else None
 
     def _update_head(self) -> None:
+        # after every add and compile: what the layers compute changed, a cached plan is stale
+        self._structure += 1
         head = self.loss.head if self.loss is not None else None
         for i, layer in enumerate(self.layers):
             layer.fused_head = (i == len(self.layers) - 1 and head is not None
@@ -358,6 +364,29 @@ class Sequential:
         iterables.array_args("predict", x, steps=steps)
         return inference.predict(self, x, batch_size=32 if batch_size is None else batch_size,
                                  verbose=verbose, distributed=distributed, callbacks=callbacks)
+
+    def __call__(self, x, training=None) -> np.ndarray:
+        """Outputs for a batch x, as Keras 3's ``model(x)``, returned as a NumPy array.
+
+        x: (n, *input_shape), any numeric dtype (converted to the model dtype once, as
+        predict does); returns (n, *output_shape) in the model dtype, the same bits as
+        ``predict(x)`` for any batch_size. One call of the inference plan (docs/model.md,
+        "Inference plan"), no batching, no callbacks. ``training``: None or False; True
+        raises ValueError (nnfast runs dropout in training mode inside fit only; Keras would
+        apply it), another type TypeError. Other errors as predict's.
+        """
+        return _inference.call(self, x, training)
+
+    def predict_on_batch(self, x) -> np.ndarray:
+        """Outputs for one batch x (n, *input_shape) as a NumPy array (n, *output_shape) of the
+        model dtype, as Keras 3's ``predict_on_batch``: no batching, no callbacks, no bar;
+        errors as predict's. The same bits as ``predict(x)`` and ``model(x)``."""
+        return _inference.call(self, x, None, "predict_on_batch")
+
+    def _plan(self):
+        """The cached inference plan (nnfast/engine/plan.py), rebuilt when stale; None for
+        layers it cannot express. The model must be built."""
+        return _inference._plan.get(self)
 
     # ------------------------------------------------------------------ weights
     def count_params(self) -> int:

@@ -1,0 +1,112 @@
+"""The inference plan of a :class:`nnfast.Sequential`: its whole forward pass in one call.
+
+``get(model)`` returns the model's plan (the active backend's ``MLPPlan``: one C call with the
+GIL released on the compiled backend, plain NumPy on the reference one), built on first use
+and cached. The cache is keyed on everything a plan depends on, so a stale plan is never used:
+
+- the parameter buffer (``model._params``, by identity): a new one after ``build``, ``add``
+  and in a loaded model (a file is read into a new model); ``set_weights``, the optimizer and
+  restoring best weights write into the same buffer, which the plan reads in place, so they
+  need no rebuild;
+- ``model._structure``, a counter bumped when layers are added, the model is (re)built or
+  compiled (a compile changes no predict output today: a fused head folds the last activation
+  into the loss in training only, see ``Dense._act``; the counter keeps that an implementation
+  detail);
+- the dtype and the active backend module (``nnfast.set_backend``).
+
+A model whose layers the plan cannot express (a user-defined Layer subclass) has no plan:
+``get`` returns None and the engine runs the layers one by one (training.forward).
+
+``run`` is predict's, ``model(x)``'s and ``predict_on_batch``'s way in: the plan over the rows,
+re-run holding the weights' lock when a writer overlapped it (nnfast/engine/locks.py), as
+predict_into's layer-by-layer path does.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nnfast import backends
+from nnfast import layers as _layers
+
+# Rows per plan call from predict's serving path: the compiled plan bounds its own memory
+# (row blocks, csrc/nn/plan.c), the reference plan allocates a few arrays of this many rows.
+CHUNK_ROWS = 4096
+
+
+def descriptors(model) -> list | None:
+    """The ops of model's forward pass in predict mode, as MLPPlan takes them; None when a
+    layer is of a class the plan does not know."""
+    ops: list = []
+    for layer in model.layers:
+        kind = type(layer)
+        if kind is _layers.Dense:
+            ops.append(("dense", layer.W, layer.b, layer._act("predict"), layer.alpha))
+        elif kind is _layers.Activation:
+            if layer._passthrough("predict"):
+                continue
+            if ops and ops[-1][0] == "dense" and ops[-1][3] == "identity":
+                # Dense then Activation: one op, act in the GEMM epilogue (softmax after it),
+                # the same bits as two kernels (act_scalar.h serves both)
+                ops[-1] = ops[-1][:3] + (layer.activation, layer.alpha)
+            else:
+                ops.append(("activation", layer.activation, layer.alpha))
+        elif kind is _layers.Dropout or kind is _layers.Flatten:
+            continue   # nothing at inference: Dropout is the identity, Flatten a reshape
+        else:
+            return None
+    return ops
+
+
+def _key(model) -> tuple:
+    return (model._params, model._structure, model.dtype, backends.current())
+
+
+def get(model, locked: bool = False):
+    """The cached plan of a built model (None: see ``descriptors``). A new plan is built
+    holding the weights' lock (``locked``: the caller holds it), so it never reads layers that
+    an ``add`` in another thread is rebuilding."""
+    cached = model._plan_cache
+    if cached is not None:
+        key = cached[0]
+        if (key[0] is model._params and key[1] == model._structure and key[2] == model.dtype
+                and key[3] is backends._state["module"]):
+            return cached[1]
+    if not locked:
+        with model._weights.lock:
+            return _build(model)
+    return _build(model)
+
+
+def _build(model):
+    key = _key(model)
+    ops = descriptors(model)
+    plan = None if ops is None else key[3].MLPPlan(ops, math.prod(model.input_shape),
+                                                   model.dtype.name)
+    model._plan_cache = (key, plan)
+    return plan
+
+
+def run(model, plan, x: np.ndarray, out: np.ndarray) -> None:
+    """out (n, *output_shape) = the model's outputs for the rows of x (n, *input_shape), both
+    C-contiguous in the model dtype, through plan (= get(model), not None)."""
+    x2, out2 = x.reshape(len(x), plan.n_features), out.reshape(len(out), plan.n_outputs)
+    weights = model._weights
+    version = weights.version       # weights.read(...) spelled out: the batch-1 serving path
+    plan.forward(x2, out2)
+    if weights.lock.locked() or weights.version != version:
+        with weights.lock:
+            get(model, locked=True).forward(x2, out2)
+
+
+def check_training(training, fn: str) -> None:
+    """model(x, training=...): False or None (Keras 3's default) run inference; True would run
+    dropout in training mode, which nnfast does only inside fit (see Sequential.__call__)."""
+    if training is None or training is False or training is np.False_:
+        return
+    if training is True or training is np.True_:
+        raise ValueError(f"{fn}: training=True (layers in training mode, dropout active) is not "
+                         f"supported: nnfast runs training mode only inside fit; call "
+                         f"model(x) or model(x, training=False) for inference")
+    raise TypeError(f"{fn}: training must be a bool or None, got {type(training).__name__}")
