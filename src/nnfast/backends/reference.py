@@ -12,6 +12,7 @@ from nnfast.backends import (
                             _ref_loss,
                             _ref_optim,
                             _ref_reduce,
+                            _ref_step,
 )
 from nnfast.backends._ref_activations import *  # noqa: F401,F403
 from nnfast.backends._ref_dense import *  # noqa: F401,F403
@@ -20,6 +21,7 @@ from nnfast.backends._ref_gemm import *  # noqa: F401,F403
 from nnfast.backends._ref_loss import *  # noqa: F401,F403
 from nnfast.backends._ref_optim import *  # noqa: F401,F403
 from nnfast.backends._ref_reduce import *  # noqa: F401,F403
+from nnfast.backends._ref_step import *  # noqa: F401,F403
 
 __all__ = [name for mod in (_ref_gemm, _ref_activations, _ref_dense, _ref_loss, _ref_optim,
-                            _ref_dropout, _ref_reduce) for name in mod.__all__]
+                            _ref_dropout, _ref_reduce, _ref_step) for name in mod.__all__]
