@@ -112,20 +112,36 @@ class TrainStep:
         """One step on rows start:stop (of index[start:stop] when given); returns the batch
         loss Σ_i w_i·l_i / n (no weight penalty)."""
         fn = "TrainStep.run"
+        dtype = self.params.dtype
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{fn}: x must be a numpy.ndarray, got {type(x).__name__}")
+        if x.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{fn}: x must have dtype float32 or float64, got {x.dtype}")
+        if x.dtype != dtype:
+            raise TypeError(f"{fn}: x must have dtype {dtype}, got {x.dtype}")
+        if not x.flags.c_contiguous or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{fn}: x must be C-contiguous of shape (N,) + {self.input_shape}, "
+                             f"got {x.shape}")
         rows = len(x) if index is None else len(index)
         stop = rows if stop is None else stop
         n = stop - start
         if start < 0 or stop > rows or n < 1 or n > self.capacity:
             raise ValueError(f"{fn}: rows {start}:{stop} must be a non-empty range of at most "
                              f"{self.capacity} rows inside [0, {rows}]")
-        if tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"{fn}: x must be C-contiguous of shape (N,) + {self.input_shape}, "
-                             f"got {x.shape}")
         w = sample_weight
         if index is not None:
             idx = index[start:stop]
-            if idx.size and (idx.min() < 0 or idx.max() >= len(x)):
-                raise ValueError(f"{fn}: index holds rows outside [0, {len(x)})")
+            bad = np.flatnonzero((idx < 0) | (idx >= len(x)))
+            if bad.size:
+                r = start + int(bad[0])
+                raise ValueError(f"{fn}: index[{r}] = {index[r]} is outside [0, {len(x)})")
+        rows_y = y[start:stop] if index is None else y[idx]
+        if self.loss.get("labels"):
+            c = self.loss["dout"].shape[1]
+            bad = np.flatnonzero((rows_y < 0) | (rows_y >= c))
+            if bad.size:
+                raise ValueError(f"{fn}: labels must lie in [0, {c}), got {rows_y[bad[0]]}")
+        if index is not None:
             a = np.take(x, idx, axis=0, out=xb[:n])
             yt = np.take(y, idx, axis=0, out=yb[:n])
             w = None if w is None else np.take(w, idx, out=wb[:n])
