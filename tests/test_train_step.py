@@ -379,3 +379,115 @@ def test_construction_checks_the_structure():
         make([{"kind": "flatten"}], *args, 1, 4, (7,))
     with pytest.raises(ValueError, match=r"^TrainStep: capacity must be an int >= 1, got 0$"):
         make([{"kind": "flatten"}], *args, 0, 0, (7,))
+
+
+# ----------------------------------------------------------- train_on_batch / test_on_batch
+def _tob_model(metrics=("accuracy",), opt=None, dtype="float32"):
+    model = nnfast.Sequential([Dense(5, "relu", input_dim=4, kernel_regularizer="l2"),
+                               Dense(3, "softmax")], seed=0, dtype=dtype)
+    model.compile(opt or optimizers.SGD(0.1), "sparse_categorical_crossentropy", list(metrics))
+    return model
+
+
+def _tob_data(n=10):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 4)), rng.integers(0, 3, n), rng.uniform(0.5, 2, n)
+
+
+@pytest.mark.parametrize("one_call", [True, False])
+def test_train_on_batch_is_one_fit_step_on_the_batch(monkeypatch, one_call):
+    monkeypatch.setattr(fast_step, "ENABLED", one_call)
+    x, y, w = _tob_data()
+    a, b = _tob_model(), _tob_model()
+    got = a.train_on_batch(x, y, sample_weight=w, return_dict=True)
+    logs = b.fit(x, y, batch_size=len(x), shuffle=False, verbose=0, sample_weight=w).history
+    assert got == {k: v[0] for k, v in logs.items()}
+    assert np.array_equal(a._params, b._params)
+    assert (a._step, a.optimizer.iterations, a._epoch) == (1, 1, 0)   # no epoch counted
+    lst = a.train_on_batch(x, y)
+    assert isinstance(lst, list) and len(lst) == 2 and all(type(v) is float for v in lst)
+
+
+def test_on_batch_return_forms_follow_keras():
+    x, y, _ = _tob_data()
+    model = _tob_model(metrics=())
+    loss = model.train_on_batch(x, y)
+    assert type(loss) is float
+    assert model.train_on_batch(x, y, return_dict=True).keys() == {"loss"}
+    t = model.test_on_batch(x, y)
+    assert type(t) is float and t == model.evaluate(x, y, batch_size=len(x))["loss"]
+    model = _tob_model(metrics=("accuracy", "sparse_top_k_categorical_accuracy"))
+    assert list(model.test_on_batch(x, y, return_dict=True)) == [
+        "loss", "accuracy", "sparse_top_k_categorical_accuracy"]
+    ev = model.evaluate(x, y, batch_size=len(x), sample_weight=_tob_data()[2])
+    assert model.test_on_batch(x, y, sample_weight=_tob_data()[2]) == list(ev.values())
+
+
+def test_train_on_batch_matches_keras():
+    keras = pytest.importorskip("keras")
+    import os
+    if os.environ.get("KERAS_BACKEND", "torch") != "torch" or keras.backend.backend() != "torch":
+        pytest.skip("the oracle runs with KERAS_BACKEND=torch")
+    x, y, w = _tob_data(12)
+    model = nnfast.Sequential([Dense(5, "tanh", input_dim=4), Dense(3, "softmax")], seed=0)
+    model.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy", ["accuracy"])
+    k = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, "tanh"),
+                          keras.layers.Dense(3, "softmax")])
+    # nnfast weights its metrics with sample_weight as fit does: Keras' weighted_metrics
+    k.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+              weighted_metrics=["accuracy"])
+    k.set_weights(model.get_weights())
+    for _ in range(3):
+        ours = model.train_on_batch(x, y, sample_weight=w)
+        theirs = k.train_on_batch(x, y, sample_weight=w)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+        for p, q in zip(model.get_weights(), k.get_weights()):
+            np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.test_on_batch(x, y), k.test_on_batch(x, y), rtol=1e-5)
+    ours, theirs = (m.test_on_batch(x, y, return_dict=True) for m in (model, k))
+    assert ours.keys() == theirs.keys()     # Keras' dict order differs; the list form agrees
+    for key in ours:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-5)
+
+
+@pytest.mark.parametrize("call, kwargs, exc, message", [
+    ("train_on_batch", {"y": None}, ValueError,
+     "train_on_batch: y is required (targets of the rows of x), got None"),
+    ("test_on_batch", {"y": None}, ValueError,
+     "test_on_batch: y is required (targets of the rows of x), got None"),
+    ("train_on_batch", {"return_dict": 1}, TypeError,
+     "train_on_batch: return_dict must be True or False, got 1"),
+    ("train_on_batch", {"y": np.zeros(3, np.int64)}, ValueError,
+     "train_on_batch: x and y have different lengths (10 and 3 samples)"),
+    ("train_on_batch", {"y": np.full(10, 3)}, ValueError,
+     "train_on_batch: y: labels must lie in [0, 3) for a model with 3 outputs, got values "
+     "from 0 to 3"),
+    ("train_on_batch", {"sample_weight": np.ones(4)}, ValueError, None),
+    ("test_on_batch", {"x": np.zeros((0, 4)), "y": np.zeros(0, np.int64)}, ValueError,
+     "test_on_batch: x is empty (0 samples); nothing to do"),
+])
+def test_on_batch_bad_input_raises_before_any_change(call, kwargs, exc, message):
+    x, y, _ = _tob_data()
+    if call == "train_on_batch" and "y" in kwargs and kwargs["y"] is not None \
+            and len(kwargs["y"]) == 10:
+        kwargs = {"y": np.r_[y[:9], 3]}
+    model = _tob_model()
+    before = model.get_weights()
+    args = {"x": x, "y": y, **kwargs}
+    with pytest.raises(exc) as info:
+        getattr(model, call)(**args)
+    if message is not None:
+        assert str(info.value) == message
+    else:
+        assert str(info.value).startswith(f"{call}: sample_weight")
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert (model._step, model.optimizer.iterations) == (0, 0)
+
+
+def test_on_batch_before_compile_raises():
+    model = nnfast.Sequential([Dense(3, input_dim=4)])
+    x, y, _ = _tob_data()
+    for call in ("train_on_batch", "test_on_batch"):
+        with pytest.raises(ValueError, match=f"^{call}: the model is not compiled; call "
+                                             r"model.compile\(...\) first$"):
+            getattr(model, call)(x, y)
