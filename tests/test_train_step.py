@@ -3,6 +3,8 @@
 nnfast/engine/training.py, which stays the reference it is tested against."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,8 @@ from nnfast import backends, optimizers, regularizers
 from nnfast.engine import step as fast_step
 from nnfast.layers import Activation, Dense, Dropout, Flatten
 from nnfast.optimizers import schedules
+
+os.environ.setdefault("KERAS_BACKEND", "torch")   # the installed oracle's backend
 
 
 def _data(n=101, features=7, classes=3, seed=0, loss="sparse_categorical_crossentropy"):
@@ -369,7 +373,7 @@ def test_run_rejects_bad_batches_with_exact_messages():
 
 def test_construction_checks_the_structure():
     model, _ = _built_step()
-    make = nnfast.ops.make_train_step
+    make = backends.plan("make_train_step")
     args = ({"kind": "mse"}, {"kind": "sgd"}, model._params, model._grads)
     with pytest.raises(ValueError, match=r"^TrainStep: layers\[0\]\['kind'\] must be one of "
                                          r"dense, activation, dropout, flatten, got 'conv'$"):
@@ -425,7 +429,6 @@ def test_on_batch_return_forms_follow_keras():
 
 def test_train_on_batch_matches_keras():
     keras = pytest.importorskip("keras")
-    import os
     if os.environ.get("KERAS_BACKEND", "torch") != "torch" or keras.backend.backend() != "torch":
         pytest.skip("the oracle runs with KERAS_BACKEND=torch")
     x, y, w = _tob_data(12)
@@ -491,3 +494,24 @@ def test_on_batch_before_compile_raises():
         with pytest.raises(ValueError, match=f"^{call}: the model is not compiled; call "
                                              r"model.compile\(...\) first$"):
             getattr(model, call)(x, y)
+
+
+def test_both_backends_export_the_step_builder_with_one_signature():
+    import inspect
+
+    from nnfast.backends import reference
+    assert reference.PLANS == ("make_train_step",)
+    assert "make_train_step" not in reference.__all__      # not an op: it returns an object
+    if not backends.compiled_available():
+        pytest.skip("needs the compiled extension")
+    from nnfast.backends import compiled
+    assert compiled.PLANS == reference.PLANS
+    ref = inspect.signature(reference.make_train_step)
+    got = inspect.signature(compiled.make_train_step)
+    assert list(ref.parameters) == list(got.parameters)
+    from nnfast.backends import _ref_step
+    run_ref = inspect.signature(_ref_step.TrainStep.run)
+    run_c = inspect.signature(compiled._kernels.TrainStep.run)
+    assert list(run_ref.parameters) == list(run_c.parameters)
+    assert [p.default for p in run_ref.parameters.values()] == \
+        [p.default for p in run_c.parameters.values()]

@@ -12,7 +12,6 @@ from nnfast.backends import (
                             _ref_loss,
                             _ref_optim,
                             _ref_reduce,
-                            _ref_step,
 )
 from nnfast.backends._ref_activations import *  # noqa: F401,F403
 from nnfast.backends._ref_dense import *  # noqa: F401,F403
@@ -21,7 +20,12 @@ from nnfast.backends._ref_gemm import *  # noqa: F401,F403
 from nnfast.backends._ref_loss import *  # noqa: F401,F403
 from nnfast.backends._ref_optim import *  # noqa: F401,F403
 from nnfast.backends._ref_reduce import *  # noqa: F401,F403
-from nnfast.backends._ref_step import *  # noqa: F401,F403
+from nnfast.backends._ref_step import make_train_step  # noqa: F401
 
 __all__ = [name for mod in (_ref_gemm, _ref_activations, _ref_dense, _ref_loss, _ref_optim,
-                            _ref_dropout, _ref_reduce, _ref_step) for name in mod.__all__]
+                            _ref_dropout, _ref_reduce) for name in mod.__all__]
+
+# Plans: built once, then run many times (a training step in one call). Not ops: they return an
+# object, so nnfast.ops and the kernel harness (tests/cases.py) leave them out; both backends
+# export them under the same names and signatures (tests/test_train_step.py checks).
+PLANS = ("make_train_step",)

@@ -24,7 +24,7 @@ checks the identities a callback could change between steps, so a stale step is 
 """
 from __future__ import annotations
 
-from nnfast import backends, ops
+from nnfast import backends
 from nnfast import layers as _layers
 from nnfast import losses as _losses
 from nnfast import optimizers as _optimizers
@@ -125,7 +125,7 @@ class Step:
                  "state": tuple(opt.state[name] for name in opt._state_names)}
         self.penalties = [(layer.kernel_regularizer, layer.W, layer._scratch)
                           for layer in model._regularized]
-        self.ts = ops.make_train_step(specs, lspec, ospec, model._params, model._grads,
+        self.ts = backends.plan("make_train_step")(specs, lspec, ospec, model._params, model._grads,
                                       model.first_trainable, n, model.input_shape)
 
     def current(self, model) -> bool:
