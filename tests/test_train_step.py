@@ -515,3 +515,27 @@ def test_both_backends_export_the_step_builder_with_one_signature():
     assert list(run_ref.parameters) == list(run_c.parameters)
     assert [p.default for p in run_ref.parameters.values()] == \
         [p.default for p in run_c.parameters.values()]
+
+
+def test_a_replaced_workspace_array_makes_the_step_stale():
+    model, (ws, st) = _built_step()
+    assert st.current(model)
+    ws.rows("dout", 4, (5,))            # another tail: the "dout" array is reallocated
+    assert not st.current(model)
+    x, y = _data()
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert _current_step(model)[1] is not st
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_call_step_is_the_same_on_one_and_two_threads(threads, dtype):
+    x, y = _data(n=300, features=40)
+    out = []
+    for n in (1, 2):
+        threads(n)
+        model = nnfast.Sequential([Dense(97, "relu", input_dim=40), Dropout(0.2),
+                                   Dense(3, "softmax")], dtype=dtype, seed=0)
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=2, batch_size=150, verbose=0)
+        out.append(model._params.copy())
+    assert np.array_equal(out[0], out[1])

@@ -92,6 +92,7 @@ class Step:
 
     def __init__(self, model, ws, key):
         self.key = key
+        self.ws_base = ws._base
         self.params, self.opt, self.loss = model._params, model.optimizer, model.loss
         self.state = model.optimizer.state
         n = ws.capacity
@@ -125,13 +126,17 @@ class Step:
                  "state": tuple(opt.state[name] for name in opt._state_names)}
         self.penalties = [(layer.kernel_regularizer, layer.W, layer._scratch)
                           for layer in model._regularized]
+        # the workspace arrays the built step writes (a base replaced later makes it stale)
+        self.bases = [(k, ws._base[k]) for k in [(i, name) for i, b in enumerate(bufs)
+                                                 for name in b] + ["dout"]]
         self.ts = backends.plan("make_train_step")(specs, lspec, ospec, model._params, model._grads,
                                       model.first_trainable, n, model.input_shape)
 
     def current(self, model) -> bool:
         """The identities a callback could change between two steps are still the built ones."""
         return (model._params is self.params and model.optimizer is self.opt
-                and model.loss is self.loss and self.opt.state is self.state)
+                and model.loss is self.loss and self.opt.state is self.state
+                and all(self.ws_base.get(k) is a for k, a in self.bases))
 
     def run(self, model, ws, x, y, w, order, lo: int, hi: int) -> tuple:
         """One step on rows lo:hi (of order[lo:hi] when shuffling); returns (loss, outputs,
@@ -170,7 +175,7 @@ def for_fit(model, ws, x, dp=None):
         return None
     key = _key(model, ws)
     cached = getattr(ws, "train_step", None)
-    if cached is not None and cached.key == key:
+    if cached is not None and cached.key == key and cached.current(model):
         return cached
     ws.train_step = Step(model, ws, key)
     return ws.train_step
