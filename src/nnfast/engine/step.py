@@ -24,6 +24,8 @@ checks the identities a callback could change between steps, so a stale step is 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from nnfast import backends
 from nnfast import layers as _layers
 from nnfast import losses as _losses
@@ -179,3 +181,17 @@ def for_fit(model, ws, x, dp=None):
         return cached
     ws.train_step = Step(model, ws, key)
     return ws.train_step
+
+
+def batch_rows(x, y, w, order, lo: int, hi: int, ws) -> tuple:
+    """The per-layer path's batch: rows lo:hi of x, y, w as views, or, through the
+    permutation order (None: no shuffle), gathered into workspace rows with np.take (the
+    one-call step gathers the same rows inside its call)."""
+    if order is None:
+        return x[lo:hi], y[lo:hi], None if w is None else w[lo:hi]
+    idx = order[lo:hi]
+    xb = np.take(x, idx, axis=0, out=ws.rows("xb", hi - lo, x.shape[1:]), mode="clip")
+    yb = np.take(y, idx, axis=0, out=ws.rows("yb", hi - lo, y.shape[1:], y.dtype), mode="clip")
+    wb = None if w is None else np.take(w, idx, out=ws.rows("wb", hi - lo, (), w.dtype),
+                                        mode="clip")
+    return xb, yb, wb

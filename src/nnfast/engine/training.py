@@ -317,19 +317,6 @@ def epoch_report(bar, verbose: int, epoch: int, epochs: int, t0: float, logs: di
     return None
 
 
-def _batch(x, y, w, order, lo: int, hi: int, ws) -> tuple:
-    """Rows lo:hi of x, y, w: views, or through the permutation order (None: no shuffle)
-    gathered into workspace rows."""
-    if order is None:
-        return x[lo:hi], y[lo:hi], None if w is None else w[lo:hi]
-    idx = order[lo:hi]
-    xb = np.take(x, idx, axis=0, out=ws.rows("xb", hi - lo, x.shape[1:]), mode="clip")
-    yb = np.take(y, idx, axis=0, out=ws.rows("yb", hi - lo, y.shape[1:], y.dtype), mode="clip")
-    wb = None if w is None else np.take(w, idx, out=ws.rows("wb", hi - lo, (), w.dtype),
-                                        mode="clip")
-    return xb, yb, wb
-
-
 def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, train_seed, dp,
             w, ws):
     n = len(x)
@@ -372,7 +359,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                     if fast is not None:    # one call: gather, forward, backward, update
                         loss, out, yb, wb = fast.run(model, ws, x, y, w, order, lo, hi)
                     else:
-                        xb, yb, wb = _batch(x, y, w, order, lo, hi, ws)
+                        xb, yb, wb = _step.batch_rows(x, y, w, order, lo, hi, ws)
                     if dp is None:
                         if fast is None:
                             loss, out = train_step(model, ws, xb, yb, nb, wb)
