@@ -312,16 +312,19 @@ void nnf_column_sums_f64(double *out, const double *x, int64_t N, int64_t M, int
  *                ACT y = act(in) (NNF_ACT_IDENTITY: passes its input on, as a fused head);
  *                DROPOUT (rate 0: passes its input on); FLATTEN (the same rows).
  *   in/out: set by the step (the layer's input and output rows of this batch).
- *   Dense layers own params[poff, poff + plen) of the flat buffer (W then b); l1, l2: the kernel
+ *   Dense layers own params[woff, woff + k·m) (W) and params[boff, boff + m) (b; boff < 0: no
+ *   bias) of the flat buffer (grads alike); l1, l2: the kernel
  *   regularizer's gradient dW += (T)(W·(T)(2·l2)), dW += (T)(sign(W)·(T)l1) (its loss is added
  *   by the caller, from the weights before the step).
  *   loss: NNF_STEP_LOSS_XENT (softmax cross-entropy: int32/int64 labels when label_bytes is 4 or
  *   8, else probabilities) or an enum nnf_loss; "mean" reduction; dout (capacity x C) and
  *   row_loss (capacity, double) are workspace. OUT *loss = Σ_i w_i·l_i / N.
- *   optimizer: each Dense layer's slice is updated right after its backward (elementwise
- *   kernels: the same bits as one call over the buffer); clipnorm > 0: clip the whole gradient
- *   and update the whole buffer after the backward pass (Optimizer.step's order). lr and the
- *   step count t (Adam's bias correction) come from the caller, per call.
+ *   optimizer: each Dense layer's W and b are updated right after its backward (elementwise
+ *   kernels: the same bits as one call over the buffer); W with weight_decay, b with it when
+ *   bias_decay != 0 (Keras' optimizers) and without it otherwise (scikit-learn's L2 term);
+ *   clipnorm > 0: clip the whole gradient first, then update, after the backward pass
+ *   (Optimizer.step's order). lr and the step count t (Adam's bias correction) come from the
+ *   caller, per call.
  *   batch rows: idx != NULL gathers rows idx[row0 .. row0+n) of x, y, sample_weight into xb, yb,
  *   wb (np.take); else rows row0 .. row0+n are read in place. k0: values per row of x;
  *   y_row_bytes: bytes per row of y. dstep: the dropout step (model._step).
@@ -336,7 +339,7 @@ typedef struct {
     double alpha;
     int64_t k, m;                  /* features per row in and out (k == m but for DENSE) */
     void *W, *b, *dW, *db;         /* DENSE: views of the flat buffers; b, db NULL: no bias */
-    int64_t poff, plen;
+    int64_t woff, boff;
     double l1, l2;
     double rate;                   /* DROPOUT */
     uint64_t seed;
@@ -349,7 +352,7 @@ typedef struct {
     void *dout, *row_loss;
 } nnf_step_loss_t;
 typedef struct {
-    int kind, nesterov, decoupled;
+    int kind, nesterov, decoupled, bias_decay;
     double momentum, beta1, beta2, eps, rho, weight_decay, clipnorm;
     void *params, *grads, *s0, *s1;   /* s0, s1: SGD velocity; Adam m, v; RMSprop sq, velocity;
                                          Adagrad acc (NULL where the optimizer keeps none) */

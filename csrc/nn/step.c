@@ -19,26 +19,34 @@ static int act_needs_z(int act) {
 }
 
 #define NNF_DEFINE_STEP(T, SFX)                                                                    \
-static void opt_update_##SFX(const nnf_step_opt_t *o, int64_t off, int64_t p, double lr,          \
-                             int64_t t, int nt) {                                                  \
+static void opt_update_##SFX(const nnf_step_opt_t *o, int64_t off, int64_t p, double wd,          \
+                             double lr, int64_t t, int nt) {                                       \
     T *w = (T *)o->params + off;                                                                   \
     const T *g = (const T *)o->grads + off;                                                        \
     T *s0 = o->s0 ? (T *)o->s0 + off : NULL, *s1 = o->s1 ? (T *)o->s1 + off : NULL;                \
     switch (o->kind) {                                                                             \
     case NNF_OPT_SGD:                                                                              \
-        nnf_sgd_update_##SFX(w, s0, g, lr, o->momentum, o->nesterov, o->weight_decay, p, nt);     \
+        nnf_sgd_update_##SFX(w, s0, g, lr, o->momentum, o->nesterov, wd, p, nt);     \
         break;                                                                                     \
     case NNF_OPT_ADAM:                                                                             \
-        nnf_adam_update_##SFX(w, s0, s1, g, lr, o->beta1, o->beta2, o->eps, o->weight_decay,       \
+        nnf_adam_update_##SFX(w, s0, s1, g, lr, o->beta1, o->beta2, o->eps, wd,                     \
                               o->decoupled, t, p, nt);                                             \
         break;                                                                                     \
     case NNF_OPT_RMSPROP:                                                                          \
-        nnf_rmsprop_update_##SFX(w, s0, s1, g, lr, o->rho, o->eps, o->momentum, o->weight_decay,   \
+        nnf_rmsprop_update_##SFX(w, s0, s1, g, lr, o->rho, o->eps, o->momentum, wd,                \
                                  p, nt);                                                           \
         break;                                                                                     \
     default:                                                                                       \
-        nnf_adagrad_update_##SFX(w, s0, g, lr, o->eps, o->weight_decay, p, nt);                    \
+        nnf_adagrad_update_##SFX(w, s0, g, lr, o->eps, wd, p, nt);                           \
     }                                                                                              \
+}                                                                                                  \
+                                                                                                   \
+/* A Dense layer's update: W with weight_decay, b with it too unless bias_decay is 0. */          \
+static void layer_update_##SFX(const nnf_step_opt_t *o, const nnf_step_layer_t *L, double lr,     \
+                               int64_t t, int nt) {                                                \
+    opt_update_##SFX(o, L->woff, L->k * L->m, o->weight_decay, lr, t, nt);                         \
+    if (L->boff >= 0)                                                                              \
+        opt_update_##SFX(o, L->boff, L->m, o->bias_decay ? o->weight_decay : 0.0, lr, t, nt);     \
 }                                                                                                  \
                                                                                                    \
 /* dW += W·(T)(2·l2), then dW += sign(W)·(T)l1, each product rounded to T before the add, as     \
@@ -140,7 +148,7 @@ int nnf_mlp_train_step_##SFX(double *loss, nnf_step_layer_t *layers, int64_t nla
             if (st != NNF_OK) return st;                                                           \
             if (L->l1 != 0 || L->l2 != 0)                                                          \
                 reg_grad_##SFX((T *)L->dW, (const T *)L->W, L->k * L->m, L->l1, L->l2);            \
-            if (per_layer) opt_update_##SFX(o, L->poff, L->plen, lr, t, nt);                       \
+            if (per_layer) layer_update_##SFX(o, L, lr, t, nt);                                    \
             if (need_dx) g = (T *)L->dx;                                                           \
             break;                                                                                 \
         case NNF_STEP_ACT:                                                                         \
@@ -163,7 +171,8 @@ int nnf_mlp_train_step_##SFX(double *loss, nnf_step_layer_t *layers, int64_t nla
     if (!per_layer) {                                                                              \
         double norm;                                                                               \
         nnf_clip_grad_norm_##SFX(&norm, (T *)o->grads, o->clipnorm, o->p, nt);                     \
-        opt_update_##SFX(o, 0, o->p, lr, t, nt);                                                   \
+        for (int64_t i = first; i < nlayers; ++i)                                                  \
+            if (layers[i].kind == NNF_STEP_DENSE) layer_update_##SFX(o, &layers[i], lr, t, nt);    \
     }                                                                                              \
     return NNF_OK;                                                                                 \
 }

@@ -165,7 +165,7 @@ cdef extern from "nnfast.h" nogil:
         void *b
         void *dW
         void *db
-        int64_t poff, plen
+        int64_t woff, boff
         double l1, l2
         double rate
         uint64_t seed
@@ -181,7 +181,7 @@ cdef extern from "nnfast.h" nogil:
         void *dout
         void *row_loss
     ctypedef struct nnf_step_opt_t:
-        int kind, nesterov, decoupled
+        int kind, nesterov, decoupled, bias_decay
         double momentum, beta1, beta2, eps, rho, weight_decay, clipnorm
         void *params
         void *grads

@@ -30,6 +30,19 @@ cdef void *_step_buf(str where, object a, tuple shape, int isz, bint optional=Fa
     return cnp.PyArray_DATA(arr)
 
 
+cdef int64_t _step_offset(str where, str name, void *a, void *da, char *pbase, char *gbase,
+                          int64_t size, int64_t p, int isz) except -1:
+    """Offset (in elements) of a parameter view inside params; its gradient must sit at the
+    same offset inside grads."""
+    cdef int64_t off = (<char *>a - pbase) // isz
+    if <char *>a < pbase or (<char *>a - pbase) % isz or off + size > p:
+        raise ValueError(f"TrainStep: {where}['{name}'] must be a view into params")
+    if <char *>da - gbase != off * isz:
+        raise ValueError(f"TrainStep: {where}['d{name}'] must sit in grads where "
+                         f"{where}['{name}'] sits in params")
+    return off
+
+
 cdef class TrainStep:
     """One training step of a Sequential MLP in one C call; see
     nnfast.backends.reference.TrainStep for the arguments and the math."""
@@ -40,6 +53,7 @@ cdef class TrainStep:
     cdef int _isz
     cdef readonly int64_t capacity
     cdef object _keep
+    cdef double _wd, _eps
     cdef object _row_loss
     cdef tuple _in_shape
 
@@ -79,7 +93,8 @@ cdef class TrainStep:
             width *= d
         self._k0 = width
         cdef nnf_step_layer_t *L
-        cdef int64_t pbase = <int64_t>(<uintptr_t>cnp.PyArray_DATA(<cnp.ndarray>params))
+        cdef char *pbase = <char *>cnp.PyArray_DATA(<cnp.ndarray>params)
+        cdef char *gbase = <char *>cnp.PyArray_DATA(<cnp.ndarray>grads)
         for i, spec in enumerate(layers):
             L = &self._layers[i]
             where = f"layers[{i}]"
@@ -99,13 +114,9 @@ cdef class TrainStep:
                 L.dW = _step_buf(where + "['dW']", spec["dW"], (width, L.m), isz)
                 L.b = _step_buf(where + "['b']", spec.get("b"), (L.m,), isz, True)
                 L.db = _step_buf(where + "['db']", spec.get("db"), (L.m,), isz, L.b == NULL)
-                L.poff = (<int64_t>(<uintptr_t>L.W) - pbase) // isz
-                L.plen = width * L.m + (L.m if L.b != NULL else 0)
-                if L.poff < 0 or L.poff + L.plen > p or (L.b != NULL and <char *>L.b != (
-                        <char *>L.W) + width * L.m * isz):
-                    raise ValueError(f"{fn}: {where}: W and b must be adjacent views into params")
-                if (<char *>L.dW) - <char *>cnp.PyArray_DATA(<cnp.ndarray>grads) != L.poff * isz:
-                    raise ValueError(f"{fn}: {where}: dW must sit in grads where W sits in params")
+                L.woff = _step_offset(where, "W", L.W, L.dW, pbase, gbase, width * L.m, p, isz)
+                L.boff = -1 if L.b == NULL else _step_offset(where, "b", L.b, L.db, pbase, gbase,
+                                                             L.m, p, isz)
                 L.l1 = _real_param(fn, where + "['l1']", spec.get("l1", 0.0), 0.0)
                 L.l2 = _real_param(fn, where + "['l2']", spec.get("l2", 0.0), 0.0)
             else:
@@ -165,6 +176,7 @@ cdef class TrainStep:
                                          optimizer.get("momentum", 0.0), 0.0, 1.0, False)
         self._opt.nesterov = 1 if optimizer.get("nesterov") else 0
         self._opt.decoupled = 1 if optimizer.get("decoupled") else 0
+        self._opt.bias_decay = 1 if optimizer.get("bias_decay", True) else 0
         self._opt.beta1 = _real_param(fn, "optimizer['beta_1']", optimizer.get("beta_1", 0.9),
                                       0.0, 1.0, False)
         self._opt.beta2 = _real_param(fn, "optimizer['beta_2']", optimizer.get("beta_2", 0.999),
@@ -175,6 +187,7 @@ cdef class TrainStep:
                                     0.0, None, True)
         self._opt.weight_decay = _real_param(fn, "optimizer['weight_decay']",
                                              optimizer.get("weight_decay", 0.0), 0.0)
+        self._wd, self._eps = self._opt.weight_decay, self._opt.eps
         cn = optimizer.get("clipnorm")
         self._opt.clipnorm = 0.0 if cn is None else _real_param(fn, "optimizer['clipnorm']", cn,
                                                                 0.0, None, True)
@@ -190,9 +203,11 @@ cdef class TrainStep:
         self._keep.append(state)
 
     def run(self, x, y, sample_weight=None, index=None, Py_ssize_t start=0, stop=None,
-            xb=None, yb=None, wb=None, lr=0.001, t=1, dropout_step=0):
+            xb=None, yb=None, wb=None, lr=0.001, t=1, dropout_step=0, weight_decay=None,
+            epsilon=None):
         """One step on rows start:stop of x, y (of index[start:stop] when index is given);
-        returns the batch loss Σ_i w_i·l_i / n (no weight penalty)."""
+        returns the batch loss Σ_i w_i·l_i / n (no weight penalty). weight_decay, epsilon:
+        this step's values (None: the optimizer's)."""
         cdef str fn = "TrainStep.run"
         cdef int isz = self._isz
         if _itemsize_of(fn, "x", x) != isz:
@@ -267,6 +282,13 @@ cdef class TrainStep:
                 raise ValueError(f"{fn}: labels must lie in [0, {self._c}), got "
                                  f"{y[index[v] if ix != NULL else v]}")
         cdef double lr_ = _real_param(fn, "lr", lr, 0.0)
+        cdef double wd = self._wd if weight_decay is None else _real_param(fn, "weight_decay",
+                                                                           weight_decay, 0.0)
+        cdef double eps = self._eps if epsilon is None else _real_param(fn, "epsilon", epsilon,
+                                                                        0.0, None, True, False,
+                                                                        isz)
+        self._opt.weight_decay = wd
+        self._opt.eps = eps
         cdef int64_t t_ = _step_param(fn, t)
         cdef uint64_t ds = <uint64_t>dropout_step
         cdef const void *px = cnp.PyArray_DATA(<cnp.ndarray>x)

@@ -11,7 +11,8 @@ It composes this backend's functions in the order the C does, so it states the s
 4. backward from the last layer down to ``first`` (the first dense layer, which skips dx); after
    each dense layer: ``dW += W·(2·l2)``, ``dW += sign(W)·l1`` (each product rounded to the
    dtype first, as nnfast.regularizers does), then its optimizer update over its slice
-   ``params[poff:poff+plen]`` (the updates are elementwise, so per slice = one call over all);
+   W's and b's slices of params (the updates are elementwise, so per slice = one call over
+   all; b without weight_decay when ``bias_decay`` is False);
 5. with ``clipnorm``: clip the whole gradient buffer, then one update over it (after step 4).
 
 Arguments (both backends):
@@ -23,7 +24,9 @@ Arguments (both backends):
   loss: dict ``kind`` (softmax_cross_entropy, binary_cross_entropy, mse, huber), ``labels``
       (int64 class labels, not probabilities), ``label_smoothing``, ``delta``, ``dout``.
   optimizer: dict ``kind`` (sgd, adam, rmsprop, adagrad), its hyperparameters under Keras'
-      names, ``decoupled`` (AdamW), ``clipnorm`` (None: off) and ``state`` (the flat state
+      names, ``decoupled`` (AdamW), ``bias_decay`` (default True: weight_decay applies to b
+      too, as in Keras; False: to W only, scikit-learn's L2 term), ``clipnorm`` (None: off)
+      and ``state`` (the flat state
       arrays: SGD (velocity,) when momentum > 0; Adam (m, v); RMSprop (sq,[ velocity]);
       Adagrad (acc,)).
 Errors: ValueError / TypeError naming TrainStep, the argument and what was expected.
@@ -84,33 +87,44 @@ class TrainStep:
         self._slices = []
         for spec in layers:
             if spec["kind"] == "dense":
-                off = (spec["W"].__array_interface__["data"][0] - base) // params.itemsize
-                size = spec["W"].size + (0 if spec.get("b") is None else spec["b"].size)
-                self._slices.append(slice(off, off + size))
+                parts = []
+                for name, wd in (("W", True), ("b", optimizer.get("bias_decay", True))):
+                    a = spec.get(name)
+                    if a is not None:
+                        off = (a.__array_interface__["data"][0] - base) // params.itemsize
+                        parts.append((slice(off, off + a.size), wd))
+                self._slices.append(parts)
             else:
                 self._slices.append(None)
+        self._wd = optimizer.get("weight_decay", 0.0)
+        self._eps = optimizer.get("epsilon", 1e-7)
 
-    def _update(self, sl, lr, t):
+    def _update_layer(self, i, lr, t, wd, eps):
+        for sl, decayed in self._slices[i]:
+            self._update(sl, lr, t, wd if decayed else 0.0, eps)
+
+    def _update(self, sl, lr, t, wd, eps):
         o, p, g = self.opt, self.params[sl], self.grads[sl]
         st = [s[sl] for s in o.get("state", ())]
-        kind, wd = o["kind"], o.get("weight_decay", 0.0)
+        kind = o["kind"]
         if kind == "sgd":
             sgd_update(p, g, st[0] if st else None, lr=lr, momentum=o.get("momentum", 0.0),
                        nesterov=o.get("nesterov", False), weight_decay=wd)
         elif kind == "adam":
             adam_update(p, g, st[0], st[1], t, lr=lr, beta1=o["beta_1"], beta2=o["beta_2"],
-                        eps=o["epsilon"], weight_decay=wd, decoupled=o.get("decoupled", False))
+                        eps=eps, weight_decay=wd, decoupled=o.get("decoupled", False))
         elif kind == "rmsprop":
-            rmsprop_update(p, g, st[0], lr=lr, rho=o["rho"], eps=o["epsilon"],
+            rmsprop_update(p, g, st[0], lr=lr, rho=o["rho"], eps=eps,
                            momentum=o.get("momentum", 0.0),
                            velocity=st[1] if len(st) > 1 else None, weight_decay=wd)
         else:
-            adagrad_update(p, g, st[0], lr=lr, eps=o["epsilon"], weight_decay=wd)
+            adagrad_update(p, g, st[0], lr=lr, eps=eps, weight_decay=wd)
 
     def run(self, x, y, sample_weight=None, index=None, start=0, stop=None, xb=None, yb=None,
-            wb=None, lr=0.001, t=1, dropout_step=0):
+            wb=None, lr=0.001, t=1, dropout_step=0, weight_decay=None, epsilon=None):
         """One step on rows start:stop (of index[start:stop] when given); returns the batch
-        loss Σ_i w_i·l_i / n (no weight penalty)."""
+        loss Σ_i w_i·l_i / n (no weight penalty). weight_decay, epsilon: this step's values
+        (None: the optimizer's)."""
         fn = "TrainStep.run"
         dtype = self.params.dtype
         if not isinstance(x, np.ndarray):
@@ -175,6 +189,8 @@ class TrainStep:
         else:
             loss, g = (binary_cross_entropy if kind == "binary_cross_entropy" else mse)(
                 a, yt, sample_weight=w, grad=dout)
+        wd = self._wd if weight_decay is None else weight_decay
+        eps = self._eps if epsilon is None else epsilon
         per_layer = self.opt.get("clipnorm") is None
         for i in range(len(self.layers) - 1, self.first - 1, -1):
             spec, need_dx = self.layers[i], i > self.first
@@ -188,7 +204,7 @@ class TrainStep:
                                           dz=spec["dz"][:n], need_dx=need_dx)
                 _reg_gradient(spec["W"], spec["dW"], spec.get("l1", 0.0), spec.get("l2", 0.0))
                 if per_layer:
-                    self._update(self._slices[i], lr, t)
+                    self._update_layer(i, lr, t, wd, eps)
                 if need_dx:
                     g = dx
             elif kind == "activation" and spec.get("activation", "identity") != "identity":
@@ -200,7 +216,9 @@ class TrainStep:
                                      out=spec["dx"][:n])
         if not per_layer:
             clip_grad_norm(self.grads, self.opt["clipnorm"])
-            self._update(slice(None), lr, t)
+            for i in range(self.first, len(self.layers)):
+                if self._slices[i]:
+                    self._update_layer(i, lr, t, wd, eps)
         return float(loss)
 
 
