@@ -4,6 +4,7 @@ nnfast/engine/training.py, which stays the reference it is tested against."""
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -539,3 +540,39 @@ def test_one_call_step_is_the_same_on_one_and_two_threads(threads, dtype):
         model.fit(x, y, epochs=2, batch_size=150, verbose=0)
         out.append(model._params.copy())
     assert np.array_equal(out[0], out[1])
+
+
+# ------------------------------------------------------------------ scikit-learn drop-in
+@pytest.mark.parametrize("kwargs", [
+    {"solver": "adam"}, {"solver": "adam", "activation": "tanh", "alpha": 1e-2},
+    {"solver": "sgd", "momentum": 0.9, "learning_rate": "invscaling"},
+    {"solver": "sgd", "momentum": 0.0, "activation": "logistic", "shuffle": False},
+    {"solver": "sgd", "nesterovs_momentum": False, "learning_rate": "adaptive",
+     "activation": "identity"},
+    {"solver": "adam", "early_stopping": True, "batch_size": 37},
+    {"solver": "adam", "dtype": "float64"},
+])
+def test_sklearn_classifier_trains_through_the_step_bit_identically(monkeypatch, kwargs):
+    pytest.importorskip("sklearn")
+    from nnfast.sklearn import MLPClassifier
+    from nnfast.sklearn import _step as sk_step
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", "float32")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 9)).astype(dtype)
+    y = rng.integers(0, 4, 300)
+    fits, calls, orig = [], [], sk_step.Step.run
+    monkeypatch.setattr(sk_step.Step, "run", _counting(orig, calls))
+    for enabled in (True, False):
+        if not enabled:
+            monkeypatch.setattr(sk_step, "for_fit", lambda *a: None)
+        clf = MLPClassifier(hidden_layer_sizes=(13, 7), max_iter=4, random_state=0, **kwargs)
+        with warnings.catch_warnings():    # ConvergenceWarning after 4 epochs
+            warnings.simplefilter("ignore")
+            clf.fit(x, y)
+        fits.append(clf)
+    assert calls
+    a, b = fits
+    assert a.loss_curve_ == b.loss_curve_
+    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert np.array_equal(p, q)
