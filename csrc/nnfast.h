@@ -313,7 +313,8 @@ void nnf_column_sums_f64(double *out, const double *x, int64_t N, int64_t M, int
  *                DROPOUT (rate 0: passes its input on); FLATTEN (the same rows).
  *   in/out: set by the step (the layer's input and output rows of this batch).
  *   Dense layers own params[woff, woff + k·m) (W) and params[boff, boff + m) (b; boff < 0: no
- *   bias) of the flat buffer (grads alike); l1, l2: the kernel
+ *   bias: b NULL, db a scratch vector of M for the discarded column sums) of the flat buffer
+ *   (grads alike); l1, l2: the kernel
  *   regularizer's gradient dW += (T)(W·(T)(2·l2)), dW += (T)(sign(W)·(T)l1) (its loss is added
  *   by the caller, from the weights before the step).
  *   loss: NNF_STEP_LOSS_XENT (softmax cross-entropy: int32/int64 labels when label_bytes is 4 or

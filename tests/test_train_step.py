@@ -41,14 +41,14 @@ def _model(layers, dtype="float32", opt="adam", loss="sparse_categorical_crossen
 
 def _fit_both(monkeypatch, layers, opt="adam", loss="sparse_categorical_crossentropy",
               dtype="float32", fits=((16, True),), weights=None, class_weight=None, n=101,
-              features=7, metrics=("accuracy",), x=None):
+              features=7, metrics=("accuracy",), x=None, classes=3):
     """Fit the same model with the one-call step and with the per-layer path; returns both
     models and their histories (and how many one-call steps ran)."""
     name = loss if isinstance(loss, str) else loss.name
     if x is None:
-        x, y = _data(n, features, loss=name)
+        x, y = _data(n, features, classes, loss=name)
     else:
-        y = _data(len(x), loss=name)[1]
+        y = _data(len(x), classes=classes, loss=name)[1]
     sw = None if weights is None else np.random.default_rng(5).uniform(0, 2, len(x))
     results, orig = [], fast_step.Step.run
     for enabled in (True, False):
@@ -163,6 +163,21 @@ def test_larger_batch_size_and_flatten_bit_identical(monkeypatch):
         return [Flatten(input_shape=(2, 3, 2)), Dropout(0.2), Dense(5, "relu"), Dense(3)]
     _assert_same(*_fit_both(monkeypatch, build, fits=((8, True), (32, True), (1, False)), x=x,
                             loss="mse", metrics=()))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_without_bias_and_fused_activation_head_bit_identical(monkeypatch, dtype):
+    # (once a segfault: a bias-less Dense had no db for its column sums)
+    x = np.random.default_rng(2).normal(size=(40, 2, 3))
+
+    def build():
+        return [Flatten(input_shape=(2, 3)),
+                Dense(5, "leaky_relu", alpha=0.2, use_bias=False,
+                      kernel_regularizer=regularizers.L1L2(1e-3, 1e-4)),
+                Dropout(0.25), Dense(4, use_bias=False), Activation("softmax")]
+    _assert_same(*_fit_both(monkeypatch, build, dtype=dtype, x=x,
+                            loss=nnfast.losses.CategoricalCrossentropy(0.1), metrics=("acc",),
+                            classes=4))
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 13, 31])

@@ -114,6 +114,10 @@ cdef class TrainStep:
                 L.dW = _step_buf(where + "['dW']", spec["dW"], (width, L.m), isz)
                 L.b = _step_buf(where + "['b']", spec.get("b"), (L.m,), isz, True)
                 L.db = _step_buf(where + "['db']", spec.get("db"), (L.m,), isz, L.b == NULL)
+                if L.b == NULL:   # no bias: the column sums still need somewhere to go
+                    scratch = _empty((L.m,), isz)
+                    self._keep.append(scratch)
+                    L.db = cnp.PyArray_DATA(<cnp.ndarray>scratch)
                 L.woff = _step_offset(where, "W", L.W, L.dW, pbase, gbase, width * L.m, p, isz)
                 L.boff = -1 if L.b == NULL else _step_offset(where, "b", L.b, L.db, pbase, gbase,
                                                              L.m, p, isz)
