@@ -50,7 +50,7 @@ from nnfast.backends._ref_optim import (
 _NEEDS_Z = frozenset({"relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "softplus"})
 _KINDS = ("dense", "activation", "dropout", "flatten")
 _LOSSES = ("softmax_cross_entropy", "binary_cross_entropy", "mse", "huber")
-_OPTS = {"sgd": None, "adam": 2, "rmsprop": None, "adagrad": 1}
+_OPTS = ("sgd", "adam", "rmsprop", "adagrad")
 
 
 class TrainStep:

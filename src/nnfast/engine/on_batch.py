@@ -68,7 +68,7 @@ def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None,
         pool = model._workspaces
         ws = pool.take(n)
         try:
-            fast = _step.for_fit(model, ws, x)
+            fast = _step.for_fit(model, ws, x, y, w)
             if fast is not None:
                 loss, out, yb, wb = fast.run(model, ws, x, y, w, None, 0, n)
             else:

@@ -131,8 +131,9 @@ class Step:
         # the workspace arrays the built step writes (a base replaced later makes it stale)
         self.bases = [(k, ws._base[k]) for k in [(i, name) for i, b in enumerate(bufs)
                                                  for name in b] + ["dout"]]
-        self.ts = backends.plan("make_train_step")(specs, lspec, ospec, model._params, model._grads,
-                                      model.first_trainable, n, model.input_shape)
+        make = backends.plan("make_train_step")
+        self.ts = make(specs, lspec, ospec, model._params, model._grads, model.first_trainable,
+                       n, model.input_shape)
 
     def current(self, model) -> bool:
         """The identities a callback could change between two steps are still the built ones."""
@@ -143,9 +144,7 @@ class Step:
     def run(self, model, ws, x, y, w, order, lo: int, hi: int) -> tuple:
         """One step on rows lo:hi (of order[lo:hi] when shuffling); returns (loss, outputs,
         batch targets, batch weights) as train_step and the batch gather give them."""
-        n = hi - lo
-        loss = 0.0
-        opt = self.opt
+        n, opt = hi - lo, self.opt
         if order is not None:
             xb = ws.rows("xb", ws.capacity, x.shape[1:])
             yb = ws.rows("yb", ws.capacity, y.shape[1:], y.dtype)
@@ -170,10 +169,11 @@ class Step:
         return loss, out, yb, wb
 
 
-def for_fit(model, ws, x, dp=None):
+def for_fit(model, ws, x, y, w, dp=None):
     """The model's one-call step for workspace ws (built, or rebuilt when stale), or None when
-    fit must keep the per-layer path (distributed, an unsupported part, non-contiguous x)."""
-    if not ENABLED or dp is not None or not x.flags.c_contiguous or unsupported(model) is not None:
+    fit must keep the per-layer path (distributed, an unsupported part, non-contiguous rows)."""
+    if (not ENABLED or dp is not None or unsupported(model) is not None
+            or not all(a.flags.c_contiguous for a in (x, y) + (() if w is None else (w,)))):
         return None
     key = _key(model, ws)
     cached = getattr(ws, "train_step", None)

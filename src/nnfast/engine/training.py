@@ -347,7 +347,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                     np.copyto(order, identity)   # so the order depends on (seed, epoch) only
                     np.random.default_rng([train_seed, model._epoch]).shuffle(order)
                 bar = _bar(steps, f"Epoch {epoch + 1}/{epochs}") if verbose == 1 else None
-                fast = _step.for_fit(model, ws, x, dp)   # None: the per-layer path below
+                fast = _step.for_fit(model, ws, x, y, w, dp)   # None: the per-layer path below
                 seen, weight, loss_sum, sums = 0, 0.0, 0.0, metric_sums(model)
                 for b, (start, stop) in enumerate(_batches(n, global_batch)):
                     nb = stop - start
@@ -355,7 +355,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                         cbs.on_train_batch_begin(b, {"batch": b, "size": nb})
                     lo, hi = (start, stop) if dp is None else dp.shard(start, stop)
                     if fast is not None and not fast.current(model):
-                        fast = _step.for_fit(model, ws, x, dp)   # a callback changed the model
+                        fast = _step.for_fit(model, ws, x, y, w, dp)   # a callback changed it
                     if fast is not None:    # one call: gather, forward, backward, update
                         loss, out, yb, wb = fast.run(model, ws, x, y, w, order, lo, hi)
                     else:
