@@ -336,6 +336,73 @@ void nnf_column_sums_f32(float *out, const float *x, int64_t N, int64_t M, int a
 void nnf_column_sums_f64(double *out, const double *x, int64_t N, int64_t M, int accumulate,
                          int nthreads);
 
+/* ---------------------------------------------------------- training step ---- */
+/* (issue 13) One training step of a Sequential MLP in one call: the per-layer path of
+ * src/nnfast/engine/training.py (compute_gradients + apply_gradients) with the same kernels in
+ * the same order, so the same bits. The caller (src/nnfast/_native/_step.pxi) checked and built
+ * everything; workspace arrays hold `capacity` rows, row stride = the layer's width.
+ *   layer kinds: DENSE y = act(in W + b) (z stored when act reads it; dz, dx workspace);
+ *                ACT y = act(in) (NNF_ACT_IDENTITY: passes its input on, as a fused head);
+ *                DROPOUT (rate 0: passes its input on); FLATTEN (the same rows).
+ *   in/out: set by the step (the layer's input and output rows of this batch).
+ *   Dense layers own params[woff, woff + k·m) (W) and params[boff, boff + m) (b; boff < 0: no
+ *   bias: b NULL, db a scratch vector of M for the discarded column sums) of the flat buffer
+ *   (grads alike); l1, l2: the kernel
+ *   regularizer's gradient dW += (T)(W·(T)(2·l2)), dW += (T)(sign(W)·(T)l1) (its loss is added
+ *   by the caller, from the weights before the step).
+ *   loss: NNF_STEP_LOSS_XENT (softmax cross-entropy: int32/int64 labels when label_bytes is 4 or
+ *   8, else probabilities) or an enum nnf_loss; "mean" reduction; dout (capacity x C) and
+ *   row_loss (capacity, double) are workspace. OUT *loss = Σ_i w_i·l_i / N.
+ *   optimizer: each Dense layer's W and b are updated right after its backward (elementwise
+ *   kernels: the same bits as one call over the buffer); W with weight_decay, b with it when
+ *   bias_decay != 0 (Keras' optimizers) and without it otherwise (scikit-learn's L2 term);
+ *   clipnorm > 0: clip the whole gradient first, then update, after the backward pass
+ *   (Optimizer.step's order). lr and the step count t (Adam's bias correction) come from the
+ *   caller, per call.
+ *   batch rows: idx != NULL gathers rows idx[row0 .. row0+n) of x, y, sample_weight into xb, yb,
+ *   wb (np.take); else rows row0 .. row0+n are read in place. k0: values per row of x;
+ *   y_row_bytes: bytes per row of y. dstep: the dropout step (model._step).
+ * Returns NNF_OK, or NNF_ERR_NOMEM from a GEMM (the forward's first GEMM takes the thread's
+ * packing workspace, so later ones do not fail; then no weight has changed). */
+enum nnf_step_kind { NNF_STEP_DENSE = 0, NNF_STEP_ACT = 1, NNF_STEP_DROPOUT = 2,
+                     NNF_STEP_FLATTEN = 3 };
+enum nnf_opt_kind { NNF_OPT_SGD = 0, NNF_OPT_ADAM = 1, NNF_OPT_RMSPROP = 2, NNF_OPT_ADAGRAD = 3 };
+#define NNF_STEP_LOSS_XENT 3
+typedef struct {
+    int kind, act;
+    double alpha;
+    int64_t k, m;                  /* features per row in and out (k == m but for DENSE) */
+    void *W, *b, *dW, *db;         /* DENSE: views of the flat buffers; b, db NULL: no bias */
+    int64_t woff, boff;
+    double l1, l2;
+    double rate;                   /* DROPOUT */
+    uint64_t seed;
+    void *y, *z, *dz, *dx;         /* workspace; NULL where the layer needs none */
+    const void *in, *out;          /* set by the step */
+} nnf_step_layer_t;
+typedef struct {
+    int kind, label_bytes;
+    double label_smoothing, delta;
+    void *dout, *row_loss;
+} nnf_step_loss_t;
+typedef struct {
+    int kind, nesterov, decoupled, bias_decay;
+    double momentum, beta1, beta2, eps, rho, weight_decay, clipnorm;
+    void *params, *grads, *s0, *s1;   /* s0, s1: SGD velocity; Adam m, v; RMSprop sq, velocity;
+                                         Adagrad acc (NULL where the optimizer keeps none) */
+    int64_t p;
+} nnf_step_opt_t;
+int nnf_mlp_train_step_f32(double *loss, nnf_step_layer_t *layers, int64_t nlayers,
+                           int64_t first, const nnf_step_loss_t *ls, const nnf_step_opt_t *o,
+                           const float *x, const void *y, int64_t y_row_bytes, const float *sw,
+                           const int64_t *idx, int64_t row0, int64_t n, int64_t k0, float *xb,
+                           void *yb, float *wb, double lr, int64_t t, uint64_t dstep, int nt);
+int nnf_mlp_train_step_f64(double *loss, nnf_step_layer_t *layers, int64_t nlayers,
+                           int64_t first, const nnf_step_loss_t *ls, const nnf_step_opt_t *o,
+                           const double *x, const void *y, int64_t y_row_bytes, const double *sw,
+                           const int64_t *idx, int64_t row0, int64_t n, int64_t k0, double *xb,
+                           void *yb, double *wb, double lr, int64_t t, uint64_t dstep, int nt);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@ from model_data import blobs, mlp
 import nnfast
 from nnfast import backends
 from nnfast.callbacks import Callback
+from nnfast.engine import step as fast_step
 from nnfast.engine import training
 from nnfast.layers import Dense, Dropout
 
@@ -82,19 +83,23 @@ def test_training_step_allocates_no_array_after_the_first_batch():
     assert tracer.growth is not None and tracer.growth < 2048, tracer.growth
 
 
-def test_workspace_buffers_are_reused_across_steps_epochs_and_fits(monkeypatch):
+@pytest.mark.parametrize("one_call", [True, False], ids=["one_call_step", "per_layer"])
+def test_workspace_buffers_are_reused_across_steps_epochs_and_fits(monkeypatch, one_call):
     x, y = blobs(n=70)             # batch 32: two full batches and a last batch of 6
     model = mlp(dropout=0.2)
     seen = []
-    step = training.train_step
+    monkeypatch.setattr(fast_step, "ENABLED", one_call)
 
-    def record(model, ws, *args):
-        result = step(model, ws, *args)
+    def recorded(ws, result):
         seen.append((id(ws), [(k, a.__array_interface__["data"][0])
                               for k, a in sorted(ws._base.items(), key=str)]))
         return result
 
-    monkeypatch.setattr(training, "train_step", record)
+    step, run = training.train_step, fast_step.Step.run
+    monkeypatch.setattr(training, "train_step",
+                        lambda model, ws, *args: recorded(ws, step(model, ws, *args)))
+    monkeypatch.setattr(fast_step.Step, "run",
+                        lambda self, model, ws, *args: recorded(ws, run(self, model, ws, *args)))
     model.fit(x, y, epochs=2, batch_size=32, verbose=0)
     model.fit(x, y, epochs=1, batch_size=32, verbose=0)
     assert len(seen) == 9 and all(s == seen[0] for s in seen)

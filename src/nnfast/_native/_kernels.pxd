@@ -167,3 +167,54 @@ cdef extern from "nnfast.h" nogil:
                              int nthreads)
     void nnf_column_sums_f64(double *out, const double *x, int64_t N, int64_t M,
                              int accumulate, int nthreads)
+
+    # ---- training step (issue 13)
+    enum:
+        NNF_STEP_DENSE, NNF_STEP_ACT, NNF_STEP_DROPOUT, NNF_STEP_FLATTEN
+    enum:
+        NNF_OPT_SGD, NNF_OPT_ADAM, NNF_OPT_RMSPROP, NNF_OPT_ADAGRAD
+    enum:
+        NNF_STEP_LOSS_XENT
+    ctypedef struct nnf_step_layer_t:
+        int kind, act
+        double alpha
+        int64_t k, m
+        void *W
+        void *b
+        void *dW
+        void *db
+        int64_t woff, boff
+        double l1, l2
+        double rate
+        uint64_t seed
+        void *y
+        void *z
+        void *dz
+        void *dx
+        const void *in_ "in"
+        const void *out
+    ctypedef struct nnf_step_loss_t:
+        int kind, label_bytes
+        double label_smoothing, delta
+        void *dout
+        void *row_loss
+    ctypedef struct nnf_step_opt_t:
+        int kind, nesterov, decoupled, bias_decay
+        double momentum, beta1, beta2, eps, rho, weight_decay, clipnorm
+        void *params
+        void *grads
+        void *s0
+        void *s1
+        int64_t p
+    int nnf_mlp_train_step_f32(double *loss, nnf_step_layer_t *layers, int64_t nlayers,
+                               int64_t first, const nnf_step_loss_t *ls, const nnf_step_opt_t *o,
+                               const float *x, const void *y, int64_t y_row_bytes,
+                               const float *sw, const int64_t *idx, int64_t row0, int64_t n,
+                               int64_t k0, float *xb, void *yb, float *wb, double lr, int64_t t,
+                               uint64_t dstep, int nt)
+    int nnf_mlp_train_step_f64(double *loss, nnf_step_layer_t *layers, int64_t nlayers,
+                               int64_t first, const nnf_step_loss_t *ls, const nnf_step_opt_t *o,
+                               const double *x, const void *y, int64_t y_row_bytes,
+                               const double *sw, const int64_t *idx, int64_t row0, int64_t n,
+                               int64_t k0, double *xb, void *yb, double *wb, double lr,
+                               int64_t t, uint64_t dstep, int nt)

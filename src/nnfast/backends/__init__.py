@@ -52,6 +52,13 @@ def set_backend(name: str) -> None:
     _state["name"], _state["module"] = name, module
 
 
+def plan(name: str):
+    """The active backend's plan builder ``name`` (one of reference.PLANS, e.g.
+    ``make_train_step``): like an op, but it returns an object to run many times."""
+    _ensure()
+    return getattr(_state["module"], name)
+
+
 def get_backend() -> str:
     """Name of the active backend."""
     _ensure()

@@ -22,6 +22,12 @@ from nnfast.backends._ref_loss import *  # noqa: F401,F403
 from nnfast.backends._ref_optim import *  # noqa: F401,F403
 from nnfast.backends._ref_plan import *  # noqa: F401,F403
 from nnfast.backends._ref_reduce import *  # noqa: F401,F403
+from nnfast.backends._ref_step import make_train_step  # noqa: F401
 
 __all__ = [name for mod in (_ref_gemm, _ref_activations, _ref_dense, _ref_loss, _ref_optim,
                             _ref_dropout, _ref_reduce, _ref_plan) for name in mod.__all__]
+
+# Plans: built once, then run many times (a training step in one call). Not ops: they return an
+# object, so nnfast.ops and the kernel harness (tests/cases.py) leave them out; both backends
+# export them under the same names and signatures (tests/test_train_step.py checks).
+PLANS = ("make_train_step",)

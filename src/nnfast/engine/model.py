@@ -388,6 +388,18 @@ class Sequential:
         layers it cannot express. The model must be built."""
         return _inference._plan.get(self)
 
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        """One optimizer step on x, y; the batch's loss (and metrics) as Keras 3 returns them
+        (nnfast/engine/on_batch.py has the forms, shapes and errors)."""
+        from nnfast.engine import on_batch
+        return on_batch.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss (and metrics) of x, y as one batch, no update (nnfast/engine/on_batch.py)."""
+        from nnfast.engine import on_batch
+        return on_batch.test_on_batch(self, x, y, sample_weight, return_dict)
+
     # ------------------------------------------------------------------ weights
     def count_params(self) -> int:
         """Number of parameters. Raises ValueError on a model not built yet (as Keras 3 does):

@@ -39,6 +39,7 @@ from nnfast import callbacks as _callbacks
 from nnfast import metrics as _metrics
 from nnfast._threads import blas_limited
 from nnfast.engine import hooks as _hooks
+from nnfast.engine import step as _step
 from nnfast.engine import stopping
 from nnfast.engine.checks import positive_int, seed_value
 from nnfast.engine.inputs import fit_data
@@ -346,25 +347,22 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                     np.copyto(order, identity)   # so the order depends on (seed, epoch) only
                     np.random.default_rng([train_seed, model._epoch]).shuffle(order)
                 bar = _bar(steps, f"Epoch {epoch + 1}/{epochs}") if verbose == 1 else None
+                fast = _step.for_fit(model, ws, x, y, w, dp)   # None: the per-layer path below
                 seen, weight, loss_sum, sums = 0, 0.0, 0.0, metric_sums(model)
                 for b, (start, stop) in enumerate(_batches(n, global_batch)):
                     nb = stop - start
                     if batch_logs:
                         cbs.on_train_batch_begin(b, {"batch": b, "size": nb})
                     lo, hi = (start, stop) if dp is None else dp.shard(start, stop)
-                    if shuffle:
-                        idx = order[lo:hi]
-                        xb = np.take(x, idx, axis=0, out=ws.rows("xb", hi - lo, x.shape[1:]),
-                                     mode="clip")
-                        yb = np.take(y, idx, axis=0,
-                                     out=ws.rows("yb", hi - lo, y.shape[1:], y.dtype), mode="clip")
-                        wb = None if w is None else np.take(
-                            w, idx, out=ws.rows("wb", hi - lo, (), w.dtype), mode="clip")
+                    if fast is not None and not fast.current(model):
+                        fast = _step.for_fit(model, ws, x, y, w, dp)   # a callback changed it
+                    if fast is not None:    # one call: gather, forward, backward, update
+                        loss, out, yb, wb = fast.run(model, ws, x, y, w, order, lo, hi)
                     else:
-                        xb, yb = x[lo:hi], y[lo:hi]
-                        wb = None if w is None else w[lo:hi]
+                        xb, yb, wb = _step.batch_rows(x, y, w, order, lo, hi, ws)
                     if dp is None:
-                        loss, out = train_step(model, ws, xb, yb, nb, wb)
+                        if fast is None:
+                            loss, out = train_step(model, ws, xb, yb, nb, wb)
                         seen += nb
                         loss_sum += loss * nb
                         weight += add_metric_sums(model, sums, out, yb, ws, nb, wb)

@@ -21,6 +21,7 @@ from sklearn.utils.validation import validate_data
 
 from nnfast import _warn
 from nnfast._threads import blas_limited
+from nnfast.sklearn import _step
 from nnfast.sklearn._checks import (
     batch_weight_sum,
     check_sample_weight,
@@ -275,8 +276,9 @@ class BaseMLP(BaseEstimator):
         if dense and self.shuffle:
             xbuf = np.empty((bs,) + X.shape[1:], X.dtype)
             tbuf = np.empty((bs,) + targets.shape[1:], targets.dtype)
-        idx = np.arange(n, dtype=int)
+        idx = np.arange(n, dtype=np.int64)
         opt = self._optimizer
+        fast = _step.for_fit(self, X, targets, sample_weight, opt)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -284,6 +286,11 @@ class BaseMLP(BaseEstimator):
                     _shuffle(idx, self._random_state)
                 total = 0.0
                 for sl in gen_batches(n, bs):
+                    if fast is not None and fast.usable():   # one call: sklearn/_step.py
+                        loss = fast.run(self, X, targets, idx if self.shuffle else None,
+                                        sl.start, sl.stop)
+                        total += loss * (sl.stop - sl.start)
+                        continue
                     if not self.shuffle:
                         xb, tb = X[sl], targets[sl]
                         swb = None if sample_weight is None else sample_weight[sl]

@@ -1,0 +1,240 @@
+"""The one-call training step (issue 13), reference twin of TrainStep in
+src/nnfast/_native/_step.pxi (C: nnf_mlp_train_step_*, csrc/nn/step.c).
+
+It composes this backend's functions in the order the C does, so it states the step's math:
+
+1. rows: ``index[start:stop]`` gathered from x, y, sample_weight into xb, yb, wb (np.take), or
+   the rows ``start:stop`` read in place;
+2. forward, training mode: dense ``y = act(x W + b)`` (z kept where act' reads it), activation
+   (``identity``: passes its input on, as a fused head), dropout (rate 0: passes it on), flatten;
+3. the fused loss, reduction "mean": ``Σ_i w_i·l_i / n`` and d loss / d outputs into dout;
+4. backward from the last layer down to ``first`` (the first dense layer, which skips dx); after
+   each dense layer: ``dW += W·(2·l2)``, ``dW += sign(W)·l1`` (each product rounded to the
+   dtype first, as nnfast.regularizers does), then its optimizer update over its slice
+   W's and b's slices of params (the updates are elementwise, so per slice = one call over
+   all; b without weight_decay when ``bias_decay`` is False);
+5. with ``clipnorm``: clip the whole gradient buffer, then one update over it (after step 4).
+
+Arguments (both backends):
+  layers: list of dicts, one per layer: ``kind`` "dense" (``W`` (K, M), ``b`` (M,) or None,
+      ``dW``, ``db`` views of params/grads, ``activation``, ``alpha``, ``l1``, ``l2``, workspace
+      ``y``, ``dz``, ``z``, ``dx``), "activation" (``activation``, ``alpha``, ``y``, ``dx``),
+      "dropout" (``rate``, ``seed``, ``y``, ``dx``) or "flatten"; workspace arrays hold
+      ``capacity`` rows.
+  loss: dict ``kind`` (softmax_cross_entropy, binary_cross_entropy, mse, huber), ``labels``
+      (int64 class labels, not probabilities), ``label_smoothing``, ``delta``, ``dout``.
+  optimizer: dict ``kind`` (sgd, adam, rmsprop, adagrad), its hyperparameters under Keras'
+      names, ``decoupled`` (AdamW), ``bias_decay`` (default True: weight_decay applies to b
+      too, as in Keras; False: to W only, scikit-learn's L2 term), ``clipnorm`` (None: off)
+      and ``state`` (the flat state
+      arrays: SGD (velocity,) when momentum > 0; Adam (m, v); RMSprop (sq,[ velocity]);
+      Adagrad (acc,)).
+Errors: ValueError / TypeError naming TrainStep, the argument and what was expected.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnfast.backends._ref_activations import activation_backward, activation_forward
+from nnfast.backends._ref_dense import dense_backward, dense_forward
+from nnfast.backends._ref_dropout import dropout_backward, dropout_forward
+from nnfast.backends._ref_loss import binary_cross_entropy, huber, mse, softmax_cross_entropy
+from nnfast.backends._ref_optim import (
+    adagrad_update,
+    adam_update,
+    clip_grad_norm,
+    rmsprop_update,
+    sgd_update,
+)
+
+_NEEDS_Z = frozenset({"relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "softplus"})
+_KINDS = ("dense", "activation", "dropout", "flatten")
+_LOSSES = ("softmax_cross_entropy", "binary_cross_entropy", "mse", "huber")
+_OPTS = ("sgd", "adam", "rmsprop", "adagrad")
+
+
+class TrainStep:
+    """One training step of a Sequential MLP; see the module docstring."""
+
+    def __init__(self, layers, loss, optimizer, params, grads, first, capacity, input_shape):
+        fn = "TrainStep"
+        if not isinstance(layers, list) or not layers:
+            raise ValueError(f"{fn}: layers must be a non-empty list of layer dicts, "
+                             f"got {layers!r}")
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"{fn}: capacity must be an int >= 1, got {capacity!r}")
+        if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first < len(layers):
+            raise ValueError(f"{fn}: first must be a layer index in [0, {len(layers)}), "
+                             f"got {first!r}")
+        for i, spec in enumerate(layers):
+            if spec.get("kind") not in _KINDS:
+                raise ValueError(f"{fn}: layers[{i}]['kind'] must be one of {', '.join(_KINDS)},"
+                                 f" got {spec.get('kind')!r}")
+            if spec["kind"] == "dense" and i < first:
+                raise ValueError(f"{fn}: layers[{i}] is a dense layer before first={first}")
+        if layers[first]["kind"] != "dense":
+            raise ValueError(f"{fn}: layers[{first}] (first) must be the first dense layer")
+        if loss.get("kind") not in _LOSSES:
+            raise ValueError(f"{fn}: loss['kind'] must be one of {', '.join(_LOSSES)}, "
+                             f"got {loss.get('kind')!r}")
+        if optimizer.get("kind") not in _OPTS:
+            raise ValueError(f"{fn}: optimizer['kind'] must be one of {', '.join(_OPTS)}, "
+                             f"got {optimizer.get('kind')!r}")
+        self.layers, self.loss, self.opt = layers, loss, optimizer
+        self.params, self.grads, self.first = params, grads, first
+        self.capacity, self.input_shape = capacity, tuple(input_shape)
+        base = params.__array_interface__["data"][0]
+        self._slices = []
+        for spec in layers:
+            if spec["kind"] == "dense":
+                parts = []
+                for name, wd in (("W", True), ("b", optimizer.get("bias_decay", True))):
+                    a = spec.get(name)
+                    if a is not None:
+                        off = (a.__array_interface__["data"][0] - base) // params.itemsize
+                        parts.append((slice(off, off + a.size), wd))
+                self._slices.append(parts)
+            else:
+                self._slices.append(None)
+        self._wd = optimizer.get("weight_decay", 0.0)
+        self._eps = optimizer.get("epsilon", 1e-7)
+
+    def _update_layer(self, i, lr, t, wd, eps):
+        for sl, decayed in self._slices[i]:
+            self._update(sl, lr, t, wd if decayed else 0.0, eps)
+
+    def _update(self, sl, lr, t, wd, eps):
+        o, p, g = self.opt, self.params[sl], self.grads[sl]
+        st = [s[sl] for s in o.get("state", ())]
+        kind = o["kind"]
+        if kind == "sgd":
+            sgd_update(p, g, st[0] if st else None, lr=lr, momentum=o.get("momentum", 0.0),
+                       nesterov=o.get("nesterov", False), weight_decay=wd)
+        elif kind == "adam":
+            adam_update(p, g, st[0], st[1], t, lr=lr, beta1=o["beta_1"], beta2=o["beta_2"],
+                        eps=eps, weight_decay=wd, decoupled=o.get("decoupled", False))
+        elif kind == "rmsprop":
+            rmsprop_update(p, g, st[0], lr=lr, rho=o["rho"], eps=eps,
+                           momentum=o.get("momentum", 0.0),
+                           velocity=st[1] if len(st) > 1 else None, weight_decay=wd)
+        else:
+            adagrad_update(p, g, st[0], lr=lr, eps=eps, weight_decay=wd)
+
+    def run(self, x, y, sample_weight=None, index=None, start=0, stop=None, xb=None, yb=None,
+            wb=None, lr=0.001, t=1, dropout_step=0, weight_decay=None, epsilon=None):
+        """One step on rows start:stop (of index[start:stop] when given); returns the batch
+        loss Σ_i w_i·l_i / n (no weight penalty). weight_decay, epsilon: this step's values
+        (None: the optimizer's)."""
+        fn = "TrainStep.run"
+        dtype = self.params.dtype
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{fn}: x must be a numpy.ndarray, got {type(x).__name__}")
+        if x.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{fn}: x must have dtype float32 or float64, got {x.dtype}")
+        if x.dtype != dtype:
+            raise TypeError(f"{fn}: x must have dtype {dtype}, got {x.dtype}")
+        if not x.flags.c_contiguous or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{fn}: x must be C-contiguous of shape (N,) + {self.input_shape}, "
+                             f"got {x.shape}")
+        rows = len(x) if index is None else len(index)
+        stop = rows if stop is None else stop
+        n = stop - start
+        if start < 0 or stop > rows or n < 1 or n > self.capacity:
+            raise ValueError(f"{fn}: rows {start}:{stop} must be a non-empty range of at most "
+                             f"{self.capacity} rows inside [0, {rows}]")
+        w = sample_weight
+        if index is not None:
+            idx = index[start:stop]
+            bad = np.flatnonzero((idx < 0) | (idx >= len(x)))
+            if bad.size:
+                r = start + int(bad[0])
+                raise ValueError(f"{fn}: index[{r}] = {index[r]} is outside [0, {len(x)})")
+        rows_y = y[start:stop] if index is None else y[idx]
+        if self.loss.get("labels"):
+            c = self.loss["dout"].shape[1]
+            bad = np.flatnonzero((rows_y < 0) | (rows_y >= c))
+            if bad.size:
+                raise ValueError(f"{fn}: labels must lie in [0, {c}), got {rows_y[bad[0]]}")
+        if index is not None:
+            a = np.take(x, idx, axis=0, out=xb[:n])
+            yt = np.take(y, idx, axis=0, out=yb[:n])
+            w = None if w is None else np.take(w, idx, out=wb[:n])
+        else:
+            a, yt = x[start:stop], y[start:stop]
+            w = None if w is None else w[start:stop]
+        a = a.reshape(n, -1)
+        ins, outs = [], []
+        for spec in self.layers:       # forward, training mode
+            ins.append(a)
+            kind = spec["kind"]
+            if kind == "dense":
+                act = spec.get("activation", "identity")
+                z = spec["z"][:n] if act in _NEEDS_Z else None
+                a = dense_forward(a, spec["W"], spec.get("b"), act, spec.get("alpha", 0.0),
+                                  out=spec["y"][:n], z=z)
+            elif kind == "activation" and spec.get("activation", "identity") != "identity":
+                a = activation_forward(a, spec["activation"], spec.get("alpha", 0.0),
+                                       out=spec["y"][:n])
+            elif kind == "dropout" and spec["rate"] != 0.0:
+                a = dropout_forward(a, spec["rate"], spec["seed"], dropout_step, out=spec["y"][:n])
+            outs.append(a)
+        ls, dout = self.loss, self.loss["dout"][:n]
+        kind = ls["kind"]
+        if kind == "softmax_cross_entropy":
+            loss, g = softmax_cross_entropy(a, yt, sample_weight=w,
+                                            label_smoothing=ls.get("label_smoothing", 0.0),
+                                            grad=dout)
+        elif kind == "huber":
+            loss, g = huber(a, yt, delta=ls.get("delta", 1.0), sample_weight=w, grad=dout)
+        else:
+            loss, g = (binary_cross_entropy if kind == "binary_cross_entropy" else mse)(
+                a, yt, sample_weight=w, grad=dout)
+        wd = self._wd if weight_decay is None else weight_decay
+        eps = self._eps if epsilon is None else epsilon
+        per_layer = self.opt.get("clipnorm") is None
+        for i in range(len(self.layers) - 1, self.first - 1, -1):
+            spec, need_dx = self.layers[i], i > self.first
+            kind = spec["kind"]
+            if kind == "dense":
+                act = spec.get("activation", "identity")
+                z = spec["z"][:n] if act in _NEEDS_Z else None
+                dx, _, _ = dense_backward(g, ins[i], spec["W"], z, outs[i], act,
+                                          spec.get("alpha", 0.0), dW=spec["dW"], db=spec.get("db"),
+                                          dx=spec["dx"][:n] if need_dx else None,
+                                          dz=spec["dz"][:n], need_dx=need_dx)
+                _reg_gradient(spec["W"], spec["dW"], spec.get("l1", 0.0), spec.get("l2", 0.0))
+                if per_layer:
+                    self._update_layer(i, lr, t, wd, eps)
+                if need_dx:
+                    g = dx
+            elif kind == "activation" and spec.get("activation", "identity") != "identity":
+                act = spec["activation"]
+                g = activation_backward(g, ins[i] if act in _NEEDS_Z else None, outs[i], act,
+                                        spec.get("alpha", 0.0), out=spec["dx"][:n])
+            elif kind == "dropout" and spec["rate"] != 0.0:
+                g = dropout_backward(g, spec["rate"], spec["seed"], dropout_step,
+                                     out=spec["dx"][:n])
+        if not per_layer:
+            clip_grad_norm(self.grads, self.opt["clipnorm"])
+            for i in range(self.first, len(self.layers)):
+                if self._slices[i]:
+                    self._update_layer(i, lr, t, wd, eps)
+        return float(loss)
+
+
+def _reg_gradient(W, dW, l1: float, l2: float) -> None:
+    """dW += W·(2·l2), then dW += sign(W)·l1, each product in W's dtype (regularizers.py)."""
+    if l2:
+        dW += np.multiply(W, 2.0 * l2)
+    if l1:
+        dW += np.sign(W) * l1
+
+
+def make_train_step(layers, loss, optimizer, params, grads, first, capacity, input_shape):
+    """A TrainStep of this backend (arguments: the module docstring); checks them all now, so
+    each ``run`` checks only its batch."""
+    return TrainStep(layers, loss, optimizer, params, grads, first, capacity, input_shape)
+
+
+__all__ = ["make_train_step"]
+
