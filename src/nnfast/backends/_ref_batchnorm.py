@@ -141,7 +141,7 @@ def batch_norm_backward(dy, xhat, gamma, inv_std, dx=None, dgamma=None, dbeta=No
     h = xhat.reshape(-1, c).astype(np.float64)
     r = g.shape[0]
     sb, sg = g.sum(axis=0), (g * h).sum(axis=0)
-    for name, cur, s in (("dgamma", dgamma, sg), ("dbeta", dbeta, sb)):
+    for cur, s in ((dgamma, sg), (dbeta, sb)):
         if cur is not None and accumulate:
             cur += s.astype(dtype)
         elif cur is not None:

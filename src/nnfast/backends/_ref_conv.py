@@ -144,8 +144,8 @@ def conv2d_backward(dy, x, W, z, y, strides=1, padding="valid", dilation_rate=1,
         if arr is not None:
             _check_out(fn, name, arr, shp, dtype, inputs + tuple(written))
             written.append(arr)
-    flat = (lambda a: None if a is None else a.reshape(-1, f))
-    gz = activation_gradient(activation, flat(dy), flat(z), flat(y), alpha).reshape(shape)
+    rows = [None if a is None else a.reshape(-1, f) for a in (dy, z, y)]
+    gz = activation_gradient(activation, *rows, alpha).reshape(shape)
     if dz is not None:
         dz[...] = gz
     xp = _pad(x, g)

@@ -65,7 +65,8 @@ def max_pool2d_forward(x, pool_size=2, strides=None, padding="valid", out=None, 
         _check_index_out(fn, argmax, shape, (x, out))
     chan = np.arange(c)
     for oh, ow, rows, cols in _windows(g, h, w):
-        win = x[:, rows.start:rows.stop, cols.start:cols.stop, :].reshape(n, -1, c)
+        win = x[:, rows.start:rows.stop, cols.start:cols.stop, :]
+        win = win.reshape(n, len(rows) * len(cols), c)
         k = np.argmax(win, axis=1)  # first maximum; the first NaN when there is one
         out[:, oh, ow, :] = np.take_along_axis(win, k[:, None, :], axis=1)[:, 0, :]
         ih, iw = rows.start + k // len(cols), cols.start + k % len(cols)
