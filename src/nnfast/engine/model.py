@@ -15,6 +15,7 @@ in nnfast/engine/locks.py.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -126,7 +127,9 @@ class Sequential:
         layer_owner.check_layer(self, layer, fn)
         layer_owner.claim(self, layer)
         if layer.name is None:
-            base = type(layer).__name__.lower()
+            # Keras' snake_case: MaxPooling2D -> max_pooling2d, BatchNormalization ->
+            # batch_normalization (Dense -> dense as before)
+            base = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type(layer).__name__).lower()
             names = {lay.name for lay in self.layers}
             layer.name = base if base not in names else next(
                 f"{base}_{i}" for i in range(1, len(names) + 2) if f"{base}_{i}" not in names)
