@@ -172,7 +172,7 @@ def test_layer_configs_round_trip():
 
 def test_small_cnn_on_the_embedded_digits_reaches_98_percent():
     # the dense default reaches about 97%; this net 98.3-98.6% over seeds 0-2, in 6-7 s of fit
-    # on a shared 2-core machine (about 3 s idle)
+    # on the shared 2-core machine (load average 2.7) this was written on
     (xt, yt), (xv, yv) = nnfast.datasets.load_digits()
     xt, xv = xt.reshape(-1, 8, 8, 1), xv.reshape(-1, 8, 8, 1)
     m = nnfast.Sequential([
