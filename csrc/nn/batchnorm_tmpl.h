@@ -55,7 +55,7 @@ int BN(nnf_batchnorm_train_fwd)(T *y, T *xhat, T *inv_std, T *moving_mean, T *mo
                                 const T *x, const T *gamma, const T *beta, double momentum,
                                 double eps, int64_t R, int64_t C, int nthreads) {
     int64_t nch = (R + RCH - 1) / RCH;
-    double *part = (double *)malloc((size_t)(nch * C + 3 * C) * sizeof(double));
+    double *part = (double *)malloc((size_t)(nch * C + 3 * C + 1) * sizeof(double));
     if (!part) return NNF_ERR_NOMEM;
     double *mean = part + nch * C, *var = mean + C, *inv = var + C;
     int nt = bn_threads(R * C, nthreads);

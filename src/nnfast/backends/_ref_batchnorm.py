@@ -8,6 +8,8 @@ variance in two passes (Keras: E[x^2] - E[x]^2), so it never goes negative.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nnfast.backends._ref_checks import _check_behaved, _check_out, _float_array, _real_param
@@ -66,7 +68,7 @@ def batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, training=Fa
         out = np.empty(x.shape, dtype)
     else:
         _check_out(fn, "out", out, x.shape, dtype, inputs)
-    x2 = x.reshape(-1, c)
+    x2 = x.reshape(math.prod(x.shape[:-1]), c)   # (R, C); -1 cannot infer R when C == 0
     r = x2.shape[0]
     if not training:
         scale = 1.0 / np.sqrt(moving_variance.astype(np.float64) + epsilon)
@@ -137,9 +139,9 @@ def batch_norm_backward(dy, xhat, gamma, inv_std, dx=None, dgamma=None, dbeta=No
         if arr is not None:
             _check_out(fn, name, arr, shp, dtype, inputs + tuple(written))
             written.append(arr)
-    g = dy.reshape(-1, c).astype(np.float64)
-    h = xhat.reshape(-1, c).astype(np.float64)
-    r = g.shape[0]
+    r = math.prod(dy.shape[:-1])
+    g = dy.reshape(r, c).astype(np.float64)
+    h = xhat.reshape(r, c).astype(np.float64)
     sb, sg = g.sum(axis=0), (g * h).sum(axis=0)
     for cur, s in ((dgamma, sg), (dbeta, sb)):
         if cur is not None and accumulate:
