@@ -402,6 +402,109 @@ int nnf_mlp_train_step_f64(double *loss, nnf_step_layer_t *layers, int64_t nlaye
                            const double *x, const void *y, int64_t y_row_bytes, const double *sw,
                            const int64_t *idx, int64_t row0, int64_t n, int64_t k0, double *xb,
                            void *yb, double *wb, double lr, int64_t t, uint64_t dstep, int nt);
+/* ------------------------------------------------------ convolution (conv.c) ---- */
+/* (issue 18) Channels-last images. Letters: N images, H x W input pixels, C input channels,
+ * KH x KW kernel, F filters, OH x OW output pixels, P = OH*OW, Kc = KH*KW*C.
+ * Geometry (the wrappers derive it from Keras' padding rules, docs/conv.md):
+ *   input pixel of output (oh, ow) and tap (kh, kw): ih = oh*SH - PT + kh*DH,
+ *   iw = ow*SW - PL + kw*DW; taps outside the image read 0 (conv, avg pool: excluded from the
+ *   count; max pool: skipped). Every window holds at least one pixel of the image. */
+typedef struct {
+    int64_t N, H, W, C, KH, KW, F, SH, SW, DH, DW, PT, PL, OH, OW;
+} nnf_conv_geom_t;
+
+/* x (N, H, W, C), Wt (KH, KW, C, F) (Keras' kernel layout: a Kc x F matrix), b (F) or NULL,
+ * y, z, dy, dz (N, OH, OW, F).
+ *   forward   z = conv(x, Wt) + b (stored when z != NULL); y = act(z). im2col of whole images
+ *             (as many as fit a ~4 MB block) into a (rows x Kc) workspace, then one GEMM per
+ *             block with the bias/activation epilogue; softmax/log_softmax run over F after.
+ *             A 1x1 kernel with stride 1 reads x in place (no workspace).
+ *   backward  dz = dy * act'(z, y) (dz may be NULL only for identity); dW (Kc x F) = cols^T dz,
+ *             the blocks in image order; db (F) = column sums of dz (double, row order) or
+ *             skipped when NULL; dx = col2im(dz Wt^T), skipped when dx == NULL: every input
+ *             pixel gathers its taps in (kh, kw) order. accumulate = 1: dW += ..., db += ...
+ * Return NNF_ERR_NOMEM when the im2col workspace or a GEMM's cannot be had; then an
+ * accumulated dW/db is left as it was (accumulation goes through a private sum first). */
+int nnf_conv2d_fwd_f32(float *y, float *z, const float *x, const float *Wt, const float *b,
+                       const nnf_conv_geom_t *g, int act, float alpha, int nthreads);
+int nnf_conv2d_fwd_f64(double *y, double *z, const double *x, const double *Wt,
+                       const double *b, const nnf_conv_geom_t *g, int act, double alpha,
+                       int nthreads);
+int nnf_conv2d_bwd_f32(float *dx, float *dW, float *db, float *dz, const float *dy,
+                       const float *x, const float *Wt, const float *z, const float *y,
+                       const nnf_conv_geom_t *g, int act, float alpha, int accumulate,
+                       int nthreads);
+int nnf_conv2d_bwd_f64(double *dx, double *dW, double *db, double *dz, const double *dy,
+                       const double *x, const double *Wt, const double *z, const double *y,
+                       const nnf_conv_geom_t *g, int act, double alpha, int accumulate,
+                       int nthreads);
+
+/* ---------------------------------------------------------- pooling (pool.c) ---- */
+/* (issue 18) x (N, H, W, C), y / dy (N, OH, OW, C); the window is KH x KW (F, DH, DW unused,
+ * DH = DW = 1). Parallel over output rows (forward, average backward) or images (max backward).
+ *   max forward   y = window max; argmax (N, OH, OW, C) int64 = (ih*W + iw)*C + c of the first
+ *                 maximum in (kh, kw) order (the first NaN wins: NaN propagates)
+ *   max backward  dx (overwritten) = 0, then dx[n][argmax] += dy, outputs in order
+ *   avg forward   y = window sum (in T, (kh, kw) order) / count of its pixels inside the image
+ *                 (Keras "same" excludes the padding: torch's count_include_pad=False)
+ *   avg backward  dx[pixel] = sum over the windows holding it of dy / count, in (oh, ow) order
+ *   global avg    y (N, C) = mean over H*W (double sum, pixel order); backward dx = dy / (H*W) */
+void nnf_maxpool2d_fwd_f32(float *y, int64_t *argmax, const float *x, const nnf_conv_geom_t *g,
+                           int nthreads);
+void nnf_maxpool2d_fwd_f64(double *y, int64_t *argmax, const double *x,
+                           const nnf_conv_geom_t *g, int nthreads);
+void nnf_maxpool2d_bwd_f32(float *dx, const float *dy, const int64_t *argmax,
+                           const nnf_conv_geom_t *g, int nthreads);
+void nnf_maxpool2d_bwd_f64(double *dx, const double *dy, const int64_t *argmax,
+                           const nnf_conv_geom_t *g, int nthreads);
+void nnf_avgpool2d_fwd_f32(float *y, const float *x, const nnf_conv_geom_t *g, int nthreads);
+void nnf_avgpool2d_fwd_f64(double *y, const double *x, const nnf_conv_geom_t *g, int nthreads);
+void nnf_avgpool2d_bwd_f32(float *dx, const float *dy, const nnf_conv_geom_t *g, int nthreads);
+void nnf_avgpool2d_bwd_f64(double *dx, const double *dy, const nnf_conv_geom_t *g,
+                           int nthreads);
+void nnf_gavgpool2d_fwd_f32(float *y, const float *x, int64_t N, int64_t P, int64_t C,
+                            int nthreads);
+void nnf_gavgpool2d_fwd_f64(double *y, const double *x, int64_t N, int64_t P, int64_t C,
+                            int nthreads);
+void nnf_gavgpool2d_bwd_f32(float *dx, const float *dy, int64_t N, int64_t P, int64_t C,
+                            int nthreads);
+void nnf_gavgpool2d_bwd_f64(double *dx, const double *dy, int64_t N, int64_t P, int64_t C,
+                            int nthreads);
+
+/* ------------------------------------------------ batch normalization (batchnorm.c) ---- */
+/* (issue 18) x, y, xhat, dy, dx (R, C): R = every position (N*H*W...), C channels (last axis).
+ * gamma, beta (C) or NULL (1 and 0). Per-channel sums run over fixed chunks of rows, each
+ * chunk's partial in double, the partials added in chunk order: bits do not depend on nthreads.
+ *   train forward  mean = sum x / R; var = sum (x - mean)^2 / R (biased, as Keras 3; two
+ *                  passes); inv_std = 1/sqrt(var + eps); xhat = (x - mean)*inv_std;
+ *                  y = gamma*xhat + beta; moving_mean = moving_mean*momentum + mean*(1-momentum),
+ *                  moving_var likewise with var (both in place, in double then rounded). R >= 1.
+ *   infer forward  y = (x - moving_mean) * (gamma/sqrt(moving_var + eps)) + beta
+ *   backward       dbeta = sum dy; dgamma = sum dy*xhat; dx = gamma*inv_std*(dy - dbeta/R -
+ *                  xhat*dgamma/R) (skipped when dx == NULL); accumulate = 1 adds to dgamma,
+ *                  dbeta. dgamma/dbeta may be NULL (not computed).
+ * Return NNF_ERR_NOMEM (nothing written) when the partial sums cannot be had. */
+int nnf_batchnorm_train_fwd_f32(float *y, float *xhat, float *inv_std, float *moving_mean,
+                                float *moving_var, const float *x, const float *gamma,
+                                const float *beta, double momentum, double eps, int64_t R,
+                                int64_t C, int nthreads);
+int nnf_batchnorm_train_fwd_f64(double *y, double *xhat, double *inv_std, double *moving_mean,
+                                double *moving_var, const double *x, const double *gamma,
+                                const double *beta, double momentum, double eps, int64_t R,
+                                int64_t C, int nthreads);
+int nnf_batchnorm_infer_fwd_f32(float *y, const float *x, const float *gamma, const float *beta,
+                                const float *moving_mean, const float *moving_var, double eps,
+                                int64_t R, int64_t C, int nthreads);
+int nnf_batchnorm_infer_fwd_f64(double *y, const double *x, const double *gamma,
+                                const double *beta, const double *moving_mean,
+                                const double *moving_var, double eps, int64_t R, int64_t C,
+                                int nthreads);
+int nnf_batchnorm_bwd_f32(float *dx, float *dgamma, float *dbeta, const float *dy,
+                          const float *xhat, const float *gamma, const float *inv_std,
+                          int64_t R, int64_t C, int accumulate, int nthreads);
+int nnf_batchnorm_bwd_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
+                          const double *xhat, const double *gamma, const double *inv_std,
+                          int64_t R, int64_t C, int accumulate, int nthreads);
 
 #ifdef __cplusplus
 }

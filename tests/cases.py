@@ -423,3 +423,7 @@ CASES += [
     Case("accuracy", _make_accuracy, [s for s in REDUCE_SHAPES if s[0]]),
     Case("column_sums", _make_column_sums, REDUCE_SHAPES + [(5, 0), (0, 0), (1000, 3)]),
 ]
+
+from cases_conv import CONV_CASES  # noqa: E402  (it imports Case and Gen from this module)
+
+CASES += CONV_CASES

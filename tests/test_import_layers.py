@@ -36,6 +36,7 @@ LAYERS = [
     ("ops", ["nnfast._matmul", "nnfast._info", "nnfast.ops"]),
     ("package", ["nnfast"]),  # nnfast/__init__: the runtime, backends, matmul and info only
     ("public", ["nnfast.initializers", "nnfast.regularizers", "nnfast.callbacks",
+                "nnfast._layer_base", "nnfast._conv_layers", "nnfast._norm_layers",
                 "nnfast.layers", "nnfast.losses", "nnfast.metrics", "nnfast.optimizers",
                 "nnfast.datasets"]),
     ("distributed", ["nnfast.distributed"]),

@@ -111,8 +111,9 @@ STEPS = "[0, 9223372036854775806]"   # the next step (count + 1) must fit int64
     (deleter("model", "layers", 0, "config", "units"),
      "model.layers[0].config: missing field 'units'"),
     (setter("model", "layers", 0, "class", "os.system"),
-     "model.layers[0].class: expected one of Dense, Activation, Dropout, Flatten, got "
-     "'os.system'"),
+     "model.layers[0].class: expected one of Dense, Activation, Dropout, Flatten, Conv2D, "
+     "MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, BatchNormalization, Reshape, "
+     "got 'os.system'"),
     (setter("model", "layers", 0, "config", "activation", "relv"),
      "model.layers[0].config: unknown activation 'relv'; valid activations: identity, relu, "
      "leaky_relu, elu, sigmoid, tanh, gelu, gelu_tanh, silu, softplus, softmax, log_softmax (or "

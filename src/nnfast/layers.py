@@ -1,4 +1,6 @@
-"""Layers of a :class:`nnfast.Sequential` model: Dense, Activation, Dropout, Flatten.
+"""Layers of a :class:`nnfast.Sequential` model: Dense, Activation, Dropout, Flatten, and the
+image layers Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+BatchNormalization, Reshape (nnfast/_conv_layers.py, nnfast/_norm_layers.py).
 
 A layer owns no memory of its own. The model hands it views into the flat parameter and
 gradient buffers (``bind``) and, per batch size, views into the workspace (``buf``: the arrays
@@ -21,116 +23,17 @@ import numpy as np
 
 from nnfast import initializers, ops, regularizers
 
-ACTIVATIONS = ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "gelu_tanh",
-               "silu", "softplus", "softmax", "log_softmax")
-_ALIASES = {None: "identity", "linear": "identity", "swish": "silu"}
-_DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
-# The backward of these reads the pre-activation z; the others work from y alone.
-_NEEDS_Z = frozenset({"relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "softplus"})
-
-
-def _activation(name) -> str:
-    name = _ALIASES.get(name, name)
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; valid activations: "
-                         f"{', '.join(ACTIVATIONS)} (or None/'linear' for identity)")
-    return name
-
-
-def _alpha(activation: str, alpha) -> float:
-    if alpha is None:
-        return _DEFAULT_ALPHA.get(activation, 0.0)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
-        raise ValueError(f"alpha must be a finite number, got {alpha!r}")
-    return float(alpha)
-
-
-def _shape(input_shape, what: str) -> tuple | None:
-    if input_shape is None:
-        return None
-    try:
-        dims = tuple(input_shape)
-    except TypeError:
-        raise ValueError(f"{what} must be a tuple of positive ints, got {input_shape!r}") from None
-    # int() would turn 2.5 into 2 and None (Keras' batch dimension) into a TypeError
-    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) for d in dims):
-        raise ValueError(f"{what} must be a tuple of positive ints, got {input_shape!r}")
-    shape = tuple(int(d) for d in dims)
-    if not shape or any(d < 1 for d in shape):
-        raise ValueError(f"{what} must be a tuple of positive ints, got {input_shape!r}")
-    return shape
-
-
-class Layer:
-    """Base class. Subclasses set ``output_shape`` in ``build`` and implement the passes."""
-
-    has_params = False
-    _owner = None   # weak reference to the model the layer belongs to (engine/layer_owner.py)
-
-    def __init__(self, input_shape=None, name: str | None = None):
-        self.input_shape = _shape(input_shape, f"{type(self).__name__}: input_shape")
-        self.name = name
-        self.output_shape: tuple | None = None
-        self.built = False
-        self.fused_head = False   # set by the model at compile time
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        """Per-sample output shape for a per-sample input shape (checks it; changes nothing)."""
-        return tuple(input_shape)
-
-    def build(self, input_shape: tuple) -> tuple:
-        self.output_shape = self.compute_output_shape(input_shape)
-        self.input_shape = tuple(input_shape)
-        self.built = True
-        return self.output_shape
-
-    def param_shapes(self, input_shape: tuple | None = None) -> list:
-        """[(name, shape)] of the parameters, in their order in the flat buffer, for the built
-        input shape or the per-sample ``input_shape`` given."""
-        return []
-
-    def bind(self, params: list, grads: list) -> None:
-        """Receive views into the model's flat parameter and gradient buffers."""
-
-    def init_params(self, rng: np.random.Generator) -> None:
-        """Fill the parameter views from ``rng``."""
-
-    def workspace_shapes(self, need_dx: bool, training: bool) -> dict:
-        """{name: per-sample shape} of the workspace arrays this layer needs."""
-        return {}
-
-    def forward(self, x, buf: dict, mode: str, step: int):
-        return x
-
-    def backward(self, dy, x, y, buf: dict, need_dx: bool, step: int):
-        return dy
-
-    def regularization(self, add_gradient: bool) -> float:
-        return 0.0
-
-    def count_params(self, input_shape: tuple | None = None) -> int:
-        return sum(math.prod(s) for _, s in self.param_shapes(input_shape))
-
-    def get_config(self) -> dict:
-        cfg = {"name": self.name}
-        if self.input_shape is not None:
-            cfg["input_shape"] = list(self.input_shape)
-        return cfg
-
-    @classmethod
-    def from_config(cls, config: dict) -> Layer:
-        return cls(**config)
-
-    def __getstate__(self):
-        # a copied or unpickled layer belongs to no model (and a weakref cannot be pickled)
-        state = dict(self.__dict__)
-        state.pop("_owner", None)
-        return state
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
-                         if k not in ("name", "input_shape"))
-        return f"{type(self).__name__}({args})"
+# The base class and shared helpers live in _layer_base (so _conv_layers can use them too).
+from nnfast._layer_base import (  # noqa: E402,F401
+    _ALIASES,
+    _DEFAULT_ALPHA,
+    _NEEDS_Z,
+    ACTIVATIONS,
+    Layer,
+    _activation,
+    _alpha,
+    _shape,
+)
 
 
 class Dense(Layer):
@@ -239,6 +142,11 @@ class Dense(Layer):
                 "kernel_regularizer": None if reg is None else reg.get_config()}
 
 
+def _rows(a):
+    """a (N, ...) as (N, features): a view of a contiguous batch (a copy of a strided input)."""
+    return a.reshape(a.shape[0], -1)
+
+
 class Activation(Layer):
     """y = act(x), elementwise (softmax/log_softmax: over each row)."""
 
@@ -266,13 +174,20 @@ class Activation(Layer):
     def forward(self, x, buf, mode, step):
         if self._passthrough(mode):
             return x
-        return ops.activation_forward(x, self.activation, self.alpha, out=buf["y"])
+        # the kernels take (rows, features): an image batch is read as (N, H*W*C) and the
+        # result viewed back (elementwise, so the same values; softmax needs 1-D, see build)
+        y = buf["y"]
+        ops.activation_forward(_rows(x), self.activation, self.alpha, out=_rows(y))
+        return y
 
     def backward(self, dy, x, y, buf, need_dx, step):
         if self._passthrough("train"):
             return dy
-        z = x if self.activation in _NEEDS_Z else None
-        return ops.activation_backward(dy, z, y, self.activation, self.alpha, out=buf["dx"])
+        z = _rows(x) if self.activation in _NEEDS_Z else None
+        dx = buf["dx"]
+        ops.activation_backward(_rows(dy), z, _rows(y), self.activation, self.alpha,
+                                out=_rows(dx))
+        return dx
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation, "alpha": self.alpha}
@@ -323,7 +238,20 @@ class Flatten(Layer):
         return dy.reshape(x.shape)
 
 
-LAYERS = {cls.__name__: cls for cls in (Dense, Activation, Dropout, Flatten)}
+# The image layers live in their own modules (this one would pass 400 lines); defined after
+# the base, imported here so nnfast.layers is the one public list.
+from nnfast._conv_layers import (  # noqa: E402
+    AveragePooling2D,
+    Conv2D,
+    GlobalAveragePooling2D,
+    MaxPooling2D,
+    Reshape,
+)
+from nnfast._norm_layers import BatchNormalization  # noqa: E402
+
+LAYERS = {cls.__name__: cls for cls in (Dense, Activation, Dropout, Flatten, Conv2D,
+                                        MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+                                        BatchNormalization, Reshape)}
 
 
 def from_config(entry: dict) -> Layer:
@@ -335,7 +263,9 @@ def from_config(entry: dict) -> Layer:
     return cls.from_config(dict(entry["config"]))
 
 
-__all__ = ["Layer", "Dense", "Activation", "Dropout", "Flatten", "ACTIVATIONS", "from_config"]
+__all__ = ["Layer", "Dense", "Activation", "Dropout", "Flatten", "Conv2D", "MaxPooling2D",
+           "AveragePooling2D", "GlobalAveragePooling2D", "BatchNormalization", "Reshape",
+           "ACTIVATIONS", "from_config"]
 
 
 def __dir__():  # tab completion shows the public names only, not np, math, ops ...

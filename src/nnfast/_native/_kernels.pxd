@@ -218,3 +218,64 @@ cdef extern from "nnfast.h" nogil:
                                const double *sw, const int64_t *idx, int64_t row0, int64_t n,
                                int64_t k0, double *xb, void *yb, double *wb, double lr,
                                int64_t t, uint64_t dstep, int nt)
+    # ---- convolution, pooling, batch normalization (issue 18)
+    ctypedef struct nnf_conv_geom_t:
+        int64_t N, H, W, C, KH, KW, F, SH, SW, DH, DW, PT, PL, OH, OW
+    int nnf_conv2d_fwd_f32(float *y, float *z, const float *x, const float *Wt, const float *b,
+                           const nnf_conv_geom_t *g, int act, float alpha, int nthreads)
+    int nnf_conv2d_fwd_f64(double *y, double *z, const double *x, const double *Wt,
+                           const double *b, const nnf_conv_geom_t *g, int act, double alpha,
+                           int nthreads)
+    int nnf_conv2d_bwd_f32(float *dx, float *dW, float *db, float *dz, const float *dy,
+                           const float *x, const float *Wt, const float *z, const float *y,
+                           const nnf_conv_geom_t *g, int act, float alpha, int accumulate,
+                           int nthreads)
+    int nnf_conv2d_bwd_f64(double *dx, double *dW, double *db, double *dz, const double *dy,
+                           const double *x, const double *Wt, const double *z, const double *y,
+                           const nnf_conv_geom_t *g, int act, double alpha, int accumulate,
+                           int nthreads)
+    void nnf_maxpool2d_fwd_f32(float *y, int64_t *argmax, const float *x,
+                               const nnf_conv_geom_t *g, int nthreads)
+    void nnf_maxpool2d_fwd_f64(double *y, int64_t *argmax, const double *x,
+                               const nnf_conv_geom_t *g, int nthreads)
+    void nnf_maxpool2d_bwd_f32(float *dx, const float *dy, const int64_t *argmax,
+                               const nnf_conv_geom_t *g, int nthreads)
+    void nnf_maxpool2d_bwd_f64(double *dx, const double *dy, const int64_t *argmax,
+                               const nnf_conv_geom_t *g, int nthreads)
+    void nnf_avgpool2d_fwd_f32(float *y, const float *x, const nnf_conv_geom_t *g, int nthreads)
+    void nnf_avgpool2d_fwd_f64(double *y, const double *x, const nnf_conv_geom_t *g,
+                               int nthreads)
+    void nnf_avgpool2d_bwd_f32(float *dx, const float *dy, const nnf_conv_geom_t *g,
+                               int nthreads)
+    void nnf_avgpool2d_bwd_f64(double *dx, const double *dy, const nnf_conv_geom_t *g,
+                               int nthreads)
+    void nnf_gavgpool2d_fwd_f32(float *y, const float *x, int64_t N, int64_t P, int64_t C,
+                                int nthreads)
+    void nnf_gavgpool2d_fwd_f64(double *y, const double *x, int64_t N, int64_t P, int64_t C,
+                                int nthreads)
+    void nnf_gavgpool2d_bwd_f32(float *dx, const float *dy, int64_t N, int64_t P, int64_t C,
+                                int nthreads)
+    void nnf_gavgpool2d_bwd_f64(double *dx, const double *dy, int64_t N, int64_t P, int64_t C,
+                                int nthreads)
+    int nnf_batchnorm_train_fwd_f32(float *y, float *xhat, float *inv_std, float *moving_mean,
+                                    float *moving_var, const float *x, const float *gamma,
+                                    const float *beta, double momentum, double eps, int64_t R,
+                                    int64_t C, int nthreads)
+    int nnf_batchnorm_train_fwd_f64(double *y, double *xhat, double *inv_std,
+                                    double *moving_mean, double *moving_var, const double *x,
+                                    const double *gamma, const double *beta, double momentum,
+                                    double eps, int64_t R, int64_t C, int nthreads)
+    int nnf_batchnorm_infer_fwd_f32(float *y, const float *x, const float *gamma,
+                                    const float *beta, const float *moving_mean,
+                                    const float *moving_var, double eps, int64_t R, int64_t C,
+                                    int nthreads)
+    int nnf_batchnorm_infer_fwd_f64(double *y, const double *x, const double *gamma,
+                                    const double *beta, const double *moving_mean,
+                                    const double *moving_var, double eps, int64_t R, int64_t C,
+                                    int nthreads)
+    int nnf_batchnorm_bwd_f32(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *xhat, const float *gamma, const float *inv_std,
+                              int64_t R, int64_t C, int accumulate, int nthreads)
+    int nnf_batchnorm_bwd_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
+                              const double *xhat, const double *gamma, const double *inv_std,
+                              int64_t R, int64_t C, int accumulate, int nthreads)

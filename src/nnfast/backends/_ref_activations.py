@@ -179,6 +179,19 @@ def check_saved(fn: str, activation: str, dy, z, y) -> None:
             raise ValueError(f"{fn}: {name} must have shape {dy.shape} like dy, got {arr.shape}")
 
 
+def check_saved_nd(fn: str, activation: str, dy, z, y) -> None:
+    """check_saved for dy of any rank (convolutions: (N, OH, OW, F))."""
+    for name, arr, needed in (("z", z, activation in NEEDS_Z), ("y", y, activation in NEEDS_Y)):
+        if arr is None:
+            if needed:
+                raise ValueError(f"{fn}: {name} is required for activation {activation!r}, "
+                                 "got None")
+            continue
+        _float_array(fn, name, arr, dy.ndim, _native(dy.dtype))
+        if arr.shape != dy.shape:
+            raise ValueError(f"{fn}: {name} must have shape {dy.shape} like dy, got {arr.shape}")
+
+
 def activation_forward(x, activation, alpha=0.0, out=None):
     """y = act(x) for a 2-D x (N, M); softmax/log_softmax row-wise and max-subtracted.
 

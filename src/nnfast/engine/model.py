@@ -15,6 +15,7 @@ in nnfast/engine/locks.py.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -129,7 +130,9 @@ class Sequential:
         layer_owner.check_layer(self, layer, fn)
         layer_owner.claim(self, layer)
         if layer.name is None:
-            base = type(layer).__name__.lower()
+            # Keras' snake_case: MaxPooling2D -> max_pooling2d, BatchNormalization ->
+            # batch_normalization (Dense -> dense as before)
+            base = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type(layer).__name__).lower()
             names = {lay.name for lay in self.layers}
             layer.name = base if base not in names else next(
                 f"{base}_{i}" for i in range(1, len(names) + 2) if f"{base}_{i}" not in names)
@@ -189,6 +192,16 @@ class Sequential:
         total = sum(sum(s) for s in sizes)
         self._params = np.zeros(total, dtype=self.dtype)
         self._grads = np.zeros(total, dtype=self.dtype)
+        # non-trainable weights (moving statistics): a buffer of their own, out of the optimizer's
+        self._state = np.zeros(sum(layer.count_state() for layer in self.layers), self.dtype)
+        state_offset = 0
+        for layer in self.layers:
+            views = []
+            for _, s in layer.state_shapes():
+                views.append(self._state[state_offset:state_offset + math.prod(s)].reshape(s))
+                state_offset += math.prod(s)
+            layer.bind_state(views)
+            layer.init_state()
         offset = 0
         for i, (layer, layer_sizes) in enumerate(zip(self.layers, sizes)):
             views_p, views_g = [], []
@@ -402,10 +415,11 @@ class Sequential:
 
     # ------------------------------------------------------------------ weights
     def count_params(self) -> int:
-        """Number of parameters. Raises ValueError on a model not built yet (as Keras 3 does):
+        """Number of parameters, the non-trainable ones (moving statistics) included as in
+        Keras. Raises ValueError on a model not built yet (as Keras 3 does):
         one whose first layer declares its input is built at construction."""
         self._require_built("count_params")
-        return int(self._params.size)
+        return int(self._params.size + self._state.size)
 
     def get_weights(self) -> list:
         """Copies of every parameter array, layer by layer (W then b), all from one step when

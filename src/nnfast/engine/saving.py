@@ -45,6 +45,8 @@ def _document(model) -> tuple[dict, dict]:
     arrays = {}
     if model.built:
         arrays["params"] = model._params
+        if model._state.size:
+            arrays["state"] = model._state
         if model.optimizer is not None:
             for name, arr in model.optimizer.state.items():
                 arrays[f"optimizer/{name}"] = arr
@@ -247,11 +249,14 @@ def _expected_arrays(doc: dict, model) -> dict:
         return {}
     if doc["input_shape"] is None:
         raise FieldError("input_shape", "missing for a built model")
-    shape, total = tuple(doc["input_shape"]), 0
+    shape, total, state = tuple(doc["input_shape"]), 0, 0
     for i, layer in enumerate(model.layers):
         total += _built(f"model.layers[{i}]", layer.count_params, shape)
+        state += _built(f"model.layers[{i}]", layer.count_state, shape)
         shape = _built(f"model.layers[{i}]", layer.compute_output_shape, shape)
     expected = {"params": (total,)}
+    if state:
+        expected["state"] = (state,)
     if model.optimizer is not None:
         # the names this optimizer keeps (SGD without momentum: none)
         for name in model.optimizer._state_names:
@@ -287,6 +292,8 @@ def _load_arrays(doc: dict, model, zf, members: dict, expected: dict) -> None:
             raise FieldError(f"{key}.npy", "contains NaN or Inf")
         loaded[key] = arr
     model._params[...] = loaded.pop("params")
+    if "state" in loaded:
+        model._state[...] = loaded.pop("state")
     opt = model.optimizer
     if opt is not None:
         for key, arr in loaded.items():

@@ -10,7 +10,9 @@ def print_summary(model, print_fn=print) -> None:
     """
     rows = [("Layer (type)", "Output shape", "Param #")]
     if model.built:
-        plan = [(lay, lay.output_shape, lay.count_params()) for lay in model.layers]
+        # Param # counts the non-trainable weights too (BatchNormalization's moving statistics)
+        plan = [(lay, lay.output_shape, lay.count_params() + lay.count_state())
+                for lay in model.layers]
     else:
         plan = [(lay, None, None) for lay in model.layers]
     for layer, out, count in plan:
@@ -25,6 +27,9 @@ def print_summary(model, print_fn=print) -> None:
         print_fn(line if j == 0 else "-" * sum(widths))
     if model.built:
         print_fn(f"Total params: {sum(c for _, _, c in plan):,}")
+        if model._state.size:
+            print_fn(f"Trainable params: {model._params.size:,}")
+            print_fn(f"Non-trainable params: {model._state.size:,}")
         print_fn(f"dtype: {model.dtype}, parameter memory: {model._params.nbytes:,} bytes")
     else:
         print_fn("Total params: ? (input shape unknown)")

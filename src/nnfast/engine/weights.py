@@ -5,10 +5,10 @@ import numpy as np
 
 
 def layer_params(layer) -> list:
-    """The layer's views into the flat parameter buffer: [W] or [W, b]; [] without any."""
-    if not layer.has_params:
-        return []
-    return [layer.W] + ([layer.b] if getattr(layer, "use_bias", False) else [])
+    """The layer's weight arrays as get_weights lists them: views into the flat parameter buffer
+    ([W] or [W, b]; [] without any), then into the state buffer (BatchNormalization's moving
+    statistics): Layer.weight_arrays."""
+    return layer.weight_arrays()
 
 
 def checked_weights(weights, targets: list) -> list:

@@ -1,0 +1,40 @@
+/* 2-D convolution, channels last (see nnfast.h, "convolution"; docs/conv.md for the method).
+ * im2col of whole images into a workspace the GEMM reads as a row-major (rows x Kc) matrix,
+ * then nnfast's GEMM with the bias/activation epilogue. Thread-count independence: blocks are
+ * whole images chosen from the shapes alone, the GEMM never splits K, im2col and col2im write
+ * disjoint rows, and dW's blocks are added in image order. Written once in conv_tmpl.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnfast.h"
+#include "runtime/par.h"
+
+#define PAR_WORK 32768          /* elements copied below which im2col/col2im stay serial */
+#define COL_BLOCK (1 << 20)     /* workspace elements per block (4 MB f32): stays in L3 */
+
+/* Images per block: as many as fit COL_BLOCK, at least one. Depends on shapes only. */
+static int64_t conv_block_images(const nnf_conv_geom_t *g) {
+    int64_t per = g->OH * g->OW * g->KH * g->KW * g->C;
+    int64_t b = per > 0 ? COL_BLOCK / per : g->N;
+    if (b < 1) b = 1;
+    if (b > g->N) b = g->N;
+    return b;
+}
+
+/* A 1x1 kernel, stride 1, no padding: the im2col matrix is x itself. */
+static int conv_is_pointwise(const nnf_conv_geom_t *g) {
+    return g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PT == 0 && g->PL == 0 &&
+           g->OH == g->H && g->OW == g->W;
+}
+
+#define T float
+#define SFX f32
+#include "conv_tmpl.h"
+#undef T
+#undef SFX
+
+#define T double
+#define SFX f64
+#include "conv_tmpl.h"
+#undef T
+#undef SFX

@@ -1,0 +1,180 @@
+/* conv.c's body, included once per dtype with T (float | double) and SFX (f32 | f64). */
+#define CV_CAT_(a, b) a##b
+#define CV_CAT(a, b) CV_CAT_(a, b)
+#define CV(name) CV_CAT(name##_, SFX)
+
+typedef struct {
+    T *cols;             /* im2col: (rows x Kc) out; col2im: (rows x Kc) in */
+    T *dx;               /* col2im out */
+    const T *x;
+    const nnf_conv_geom_t *g;
+    int64_t n0;          /* first image of the block */
+} CV(conv_ctx);
+
+/* Rows [lo, hi) of the block's output-row list (image n0 + r / OH, output row r % OH): each
+ * output pixel's KH*KW*C taps, zeros outside the image. */
+static void CV(im2col_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const CV(conv_ctx) *c = (const CV(conv_ctx) *)p;
+    const nnf_conv_geom_t *g = c->g;
+    const int64_t C = g->C, Kc = g->KH * g->KW * C;
+    (void)w;
+    for (int64_t r = lo; r < hi; ++r) {
+        int64_t n = c->n0 + r / g->OH, oh = r % g->OH;
+        const T *img = c->x + n * g->H * g->W * C;
+        for (int64_t ow = 0; ow < g->OW; ++ow) {
+            T *dst = c->cols + (r * g->OW + ow) * Kc;
+            for (int64_t kh = 0; kh < g->KH; ++kh) {
+                int64_t ih = oh * g->SH - g->PT + kh * g->DH;
+                T *d = dst + kh * g->KW * C;
+                if (ih < 0 || ih >= g->H) {
+                    memset(d, 0, (size_t)(g->KW * C) * sizeof(T));
+                    continue;
+                }
+                for (int64_t kw = 0; kw < g->KW; ++kw) {
+                    int64_t iw = ow * g->SW - g->PL + kw * g->DW;
+                    if (iw < 0 || iw >= g->W) memset(d + kw * C, 0, (size_t)C * sizeof(T));
+                    else memcpy(d + kw * C, img + (ih * g->W + iw) * C, (size_t)C * sizeof(T));
+                }
+            }
+        }
+    }
+}
+
+/* Input rows [lo, hi) of the block (image n0 + r / H, row r % H): each pixel's gradient is
+ * the sum of the im2col-gradient taps that read it, gathered in (kh, kw) order. */
+static void CV(col2im_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const CV(conv_ctx) *c = (const CV(conv_ctx) *)p;
+    const nnf_conv_geom_t *g = c->g;
+    const int64_t C = g->C, Kc = g->KH * g->KW * C;
+    (void)w;
+    for (int64_t r = lo; r < hi; ++r) {
+        int64_t b = r / g->H, ih = r % g->H;
+        for (int64_t iw = 0; iw < g->W; ++iw) {
+            T *restrict dst = c->dx + (((c->n0 + b) * g->H + ih) * g->W + iw) * C;
+            for (int64_t k = 0; k < C; ++k) dst[k] = 0;
+            for (int64_t kh = 0; kh < g->KH; ++kh) {
+                int64_t th = ih + g->PT - kh * g->DH;
+                if (th < 0 || th % g->SH) continue;
+                int64_t oh = th / g->SH;
+                if (oh >= g->OH) continue;
+                for (int64_t kw = 0; kw < g->KW; ++kw) {
+                    int64_t tw = iw + g->PL - kw * g->DW;
+                    if (tw < 0 || tw % g->SW) continue;
+                    int64_t ow = tw / g->SW;
+                    if (ow >= g->OW) continue;
+                    const T *restrict src =
+                        c->cols + ((b * g->OH + oh) * g->OW + ow) * Kc + (kh * g->KW + kw) * C;
+                    for (int64_t k = 0; k < C; ++k) dst[k] += src[k];
+                }
+            }
+        }
+    }
+}
+
+static void CV(im2col)(T *cols, const T *x, const nnf_conv_geom_t *g, int64_t n0, int64_t nb,
+                       int nthreads) {
+    CV(conv_ctx) c = {cols, 0, x, g, n0};
+    int64_t rows = nb * g->OH, work = rows * g->OW * g->KH * g->KW * g->C;
+    nnf_parallel_for(CV(im2col_part), &c, rows, NNF_PARTS(nthreads),
+                     work > PAR_WORK ? nthreads : 1);
+}
+
+static void CV(col2im)(T *dx, T *cols, const nnf_conv_geom_t *g, int64_t n0, int64_t nb,
+                       int nthreads) {
+    CV(conv_ctx) c = {cols, dx, 0, g, n0};
+    int64_t rows = nb * g->H, work = nb * g->OH * g->OW * g->KH * g->KW * g->C;
+    nnf_parallel_for(CV(col2im_part), &c, rows, NNF_PARTS(nthreads),
+                     work > PAR_WORK ? nthreads : 1);
+}
+
+int CV(nnf_conv2d_fwd)(T *y, T *z, const T *x, const T *Wt, const T *b,
+                       const nnf_conv_geom_t *g, int act, T alpha, int nthreads) {
+    const int64_t P = g->OH * g->OW, F = g->F, Kc = g->KH * g->KW * g->C;
+    if (g->N == 0 || P == 0 || F == 0) return NNF_OK;
+    int rowwise = act == NNF_ACT_SOFTMAX || act == NNF_ACT_LOG_SOFTMAX;
+    int direct = conv_is_pointwise(g);
+    int64_t nb = conv_block_images(g);
+    T *cols = 0;
+    if (!direct) {
+        cols = (T *)malloc((size_t)(nb * P * Kc) * sizeof(T));
+        if (!cols) return NNF_ERR_NOMEM;
+    }
+    int st = NNF_OK;
+    for (int64_t n0 = 0; n0 < g->N && st == NNF_OK; n0 += nb) {
+        int64_t m = (g->N - n0 < nb ? g->N - n0 : nb);
+        const T *A = x + n0 * P * Kc;   /* pointwise: Kc == C and P == H*W */
+        if (!direct) {
+            CV(im2col)(cols, x, g, n0, m, nthreads);
+            A = cols;
+        }
+        nnf_epilogue_t ep = {b, z ? (void *)(z + n0 * P * F) : 0, F,
+                             rowwise ? NNF_ACT_IDENTITY : act, (double)alpha};
+        st = CV(nnf_gemm_ep)(y + n0 * P * F, F, A, Kc, Wt, F, m * P, F, Kc, 0, 0, (T)1, (T)0,
+                             &ep, nthreads);
+    }
+    free(cols);
+    if (st == NNF_OK && rowwise) CV(nnf_activation_fwd)(y, y, g->N * P, F, act, alpha, nthreads);
+    return st;
+}
+
+int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, const T *Wt,
+                       const T *z, const T *y, const nnf_conv_geom_t *g, int act, T alpha,
+                       int accumulate, int nthreads) {
+    const int64_t P = g->OH * g->OW, F = g->F, Kc = g->KH * g->KW * g->C;
+    const int64_t HWC = g->H * g->W * g->C;
+    int direct = conv_is_pointwise(g);
+    int64_t nb = conv_block_images(g);
+    T *cols = 0, *dcols = 0, *wsum = dW;
+    int st = NNF_OK;
+    if (g->N > 0 && P > 0 && !direct) {
+        cols = (T *)malloc((size_t)(nb * P * Kc) * sizeof(T));
+        if (dx) dcols = (T *)malloc((size_t)(nb * P * Kc) * sizeof(T));
+        if (!cols || (dx && !dcols)) st = NNF_ERR_NOMEM;
+    }
+    /* an accumulated dW must stay whole if a later GEMM fails: sum privately, add at the end */
+    if (st == NNF_OK && accumulate && Kc * F > 0) {
+        wsum = (T *)malloc((size_t)(Kc * F) * sizeof(T));
+        if (!wsum) st = NNF_ERR_NOMEM;
+    }
+    if (st != NNF_OK) {
+        free(cols); free(dcols);
+        if (wsum != dW) free(wsum);
+        return st;
+    }
+    const T *G = dy;
+    if (dz) {
+        CV(nnf_activation_bwd)(dz, dy, z, y, g->N * P, F, act, alpha, nthreads);
+        G = dz;
+    }
+    if (g->N == 0 || P == 0) {
+        if (dx) memset(dx, 0, (size_t)(g->N * HWC) * sizeof(T));
+        for (int64_t i = 0; i < Kc * F; ++i) wsum[i] = 0;
+    }
+    for (int64_t n0 = 0; n0 < g->N && P > 0 && st == NNF_OK; n0 += nb) {
+        int64_t m = (g->N - n0 < nb ? g->N - n0 : nb);
+        const T *A = x + n0 * HWC, *Gb = G + n0 * P * F;
+        if (!direct) {
+            CV(im2col)(cols, x, g, n0, m, nthreads);
+            A = cols;
+        }
+        /* dW (Kc x F) (+)= cols^T (Kc x mP) . dz (mP x F); blocks in image order */
+        st = CV(nnf_gemm)(wsum, F, A, Kc, Gb, F, Kc, F, m * P, 1, 0, (T)1,
+                          n0 == 0 ? (T)0 : (T)1, nthreads);
+        if (st != NNF_OK || !dx) continue;
+        /* dcols (mP x Kc) = dz (mP x F) . Wt^T (F x Kc); pointwise: straight into dx */
+        st = CV(nnf_gemm)(direct ? dx + n0 * HWC : dcols, Kc, Gb, F, Wt, F, m * P, Kc, F, 0, 1,
+                          (T)1, (T)0, nthreads);
+        if (st == NNF_OK && !direct) CV(col2im)(dx, dcols, g, n0, m, nthreads);
+    }
+    free(cols); free(dcols);
+    if (st == NNF_OK && wsum != dW)
+        for (int64_t i = 0; i < Kc * F; ++i) dW[i] += wsum[i];
+    if (wsum != dW) free(wsum);
+    if (st != NNF_OK) return st;
+    if (db) CV(nnf_column_sums)(db, G, g->N * P, F, accumulate, nthreads);
+    return NNF_OK;
+}
+
+#undef CV
+#undef CV_CAT
+#undef CV_CAT_

@@ -1,0 +1,193 @@
+/* pool.c's body, included once per dtype with T (float | double) and SFX (f32 | f64). */
+#define PL_CAT_(a, b) a##b
+#define PL_CAT(a, b) PL_CAT_(a, b)
+#define PL(name) PL_CAT(name##_, SFX)
+
+typedef struct {
+    T *y; int64_t *arg; T *dx; const T *x; const T *dy; const int64_t *carg;
+    const nnf_conv_geom_t *g;
+} PL(pool_ctx);
+
+/* Output rows r = n*OH + oh in [lo, hi). */
+static void PL(maxpool_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const PL(pool_ctx) *c = (const PL(pool_ctx) *)p;
+    const nnf_conv_geom_t *g = c->g;
+    const int64_t C = g->C;
+    (void)w;
+    for (int64_t r = lo; r < hi; ++r) {
+        int64_t n = r / g->OH, oh = r % g->OH, h0, h1, w0, w1;
+        const T *img = c->x + n * g->H * g->W * C;
+        pool_taps(oh, g->SH, g->PT, g->KH, g->H, &h0, &h1);
+        for (int64_t ow = 0; ow < g->OW; ++ow) {
+            T *restrict yo = c->y + (r * g->OW + ow) * C;
+            int64_t *restrict ao = c->arg + (r * g->OW + ow) * C;
+            int first = 1;
+            pool_taps(ow, g->SW, g->PL, g->KW, g->W, &w0, &w1);
+            for (int64_t kh = h0; kh < h1; ++kh) {
+                int64_t ih = oh * g->SH - g->PT + kh;
+                for (int64_t kw = w0; kw < w1; ++kw) {
+                    int64_t iw = ow * g->SW - g->PL + kw, base = (ih * g->W + iw) * C;
+                    const T *restrict s = img + base;
+                    if (first) {
+                        for (int64_t k = 0; k < C; ++k) { yo[k] = s[k]; ao[k] = base + k; }
+                        first = 0;
+                        continue;
+                    }
+                    for (int64_t k = 0; k < C; ++k) {
+                        T v = s[k], m = yo[k];
+                        /* take v when larger, or when the first NaN: NaN then sticks */
+                        if (m == m && (v > m || v != v)) { yo[k] = v; ao[k] = base + k; }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Images [lo, hi): zero the image's dx, then add each output's dy at its argmax, in order. */
+static void PL(maxpool_bwd_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const PL(pool_ctx) *c = (const PL(pool_ctx) *)p;
+    const nnf_conv_geom_t *g = c->g;
+    const int64_t HWC = g->H * g->W * g->C, Q = g->OH * g->OW * g->C;
+    (void)w;
+    for (int64_t n = lo; n < hi; ++n) {
+        T *restrict d = c->dx + n * HWC;
+        const T *restrict gy = c->dy + n * Q;
+        const int64_t *restrict a = c->carg + n * Q;
+        memset(d, 0, (size_t)HWC * sizeof(T));
+        for (int64_t i = 0; i < Q; ++i) d[a[i]] += gy[i];
+    }
+}
+
+static void PL(avgpool_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const PL(pool_ctx) *c = (const PL(pool_ctx) *)p;
+    const nnf_conv_geom_t *g = c->g;
+    const int64_t C = g->C;
+    (void)w;
+    for (int64_t r = lo; r < hi; ++r) {
+        int64_t n = r / g->OH, oh = r % g->OH, h0, h1, w0, w1;
+        const T *img = c->x + n * g->H * g->W * C;
+        pool_taps(oh, g->SH, g->PT, g->KH, g->H, &h0, &h1);
+        for (int64_t ow = 0; ow < g->OW; ++ow) {
+            T *restrict yo = c->y + (r * g->OW + ow) * C;
+            pool_taps(ow, g->SW, g->PL, g->KW, g->W, &w0, &w1);
+            T cnt = (T)((h1 - h0) * (w1 - w0));
+            for (int64_t k = 0; k < C; ++k) yo[k] = 0;
+            for (int64_t kh = h0; kh < h1; ++kh) {
+                int64_t ih = oh * g->SH - g->PT + kh;
+                for (int64_t kw = w0; kw < w1; ++kw) {
+                    const T *restrict s = img + (ih * g->W + ow * g->SW - g->PL + kw) * C;
+                    for (int64_t k = 0; k < C; ++k) yo[k] += s[k];
+                }
+            }
+            for (int64_t k = 0; k < C; ++k) yo[k] /= cnt;
+        }
+    }
+}
+
+/* Input rows r = n*H + ih in [lo, hi): gather dy / count from every window holding the pixel. */
+static void PL(avgpool_bwd_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const PL(pool_ctx) *c = (const PL(pool_ctx) *)p;
+    const nnf_conv_geom_t *g = c->g;
+    const int64_t C = g->C;
+    (void)w;
+    for (int64_t r = lo; r < hi; ++r) {
+        int64_t n = r / g->H, ih = r % g->H;
+        /* windows oh with oh*SH - PT <= ih < oh*SH - PT + KH */
+        int64_t t = ih + g->PT - g->KH + 1;
+        int64_t oh0 = t <= 0 ? 0 : (t + g->SH - 1) / g->SH, oh1 = (ih + g->PT) / g->SH + 1;
+        if (oh1 > g->OH) oh1 = g->OH;
+        for (int64_t iw = 0; iw < g->W; ++iw) {
+            T *restrict d = c->dx + (r * g->W + iw) * C;
+            int64_t u = iw + g->PL - g->KW + 1;
+            int64_t ow0 = u <= 0 ? 0 : (u + g->SW - 1) / g->SW, ow1 = (iw + g->PL) / g->SW + 1;
+            if (ow1 > g->OW) ow1 = g->OW;
+            for (int64_t k = 0; k < C; ++k) d[k] = 0;
+            for (int64_t oh = oh0; oh < oh1; ++oh) {
+                int64_t h0, h1, w0, w1;
+                pool_taps(oh, g->SH, g->PT, g->KH, g->H, &h0, &h1);
+                for (int64_t ow = ow0; ow < ow1; ++ow) {
+                    pool_taps(ow, g->SW, g->PL, g->KW, g->W, &w0, &w1);
+                    T cnt = (T)((h1 - h0) * (w1 - w0));
+                    const T *restrict s = c->dy + ((n * g->OH + oh) * g->OW + ow) * C;
+                    for (int64_t k = 0; k < C; ++k) d[k] += s[k] / cnt;
+                }
+            }
+        }
+    }
+}
+
+void PL(nnf_maxpool2d_fwd)(T *y, int64_t *argmax, const T *x, const nnf_conv_geom_t *g,
+                           int nthreads) {
+    PL(pool_ctx) c = {y, argmax, 0, x, 0, 0, g};
+    int64_t rows = g->N * g->OH;
+    nnf_parallel_for(PL(maxpool_part), &c, rows, NNF_PARTS(nthreads),
+                     pool_threads(rows * g->OW * g->KH * g->KW * g->C, nthreads));
+}
+
+void PL(nnf_maxpool2d_bwd)(T *dx, const T *dy, const int64_t *argmax, const nnf_conv_geom_t *g,
+                           int nthreads) {
+    PL(pool_ctx) c = {0, 0, dx, 0, dy, argmax, g};
+    nnf_parallel_for(PL(maxpool_bwd_part), &c, g->N, NNF_PARTS(nthreads),
+                     pool_threads(g->N * g->H * g->W * g->C, nthreads));
+}
+
+void PL(nnf_avgpool2d_fwd)(T *y, const T *x, const nnf_conv_geom_t *g, int nthreads) {
+    PL(pool_ctx) c = {y, 0, 0, x, 0, 0, g};
+    int64_t rows = g->N * g->OH;
+    nnf_parallel_for(PL(avgpool_part), &c, rows, NNF_PARTS(nthreads),
+                     pool_threads(rows * g->OW * g->KH * g->KW * g->C, nthreads));
+}
+
+void PL(nnf_avgpool2d_bwd)(T *dx, const T *dy, const nnf_conv_geom_t *g, int nthreads) {
+    PL(pool_ctx) c = {0, 0, dx, 0, dy, 0, g};
+    int64_t rows = g->N * g->H;
+    nnf_parallel_for(PL(avgpool_bwd_part), &c, rows, NNF_PARTS(nthreads),
+                     pool_threads(rows * g->W * g->C * g->KH * g->KW, nthreads));
+}
+
+typedef struct { T *out; const T *in; int64_t P, C; } PL(gap_ctx);
+
+static void PL(gap_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const PL(gap_ctx) *c = (const PL(gap_ctx) *)p;
+    double acc[CBLK];
+    (void)w;
+    for (int64_t n = lo; n < hi; ++n) {
+        for (int64_t k0 = 0; k0 < c->C; k0 += CBLK) {
+            int64_t wd = c->C - k0 < CBLK ? c->C - k0 : CBLK;
+            for (int64_t k = 0; k < wd; ++k) acc[k] = 0;
+            for (int64_t q = 0; q < c->P; ++q) {
+                const T *restrict s = c->in + (n * c->P + q) * c->C + k0;
+                for (int64_t k = 0; k < wd; ++k) acc[k] += (double)s[k];
+            }
+            for (int64_t k = 0; k < wd; ++k) c->out[n * c->C + k0 + k] = (T)(acc[k] / (double)c->P);
+        }
+    }
+}
+
+static void PL(gap_bwd_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const PL(gap_ctx) *c = (const PL(gap_ctx) *)p;
+    const T cnt = (T)c->P;
+    (void)w;
+    for (int64_t n = lo; n < hi; ++n)
+        for (int64_t q = 0; q < c->P; ++q) {
+            T *restrict d = c->out + (n * c->P + q) * c->C;
+            const T *restrict s = c->in + n * c->C;
+            for (int64_t k = 0; k < c->C; ++k) d[k] = s[k] / cnt;
+        }
+}
+
+void PL(nnf_gavgpool2d_fwd)(T *y, const T *x, int64_t N, int64_t P, int64_t C, int nthreads) {
+    PL(gap_ctx) c = {y, x, P, C};
+    nnf_parallel_for(PL(gap_part), &c, N, NNF_PARTS(nthreads), pool_threads(N * P * C, nthreads));
+}
+
+void PL(nnf_gavgpool2d_bwd)(T *dx, const T *dy, int64_t N, int64_t P, int64_t C, int nthreads) {
+    PL(gap_ctx) c = {dx, dy, P, C};
+    nnf_parallel_for(PL(gap_bwd_part), &c, N, NNF_PARTS(nthreads),
+                     pool_threads(N * P * C, nthreads));
+}
+
+#undef PL
+#undef PL_CAT
+#undef PL_CAT_
