@@ -256,8 +256,10 @@ def test_predict_allocates_no_workspace_per_call():
     finally:
         tracemalloc.stop()
     # the result (2.5 kB) and small Python objects are all (the finiteness check of x sums it:
-    # no boolean array); one workspace of the hidden layer would be 64 kB
-    assert peak - base < 64 * 10 * 4 + 1024, peak - base
+    # no boolean array); one workspace of the hidden layer would be 64 kB. The margin leaves
+    # room for objects other tests' threads or the GC allocate meanwhile (3.7 kB was seen in
+    # the full suite)
+    assert peak - base < 16 * 1024, peak - base
 
 
 def test_finiteness_check_of_x_is_exact():
