@@ -61,6 +61,12 @@ class TrainingGuard:
         self._owner_name = self._what = ""
         self._depth = 0
 
+    def held_here(self) -> str | None:
+        """What the calling thread holds the model for ("fit", ...), None when it holds
+        nothing (a callback inside fit sees "fit")."""
+        with self._lock:
+            return self._what if self._owner == threading.get_ident() else None
+
     @contextlib.contextmanager
     def hold(self, model, what: str):
         me = threading.get_ident()

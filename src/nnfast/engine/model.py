@@ -238,8 +238,19 @@ class Sequential:
                 metrics=None) -> None:
         """Choose the optimizer (name or nnfast.optimizers instance), loss and metrics.
 
-        Raises RuntimeError while another thread fits the model. An evaluate running meanwhile
-        in another thread may mix the old and the new loss: compile before sharing the model."""
+        Raises RuntimeError while another thread fits the model, and from inside fit or
+        train_on_batch (a callback): fit's epoch holds the metrics, the prepared targets and
+        the step of the compile it started with (**differs from Keras 3**, whose torch
+        trainer then fails at the next batch on its discarded train function). An evaluate
+        running meanwhile in another thread may mix the old and the new loss: compile before
+        sharing the model."""
+        running = self._training.held_here()
+        if running in ("fit", "train_on_batch"):
+            raise RuntimeError(
+                f"compile: cannot recompile model {self.name!r} while {running} runs (called "
+                f"from a callback?): that {running} keeps the loss, metrics and targets it "
+                f"started with. Set model.stop_training = True in the callback and compile "
+                f"after {running} returns, then fit again.")
         with self._training.hold(self, "compile"):
             self._compile(optimizer, loss, metrics)
 

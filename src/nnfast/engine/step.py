@@ -19,10 +19,15 @@ Used when every layer is a Dense, Activation, Dropout or Flatten, the loss and o
 nnfast's own classes (not subclasses) and the step is not distributed; otherwise fit keeps the
 per-layer path. A built step is tied to its workspace and to the model's buffers, optimizer
 (and its state arrays), loss, layers, backend and dtype; ``for_fit`` rebuilds it whenever one of
-these changed (add, compile, set_weights that reallocates, a dtype change, load), and ``run``
-checks the identities a callback could change between steps, so a stale step is never used.
+these changed (add, compile, set_weights that reallocates, a dtype change, load), and
+``current`` (called by fit before every batch) checks the identities and the per-step values a
+callback could change between steps (optimizer hyperparameters, a layer's activation, dropout
+rate, kernel regularizer and its l1/l2, the loss' label_smoothing/delta), so a stale step is
+never used: a change made in ``on_train_batch_begin`` reaches that batch on both paths.
 """
 from __future__ import annotations
+
+import operator
 
 import numpy as np
 
@@ -40,6 +45,12 @@ _LOSS_KINDS = {_losses.SparseCategoricalCrossentropy: "softmax_cross_entropy",
                _losses.CategoricalCrossentropy: "softmax_cross_entropy",
                _losses.BinaryCrossentropy: "binary_cross_entropy",
                _losses.MeanSquaredError: "mse", _losses.Huber: "huber"}
+# What the per-layer path reads at every batch, and a built step at build time only: fit
+# compares them before each batch (attribute reads and one tuple compare, ~1 µs; see current).
+_OPT_WATCH = ("momentum", "nesterov", "weight_decay", "clipnorm", "beta_1", "beta_2",
+              "epsilon", "rho")
+_LAYER_WATCH = ("activation", "alpha", "fused_head", "rate", "seed", "kernel_regularizer")
+_LOSS_WATCH = ("label_smoothing", "delta")
 _OPT_KINDS = {_optimizers.SGD: "sgd", _optimizers.Adam: "adam", _optimizers.AdamW: "adam",
               _optimizers.RMSprop: "rmsprop", _optimizers.Adagrad: "adagrad"}
 
@@ -51,8 +62,13 @@ def unsupported(model) -> str | None:
             return f"layer {type(layer).__name__}"
     if type(model.loss) not in _LOSS_KINDS:
         return f"loss {type(model.loss).__name__}"
-    if type(model.optimizer) not in _OPT_KINDS:
-        return f"optimizer {type(model.optimizer).__name__}"
+    opt = model.optimizer
+    if type(opt) not in _OPT_KINDS:
+        return f"optimizer {type(opt).__name__}"
+    if bool(getattr(opt, "momentum", 0.0)) != ("velocity" in opt.state):
+        # momentum switched on or off after build: the per-layer update handles (or rejects)
+        # a velocity that does not match, the step's state layout is fixed at build
+        return "momentum changed after build"
     last = _last_writer(model)
     if last is None or model.layers[last].output_shape != model.layers[-1].output_shape:
         return "the output is not the rows of a layer"
@@ -71,6 +87,21 @@ def _last_writer(model):
         if isinstance(layer, _layers.Dropout) and layer.rate != 0.0:
             return i
     return None
+
+
+def _watch(model) -> list:
+    """(object, getter) pairs for the values of :data:`_OPT_WATCH` / `_LAYER_WATCH` /
+    `_LOSS_WATCH` these objects have (a regularizer: its l1, l2)."""
+    pairs = []
+    for obj, names in [(model.optimizer, _OPT_WATCH), (model.loss, _LOSS_WATCH)] + [
+            (layer, _LAYER_WATCH) for layer in model.layers]:
+        have = [n for n in names if hasattr(obj, n)]
+        if have:
+            pairs.append((obj, operator.attrgetter(*have)))
+        reg = getattr(obj, "kernel_regularizer", None)
+        if reg is not None:
+            pairs.append((reg, operator.attrgetter("l1", "l2")))
+    return pairs
 
 
 def _key(model, ws) -> tuple:
@@ -99,12 +130,16 @@ class Step:
         self.state = model.optimizer.state
         n = ws.capacity
         bufs = ws.layer_buffers(n, True)
+        regularized = model._regularized
+        self.watch = _watch(model)
+        self.seen = [get(obj) for obj, get in self.watch]
         specs = []
         for i, layer in enumerate(model.layers):
             kind = _LAYER_KINDS[type(layer)]
             spec = {"kind": kind, **bufs[i]}
             if kind == "dense":
-                reg = layer.kernel_regularizer
+                # as training.compute_gradients: only the layers regularized at build
+                reg = layer.kernel_regularizer if layer in regularized else None
                 spec.update(W=layer.W, b=layer.b, dW=layer.dW, db=layer.db,
                             activation=layer._act("train"), alpha=layer.alpha,
                             l1=0.0 if reg is None else reg.l1, l2=0.0 if reg is None else reg.l2)
@@ -127,7 +162,7 @@ class Step:
                  "decoupled": getattr(opt, "_decoupled", False),
                  "state": tuple(opt.state[name] for name in opt._state_names)}
         self.penalties = [(layer.kernel_regularizer, layer.W, layer._scratch)
-                          for layer in model._regularized]
+                          for layer in regularized if layer.kernel_regularizer is not None]
         # the workspace arrays the built step writes (a base replaced later makes it stale)
         self.bases = [(k, ws._base[k]) for k in [(i, name) for i, b in enumerate(bufs)
                                                  for name in b] + ["dout"]]
@@ -136,9 +171,11 @@ class Step:
                        n, model.input_shape)
 
     def current(self, model) -> bool:
-        """The identities a callback could change between two steps are still the built ones."""
+        """The identities and per-step values a callback could change between two steps are
+        still the built ones (a list compare: equal objects, or equal values)."""
         return (model._params is self.params and model.optimizer is self.opt
                 and model.loss is self.loss and self.opt.state is self.state
+                and [get(obj) for obj, get in self.watch] == self.seen
                 and all(self.ws_base.get(k) is a for k, a in self.bases))
 
     def run(self, model, ws, x, y, w, order, lo: int, hi: int) -> tuple:
