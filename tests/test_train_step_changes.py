@@ -63,9 +63,16 @@ def _set(obj_of, name, value_of_batch):
     return change
 
 
-_OPT = (lambda m: m.optimizer)
-_SGD_M = (lambda: optimizers.SGD(0.05, momentum=0.9))
-_ADAM = (lambda: optimizers.Adam(1e-2))
+def _OPT(model):
+    return model.optimizer
+
+
+def _SGD_M():
+    return optimizers.SGD(0.05, momentum=0.9)
+
+
+def _ADAM():
+    return optimizers.Adam(1e-2)
 
 
 @pytest.mark.parametrize("opt, change", [

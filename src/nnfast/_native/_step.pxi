@@ -1,6 +1,7 @@
 # The one-call training step (issue 13): TrainStep is built once per (model structure,
 # optimizer, loss, dtype, workspace) and checks everything then; run() checks only the batch
 # arguments and makes one C call (csrc/nn/step.c) with the GIL released.
+from libc.stdint cimport int32_t
 from libc.stdlib cimport calloc, free
 
 cdef dict _STEP_KINDS = {"dense": NNF_STEP_DENSE, "activation": NNF_STEP_ACT,
@@ -27,6 +28,8 @@ cdef void *_step_buf(str where, object a, tuple shape, int isz, bint optional=Fa
     if tuple(a.shape) != shape:
         raise ValueError(f"TrainStep: {where} must have shape {shape}, got {a.shape}")
     _check_behaved("TrainStep", where, arr)
+    if not cnp.PyArray_ISCARRAY(arr):   # C writes it as dense rows
+        raise ValueError(f"TrainStep: {where} must be a writeable C-contiguous array")
     return cnp.PyArray_DATA(arr)
 
 
@@ -225,10 +228,12 @@ cdef class TrainStep:
                 y.shape[0] != N):
             raise ValueError(f"{fn}: y must be a C-contiguous array of {N} rows")
         cdef bint labels = self._loss.label_bytes != 0
+        cdef int lb = 0
         if labels:
-            if y.ndim != 1 or y.dtype != np.int64:
-                raise ValueError(f"{fn}: y must be int64 class labels of shape ({N},), "
-                                 f"got {y.dtype} {y.shape}")
+            if y.ndim != 1 or (y.dtype != np.int64 and y.dtype != np.int32):
+                raise ValueError(f"{fn}: y must be int32 or int64 class labels of shape ({N},),"
+                                 f" got {y.dtype} {y.shape}")
+            lb = <int>cnp.PyArray_ITEMSIZE(<cnp.ndarray>y)
         else:
             _check_array(fn, "y", y, 2, isz)
             if y.shape[1] != self._c:
@@ -274,23 +279,40 @@ cdef class TrainStep:
             if sample_weight is not None:
                 pwb = _step_buf("wb", wb, (self._capacity,), isz)
         cdef const void *py = cnp.PyArray_DATA(<cnp.ndarray>y)
+        cdef int64_t j, lab
         if labels:
             with nogil:
                 v = -1
                 for r in range(start, stop_):
-                    if (<const int64_t *>py)[ix[r] if ix != NULL else r] < 0 or (
-                            <const int64_t *>py)[ix[r] if ix != NULL else r] >= self._c:
+                    j = ix[r] if ix != NULL else r
+                    lab = (<const int64_t *>py)[j] if lb == 8 else (<const int32_t *>py)[j]
+                    if lab < 0 or lab >= self._c:
                         v = r
                         break
             if v >= 0:
                 raise ValueError(f"{fn}: labels must lie in [0, {self._c}), got "
                                  f"{y[index[v] if ix != NULL else v]}")
+        cdef const char *pw = <const char *>_data_or_null(sample_weight)
+        if pw != NULL:    # the fused loss would scale by them unchecked; the ops refuse them
+            with nogil:
+                v = -1
+                for r in range(start, stop_):
+                    j = ix[r] if ix != NULL else r
+                    if ((<const float *>pw)[j] < 0 if isz == 4 else
+                            (<const double *>pw)[j] < 0):
+                        v = j
+                        break
+            if v >= 0:
+                raise ValueError(f"{fn}: sample_weight must be non-negative, got "
+                                 f"{float(sample_weight[v])!r} at index {v}")
         cdef double lr_ = _real_param(fn, "lr", lr, 0.0)
         cdef double wd = self._wd if weight_decay is None else _real_param(fn, "weight_decay",
                                                                            weight_decay, 0.0)
         cdef double eps = self._eps if epsilon is None else _real_param(fn, "epsilon", epsilon,
                                                                         0.0, None, True, False,
                                                                         isz)
+        if labels:
+            self._loss.label_bytes = lb
         self._opt.weight_decay = wd
         self._opt.eps = eps
         cdef int64_t t_ = _step_param(fn, t)

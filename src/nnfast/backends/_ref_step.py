@@ -29,13 +29,28 @@ Arguments (both backends):
       and ``state`` (the flat state
       arrays: SGD (velocity,) when momentum > 0; Adam (m, v); RMSprop (sq,[ velocity]);
       Adagrad (acc,)).
-Errors: ValueError / TypeError naming TrainStep, the argument and what was expected.
+``run(x, y, sample_weight, index, start, stop, xb, yb, wb, lr, t, dropout_step, weight_decay,
+epsilon)``: x C-contiguous (N, *input_shape) of the step's dtype; y int32 or int64 class
+labels (N,) (loss ``labels``) or targets (N, C) of the step's dtype; sample_weight None or
+(N,) of the step's dtype, non-negative on the rows used; index None or a C-contiguous int64
+vector of rows, then xb, yb, wb (wb with sample_weight) writeable C-contiguous arrays of
+``capacity`` rows to gather into.
+Errors: ValueError / TypeError naming TrainStep, the argument and what was expected; both
+backends run the same checks in the same order with the same messages, before any work
+(tests/test_train_step_checks.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from nnfast.backends._ref_activations import activation_backward, activation_forward
+from nnfast.backends._ref_checks import (
+    _check_behaved,
+    _float_array,
+    _native,
+    _real_param,
+    _step_param,
+)
 from nnfast.backends._ref_dense import dense_backward, dense_forward
 from nnfast.backends._ref_dropout import dropout_backward, dropout_forward
 from nnfast.backends._ref_loss import binary_cross_entropy, huber, mse, softmax_cross_entropy
@@ -120,41 +135,91 @@ class TrainStep:
         else:
             adagrad_update(p, g, st[0], lr=lr, eps=eps, weight_decay=wd)
 
+    def _check_run(self, x, y, w, index, start, stop, xb, yb, wb) -> tuple:
+        """The compiled run's checks, in its order and with its messages; returns
+        (index[start:stop] or None, n)."""
+        fn, dtype = "TrainStep.run", self.params.dtype
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{fn}: x must be a numpy.ndarray, got {type(x).__name__}")
+        if _native(x.dtype) not in (np.float32, np.float64):
+            raise TypeError(f"{fn}: x must have dtype float32 or float64, got {x.dtype}")
+        if _native(x.dtype) != dtype:
+            raise TypeError(f"{fn}: x must have dtype {dtype}, got {x.dtype}")
+        if not _carray(x) or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{fn}: x must be C-contiguous of shape (N,) + {self.input_shape}, "
+                             f"got {x.shape}")
+        N = x.shape[0]
+        if not isinstance(y, np.ndarray) or not _carray(y) or y.shape[0] != N:
+            raise ValueError(f"{fn}: y must be a C-contiguous array of {N} rows")
+        labels = bool(self.loss.get("labels"))
+        c = self.loss["dout"].shape[1]
+        if labels:
+            if y.ndim != 1 or y.dtype not in (np.int64, np.int32):
+                raise ValueError(f"{fn}: y must be int32 or int64 class labels of shape ({N},),"
+                                 f" got {y.dtype} {y.shape}")
+        else:
+            _float_array(fn, "y", y, 2, dtype)
+            if y.shape[1] != c:
+                raise ValueError(f"{fn}: y must have shape ({N}, {c}), got {y.shape}")
+        if w is not None:
+            _float_array(fn, "sample_weight", w, 1, dtype)
+            if w.shape[0] != N or not _carray(w):
+                raise ValueError(f"{fn}: sample_weight must be C-contiguous of shape ({N},)")
+        rows = N
+        if index is not None:
+            if (not isinstance(index, np.ndarray) or index.dtype != np.int64 or index.ndim != 1
+                    or not _carray(index)):
+                raise ValueError(f"{fn}: index must be a C-contiguous int64 vector")
+            rows = index.shape[0]
+        stop = rows if stop is None else stop
+        n = stop - start
+        if start < 0 or stop > rows or n < 1 or n > self.capacity:
+            raise ValueError(f"{fn}: rows {start}:{stop} must be a non-empty range of at most "
+                             f"{self.capacity} rows inside [0, {rows}]")
+        idx = None
+        if index is not None:
+            idx = index[start:stop]
+            bad = np.flatnonzero((idx < 0) | (idx >= N))
+            if bad.size:
+                r = start + int(bad[0])
+                raise ValueError(f"{fn}: index[{r}] = {index[r]} is outside [0, {N})")
+            _step_buf("xb", xb, (self.capacity,) + self.input_shape, dtype)
+            if (not isinstance(yb, np.ndarray) or yb.dtype != y.dtype
+                    or yb.shape[0] != self.capacity or yb.shape[1:] != y.shape[1:]
+                    or not (_carray(yb) and yb.flags.writeable)):
+                raise ValueError(f"{fn}: yb must be a writeable C-contiguous {y.dtype} array of "
+                                 f"shape {(self.capacity,) + y.shape[1:]}")
+            if w is not None:
+                _step_buf("wb", wb, (self.capacity,), dtype)
+        rows_at = np.arange(start, stop) if idx is None else idx
+        if labels:
+            lab = y[rows_at]
+            bad = np.flatnonzero((lab < 0) | (lab >= c))
+            if bad.size:
+                raise ValueError(f"{fn}: labels must lie in [0, {c}), got {lab[bad[0]]}")
+        if w is not None:
+            bad = np.flatnonzero(w[rows_at] < 0)
+            if bad.size:
+                j = int(rows_at[bad[0]])
+                raise ValueError(f"{fn}: sample_weight must be non-negative, got "
+                                 f"{float(w[j])!r} at index {j}")
+        return idx, n
+
     def run(self, x, y, sample_weight=None, index=None, start=0, stop=None, xb=None, yb=None,
             wb=None, lr=0.001, t=1, dropout_step=0, weight_decay=None, epsilon=None):
         """One step on rows start:stop (of index[start:stop] when given); returns the batch
         loss Σ_i w_i·l_i / n (no weight penalty). weight_decay, epsilon: this step's values
         (None: the optimizer's)."""
         fn = "TrainStep.run"
-        dtype = self.params.dtype
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"{fn}: x must be a numpy.ndarray, got {type(x).__name__}")
-        if x.dtype not in (np.float32, np.float64):
-            raise TypeError(f"{fn}: x must have dtype float32 or float64, got {x.dtype}")
-        if x.dtype != dtype:
-            raise TypeError(f"{fn}: x must have dtype {dtype}, got {x.dtype}")
-        if not x.flags.c_contiguous or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"{fn}: x must be C-contiguous of shape (N,) + {self.input_shape}, "
-                             f"got {x.shape}")
-        rows = len(x) if index is None else len(index)
-        stop = rows if stop is None else stop
-        n = stop - start
-        if start < 0 or stop > rows or n < 1 or n > self.capacity:
-            raise ValueError(f"{fn}: rows {start}:{stop} must be a non-empty range of at most "
-                             f"{self.capacity} rows inside [0, {rows}]")
+        idx, n = self._check_run(x, y, sample_weight, index, start, stop, xb, yb, wb)
         w = sample_weight
-        if index is not None:
-            idx = index[start:stop]
-            bad = np.flatnonzero((idx < 0) | (idx >= len(x)))
-            if bad.size:
-                r = start + int(bad[0])
-                raise ValueError(f"{fn}: index[{r}] = {index[r]} is outside [0, {len(x)})")
-        rows_y = y[start:stop] if index is None else y[idx]
-        if self.loss.get("labels"):
-            c = self.loss["dout"].shape[1]
-            bad = np.flatnonzero((rows_y < 0) | (rows_y >= c))
-            if bad.size:
-                raise ValueError(f"{fn}: labels must lie in [0, {c}), got {rows_y[bad[0]]}")
+        lr = _real_param(fn, "lr", lr, 0.0)
+        if weight_decay is not None:
+            weight_decay = _real_param(fn, "weight_decay", weight_decay, 0.0)
+        if epsilon is not None:
+            epsilon = _real_param(fn, "epsilon", epsilon, 0.0, None, True, False,
+                                  self.params.dtype)
+        t = _step_param(fn, t)
         if index is not None:
             a = np.take(x, idx, axis=0, out=xb[:n])
             yt = np.take(y, idx, axis=0, out=yb[:n])
@@ -220,6 +285,27 @@ class TrainStep:
                 if self._slices[i]:
                     self._update_layer(i, lr, t, wd, eps)
         return float(loss)
+
+
+def _carray(a) -> bool:
+    """NumPy's ISCARRAY_RO, what the compiled run asks of its inputs: C-contiguous, aligned,
+    native byte order."""
+    return a.flags.c_contiguous and a.flags.aligned and a.dtype.isnative
+
+
+def _step_buf(where: str, a, shape: tuple, dtype) -> None:
+    """The compiled _step_buf: a writeable C-contiguous array of the step's dtype, this shape."""
+    if a is None:
+        raise ValueError(f"TrainStep: {where} is required, got None")
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"TrainStep: {where} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype.kind != "f" or a.dtype.itemsize != dtype.itemsize:
+        raise TypeError(f"TrainStep: {where} must be {dtype}, got {a.dtype}")
+    if tuple(a.shape) != shape:
+        raise ValueError(f"TrainStep: {where} must have shape {shape}, got {a.shape}")
+    _check_behaved("TrainStep", where, a)
+    if not a.flags.c_contiguous or not a.flags.writeable:
+        raise ValueError(f"TrainStep: {where} must be a writeable C-contiguous array")
 
 
 def _reg_gradient(W, dW, l1: float, l2: float) -> None:

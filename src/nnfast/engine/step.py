@@ -65,7 +65,7 @@ def unsupported(model) -> str | None:
     opt = model.optimizer
     if type(opt) not in _OPT_KINDS:
         return f"optimizer {type(opt).__name__}"
-    if bool(getattr(opt, "momentum", 0.0)) != ("velocity" in opt.state):
+    if opt.size is not None and bool(getattr(opt, "momentum", 0.0)) != ("velocity" in opt.state):
         # momentum switched on or off after build: the per-layer update handles (or rejects)
         # a velocity that does not match, the step's state layout is fixed at build
         return "momentum changed after build"
