@@ -226,9 +226,10 @@ def test_alpha_must_be_finite(act, value, shown):
     W, b = ops[0][1], ops[0][2]
     for dt, w, bb in (("float32", W, b), ("float64", W.astype(np.float64),
                                           b.astype(np.float64))):
-        _both(lambda c: c([("dense", w, bb, act, value)], 3, dt), ValueError,
-              f"MLPPlan: layers[0] alpha must be finite, got {shown}")
-        _both(lambda c: c([("dense", w, bb, "relu", 0.0), ("activation", act, value)], 3, dt),
+        _both(lambda c, w=w, bb=bb, dt=dt: c([("dense", w, bb, act, value)], 3, dt),
+              ValueError, f"MLPPlan: layers[0] alpha must be finite, got {shown}")
+        _both(lambda c, w=w, bb=bb, dt=dt: c([("dense", w, bb, "relu", 0.0),
+                                              ("activation", act, value)], 3, dt),
               ValueError, f"MLPPlan: layers[1] alpha must be finite, got {shown}")
 
 
