@@ -10,8 +10,11 @@ import numpy as np
 
 
 def as_array(a, what: str, fn: str) -> np.ndarray:
-    """``a`` as an ndarray of a numeric dtype (bool/int/uint/float), without copying."""
-    if isinstance(a, np.ndarray):
+    """``a`` as an ndarray of a numeric dtype (bool/int/uint/float), without copying: whatever
+    ``np.asarray`` accepts (nested lists, buffers such as ``memoryview``, ``__array__``
+    objects). A subclass is viewed as a plain ndarray, as scikit-learn's check_array does
+    (np.asarray): ``np.matrix`` rows stay 2-D through indexing and reductions."""
+    if type(a) is np.ndarray:
         arr = a
     else:
         try:
