@@ -268,3 +268,24 @@ def test_one_d_buffer_is_refused_the_same_way_everywhere(model, call):
     _fails(model, ValueError, "^" + re.escape(
         f"{fn}: x must be at least 2-D (n_samples, ...), got shape (1440,); the model takes "
         "samples of shape (6,): pass an array of shape (n_samples, 6)") + "$", run)
+
+
+@pytest.mark.parametrize("alpha, rounded", [(1e39, "inf"), (-1e39, "-inf")])
+def test_float32_model_refuses_an_alpha_float32_cannot_hold(alpha, rounded):
+    """The float32 kernels take alpha as float (1e39 -> inf): refused when the model is built
+    or the layer added, naming the layer; a float64 model takes it and applies it."""
+    msg = (f"layer 'dense' alpha={alpha!r} is out of range for float32: it rounds to {rounded}; "
+           "use a smaller alpha or dtype='float64'")
+    with pytest.raises(ValueError, match="^" + re.escape(f"Sequential.build: {msg}") + "$"):
+        nnfast.Sequential([Dense(2, "leaky_relu", alpha=alpha, input_dim=1)])
+    m = mlp()
+    before = snapshot(m)
+    with pytest.raises(ValueError, match="^" + re.escape(
+            f"Sequential.add: {msg.replace('dense', 'dense_x')}") + "$"):
+        m.add(Dense(2, "leaky_relu", alpha=alpha, name="dense_x"))
+    assert_unchanged(m, before)
+    assert len(m.layers) == 2
+    m64 = nnfast.Sequential([Dense(1, "leaky_relu", alpha=alpha, input_dim=1)], dtype="float64")
+    m64.set_weights([np.ones((1, 1)), np.zeros(1)])
+    np.testing.assert_array_equal(m64.predict(np.array([[-2.0], [3.0]]), verbose=0),
+                                  [[-2.0 * alpha], [3.0]])
