@@ -205,3 +205,87 @@ def test_optimizer_values_a_float32_model_cannot_hold_fail_at_compile(opt, messa
     m64 = nnfast.Sequential([Dense(3, "softmax", input_dim=6)], dtype="float64", seed=0)
     m64.compile(opt, "sparse_categorical_crossentropy")
     assert m64.optimizer is opt
+
+
+def _as_float32_memoryview(a):
+    return memoryview(np.ascontiguousarray(a, np.float32))
+
+
+def _as_array_array(a):
+    """array.array is 1-D: a buffer np.asarray reads as 1-D, so every entry point refuses it
+    with the same 1-D message."""
+    import array
+    return array.array("f", np.asarray(a, np.float32).ravel())
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix's own
+@pytest.mark.parametrize("convert", [_as_float32_memoryview, np.asmatrix],
+                         ids=["memoryview", "matrix"])
+def test_every_entry_point_reads_what_np_asarray_reads(convert):
+    """predict, evaluate, fit, train/test_on_batch, predict_on_batch and model(x) take a 2-D
+    memoryview and an np.matrix as np.asarray reads them (scikit-learn's check_array converts
+    np.matrix with np.asarray too): the same results, bit for bit, as the plain float32 array.
+    A memoryview used to be taken for an iterable of batches (NotImplementedError from its
+    sub-views) and an np.matrix broke the finite check (TypeError from NumPy)."""
+    x32, y = X.astype(np.float32), Y
+    results = []
+    for xin in (x32, convert(x32)):
+        m = mlp()
+        got = [m(xin), m.predict(xin, verbose=0), m.predict_on_batch(xin),
+               m.evaluate(xin, y, verbose=0), m.test_on_batch(xin, y)]
+        got.append(m.train_on_batch(xin, y))
+        got.append(m.fit(xin, y, epochs=2, batch_size=64, verbose=0, shuffle=False).history)
+        got.append(m.predict(xin, verbose=0))
+        results.append(got)
+    for w, g in zip(*results):
+        if isinstance(w, np.ndarray):
+            assert type(g) is np.ndarray and g.dtype == np.float32
+            np.testing.assert_array_equal(g, w)
+        else:
+            assert g == w
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_matrix_labels_are_read_as_their_array():
+    """y as an np.matrix of shape (n, 1) is y.reshape(n, 1), as for the plain array."""
+    x32 = X.astype(np.float32)
+    want = mlp().evaluate(x32, Y[:, None], verbose=0)
+    assert mlp().evaluate(x32, np.asmatrix(Y[:, None]), verbose=0) == want
+
+
+@pytest.mark.parametrize("call", ["predict", "evaluate", "fit", "model", "predict_on_batch",
+                                  "train_on_batch", "test_on_batch"])
+def test_one_d_buffer_is_refused_the_same_way_everywhere(model, call):
+    fn = {"model": "Sequential.__call__"}.get(call, call)
+    x = _as_array_array(X)
+    run = {"predict": lambda: model.predict(x, verbose=0),
+           "evaluate": lambda: model.evaluate(x, Y, verbose=0),
+           "fit": lambda: model.fit(x, Y, verbose=0),
+           "model": lambda: model(x),
+           "predict_on_batch": lambda: model.predict_on_batch(x),
+           "train_on_batch": lambda: model.train_on_batch(x, Y),
+           "test_on_batch": lambda: model.test_on_batch(x, Y)}[call]
+    _fails(model, ValueError, "^" + re.escape(
+        f"{fn}: x must be at least 2-D (n_samples, ...), got shape (1440,); the model takes "
+        "samples of shape (6,): pass an array of shape (n_samples, 6)") + "$", run)
+
+
+@pytest.mark.parametrize("alpha, rounded", [(1e39, "inf"), (-1e39, "-inf")])
+def test_float32_model_refuses_an_alpha_float32_cannot_hold(alpha, rounded):
+    """The float32 kernels take alpha as float (1e39 -> inf): refused when the model is built
+    or the layer added, naming the layer; a float64 model takes it and applies it."""
+    msg = (f"layer 'dense' alpha={alpha!r} is out of range for float32: it rounds to {rounded}; "
+           "use a smaller alpha or dtype='float64'")
+    with pytest.raises(ValueError, match="^" + re.escape(f"Sequential.build: {msg}") + "$"):
+        nnfast.Sequential([Dense(2, "leaky_relu", alpha=alpha, input_dim=1)])
+    m = mlp()
+    before = snapshot(m)
+    with pytest.raises(ValueError, match="^" + re.escape(
+            f"Sequential.add: {msg.replace('dense', 'dense_x')}") + "$"):
+        m.add(Dense(2, "leaky_relu", alpha=alpha, name="dense_x"))
+    assert_unchanged(m, before)
+    assert len(m.layers) == 2
+    m64 = nnfast.Sequential([Dense(1, "leaky_relu", alpha=alpha, input_dim=1)], dtype="float64")
+    m64.set_weights([np.ones((1, 1)), np.zeros(1)])
+    np.testing.assert_array_equal(m64.predict(np.array([[-2.0], [3.0]]), verbose=0),
+                                  [[-2.0 * alpha], [3.0]])

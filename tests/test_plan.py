@@ -217,6 +217,48 @@ def test_constructor_errors():
           "MLPPlan: layers[0] alpha must be a real number, got str")
 
 
+@pytest.mark.parametrize("act", ["leaky_relu", "elu"])
+@pytest.mark.parametrize("value,shown", [(float("nan"), "nan"), (float("inf"), "inf"),
+                                         (-np.inf, "-inf"), (np.float64("nan"), "nan")])
+def test_alpha_must_be_finite(act, value, shown):
+    """A NaN or infinite slope is refused at construction, as the Dense layer refuses it."""
+    ops = _ops32()
+    W, b = ops[0][1], ops[0][2]
+    for dt, w, bb in (("float32", W, b), ("float64", W.astype(np.float64),
+                                          b.astype(np.float64))):
+        _both(lambda c, w=w, bb=bb, dt=dt: c([("dense", w, bb, act, value)], 3, dt),
+              ValueError, f"MLPPlan: layers[0] alpha must be finite, got {shown}")
+        _both(lambda c, w=w, bb=bb, dt=dt: c([("dense", w, bb, "relu", 0.0),
+                                              ("activation", act, value)], 3, dt),
+              ValueError, f"MLPPlan: layers[1] alpha must be finite, got {shown}")
+
+
+@pytest.mark.parametrize("value", [1e39, -1e39, np.float64(3.5e38)])
+def test_alpha_must_stay_finite_in_float32(value):
+    """The float32 kernels take alpha as float: 1e39 would reach them as inf. Refused for a
+    float32 plan (as _real_param refuses the float32 kernels' hyperparameters), accepted and
+    applied for a float64 one."""
+    ops = _ops32()
+    W, b = ops[0][1], ops[0][2]
+    _both(lambda c: c([("dense", W, b, "leaky_relu", value)], 3), ValueError,
+          f"MLPPlan: layers[0] alpha={float(value)!r} is out of range for float32: it rounds "
+          f"to {'inf' if value > 0 else '-inf'}, and alpha must be finite")
+    W64 = np.array([[1.0]])
+    for plan_cls in (compiled.MLPPlan, reference.MLPPlan):
+        got = plan_cls([("dense", W64, None, "leaky_relu", value)], 1, "float64").forward(
+            np.array([[-2.0], [3.0]]))
+        np.testing.assert_array_equal(got, [[-2.0 * float(value)], [3.0]])
+
+
+def test_largest_float32_alpha_is_accepted():
+    x = np.array([[-1.0]], np.float32)
+    for plan_cls in (compiled.MLPPlan, reference.MLPPlan):
+        big = float(np.finfo(np.float32).max)
+        got = plan_cls([("dense", np.ones((1, 1), np.float32), None, "leaky_relu", big)],
+                       1).forward(x)
+        np.testing.assert_array_equal(got, [[-np.finfo(np.float32).max]])
+
+
 def test_forward_errors():
     ops = _ops32()
     x = np.ones((5, 3), np.float32)

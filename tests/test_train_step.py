@@ -500,6 +500,33 @@ def test_on_batch_bad_input_raises_before_any_change(call, kwargs, exc, message)
     assert (model._step, model.optimizer.iterations) == (0, 0)
 
 
+@pytest.mark.parametrize("call", ["train_on_batch", "test_on_batch"])
+def test_on_batch_return_dict_takes_numpy_bools(call):
+    """np.True_ / np.False_ act as True / False (Keras takes them too); the result is the same
+    as with Python's bools."""
+    x, y, _ = _tob_data()
+    got = [getattr(_tob_model(), call)(x, y, return_dict=flag)
+           for flag in (np.True_, True, np.False_, False)]
+    assert isinstance(got[0], dict) and got[0] == got[1]
+    assert isinstance(got[2], list) and got[2] == got[3]
+    assert list(got[0].values()) == got[2]
+
+
+@pytest.mark.parametrize("call", ["train_on_batch", "test_on_batch"])
+@pytest.mark.parametrize("flag", [1, 0, "yes", None, np.int64(1)])
+def test_on_batch_return_dict_refuses_non_bools(call, flag):
+    """Differs from Keras 3 on purpose (docs/model.md): Keras takes any truthy value, nnfast
+    only bools, before any change."""
+    x, y, _ = _tob_data()
+    model = _tob_model()
+    before = model.get_weights()
+    with pytest.raises(TypeError) as info:
+        getattr(model, call)(x, y, return_dict=flag)
+    assert str(info.value) == f"{call}: return_dict must be True or False, got {flag!r}"
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert (model._step, model.optimizer.iterations) == (0, 0)
+
+
 def test_on_batch_before_compile_raises():
     model = nnfast.Sequential([Dense(3, input_dim=4)])
     x, y, _ = _tob_data()

@@ -13,6 +13,7 @@ import zlib
 import numpy as np
 import pytest
 from cases import CASES, Gen
+from cases_conv import CONV_CASES
 
 from nnfast import backends, ops
 from nnfast.backends import reference
@@ -39,23 +40,42 @@ def unaligned(a):
 
 
 def _one_case_per_function():
+    """The first case of each function, and every conv / pool / batch-norm case: theirs differ
+    in which arguments are arrays (z and y for the activations that need them, gamma and beta
+    or None, the moving statistics updated or only read)."""
     seen = {}
     for case in CASES:
-        seen.setdefault(case.name, case)
+        seen.setdefault(case.label if case in CONV_CASES else case.name, case)
     return list(seen.values())
 
 
 def _shape(case):
-    """A small shape with data in every dimension."""
-    return next((s for s in case.shapes if min(s) >= 2 and np.prod(s) >= 20), case.shapes[-1])
+    """A small shape with data in every dimension. The conv and pool cases' shapes also hold
+    a padding name and None (default strides): only their integers count."""
+    def sizes(s):
+        return [v for v in s if isinstance(v, int)]
+    return next((s for s in case.shapes if min(sizes(s)) >= 2 and np.prod(sizes(s)) >= 20),
+                case.shapes[-1])
 
 
-def _call(case, args, kwargs):
+def _bind(case, args, kwargs):
+    """{argument name: value}. A case with a `call` hook (MLPPlan) takes its own arguments,
+    not the backend object's: they are named by position."""
+    if case.call is not None:
+        return {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
+    return dict(inspect.signature(getattr(ops, case.name)).bind(*args, **kwargs).arguments)
+
+
+def _call(case, bound):
     """Results plus the final contents of the in-place arguments."""
     fn = getattr(ops, case.name)
-    res = fn(*args, **kwargs)
+    if case.call is not None:
+        n = sum(k.startswith("arg") for k in bound)
+        res = case.call(fn, [bound[f"arg{i}"] for i in range(n)],
+                        {k: v for k, v in bound.items() if not k.startswith("arg")})
+    else:
+        res = fn(**bound)
     res = list(res) if isinstance(res, tuple) else [res]
-    bound = inspect.signature(fn).bind(*args, **kwargs).arguments
     return res + [bound[name] for name in case.inplace]
 
 
@@ -64,8 +84,7 @@ def _call(case, args, kwargs):
 def test_inputs_are_read_like_native_ones(backend, case, convert, dtype):
     seed = zlib.crc32(case.label.encode())
     args, kwargs = case.make(Gen(seed, dtype, "c"), _shape(case))
-    fn = getattr(ops, case.name)
-    bound = inspect.signature(fn).bind(*args, **kwargs).arguments
+    bound = _bind(case, args, kwargs)
     outputs = set(case.inplace) | OUT_NAMES | ({"z"} if case.name == "dense_forward" else set())
     inputs = [k for k, v in bound.items() if isinstance(v, np.ndarray) and k not in outputs]
     assert inputs or case.name == "clip_grad_norm"
@@ -73,8 +92,8 @@ def test_inputs_are_read_like_native_ones(backend, case, convert, dtype):
     def fresh(conv):
         return {k: (conv(v) if k in inputs else v.copy()) if isinstance(v, np.ndarray) else v
                 for k, v in bound.items()}
-    want = _call(case, (), fresh(lambda a: a))
-    got = _call(case, (), fresh(convert))
+    want = _call(case, fresh(lambda a: a))
+    got = _call(case, fresh(convert))
     for w, g in zip(want, got):
         if isinstance(w, np.ndarray):
             assert g.dtype == w.dtype and g.dtype.isnative, (g.dtype, w.dtype)
@@ -113,7 +132,50 @@ def _outputs(dt):
         ("rmsprop_update", {**p, "sq": a(6) ** 2, "momentum": 0.9, "velocity": a(6)}),
         ("adagrad_update", {**p, "acc": a(6) ** 2}),
         ("clip_grad_norm", {"grads": a(6), "max_norm": 1.0}),
+        *_new_op_outputs(a, dt),
     ]
+
+
+def _new_op_outputs(a, dt):
+    """The conv, pool, batch-norm and plan entries of _outputs (batch norm in training, so the
+    moving statistics are written)."""
+    img, W = a(2, 5, 5, 3), a(3, 3, 3, 4)
+    y4 = (2, 3, 3, 4)
+    conv = {"strides": 1, "padding": "valid", "dilation_rate": 1}
+    pool = {"pool_size": 2, "strides": None, "padding": "valid"}
+    p2 = (2, 2, 2, 3)
+    arg = np.zeros(p2, np.int64)
+    c = {"gamma": a(3), "beta": a(3), "moving_mean": a(3), "moving_variance": a(3) ** 2}
+    plan = [("dense", a(5, 3), a(3), "relu", 0.0)]
+    return [
+        ("conv2d_forward", {"x": img, "W": W, "b": a(4), **conv, "out": a(*y4), "z": a(*y4)}),
+        ("conv2d_backward", {"dy": a(*y4), "x": img, "W": W, "z": a(*y4), "y": None, **conv,
+                             "activation": "relu", "dW": a(3, 3, 3, 4), "db": a(4),
+                             "dx": a(2, 5, 5, 3), "dz": a(*y4)}),
+        ("max_pool2d_forward", {"x": img, **pool, "out": a(*p2), "argmax": arg}),
+        ("max_pool2d_backward", {"dy": a(*p2), "x": img, "argmax": arg, **pool,
+                                 "dx": a(2, 5, 5, 3)}),
+        ("avg_pool2d_forward", {"x": img, **pool, "out": a(*p2)}),
+        ("avg_pool2d_backward", {"dy": a(*p2), "x": img, **pool, "dx": a(2, 5, 5, 3)}),
+        ("global_avg_pool2d_forward", {"x": img, "out": a(2, 3)}),
+        ("global_avg_pool2d_backward", {"dy": a(2, 3), "x": img, "dx": a(2, 5, 5, 3)}),
+        ("batch_norm_forward", {"x": a(4, 3), **c, "training": True, "out": a(4, 3),
+                                "xhat": a(4, 3), "inv_std": a(3)}),
+        ("batch_norm_backward", {"dy": a(4, 3), "xhat": a(4, 3), "gamma": a(3),
+                                 "inv_std": a(3) ** 2, "dx": a(4, 3), "dgamma": a(3),
+                                 "dbeta": a(3)}),
+        ("MLPPlan", {"layers": plan, "n_features": 5, "dtype": np.dtype(dt).name, "x": a(4, 5),
+                     "out": a(4, 3)}),
+    ]
+
+
+def _run(fn, kwargs):
+    """ops.<fn>(**kwargs); MLPPlan's outputs are forward's, so it is built and run."""
+    if fn == "MLPPlan":
+        kw = dict(kwargs)
+        x, out = kw.pop("x"), kw.pop("out")
+        return ops.MLPPlan(**kw).forward(x, out=out)
+    return getattr(ops, fn)(**kwargs)
 
 
 OUTPUT_ARGS = {"gemm": ["out"], "activation_forward": ["out"], "activation_backward": ["out"],
@@ -122,6 +184,13 @@ OUTPUT_ARGS = {"gemm": ["out"], "activation_forward": ["out"], "activation_backw
                "column_sums": ["out"], "sgd_update": ["params", "velocity"],
                "adam_update": ["params", "m", "v"], "rmsprop_update": ["params", "sq", "velocity"],
                "adagrad_update": ["params", "acc"], "clip_grad_norm": ["grads"],
+               "conv2d_forward": ["out", "z"], "conv2d_backward": ["dW", "db", "dx", "dz"],
+               "max_pool2d_forward": ["out", "argmax"], "max_pool2d_backward": ["dx"],
+               "avg_pool2d_forward": ["out"], "avg_pool2d_backward": ["dx"],
+               "global_avg_pool2d_forward": ["out"], "global_avg_pool2d_backward": ["dx"],
+               "batch_norm_forward": ["out", "xhat", "inv_std", "moving_mean",
+                                      "moving_variance"],
+               "batch_norm_backward": ["dx", "dgamma", "dbeta"], "MLPPlan": ["out"],
                **{f: ["grad"] for f in ("softmax_cross_entropy", "binary_cross_entropy", "mse",
                                          "huber")}}
 
@@ -138,15 +207,34 @@ def test_outputs_must_be_native_and_aligned(backend, fn, name, convert, dtype):
     native = kwargs[name]
     kwargs[name] = convert(native)
     before = kwargs[name].copy()
-    want = f"{fn}: {name} must be an aligned native-byte-order {native.dtype.name} array, got "
+    where = "MLPPlan.forward" if fn == "MLPPlan" else fn
+    want = f"{where}: {name} must be an aligned native-byte-order {native.dtype.name} array, got "
     if convert is swapped:
         exc, want = TypeError, want + f"dtype {kwargs[name].dtype.str}"
     else:
         exc = ValueError
         want += f"one whose data or strides are not multiples of {native.dtype.alignment} bytes"
     with pytest.raises(exc, match="^" + re.escape(want) + "$"):
-        getattr(ops, fn)(**kwargs)
+        _run(fn, kwargs)
     np.testing.assert_array_equal(kwargs[name], before)  # rejected before anything was written
+
+
+@pytest.mark.parametrize("name", ["W", "b"])
+@pytest.mark.parametrize("convert", [swapped, unaligned])
+def test_plan_weights_must_be_native_and_aligned(backend, name, convert, dtype):
+    """MLPPlan keeps its W and b and reads them in place at every forward (later changes are
+    seen), so it cannot copy a byte-swapped or unaligned one as it copies forward's x: such a
+    weight is refused at construction, with the same type and message on both backends."""
+    kwargs = dict(_outputs(dtype))["MLPPlan"]
+    _, W, b, act, alpha = kwargs["layers"][0]
+    layer = {"W": W, "b": b}
+    layer[name] = convert(layer[name])
+    kwargs["layers"] = [("dense", layer["W"], layer["b"], act, alpha)]
+    want = (f"MLPPlan: layers[0] {name} must be C-contiguous, aligned and in native byte order: "
+            f"the plan reads it in place, so later changes to its values (set_weights, "
+            f"training) are seen")
+    with pytest.raises(ValueError, match="^" + re.escape(want) + "$"):
+        _run("MLPPlan", kwargs)
 
 
 def test_nnfast_matmul_takes_an_unaligned_out(backend):

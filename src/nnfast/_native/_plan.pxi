@@ -2,6 +2,7 @@
 # (nnf_mlp_fwd_*). Everything about the weights is checked once, at construction; forward
 # checks x and out only. Same constructor, forward and messages as
 # nnfast/backends/_ref_plan.py.
+from libc.math cimport isfinite
 from libc.stdlib cimport calloc, free
 
 _PLAN_SHAPES = "('dense', W, b, activation, alpha) or ('activation', activation, alpha)"
@@ -22,14 +23,28 @@ cdef int _plan_in_place(str where, str name, cnp.ndarray a) except -1:
     return 0
 
 
-cdef double _plan_alpha(str where, object alpha) except? -1.0:
+cdef double _plan_alpha(str where, object alpha, int isz) except? -1.0:
+    """alpha as the kernels get it: finite, like the Dense layer's (a NaN or inf slope has no
+    meaning), and still finite once a float32 plan rounds it to float (1e39 -> inf), as
+    _real_param checks the float32 kernels' hyperparameters. Same messages as _ref_plan."""
+    cdef double v
+    cdef float r
     if isinstance(alpha, (str, bytes)) or alpha is None:
         raise TypeError(f"{where} alpha must be a real number, got {type(alpha).__name__}")
     try:
-        return float(alpha)
+        v = float(alpha)
     except (TypeError, ValueError):
         raise TypeError(f"{where} alpha must be a real number, got "
                         f"{type(alpha).__name__}") from None
+    if not isfinite(v):
+        raise ValueError(f"{where} alpha must be finite, got {v!r}")
+    if isz == 4:
+        r = <float>v
+        if not isfinite(r):
+            rounded = <double>r
+            raise ValueError(f"{where} alpha={v!r} is out of range for float32: it rounds to "
+                             f"{rounded!r}, and alpha must be finite")
+    return v
 
 
 cdef class MLPPlan:
@@ -110,7 +125,7 @@ cdef class MLPPlan:
                     _, activation, alpha = entry
                     ops[i].kind = NNF_MLP_ACT
                 ops[i].act = _act_code(where, activation)
-                ops[i].alpha = _plan_alpha(where, alpha)
+                ops[i].alpha = _plan_alpha(where, alpha, isz)
                 ops[i].M = width
                 if i < nops - 1 and width > widest:
                     widest = width

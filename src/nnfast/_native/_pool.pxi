@@ -34,8 +34,9 @@ def max_pool2d_forward(x, pool_size=2, strides=None, padding="valid", out=None, 
         if not cnp.PyArray_Check(argmax):
             raise TypeError(f"{fn}: argmax must be a numpy.ndarray, got "
                             f"{type(argmax).__name__}")
-        if argmax.dtype != np.int64:
+        if argmax.dtype.newbyteorder("=") != np.int64:
             raise TypeError(f"{fn}: argmax must have dtype int64, got {argmax.dtype}")
+        _check_behaved(fn, "argmax", <cnp.ndarray>argmax)  # C writes int64_t through it
         if argmax.shape != shape:
             raise ValueError(f"{fn}: argmax must have shape {shape}, got {argmax.shape}")
         if not argmax.flags.c_contiguous or not argmax.flags.writeable:

@@ -16,6 +16,15 @@ def _native(dtype: np.dtype) -> np.dtype:
     return dtype if dtype.isnative else dtype.newbyteorder("=")
 
 
+def _read(a):
+    """An input as the kernels read it: a itself when native and aligned, else a native aligned
+    copy (as the compiled backend's _contig). NumPy's matmul hands only such operands to BLAS,
+    so a byte-swapped one would be summed in another order than its native twin."""
+    if a is None or (a.dtype.isnative and a.flags.aligned):
+        return a
+    return np.array(a, dtype=_native(a.dtype))
+
+
 def _float_array(fn: str, name: str, x, ndim: int, dtype=None) -> np.dtype:
     """x: a float32/float64 array (either byte order) of ndim dimensions, of `dtype` when given;
     returns its native dtype."""

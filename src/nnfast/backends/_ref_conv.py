@@ -15,7 +15,7 @@ from nnfast.backends._ref_activations import (
     apply_activation,
     check_saved_nd,
 )
-from nnfast.backends._ref_checks import _check_out, _float_array
+from nnfast.backends._ref_checks import _check_out, _float_array, _read
 from nnfast.backends._ref_geometry import geometry
 
 __all__ = ["conv2d_backward", "conv2d_forward"]
@@ -92,6 +92,7 @@ def conv2d_forward(x, W, b=None, strides=1, padding="valid", dilation_rate=1,
         _check_out(fn, "out", out, shape, dtype, (x, W, b))
     if z is not None:
         _check_out(fn, "z", z, shape, dtype, (x, W, b, out))
+    x, W, b = _read(x), _read(W), _read(b)
     xp = _pad(x, g)
     pre = np.zeros(shape, dtype)
     for kh, kw, rows, cols in _taps(g):
@@ -144,6 +145,7 @@ def conv2d_backward(dy, x, W, z, y, strides=1, padding="valid", dilation_rate=1,
         if arr is not None:
             _check_out(fn, name, arr, shp, dtype, inputs + tuple(written))
             written.append(arr)
+    dy, x, W, z, y = (_read(a) for a in (dy, x, W, z, y))
     rows = [None if a is None else a.reshape(-1, f) for a in (dy, z, y)]
     gz = activation_gradient(activation, *rows, alpha).reshape(shape)
     if dz is not None:

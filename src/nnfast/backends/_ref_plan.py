@@ -5,6 +5,8 @@ built and then run over any number of rows. Letters: N rows, K in-features, M ou
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nnfast.backends._ref_activations import _check_activation, apply_activation
@@ -59,7 +61,7 @@ def check_plan_args(layers, n_features, dtype) -> tuple:
             _, activation, alpha = entry
             W = b = None
         _check_activation(where, activation)
-        alpha = _alpha(where, alpha)
+        alpha = _alpha(where, alpha, dtype)
         if W is not None:
             width = W.shape[1]
         ops.append((kind, W, b, activation, alpha))
@@ -73,14 +75,25 @@ def _in_place(where: str, name: str, a) -> None:
                          f"(set_weights, training) are seen")
 
 
-def _alpha(where: str, alpha) -> float:
+def _alpha(where: str, alpha, dtype: np.dtype) -> float:
+    """alpha finite, like the Dense layer's, and still finite once rounded to a float32 plan's
+    dtype (1e39 -> inf), as the float32 kernels' hyperparameters (_ref_checks._real_param)."""
     if isinstance(alpha, (str, bytes)) or alpha is None:
         raise TypeError(f"{where} alpha must be a real number, got {type(alpha).__name__}")
     try:
-        return float(alpha)
+        v = float(alpha)
     except (TypeError, ValueError):
         raise TypeError(f"{where} alpha must be a real number, got "
                         f"{type(alpha).__name__}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{where} alpha must be finite, got {v!r}")
+    if dtype == np.float32:
+        with np.errstate(over="ignore"):
+            r = float(np.float32(v))
+        if not math.isfinite(r):
+            raise ValueError(f"{where} alpha={v!r} is out of range for float32: it rounds to "
+                             f"{r!r}, and alpha must be finite")
+    return v
 
 
 class MLPPlan:
@@ -97,7 +110,10 @@ class MLPPlan:
     Raises, at construction: TypeError for a non-list, a non-array W or b, a W or b of
     another dtype, a non-str activation or a non-real alpha; ValueError for a bad dtype,
     n_features, descriptor, W or b shape that does not chain, a W or b the plan cannot read
-    in place, an unknown activation.
+    in place (byte-swapped, unaligned or not C-contiguous: it is not copied, so later changes
+    are seen), an unknown activation, an alpha that is NaN or infinite, or, for a float32
+    plan, one that rounds to infinity in float32 (1e39), like the Dense layer and the float32
+    kernels' hyperparameters.
 
     >>> W = np.array([[1.0, -1.0]])
     >>> MLPPlan([("dense", W, None, "relu", 0.0)], 1, "float64").forward(np.array([[2.0]]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnfast.backends._ref_checks import _check_out, _float_array, _native
+from nnfast.backends._ref_checks import _check_behaved, _check_out, _float_array, _native
 from nnfast.backends._ref_geometry import geometry, pair
 
 __all__ = ["avg_pool2d_backward", "avg_pool2d_forward", "global_avg_pool2d_backward",
@@ -45,7 +45,9 @@ def _check_dy(fn, dy, dtype, shape):
 def max_pool2d_forward(x, pool_size=2, strides=None, padding="valid", out=None, argmax=None):
     """y = max over each window, and argmax (N, OH, OW, C) int64: (ih*W + iw)*C + c of the
     first maximum in row-major window order (the first NaN wins, so NaN propagates). Returns
-    (y, argmax).
+    (y, argmax). A given ``argmax`` is written in place: int64 of that shape, C-contiguous,
+    writeable, aligned and in native byte order (TypeError for a byte-swapped one, ValueError
+    for an unaligned one, as for every float output).
 
     >>> y, a = max_pool2d_forward(np.arange(4.0).reshape(1, 2, 2, 1))
     >>> y.ravel(), a.ravel()
@@ -77,8 +79,9 @@ def max_pool2d_forward(x, pool_size=2, strides=None, padding="valid", out=None, 
 def _check_index_out(fn, argmax, shape, inputs):
     if not isinstance(argmax, np.ndarray):
         raise TypeError(f"{fn}: argmax must be a numpy.ndarray, got {type(argmax).__name__}")
-    if argmax.dtype != np.int64:
+    if _native(argmax.dtype) != np.int64:
         raise TypeError(f"{fn}: argmax must have dtype int64, got {argmax.dtype}")
+    _check_behaved(fn, "argmax", argmax)  # as the compiled backend, which writes it from C
     if argmax.shape != shape:
         raise ValueError(f"{fn}: argmax must have shape {shape}, got {argmax.shape}")
     if not argmax.flags.c_contiguous or not argmax.flags.writeable:

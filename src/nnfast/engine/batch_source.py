@@ -18,6 +18,11 @@ def is_batches(x) -> bool:
         return False
     if hasattr(x, "__array__") or hasattr(x, "__array_interface__"):
         return False
+    try:    # a buffer (memoryview, array.array...): np.asarray reads it as array data, as model(x)
+        with memoryview(x):
+            return False
+    except TypeError:
+        pass
     if isinstance(x, (list, tuple)):
         return len(x) > 0 and all(isinstance(b, tuple) and len(b) > 0
                                   and not isinstance(b[0], numbers.Number) for b in x)

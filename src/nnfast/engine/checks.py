@@ -10,8 +10,11 @@ import numpy as np
 
 
 def as_array(a, what: str, fn: str) -> np.ndarray:
-    """``a`` as an ndarray of a numeric dtype (bool/int/uint/float), without copying."""
-    if isinstance(a, np.ndarray):
+    """``a`` as an ndarray of a numeric dtype (bool/int/uint/float), without copying: whatever
+    ``np.asarray`` accepts (nested lists, buffers such as ``memoryview``, ``__array__``
+    objects). A subclass is viewed as a plain ndarray, as scikit-learn's check_array does
+    (np.asarray): ``np.matrix`` rows stay 2-D through indexing and reductions."""
+    if type(a) is np.ndarray:
         arr = a
     else:
         try:
@@ -103,3 +106,22 @@ def seed_value(seed, fn: str) -> int | None:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"{fn}: seed must be None or an integer >= 0, got {seed!r}")
     return int(seed)
+
+
+def check_alphas(layers, dtype, fn: str) -> None:
+    """A float32 model's kernels take a layer's alpha as float: one that rounds to inf there
+    (1e39) is refused, naming its layer, before anything is allocated, rather than by the
+    inference plan's check or not at all by the training step (the float32 kernels'
+    hyperparameter rule, nnfast/_native/_validate.pxi). float64 models take any finite alpha."""
+    if dtype != np.float32:
+        return
+    for layer in layers:
+        alpha = getattr(layer, "alpha", None)
+        if not isinstance(alpha, float):
+            continue
+        with np.errstate(over="ignore"):
+            rounded = float(np.float32(alpha))
+        if not math.isfinite(rounded):
+            raise ValueError(f"{fn}: layer {layer.name!r} alpha={alpha!r} is out of range for "
+                             f"float32: it rounds to {rounded!r}; use a smaller alpha or "
+                             f"dtype='float64'")

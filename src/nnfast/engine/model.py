@@ -25,7 +25,7 @@ from nnfast import metrics as _metrics
 from nnfast import optimizers as _optimizers
 from nnfast.engine import inference as _inference
 from nnfast.engine import layer_owner
-from nnfast.engine.checks import seed_value
+from nnfast.engine.checks import check_alphas, seed_value
 from nnfast.engine.locks import TrainingGuard, WeightsLock
 from nnfast.engine.summary import print_summary
 from nnfast.engine.weights import checked_weights, layer_params
@@ -114,6 +114,7 @@ class Sequential:
     def _add_to_built(self, layer) -> None:
         layer_owner.check_layer(self, layer, "Sequential.add")
         layer.compute_output_shape(self.output_shape)   # fails before anything changes
+        check_alphas([layer], self.dtype, "Sequential.add")
         kept = [np.array(p) for lay in self.layers for p in layer_params(lay)]
 
         def rebuild():
@@ -183,6 +184,7 @@ class Sequential:
                              "the first layer, call build(input_shape) or fit the model")
         shape = tuple(int(d) for d in shape)
         self.infer_output_shape(shape)
+        check_alphas(self.layers, self.dtype, "Sequential.build")
         if self.seed is None:
             self.seed = int(np.random.SeedSequence().entropy % (2**63))
         self.input_shape = shape

@@ -18,12 +18,15 @@ Rows: x (N, *input_shape) of any real dtype, converted once to the model dtype; 
 weights as for fit (nnfast/engine/inputs.py, nnfast/engine/sample_weights.py); N >= 1.
 Differences from Keras, on purpose and as in nnfast's fit: ``sample_weight`` and
 ``class_weight`` together multiply (Keras' train_on_batch raises ValueError), and y is
-required (nnfast takes no dataset objects here).
+required (nnfast takes no dataset objects here); ``return_dict`` must be a bool (Python's or
+NumPy's): Keras takes any truthy value, nnfast raises TypeError for 1, "yes" or None.
 Errors: ValueError / TypeError from fit's checks, naming ``train_on_batch`` /
 ``test_on_batch``; ValueError before compile, without y or on an empty batch; RuntimeError
 while another thread fits the model. Nothing changes before every check has passed.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from nnfast import metrics as _metrics
 from nnfast._threads import blas_limited
@@ -34,9 +37,12 @@ from nnfast.engine.inputs import fit_data, prepare
 
 
 def _flag(value, name: str, fn: str) -> bool:
-    if not isinstance(value, bool):
+    """True or False, NumPy's bool too (as ``model(x, training=np.False_)`` and the callbacks'
+    flags, callbacks/_monitor.check_bool). Keras takes any truthy value; nnfast refuses 1 or
+    "no" so a typo cannot silently flip the option."""
+    if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{fn}: {name} must be True or False, got {value!r}")
-    return value
+    return bool(value)
 
 
 def _checks(model, y, fn: str) -> None:
@@ -57,7 +63,7 @@ def _result(logs: dict, return_dict: bool):
 def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None,
                    return_dict=False):
     fn = "train_on_batch"
-    _flag(return_dict, "return_dict", fn)
+    return_dict = _flag(return_dict, "return_dict", fn)
     with model._training.hold(model, fn), blas_limited():
         _checks(model, y, fn)
         x, y, w, _ = fit_data(model, x, y, sample_weight, class_weight, 0.0, None, fn)
@@ -85,7 +91,7 @@ def train_on_batch(model, x, y=None, sample_weight=None, class_weight=None,
 
 def test_on_batch(model, x, y=None, sample_weight=None, return_dict=False):
     fn = "test_on_batch"
-    _flag(return_dict, "return_dict", fn)
+    return_dict = _flag(return_dict, "return_dict", fn)
     _checks(model, y, fn)
     x, y = prepare(model, x, y, fn)
     w = _weights.sample_weights(sample_weight, len(x), model.dtype, fn)
