@@ -28,7 +28,7 @@ def batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, training=Fa
     cdef int64_t c = x.shape[x.ndim - 1]
     cdef int64_t r = cnp.PyArray_SIZE(<cnp.ndarray>x) // c if c else 0
     if c == 0:
-        r = int(np.prod(x.shape[:-1]))
+        r = int(np.prod(x.shape[:x.ndim - 1]))
     _bn_vector(fn, "gamma", gamma, c, isz)
     _bn_vector(fn, "beta", beta, c, isz)
     _bn_vector(fn, "moving_mean", moving_mean, c, isz, False)
@@ -112,7 +112,7 @@ def batch_norm_backward(dy, xhat, gamma, inv_std, dx=None, dgamma=None, dbeta=No
     fn = "batch_norm_backward"
     cdef int isz = _bn_rows(fn, dy)
     cdef int64_t c = dy.shape[dy.ndim - 1]
-    cdef int64_t r = int(np.prod(dy.shape[:-1]))
+    cdef int64_t r = int(np.prod(dy.shape[:dy.ndim - 1]))
     _check_array(fn, "xhat", xhat, dy.ndim, isz)
     if xhat.shape != dy.shape:
         raise ValueError(f"{fn}: xhat must have shape {dy.shape} like dy, got {xhat.shape}")
