@@ -149,3 +149,27 @@ def test_help_describes_the_cnn(monkeypatch, capsys):
             "fashion-mnist only, images (H, W, 1) through conv 5x5x6 'same' - maxpool 2 - "
             "conv 5x5x16 'same' - maxpool 2 - flatten - dense head (--hidden, default 120,84) "
             "- softmax") in text
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"),
+                    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_evaluate_feeds_28x28_images_to_a_cnn_and_rows_to_an_mlp(monkeypatch, capsys, tmp_path):
+    import argparse
+
+    from nnfast.cli import _models
+    from nnfast.datasets import load_fashion_mnist
+
+    monkeypatch.delenv("NNFAST_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _, (x_img, y) = load_fashion_mnist(as_images=True, progress=False)
+    for kind, x in (("cnn", x_img), ("dense", x_img.reshape(len(x_img), 784))):
+        args = argparse.Namespace(model=kind, hidden=[8], activation=None, dropout=0.0,
+                                  dtype="float32", optimizer="adam", lr=1e-3)
+        model = _models.build_model(args, x.shape[1:], 10, seed=1)   # untrained: any weights
+        model.save(tmp_path / f"{kind}.nnf")
+        rc, out, err = main_run(monkeypatch, capsys, "evaluate", "--model",
+                                tmp_path / f"{kind}.nnf", "--dataset", "fashion-mnist",
+                                "--json", "--threads", "1")
+        assert rc == 0, err
+        assert json.loads(out)["accuracy"] == pytest.approx(
+            model.evaluate(x, y, batch_size=1024)["accuracy"], abs=1e-9)
