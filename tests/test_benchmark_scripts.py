@@ -58,6 +58,39 @@ def test_bench_train_trains_and_reports_accuracy(tmp_path):
     assert re.search(r"^FMA peak \d+ GFLOP/s float32 on \d+ thread\(s\)", out, re.M), out
 
 
+@pytest.mark.skipif(not os.path.isdir(FASHION),
+                    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_bench_cnn_smoke_trains_lenet_and_reports_flops_peak_and_ratio(tmp_path):
+    pytest.importorskip("torch", reason="PyTorch (bench extra) not installed")
+    out = run_script("bench_cnn.py", "--quick", "--no-jax", "--threads", "1",
+                     tmp_path=tmp_path)
+    assert "Fashion-MNIST 3000 train / 1000 test, LeNet-5 class" in out, out
+    # 758 520 multiply-adds per image (docstring), 3 000 images
+    assert "4.55 GFLOP per epoch (1517040 per image)" in out, out
+    rows = re.findall(r"^(nnfast|torch \S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)"
+                      r"\s+([\d.]+)%$", out, re.M)
+    assert len(rows) == 2 and rows[0][0] == "nnfast" and rows[1][0].startswith("torch"), out
+    for _, median, first, total, acc, share in rows:
+        assert float(median) > 0 and float(total) == pytest.approx(float(first), abs=0.011), out
+        assert 0.3 < float(acc) <= 1.0, out    # 1 epoch on 3 000 images: about 65%
+        assert 0 < float(share) <= 100, out
+    ratio = re.search(r"^epoch-time ratio nnfast / torch \S+: ([\d.]+) .*issue 18's target: "
+                      r"<= 0.25\)$", out, re.M)
+    assert ratio and float(ratio.group(1)) > 0, out
+
+
+def test_bench_cnn_flop_count_matches_the_layer_shapes():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import bench_cnn
+    finally:
+        sys.path.pop(0)
+    # forward 86 400 + 153 600 + 41 640 MACs; weight grads the same; input grads without conv1
+    fwd = 24 * 24 * 6 * 25 + 8 * 8 * 16 * 25 * 6 + 256 * 120 + 120 * 84 + 84 * 10
+    assert fwd == 281_640
+    assert bench_cnn.step_flops_per_image(28) == 2 * (2 * fwd + fwd - 86_400) == 1_517_040
+
+
 def test_onnx_inference_prints_both_batches_and_ratios(tmp_path):
     pytest.importorskip("onnx", reason="the onnx extra is not installed")
     pytest.importorskip("onnxruntime", reason="ONNX Runtime (bench extra) not installed")

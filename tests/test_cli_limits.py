@@ -77,9 +77,9 @@ def test_model_size_against_ram(monkeypatch, capsys, no_data):
 def test_data_file_model_size_checked_exactly_after_loading(monkeypatch, capsys, tmp_path):
     f = tmp_path / "d.npz"
     np.savez(f, x=np.zeros((10, 40000)), y=np.array([0, 1] * 5))
-    from nnfast.cli import _train
+    from nnfast.cli import _models
 
-    monkeypatch.setattr(_train, "_build_model", lambda *a: pytest.fail("model built"))
+    monkeypatch.setattr(_models, "build_model", lambda *a: pytest.fail("model built"))
     rc, out, err = main_run(monkeypatch, capsys, "train", "--dataset", f, "--hidden",
                             "60000", "--quiet")
     assert (rc, err) == (2, "nnfast train: error: --hidden 60000: the model 40000-60000-2 "

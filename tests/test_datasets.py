@@ -85,6 +85,34 @@ def test_digits_images_option():
     assert xtr.shape == (1437, 8, 8) and xte.shape == (360, 8, 8)
 
 
+def test_digits_as_images_is_the_flat_form_reshaped():
+    (xtr, ytr), (xte, yte) = load_digits(as_images=True)
+    (ftr, gtr), (fte, gte) = load_digits()
+    assert xtr.shape == (1437, 8, 8, 1) and xte.shape == (360, 8, 8, 1)
+    assert xtr.dtype == np.float32 == ftr.dtype
+    assert np.array_equal(xtr.reshape(1437, 64), ftr) and np.array_equal(xte.reshape(360, 64), fte)
+    assert np.array_equal(ytr, gtr) and np.array_equal(yte, gte)
+    # channels last, row-major: pixel (row 2, col 5) of the flat form is index 2 * 8 + 5
+    assert xtr[7, 2, 5, 0] == ftr[7, 21]
+    assert load_digits(images=True, as_images=True)[0][0].shape == (1437, 8, 8, 1)
+    assert load_digits(as_images=np.True_)[0][0].shape == (1437, 8, 8, 1)
+
+
+@pytest.mark.parametrize("bad", [1, 0, "yes", "False", None, 1.0])
+def test_as_images_must_be_a_bool(isolated_env, bad):
+    for func, name in ((load_digits, "load_digits"), (load_mnist, "load_mnist"),
+                       (load_fashion_mnist, "load_fashion_mnist")):
+        with pytest.raises(TypeError) as e:
+            func(as_images=bad)
+        assert str(e.value) == (f"{name}: as_images must be True or False, got {bad!r} "
+                                f"({type(bad).__name__})")
+    # checked before the search for files: no FileNotFoundError although none exist here
+    with pytest.raises(TypeError, match=r"^load_mnist: flatten must be True or False, got 'no'"):
+        load_mnist(flatten="no")
+    with pytest.raises(TypeError, match=r"^load_digits: images must be True or False, got 2"):
+        load_digits(images=2)
+
+
 def test_datasets_do_not_import_sklearn():
     code = ("import sys, nnfast.datasets as d; d.load_digits(); "
             "assert 'sklearn' not in sys.modules and 'matplotlib' not in sys.modules")
@@ -171,6 +199,21 @@ def test_load_mnist_explicit_path(isolated_env, gz, flatten):
     assert np.allclose(xtr.reshape(6, 28, 28) * 255, arrays["train_images"], atol=1e-3)
     assert 0 <= xtr.min() and xtr.max() <= 1
     assert np.array_equal(yte, arrays["test_labels"])
+
+
+@pytest.mark.parametrize("loader", [load_mnist, load_fashion_mnist])
+def test_load_mnist_as_images(isolated_env, loader):
+    arrays = write_mnist_dir(isolated_env / "m")
+    (xtr, ytr), (xte, yte) = loader(isolated_env / "m", as_images=True)
+    (ftr, gtr), (fte, gte) = loader(isolated_env / "m")
+    assert xtr.shape == (6, 28, 28, 1) and xte.shape == (4, 28, 28, 1)
+    assert xtr.dtype == np.float32 == ftr.dtype
+    assert np.array_equal(xtr.reshape(6, 784), ftr) and np.array_equal(xte.reshape(4, 784), fte)
+    assert np.array_equal(ytr, gtr) and np.array_equal(yte, gte)
+    assert np.array_equal(xtr[..., 0], arrays["train_images"] * np.float32(1 / 255))
+    # as_images overrides flatten (whose default is True)
+    assert loader(isolated_env / "m", flatten=False, as_images=True)[0][0].shape == \
+        (6, 28, 28, 1)
 
 
 def test_search_order_env_then_cache(isolated_env, monkeypatch):

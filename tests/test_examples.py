@@ -71,3 +71,36 @@ def test_readme_metrics_schedules_iterables_snippet_runs(tmp_path):
     logs = ast.literal_eval(p.stdout.strip().splitlines()[-1])   # a dict of floats
     assert sorted(logs) == ["accuracy", "loss", "sparse_top_k_categorical_accuracy"]
     assert logs["accuracy"] > 0.85 and logs["sparse_top_k_categorical_accuracy"] > 0.97
+
+
+def test_mnist_cnn_example_on_digits(tmp_path):
+    p = run_example("mnist_cnn.py", "--dataset", "digits", "--epochs", "1", "--limit", "300",
+                    tmp_path=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "digits: 300 training and 300 test images of shape (8, 8, 1)" in p.stdout
+    assert "test accuracy" in p.stdout and "batch_normalization" in p.stdout
+
+
+def test_mnist_cnn_example_falls_back_to_digits(tmp_path):
+    # with no --dataset the example takes Fashion-MNIST when it is found (HOME is tmp_path,
+    # so only $NNFAST_DATA or Debian's directory can hold it), else the embedded digits
+    if os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        p = run_example("mnist_cnn.py", "--epochs", "1", "--limit", "500", tmp_path=tmp_path)
+        assert p.returncode == 0, p.stderr
+        assert "Fashion-MNIST: 500 training and 500 test images of shape (28, 28, 1)" \
+            in p.stdout and "test accuracy" in p.stdout
+    else:
+        p = run_example("mnist_cnn.py", "--epochs", "1", "--limit", "300", tmp_path=tmp_path)
+        assert p.returncode == 0, p.stderr
+        assert "Fashion-MNIST not found" in p.stdout and "using the embedded digits" \
+            in p.stdout and "digits: 300 training" in p.stdout
+
+
+def test_readme_cnn_snippet_reaches_98_percent_on_digits(tmp_path):
+    code = _readme_section("### Convolutional networks").split("```python\n")[1].split("```")[0]
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300, check=False)
+    assert p.returncode == 0, p.stderr
+    accuracy = float(p.stdout.strip().splitlines()[-1])
+    # issue 18's target; seed 0 gives 354 of 360 on 1 and 2 threads alike (this machine)
+    assert accuracy >= 0.98, accuracy

@@ -98,16 +98,24 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
-    t = sub.add_parser("train", help="train an MLP classifier (default: embedded digits)",
-                       description="Train an MLP classifier and report test accuracy.")
+    t = sub.add_parser("train", help="train an MLP or CNN classifier (default: embedded digits)",
+                       description="Train an MLP (--model dense) or a LeNet-class CNN "
+                                   "(--model cnn) classifier and report test accuracy.")
     _add_data(t)
     g = t.add_argument_group("model")
-    g.add_argument("--hidden", type=A.hidden, default=[128], metavar="N,N,...",
-                   help="hidden layer sizes (default 128; 'none' for a linear model)")
+    g.add_argument("--model", choices=("dense", "cnn"), default="dense",
+                   help="dense: an MLP (the default); cnn: on digits, mnist or fashion-mnist "
+                        "only, images (H, W, 1) through conv 5x5x6 'same' - maxpool 2 - "
+                        "conv 5x5x16 'same' - maxpool 2 - flatten - dense head (--hidden, "
+                        "default 120,84) - softmax")
+    g.add_argument("--hidden", type=A.hidden, metavar="N,N,...",
+                   help="hidden Dense layer sizes (default 128, with --model cnn 120,84; "
+                        "'none' for none: a linear model with --model dense)")
     g.add_argument("--activation", type=A.activation, metavar="NAME",
-                   help="hidden activation (default relu): " + ", ".join(_activations()))
+                   help="hidden activation, with --model cnn also of the convolutions "
+                        "(default relu): " + ", ".join(_activations()))
     g.add_argument("--dropout", type=A.fraction, default=0.0,
-                   help="dropout rate after each hidden layer, in [0, 1)")
+                   help="dropout rate after each hidden Dense layer, in [0, 1)")
     g.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     g = t.add_argument_group("training")
     g.add_argument("--epochs", type=A.pos_int,

@@ -10,13 +10,14 @@ import argparse
 import math
 import os
 
-from nnfast.cli._data import NAMES, CLIError
+from nnfast.cli._data import IMAGE_SETS, NAMES, CLIError
 
 MAX_SEED = 2**63 - 1  # Sequential's counter-based generator takes a signed 64-bit seed
 MAX_UNITS = 2**24     # one --hidden layer; larger sizes are typos (2147483647), not models
 MAX_PARAMS = 2**31    # a whole model: with gradients and Adam moments 32 GiB in float32
 # (features, classes) of the named data sets, so their model size is known before loading
 _SHAPES = {"digits": (64, 10), "mnist": (784, 10), "fashion-mnist": (784, 10)}
+_IMAGE_SHAPES = {"digits": (8, 8, 1), "mnist": (28, 28, 1), "fashion-mnist": (28, 28, 1)}
 
 
 def checked(kind, test, what):
@@ -243,16 +244,19 @@ def _physical_memory() -> int | None:
 
 
 def check_model_size(hidden: list, features: int, classes: int, dtype: str,
-                     what: str) -> None:
-    """The MLP features-hidden...-classes fits: at most MAX_PARAMS parameters, and its
-    weights, gradients and two optimizer moments (4 copies) fit in the machine's RAM.
-    Otherwise NumPy's MemoryError ("Unable to allocate 520 GiB") would come after the data
-    was loaded. ``what`` names the model in the message."""
+                     what: str, extra: int = 0, model: str = "dense") -> None:
+    """The MLP features-hidden...-classes (plus ``extra`` parameters: a CNN's convolutions,
+    whose output gives ``features``) fits: at most MAX_PARAMS parameters, and its weights,
+    gradients and two optimizer moments (4 copies) fit in the machine's RAM. Otherwise
+    NumPy's MemoryError ("Unable to allocate 520 GiB") would come after the data was loaded.
+    ``what`` names the model in the message."""
     import numpy as np
 
     sizes = [features, *hidden, classes]
-    n = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    n = extra + sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
     arch = "-".join(map(str, sizes))
+    if model == "cnn":
+        arch = f"with the dense head {arch}"
     if n > MAX_PARAMS:
         raise CLIError(f"--hidden {','.join(map(str, hidden))}: {what} {arch} has {n} "
                        f"parameters; at most {MAX_PARAMS} (2**31) are supported")
@@ -285,17 +289,31 @@ def _in_dtype(opt: str, value: float, dtype: str, fraction: bool = False) -> Non
 
 
 def check_model_options(args) -> None:
-    if not args.hidden:
+    from nnfast.cli import _models as M
+
+    if args.model == "cnn" and args.dataset not in IMAGE_SETS:
+        what = "a data file" if dataset_kind(args.dataset) in ("file", "csv") else \
+            "a data set of feature rows"
+        raise CLIError(f"--model cnn needs images and applies only to --dataset "
+                       f"{', '.join(IMAGE_SETS)}; --dataset {args.dataset} is {what} (train "
+                       "it with --model dense)")
+    hidden = M.hidden_sizes(args)
+    if not hidden:
         if args.dropout:
             raise CLIError("--dropout needs a hidden layer; --hidden none has none")
-        if args.activation is not None:
+        if args.activation is not None and args.model == "dense":
             raise CLIError("--activation needs a hidden layer; --hidden none has none")
     _in_dtype("--lr", args.lr, args.dtype)
     _in_dtype("--dropout", args.dropout, args.dtype, fraction=True)
+    if args.model == "cnn":
+        shape = _IMAGE_SHAPES[args.dataset]
+        check_model_size(hidden, M.cnn_flat_features(shape), 10, args.dtype, "the model",
+                         M.cnn_conv_params(shape[-1]), "cnn")
+        return
     # a data file's feature and class counts are known only once it is loaded (checked again
     # then, exactly); 1 feature and 2 classes bound its size from below
     features, classes = _SHAPES.get(args.dataset, (1, 2))
-    check_model_size(args.hidden, features, classes, args.dtype,
+    check_model_size(hidden, features, classes, args.dtype,
                      "the model" if args.dataset in _SHAPES else "the smallest model")
 
 

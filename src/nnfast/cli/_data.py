@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 NAMES = ("digits", "mnist", "fashion-mnist", "admissions")
+IMAGE_SETS = ("digits", "mnist", "fashion-mnist")   # what --model cnn trains on
 DEFAULT_EPOCHS = {"digits": 30, "mnist": 10, "fashion-mnist": 10, "admissions": 60, "file": 20}
 
 
@@ -65,16 +66,19 @@ def load_dataset(
     samples: int = 1000,
     label_column: int | str = -1,
     progress: bool = True,
+    as_images: bool = False,
 ) -> Data:
-    """Resolve ``--dataset``: a known name or a path to .npz/.csv/.npy data."""
+    """Resolve ``--dataset``: a known name or a path to .npz/.csv/.npy data. ``as_images``: the
+    named image sets (digits, mnist, fashion-mnist) as (N, H, W, 1) arrays; others ignore it."""
     from nnfast import datasets as ds
 
     if spec == "digits":
-        (xtr, ytr), (xte, yte) = ds.load_digits()
+        (xtr, ytr), (xte, yte) = ds.load_digits(as_images=as_images)
         return Data("digits", xtr, ytr, xte, yte, list(ds.DIGITS_CLASSES), "digits")
     if spec in ("mnist", "fashion-mnist"):
         loader = ds.load_mnist if spec == "mnist" else ds.load_fashion_mnist
-        (xtr, ytr), (xte, yte) = loader(data_dir, download=download, progress=progress)
+        (xtr, ytr), (xte, yte) = loader(data_dir, download=download, progress=progress,
+                                      as_images=as_images)
         names = ds.MNIST_CLASSES if spec == "mnist" else ds.FASHION_MNIST_CLASSES
         return Data(spec, xtr, ytr, xte, yte, list(names), spec)
     if spec == "admissions":

@@ -9,11 +9,9 @@ import time
 
 import numpy as np
 
+from nnfast.cli import _models as M
 from nnfast.cli._data import DEFAULT_EPOCHS, load_dataset
 from nnfast.cli._files import record, write_csv
-
-OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
-              "adagrad": "Adagrad"}
 
 
 def _out(args, text: str) -> None:
@@ -34,37 +32,16 @@ def _setup_runtime(args) -> None:
         nnfast.set_num_threads(args.threads)
 
 
-def _data(args, seed=None):
-    """The data set; ``seed`` (default --seed) seeds the split of data files and admissions."""
+def _data(args, seed=None, as_images=False):
+    """The data set; ``seed`` (default --seed) seeds the split of data files and admissions;
+    ``as_images``: the named image sets as (N, H, W, 1)."""
     return load_dataset(args.dataset, data_dir=args.data_dir, download=bool(args.download),
+                        as_images=as_images,
                         seed=args.seed if seed is None else seed,
                         test_split=0.2 if args.test_split is None else args.test_split,
                         samples=1000 if args.samples is None else args.samples,
                         label_column=-1 if args.label_column is None else args.label_column,
                         progress=not args.quiet)
-
-
-def _build_model(args, sample_shape: tuple, n_classes: int, seed: int):
-    """The MLP; samples of more than one dimension (images) go through a Flatten layer first,
-    so the model takes them in the shape they have on disk."""
-    import nnfast
-    from nnfast import layers, optimizers
-
-    model = nnfast.Sequential(dtype=args.dtype, seed=seed)
-    n_features = math.prod(sample_shape)
-    first = {"input_dim": n_features}
-    if len(sample_shape) > 1:
-        model.add(layers.Flatten(input_shape=sample_shape))
-        first = {}
-    for units in args.hidden:
-        model.add(layers.Dense(units, activation=args.activation or "relu", **first))
-        first = {}
-        if args.dropout > 0:
-            model.add(layers.Dropout(args.dropout))
-    model.add(layers.Dense(n_classes, activation="softmax", **first))
-    opt = getattr(optimizers, OPTIMIZERS[args.optimizer])(learning_rate=args.lr)
-    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
 
 
 def _epoch_timer():
@@ -147,18 +124,25 @@ def _train(args) -> int:
     # no --seed: draw one, print it, so the weights, shuffles and dropout can be had again
     # (data splits keep seed 0 then, so train and evaluate without --seed agree)
     seed = secrets.randbelow(2**31) if args.seed is None else args.seed
-    data = _data(args)
+    data = _data(args, as_images=args.model == "cnn")
     epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS[data.kind]
     n_classes = max(len(data.classes), int(data.y_train.max()) + 1)
     from nnfast.cli._args import check_model_size
 
-    check_model_size(args.hidden, math.prod(data.sample_shape), n_classes, args.dtype,
-                     "the model")   # exact now that the data's shape is known
-    model = _build_model(args, data.sample_shape, n_classes, seed)
-    arch = "-".join(str(u) for u in [math.prod(data.sample_shape), *args.hidden, n_classes])
+    hidden = M.hidden_sizes(args)
+    if args.model == "cnn":   # exact now that the data's shape is known
+        check_model_size(hidden, M.cnn_flat_features(data.sample_shape), n_classes,
+                         args.dtype, "the model", M.cnn_conv_params(data.sample_shape[-1]),
+                         args.model)
+    else:
+        check_model_size(hidden, math.prod(data.sample_shape), n_classes, args.dtype,
+                         "the model")
+    model = M.build_model(args, data.sample_shape, n_classes, seed)
+    arch = M.architecture(args, data.sample_shape, n_classes)
     _out(args, f"dataset  {data.describe()}")
     n_threads = nnfast.get_num_threads()
-    act = f"{args.activation or 'relu'}" if args.hidden else "linear (no hidden layer)"
+    act = f"{args.activation or 'relu'}" if hidden or args.model == "cnn" \
+        else "linear (no hidden layer)"
     _out(args, f"model    {arch} {act}, {args.optimizer} lr {args.lr:g}, "
                f"batch {_batch(args)}, {args.dtype}, backend {nnfast.get_backend()}, "
                f"{n_threads} thread{'' if n_threads == 1 else 's'}")
@@ -243,7 +227,11 @@ def cmd_evaluate(args) -> int:
 def _evaluate(args) -> int:
     _setup_runtime(args)
     model = _load_model(args.model)
-    data = _data(args, seed=0 if args.seed is None else args.seed)
+    # a model taking (H, W, 1) images (nnfast train --model cnn) is fed the named image sets
+    # in that shape; any other model gets them flat, as before
+    shape = model.input_shape if model.built else model._declared_input_shape()
+    data = _data(args, seed=0 if args.seed is None else args.seed,
+                 as_images=shape is not None and len(shape) == 3 and shape[-1] == 1)
     from nnfast.engine.inputs import features
 
     features(model, data.x_test, "evaluate", f"--dataset {args.dataset}")

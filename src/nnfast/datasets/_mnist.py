@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from nnfast.datasets._args import check_bool
 from nnfast.datasets._download import Checksum, download_file
 from nnfast.datasets._idx import load_idx, scan_idx
 
@@ -119,10 +120,15 @@ def _load(
     path: str | os.PathLike | None,
     download: bool,
     flatten: bool,
+    as_images: bool,
     mirrors: Sequence[str] | None,
     checksums: Mapping[str, Checksum] | None,
     **download_kw,
 ):
+    func = "load_mnist" if name == "mnist" else "load_fashion_mnist"
+    flatten = check_bool(func, "flatten", flatten)
+    shape = "images" if check_bool(func, "as_images", as_images) else \
+        "flat" if flatten else "rows"
     looked = []
     files = None
     for d in search_dirs(name, path):
@@ -138,7 +144,7 @@ def _load(
         if not download:
             raise _not_found(name, looked)
         files = _download_all(name, path, mirrors, checksums, **download_kw)
-    return _read(name, files, flatten)
+    return _read(name, files, shape)
 
 
 def _download_all(name, path, mirrors, checksums, **download_kw) -> dict[str, str]:
@@ -159,7 +165,8 @@ def _download_all(name, path, mirrors, checksums, **download_kw) -> dict[str, st
     return found
 
 
-def _read(name: str, files: dict[str, str], flatten: bool):
+def _read(name: str, files: dict[str, str], shape: str):
+    """``shape``: "flat" (N, rows*cols), "rows" (N, rows, cols), "images" (N, rows, cols, 1)."""
     out = []
     for part in ("train", "test"):
         x = load_idx(files[f"{part}_images"])
@@ -174,7 +181,8 @@ def _read(name: str, files: dict[str, str], flatten: bool):
         if y.size and y.max() > 9:
             raise ValueError(f"{files[f'{part}_labels']}: labels must lie in 0..9, "
                              f"found {int(y.max())}")
-        xf = x.reshape(len(x), -1) if flatten else x
+        xf = {"flat": x.reshape(len(x), -1), "rows": x,
+              "images": x.reshape(*x.shape, 1)}[shape]
         xf = xf.astype(np.float32)
         xf *= np.float32(1.0 / 255.0)
         out.append((xf, y.astype(np.int64)))
@@ -186,6 +194,7 @@ def load_mnist(
     download: bool = False,
     *,
     flatten: bool = True,
+    as_images: bool = False,
     mirrors: Sequence[str] | None = None,
     checksums: Mapping[str, Checksum] | None = None,
     retries: int = 3,
@@ -206,6 +215,9 @@ def load_mnist(
     download : fetch missing files from ``mirrors`` (default ``MIRRORS["mnist"]``), verified
         against ``checksums`` (default ``CHECKSUMS["mnist"]``, keyed by file name).
     flatten : True gives x of shape (N, 784); False gives (N, 28, 28).
+    as_images : True gives x of shape (N, 28, 28, 1), channels last, the input of
+        ``layers.Conv2D`` (Keras' image layout); it overrides ``flatten``. Same values and
+        dtype as the flat form, reshaped.
     retries, backoff, timeout, progress : passed to the downloader (see ``download_file``).
 
     Returns
@@ -218,12 +230,14 @@ def load_mnist(
     FileNotFoundError : not found and ``download`` is False; the message lists where it
         looked and how to get the files.
     ValueError : ``$NNFAST_DATA`` names a file, or a file found is not valid IDX.
+    TypeError : ``flatten`` or ``as_images`` is not True or False (checked before any file
+        is read).
 
     Examples
     --------
     >>> (x_train, y_train), (x_test, y_test) = load_mnist(download=True)  # doctest: +SKIP
     """
-    return _load("mnist", path, download, flatten, mirrors, checksums, retries=retries,
+    return _load("mnist", path, download, flatten, as_images, mirrors, checksums, retries=retries,
                  backoff=backoff, timeout=timeout, progress=progress)
 
 
@@ -232,6 +246,7 @@ def load_fashion_mnist(
     download: bool = False,
     *,
     flatten: bool = True,
+    as_images: bool = False,
     mirrors: Sequence[str] | None = None,
     checksums: Mapping[str, Checksum] | None = None,
     retries: int = 3,
@@ -251,6 +266,8 @@ def load_fashion_mnist(
     >>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()  # doctest: +SKIP
     >>> x_train.shape, FASHION_MNIST_CLASSES[y_train[0]]  # doctest: +SKIP
     ((60000, 784), 'Ankle boot')
+    >>> load_fashion_mnist(as_images=True)[1][0].shape  # doctest: +SKIP
+    (10000, 28, 28, 1)
     """
-    return _load("fashion-mnist", path, download, flatten, mirrors, checksums,
+    return _load("fashion-mnist", path, download, flatten, as_images, mirrors, checksums,
                  retries=retries, backoff=backoff, timeout=timeout, progress=progress)
