@@ -262,20 +262,24 @@ def test_predict_allocates_no_workspace_per_call():
     assert peak - base < 16 * 1024, peak - base
 
 
-def test_finiteness_check_of_x_is_exact():
-    """predict's NaN/Inf check sums x first (no boolean array per call): a sum that overflows
-    from finite values is still accepted, +inf and -inf together still refused."""
+@pytest.mark.parametrize("rows", [2, 30000])   # 6 values: np.isfinite; 90 000: the sum first
+def test_finiteness_check_of_x_is_exact(rows):
+    """predict's NaN/Inf check: small x by np.isfinite, large x by its sum first (no boolean
+    array per call): a sum that overflows from finite values is still accepted, +inf and -inf
+    together still refused."""
     m = nnfast.Sequential([Dense(2, input_dim=3)], seed=0)
     m.set_weights([np.full((3, 2), 1e-3), np.zeros(2)])   # outputs stay finite
-    big = np.full((2, 3), 3e38, np.float32)          # the float32 sum overflows to inf
-    np.testing.assert_allclose(m(big), np.full((2, 2), 9e35, np.float32), rtol=1e-6)
+    big = np.full((rows, 3), 3e38, np.float32)       # the float32 sum overflows to inf
+    np.testing.assert_allclose(m(big), np.full((rows, 2), 9e35, np.float32), rtol=1e-6)
     np.testing.assert_array_equal(m(big), m.predict(big))
-    for bad in (np.array([[np.inf, -np.inf, 0.0]]), np.array([[1.0, np.nan, 2.0]])):
+    for row in (np.array([np.inf, -np.inf, 0.0]), np.array([1.0, np.nan, 2.0])):
+        bad = np.ones((rows, 3), np.float32)
+        bad[rows // 2] = row
         for call, fn in ((m, "Sequential.__call__"), (m.predict, "predict")):
             with pytest.raises(ValueError) as info:
-                call(bad.astype(np.float32))
+                call(bad)
             assert str(info.value) == f"{fn}: x contains NaN or Inf"
     with pytest.raises(ValueError) as info:
-        m.predict(np.full((1, 3), 1e39))             # finite float64, inf in float32
+        m.predict(np.full((rows, 3), 1e39))          # finite float64, inf in float32
     assert str(info.value) == ("predict: x contains NaN or Inf after conversion to float32 "
                                "(values too large)")

@@ -47,6 +47,9 @@ def one_d_hint(n: int, expected: tuple | None) -> str:
             f"(n_samples, {', '.join(map(str, expected))})")
 
 
+_SMALL_FINITE_CHECK = 1 << 16   # elements: below, as_features checks with np.isfinite
+
+
 def as_features(x, dtype, fn: str, what: str = "x", expected: tuple | None = None) -> np.ndarray:
     """Validated C-contiguous features in the model dtype: non-empty, at least 2-D, finite.
     ``expected`` (the model's per-sample input shape, when known) makes the 1-D hint exact."""
@@ -63,12 +66,17 @@ def as_features(x, dtype, fn: str, what: str = "x", expected: tuple | None = Non
     else:
         with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported just below
             out = np.ascontiguousarray(arr, dtype=dtype)
-    # a NaN or Inf element makes the sum NaN or Inf; a finite sum proves every element finite
-    # without np.isfinite's boolean array (n x features bytes per call); only a sum that
-    # overflowed from finite values needs the exact test
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.add.reduce(out, axis=None)
-    if not math.isfinite(total) and not np.isfinite(out).all():
+    # Small x (a serving batch): np.isfinite's boolean array is cheap (3.3 us for 784 values,
+    # against 4.7 us for the sum below with its errstate). Larger x: a NaN or Inf element makes
+    # the sum NaN or Inf, so a finite sum proves every element finite without a boolean array of
+    # n x features bytes; only a sum that overflowed from finite values needs the exact test.
+    if out.size <= _SMALL_FINITE_CHECK:
+        finite = bool(np.isfinite(out).all())
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(out, axis=None)
+        finite = math.isfinite(total) or bool(np.isfinite(out).all())
+    if not finite:
         hint = ""
         if arr.dtype.kind == "f" and np.isfinite(arr).all():
             hint = f" after conversion to {np.dtype(dtype)} (values too large)"

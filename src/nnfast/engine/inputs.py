@@ -35,7 +35,8 @@ def features(model, x, fn: str, what: str = "x"):
 def prepare(model, x, y, fn: str, what: str = ""):
     """Convert and check x (and y against the loss) without changing the model."""
     x = features(model, x, fn, what + "x")
-    out_shape = model.infer_output_shape(x.shape[1:])
+    # features() checked x's samples against a built model's input shape: its output shape holds
+    out_shape = model.output_shape if model.built else model.infer_output_shape(x.shape[1:])
     if y is None:
         return x, None
     if model.loss is None:
