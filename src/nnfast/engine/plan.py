@@ -91,7 +91,8 @@ def _build(model):
 def run(model, plan, x: np.ndarray, out: np.ndarray) -> None:
     """out (n, *output_shape) = the model's outputs for the rows of x (n, *input_shape), both
     C-contiguous in the model dtype, through plan (= get(model), not None)."""
-    x2, out2 = x.reshape(len(x), plan.n_features), out.reshape(len(out), plan.n_outputs)
+    x2 = x if x.ndim == 2 else x.reshape(len(x), plan.n_features)
+    out2 = out if out.ndim == 2 else out.reshape(len(out), plan.n_outputs)
     weights = model._weights
     version = weights.version       # weights.read(...) spelled out: the batch-1 serving path
     plan.forward(x2, out2)
