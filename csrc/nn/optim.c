@@ -6,6 +6,7 @@
  * run time from the CPU features. Neither uses FMA and -std=c11 forbids contraction, so both
  * give the same bits: the choice is about speed only.
  * The math is stated in nnfast.h and in src/nnfast/backends/_ref_optim.py (the spec). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include "nnfast.h"
@@ -79,6 +80,17 @@ NNF_ATTR_AVX static inline void vsqrt_f64_avx(double *restrict out, const double
 #define NNF_OPT_RUN(PART, ctx) \
     nnf_parallel_for(PART, &(ctx), p, NNF_PARTS(nthreads), p >= NNF_OPT_PAR_MIN ? nthreads : 1)
 
+/* State values that decay geometrically (momentum velocity, Adam's m and v, RMSprop's sq) are
+ * flushed to +0 once their magnitude falls below the type's smallest normal number. A weight
+ * whose gradient stays 0 (a pixel that is always 0, a dead unit) otherwise leaves its m in the
+ * subnormal range for hundreds of steps, and on x86 every operation on a subnormal takes a
+ * microcode assist of ~100+ cycles: Fashion-MNIST 784-256-128-10 with Adam held ~11k subnormal
+ * m values from the second epoch on, and its epochs went from 0.69 s to 1.2 s. The flushed
+ * values are below 1.2e-38 (float32) / 2.3e-308 (float64), far under anything an update can
+ * show. The reference (src/nnfast/backends/_ref_optim.py) flushes the same values. */
+#define NNF_FLUSH(T, x) ((x) > -NNF_TINY(T) && (x) < NNF_TINY(T) ? (T)0 : (x))
+#define NNF_TINY(T) (sizeof(T) == 4 ? (T)FLT_MIN : (T)DBL_MIN)
+
 /* The four update kernels over one block [lo, hi), compiled once per ISA. */
 #define NNF_DEFINE_OPT_BLOCKS(T, SFX, ISA, ATTR)                                                   \
 ATTR static void sgd_blk_##SFX##_##ISA(T *restrict w, T *restrict vel, const T *restrict gr,       \
@@ -93,6 +105,7 @@ ATTR static void sgd_blk_##SFX##_##ISA(T *restrict w, T *restrict vel, const T *
         for (int64_t i = lo; i < hi; ++i) {                                                        \
             T g = wd != 0 ? gr[i] + wd * w[i] : gr[i];                                             \
             T v = mu * vel[i] + g;                                                                 \
+            v = NNF_FLUSH(T, v);                                                                   \
             vel[i] = v;                                                                            \
             w[i] -= lr * (nesterov ? g + mu * v : v);                                              \
         }                                                                                          \
@@ -106,8 +119,9 @@ ATTR static void adam_blk_##SFX##_##ISA(T *restrict w, T *restrict m, T *restric
     NNF_OPT_CHUNKS(c0, c1) {                                                                       \
         for (int64_t i = c0; i < c1; ++i) {                                                        \
             T g = (!decoupled && wd != 0) ? gr[i] + wd * w[i] : gr[i];                             \
-            m[i] = b1 * m[i] + c1_ * g;                                                            \
-            v[i] = b2 * v[i] + c2_ * (g * g);                                                      \
+            const T mi = b1 * m[i] + c1_ * g, vi = b2 * v[i] + c2_ * (g * g);                      \
+            m[i] = NNF_FLUSH(T, mi);                                                               \
+            v[i] = NNF_FLUSH(T, vi);                                                               \
         }                                                                                          \
         vsqrt_##SFX##_##ISA(rt, v + c0, c1 - c0);                                                  \
         for (int64_t i = c0; i < c1; ++i) {                                                        \
@@ -124,13 +138,17 @@ ATTR static void rmsprop_blk_##SFX##_##ISA(T *restrict w, T *restrict sq, T *res
     NNF_OPT_CHUNKS(c0, c1) {                                                                       \
         for (int64_t i = c0; i < c1; ++i) {                                                        \
             T g = wd != 0 ? gr[i] + wd * w[i] : gr[i];                                             \
-            sq[i] = rho * sq[i] + c * (g * g);                                                     \
+            const T si = rho * sq[i] + c * (g * g);                                                \
+            sq[i] = NNF_FLUSH(T, si);                                                              \
         }                                                                                          \
         vsqrt_##SFX##_##ISA(rt, sq + c0, c1 - c0);                                                 \
         for (int64_t i = c0; i < c1; ++i) {                                                        \
             T g = wd != 0 ? gr[i] + wd * w[i] : gr[i];                                             \
             T u = g / (rt[i - c0] + eps);                                                          \
-            if (vel) { u = mu != 0 ? mu * vel[i] + u : u; vel[i] = u; }                            \
+            if (vel) {                                                                             \
+                if (mu != 0) { u = mu * vel[i] + u; u = NNF_FLUSH(T, u); }                         \
+                vel[i] = u;                                                                        \
+            }                                                                                      \
             w[i] -= lr * u;                                                                        \
         }                                                                                          \
     }                                                                                              \

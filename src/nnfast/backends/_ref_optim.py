@@ -56,10 +56,19 @@ def _decayed(grads, params, wd: float):
     return grads + wd * params if wd else grads
 
 
+def _flush(state) -> None:
+    """Values of a decaying optimizer state (momentum velocity, Adam's m and v, RMSprop's sq)
+    whose magnitude is below the dtype's smallest normal number become +0, in place: the
+    compiled kernels do this because arithmetic on subnormals costs ~100 cycles per operation on
+    x86 (csrc/nn/optim.c has the measurement); here it keeps the two backends' values alike."""
+    state[np.abs(state) < np.finfo(state.dtype).tiny] = 0
+
+
 def sgd_update(params, grads, velocity=None, lr=0.01, momentum=0.0, nesterov=False,
                weight_decay=0.0):
     """SGD with momentum and Nesterov (PyTorch's convention, dampening 0):
-    g = grads + wd·params; v = μ·v + g (v = g when μ == 0; velocity may then be None);
+    g = grads + wd·params; v = μ·v + g (flushed: _flush; v = g when μ == 0, velocity may then be
+    None);
     step = g + μ·v if nesterov else v; params -= lr·step. nesterov needs μ > 0.
 
     >>> import numpy as np
@@ -83,6 +92,7 @@ def sgd_update(params, grads, velocity=None, lr=0.01, momentum=0.0, nesterov=Fal
     else:
         velocity *= mu
         velocity += g
+        _flush(velocity)
         step = g + mu * velocity if nesterov else velocity
     params -= lr * step
 
@@ -90,7 +100,8 @@ def sgd_update(params, grads, velocity=None, lr=0.01, momentum=0.0, nesterov=Fal
 def adam_update(params, grads, m, v, step, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8,
                 weight_decay=0.0, decoupled=False):
     """Adam (decoupled=True: AdamW). step = number of updates including this one.
-    g = grads + wd·params unless decoupled; m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²;
+    g = grads + wd·params unless decoupled; m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²
+    (m and v flushed to +0 below the smallest normal number: _flush);
     m̂ = m/(1-β1^step); v̂ = v/(1-β2^step) (bias corrections in float64);
     params -= lr·(m̂/(√v̂ + eps) + (wd·params if decoupled else 0)).
 
@@ -110,6 +121,8 @@ def adam_update(params, grads, m, v, step, lr=0.001, beta1=0.9, beta2=0.999, eps
     m += (1.0 - b1) * g
     v *= b2
     v += (1.0 - b2) * (g * g)
+    _flush(m)
+    _flush(v)
     bc1, bc2 = 1.0 - b1 ** s, 1.0 - b2 ** s
     update = (m / bc1) / (np.sqrt(v / bc2) + eps)
     if decoupled and wd:
@@ -119,7 +132,7 @@ def adam_update(params, grads, m, v, step, lr=0.001, beta1=0.9, beta2=0.999, eps
 
 def rmsprop_update(params, grads, sq, lr=0.001, rho=0.9, eps=1e-7, momentum=0.0,
                    velocity=None, weight_decay=0.0):
-    """RMSprop: g = grads + wd·params; sq = ρ·sq + (1-ρ)·g²; step = g/(√sq + eps);
+    """RMSprop: g = grads + wd·params; sq = ρ·sq + (1-ρ)·g² (flushed: _flush); step = g/(√sq + eps);
     with velocity: v = μ·v + step (v = step when μ == 0), step = v; params -= lr·step.
     velocity is required when momentum > 0.
 
@@ -138,6 +151,7 @@ def rmsprop_update(params, grads, sq, lr=0.001, rho=0.9, eps=1e-7, momentum=0.0,
     g = _decayed(grads, params, wd)
     sq *= rho
     sq += (1.0 - rho) * (g * g)
+    _flush(sq)
     step = g / (np.sqrt(sq) + eps)
     if velocity is not None:
         if mu == 0:
@@ -145,6 +159,7 @@ def rmsprop_update(params, grads, sq, lr=0.001, rho=0.9, eps=1e-7, momentum=0.0,
         else:
             velocity *= mu
             velocity += step
+            _flush(velocity)
         step = velocity
     params -= lr * step
 
