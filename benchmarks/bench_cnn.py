@@ -37,11 +37,10 @@ are set before JAX is imported, which recent XLA releases may not fully honour.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import statistics
 import sys
 import time
 
+import _race
 import _tree  # noqa: F401  (the source tree's nnfast when it is built in place)
 import numpy as np
 
@@ -242,10 +241,7 @@ def main(argv=None):
 
     import nnfast
     threads = args.threads or nnfast.get_num_threads()
-    if not args.no_jax and threads == 1:   # XLA reads its flags when JAX is imported
-        import os
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_"
-                                   "eigen=false intra_op_parallelism_threads=1").strip()
+    _race.single_thread_jax(threads, not args.no_jax)
     epochs = 1 if args.quick and args.epochs == 10 else args.epochs
     data_dir = args.data_dir or (DEFAULT_DIR if args.dataset == "fashion-mnist" else None)
     xtr, ytr, xte, yte = load(args.dataset, data_dir)
@@ -253,11 +249,7 @@ def main(argv=None):
         xtr, ytr, xte, yte = xtr[:3000], ytr[:3000], xte[:1000], yte[:1000]
     data = (xtr, ytr, xte, yte)
 
-    try:   # NumPy's BLAS gets the same thread count (nnfast itself does not call it)
-        from threadpoolctl import threadpool_limits
-        limits = threadpool_limits(limits=threads)
-    except ImportError:
-        limits = contextlib.nullcontext()
+    limits = _race.blas_limits(threads)
 
     info = nnfast.info()
     title = "MNIST" if args.dataset == "mnist" else "Fashion-MNIST"
@@ -266,49 +258,13 @@ def main(argv=None):
           f"{epochs} epochs, {threads} thread(s)")
     print(f"nnfast {info['version']} backend={info['backend']} kernel_path={info['kernel_path']} "
           f"cpu={','.join(info.get('cpu_features', []))}")
-    trainers = [("nnfast", nnfast_trainer(data, args.batch_size, threads, args.seed))]
-    if not args.no_torch:
-        try:
-            import torch
-        except ImportError:
-            print("PyTorch not installed: no comparison (pip install nnfast[bench])")
-        else:
-            trainers.append((f"torch {torch.__version__}",
-                             torch_trainer(data, args.batch_size, threads, args.seed)))
-    if not args.no_jax:
-        try:
-            import jax
-        except ImportError:
-            print("JAX not installed: no JAX column (pip install nnfast[bench])")
-        else:
-            trainers.append((f"jax {jax.__version__}",
-                             jax_trainer(data, args.batch_size, threads, args.seed)))
+    columns = _race.trainers(nnfast_trainer, torch_trainer, jax_trainer, args, data, threads)
     from peak import measured_peak
     peak = measured_peak(4, threads, 0.5 if args.quick else 1.5)
-    flops = step_flops_per_image(xtr.shape[1]) * len(xtr)
-    times = {name: [] for name, _ in trainers}
-    with limits:
-        for i in range(epochs):
-            for name, (epoch, _) in trainers:  # no pause between them: users get none
-                times[name].append(epoch(i))
-        rows = [(name, times[name], accuracy()) for name, (_, accuracy) in trainers]
-
-    print(f"\nFMA peak {peak:.0f} GFLOP/s float32 on {threads} thread(s) (benchmarks/peak.py); "
-          f"{flops / 1e9:.2f} GFLOP per epoch ({step_flops_per_image(xtr.shape[1])} per image)")
-    print(f"\n{'framework':<16}{'s/epoch (median)':>18}{'first epoch':>13}{'total s':>10}"
-          f"{'test acc':>10}{'% of peak':>11}")
-    for name, ts, acc in rows:
-        later = ts[1:] or ts
-        share = 100.0 * flops / statistics.median(later) / (peak * 1e9) if peak > 0 else 0.0
-        print(f"{name:<16}{statistics.median(later):>18.3f}{ts[0]:>13.3f}{sum(ts):>10.2f}"
-              f"{acc:>10.4f}{share:>10.1f}%")
-    for other, other_times, _ in rows[1:]:
-        pairs = list(zip(rows[0][1], other_times))
-        ratio = statistics.median(a / b for a, b in (pairs[1:] or pairs))
-        target = "; issue 18's target: <= 0.25" if other.startswith("torch") else ""
-        print(f"\nepoch-time ratio nnfast / {other}: {ratio:.2f} (median over the epochs, each "
-              f"pair run back to back; <= 1.0 means nnfast is faster{target})")
-
+    rows = _race.race(columns, epochs, limits)
+    _race.report(rows, step_flops_per_image(xtr.shape[1]) * len(xtr), peak, threads,
+                 f" ({step_flops_per_image(xtr.shape[1])} per image)",
+                 "; issue 18's target: <= 0.25")
 
 if __name__ == "__main__":
     main()

@@ -21,11 +21,10 @@ single-thread flags before JAX is imported, which recent XLA releases may not fu
 from __future__ import annotations
 
 import argparse
-import contextlib
-import statistics
 import sys
 import time
 
+import _race
 import _tree  # noqa: F401  (the source tree's nnfast when it is built in place)
 
 DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
@@ -121,71 +120,25 @@ def main(argv=None):
 
     import nnfast
     threads = args.threads or nnfast.get_num_threads()
-    if not args.no_jax and threads == 1:   # XLA reads its flags when JAX is imported
-        import os
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_"
-                                   "eigen=false intra_op_parallelism_threads=1").strip()
+    _race.single_thread_jax(threads, not args.no_jax)
     epochs = 2 if args.quick and args.epochs == 10 else args.epochs
     xtr, ytr, xte, yte = load(args.data_dir)
     if args.quick:
         xtr, ytr = xtr[:10000], ytr[:10000]
     data = (xtr, ytr, xte, yte)
 
-    try:   # NumPy's BLAS gets the same thread count (nnfast itself does not call it)
-        from threadpoolctl import threadpool_limits
-        limits = threadpool_limits(limits=threads)
-    except ImportError:
-        limits = contextlib.nullcontext()
+    limits = _race.blas_limits(threads)
 
     info = nnfast.info()
     print(f"Fashion-MNIST {len(xtr)} train / {len(xte)} test, 784-256-128-10 relu, Adam 1e-3, "
           f"batch {args.batch_size}, {epochs} epochs, {threads} thread(s)")
     print(f"nnfast {info['version']} backend={info['backend']} kernel_path={info['kernel_path']} "
           f"cpu={','.join(info.get('cpu_features', []))}")
-    trainers = [("nnfast", nnfast_trainer(data, args.batch_size, threads, args.seed))]
-    if not args.no_torch:
-        try:
-            import torch
-        except ImportError:
-            print("PyTorch not installed: no comparison (pip install nnfast[bench])")
-        else:
-            trainers.append((f"torch {torch.__version__}",
-                             torch_trainer(data, args.batch_size, threads, args.seed)))
-    if not args.no_jax:
-        try:
-            import jax
-        except ImportError:
-            print("JAX not installed: no JAX column (pip install nnfast[bench])")
-        else:
-            trainers.append((f"jax {jax.__version__}",
-                             jax_trainer(data, args.batch_size, threads, args.seed)))
+    columns = _race.trainers(nnfast_trainer, torch_trainer, jax_trainer, args, data, threads)
     from peak import measured_peak
     peak = measured_peak(4, threads, 0.5 if args.quick else 1.5)
-    flops = STEP_FLOPS_PER_IMAGE * len(xtr)
-    times = {name: [] for name, _ in trainers}
-    with limits:
-        # epochs interleaved (nnfast, torch, nnfast, ...): a neighbour's load on a shared
-        # machine, which comes and goes, then falls on both columns alike
-        for i in range(epochs):
-            for name, (epoch, _) in trainers:  # no pause between them: users get none
-                times[name].append(epoch(i))
-        rows = [(name, times[name], accuracy()) for name, (_, accuracy) in trainers]
-
-    print(f"\nFMA peak {peak:.0f} GFLOP/s float32 on {threads} thread(s) (benchmarks/peak.py); "
-          f"{flops / 1e9:.1f} GFLOP per epoch")
-    print(f"\n{'framework':<16}{'s/epoch (median)':>18}{'first epoch':>13}{'total s':>10}"
-          f"{'test acc':>10}{'% of peak':>11}")
-    for name, times, acc in rows:
-        later = times[1:] or times
-        share = 100.0 * flops / statistics.median(later) / (peak * 1e9) if peak > 0 else 0.0
-        print(f"{name:<16}{statistics.median(later):>18.3f}{times[0]:>13.3f}{sum(times):>10.2f}"
-              f"{acc:>10.4f}{share:>10.0f}%")
-    for other, other_times, _ in rows[1:]:
-        pairs = list(zip(rows[0][1], other_times))
-        ratio = statistics.median(a / b for a, b in (pairs[1:] or pairs))
-        print(f"\nepoch-time ratio nnfast / {other}: {ratio:.2f} (median over the epochs, each "
-              f"pair run back to back; <= 1.0 means nnfast is faster)")
-
+    rows = _race.race(columns, epochs, limits)
+    _race.report(rows, STEP_FLOPS_PER_IMAGE * len(xtr), peak, threads)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,83 @@
+"""What bench_train.py and bench_cnn.py share: the thread settings, the framework columns, the
+interleaved epochs and the table (seconds per epoch, test accuracy, share of the FMA peak,
+ratios against nnfast).
+
+A trainer is a pair (epoch(i) -> seconds, accuracy() -> test accuracy). Epochs run interleaved
+(nnfast, torch, jax, nnfast, ...) with no pause between them, as in users' programs; a
+neighbour's load on a shared machine, which comes and goes, then falls on every column alike.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+
+
+def single_thread_jax(threads: int, use_jax: bool) -> None:
+    """Ask XLA for one thread when --threads 1 (its flags are read when JAX is imported; recent
+    XLA releases may not fully honour them)."""
+    if use_jax and threads == 1:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_"
+                                   "eigen=false intra_op_parallelism_threads=1").strip()
+
+
+def blas_limits(threads: int):
+    """NumPy's BLAS held to the same thread count (nnfast itself does not call it)."""
+    try:
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(limits=threads)
+    except ImportError:
+        return contextlib.nullcontext()
+
+
+def trainers(nnfast_trainer, torch_trainer, jax_trainer, args, data, threads) -> list:
+    """[(name, trainer)]: nnfast, then PyTorch and JAX where installed and not skipped."""
+    out = [("nnfast", nnfast_trainer(data, args.batch_size, threads, args.seed))]
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            print("PyTorch not installed: no comparison (pip install nnfast[bench])")
+        else:
+            out.append((f"torch {torch.__version__}",
+                        torch_trainer(data, args.batch_size, threads, args.seed)))
+    if not args.no_jax:
+        try:
+            import jax
+        except ImportError:
+            print("JAX not installed: no JAX column (pip install nnfast[bench])")
+        else:
+            out.append((f"jax {jax.__version__}",
+                        jax_trainer(data, args.batch_size, threads, args.seed)))
+    return out
+
+
+def race(columns: list, epochs: int, limits) -> list:
+    """[(name, epoch seconds, test accuracy)] after `epochs` interleaved epochs."""
+    times = {name: [] for name, _ in columns}
+    with limits:
+        for i in range(epochs):
+            for name, (epoch, _) in columns:  # no pause between them: users get none
+                times[name].append(epoch(i))
+        return [(name, times[name], accuracy()) for name, (_, accuracy) in columns]
+
+
+def report(rows: list, flops: float, peak: float, threads: int, flops_note: str = "",
+           torch_target: str = "") -> None:
+    """The table: median s/epoch (first epoch apart: one-time setup, JAX's compilation),
+    accuracy, % of the FMA peak; then nnfast's epoch-time ratio against each other column."""
+    print(f"\nFMA peak {peak:.0f} GFLOP/s float32 on {threads} thread(s) (benchmarks/peak.py); "
+          f"{flops / 1e9:.2f} GFLOP per epoch{flops_note}")
+    print(f"\n{'framework':<16}{'s/epoch (median)':>18}{'first epoch':>13}{'total s':>10}"
+          f"{'test acc':>10}{'% of peak':>11}")
+    for name, times, acc in rows:
+        later = times[1:] or times
+        share = 100.0 * flops / statistics.median(later) / (peak * 1e9) if peak > 0 else 0.0
+        print(f"{name:<16}{statistics.median(later):>18.3f}{times[0]:>13.3f}{sum(times):>10.2f}"
+              f"{acc:>10.4f}{share:>10.1f}%")
+    for other, other_times, _ in rows[1:]:
+        pairs = list(zip(rows[0][1], other_times))
+        ratio = statistics.median(a / b for a, b in (pairs[1:] or pairs))
+        target = torch_target if other.startswith("torch") else ""
+        print(f"\nepoch-time ratio nnfast / {other}: {ratio:.2f} (median over the epochs, each "
+              f"pair run back to back; <= 1.0 means nnfast is faster{target})")
