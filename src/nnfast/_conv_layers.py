@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from nnfast import initializers, ops, regularizers
-from nnfast._layer_base import _NEEDS_Z, Layer, _activation, _alpha
+from nnfast import ops
+from nnfast._layer_base import _NEEDS_Z, KernelLayer, Layer
 from nnfast.backends._ref_geometry import geometry, padding_mode, pair
 
 __all__ = ["AveragePooling2D", "Conv2D", "GlobalAveragePooling2D", "MaxPooling2D", "Reshape"]
@@ -43,7 +43,7 @@ def _pair_arg(layer, name: str, value) -> tuple:
     return pair(type(layer).__name__, name, value)
 
 
-class Conv2D(Layer):
+class Conv2D(KernelLayer):
     """2-D convolution, y = act(conv(x, kernel) + bias); kernel (kh, kw, in_channels, filters).
 
     Keras 3 arguments and defaults. "same" padding keeps ceil(size / stride) pixels, the odd
@@ -55,7 +55,6 @@ class Conv2D(Layer):
     (24, 24, 6)
     """
 
-    has_params = True
 
     def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
                  dilation_rate=(1, 1), activation=None, use_bias: bool = True,
@@ -72,16 +71,8 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D: strides > 1 cannot be combined with dilation_rate > 1 "
                              f"(as in Keras), got strides={self.strides} and "
                              f"dilation_rate={self.dilation_rate}")
-        self.activation = _activation(activation)
-        self.alpha = _alpha(self.activation, alpha)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        initializers.get(kernel_initializer)
-        initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.W = self.b = self.dW = self.db = None
-        self._scratch = None
+        self._init_kernel(activation, alpha, use_bias, kernel_initializer, bias_initializer,
+                          kernel_regularizer)
 
     def _geo(self, input_shape):
         h, w, _ = _image(self, input_shape)
@@ -99,36 +90,12 @@ class Conv2D(Layer):
             shapes.append(("bias", (self.filters,)))
         return shapes
 
-    def bind(self, params, grads):
-        self.W, self.dW = params[0], grads[0]
-        if self.use_bias:
-            self.b, self.db = params[1], grads[1]
-        if self.kernel_regularizer is not None:
-            self._scratch = np.empty_like(self.W)
-
     def init_params(self, rng):
         kh, kw, c, f = self.W.shape
-        fan_in, fan_out = kh * kw * c, kh * kw * f
-        self.W[...] = initializers.get(self.kernel_initializer)(self.W.shape, fan_in, fan_out, rng)
-        if self.use_bias:
-            self.b[...] = initializers.get(self.bias_initializer)(self.b.shape, fan_in, fan_out,
-                                                                  rng)
-
-    def _act(self, mode: str) -> str:
-        return "identity" if self.fused_head and mode != "predict" else self.activation
+        self._init_kernel_params(kh * kw * c, kh * kw * f, rng)
 
     def _geo_args(self):
         return self.strides, self.padding, self.dilation_rate
-
-    def workspace_shapes(self, need_dx, training):
-        shapes = {"y": self.output_shape}
-        if training:
-            shapes["dz"] = self.output_shape
-            if self.activation in _NEEDS_Z:
-                shapes["z"] = self.output_shape
-        if need_dx:
-            shapes["dx"] = self.input_shape
-        return shapes
 
     def forward(self, x, buf, mode, step):
         act = self._act(mode)
@@ -145,24 +112,11 @@ class Conv2D(Layer):
                                        need_dx=need_dx)
         return dx
 
-    def regularization(self, add_gradient):
-        reg = self.kernel_regularizer
-        if reg is None:
-            return 0.0
-        if add_gradient:
-            reg.add_gradient(self.W, self.dW, self._scratch)
-            return reg.loss(self.W, self._scratch)
-        return reg.loss(self.W, None)
-
     def get_config(self):
-        reg = self.kernel_regularizer
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "dilation_rate": list(self.dilation_rate),
-                "activation": self.activation, "alpha": self.alpha, "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer,
-                "kernel_regularizer": None if reg is None else reg.get_config()}
+                **self._kernel_config()}
 
 
 class _Pooling2D(Layer):

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from nnfast import initializers, regularizers
+
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "gelu_tanh",
                "silu", "softplus", "softmax", "log_softmax")
 _ALIASES = {None: "identity", "linear": "identity", "swish": "silu"}
@@ -140,3 +142,66 @@ class Layer:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
                          if k not in ("name", "input_shape"))
         return f"{type(self).__name__}({args})"
+
+
+class KernelLayer(Layer):
+    """What Dense and Conv2D share: a kernel W (and bias b) in the flat parameter buffer,
+    y = act(op(x, W) + b) with the bias and activation fused into the kernel's epilogue, an
+    optional kernel regularizer, and Keras' initializer arguments."""
+
+    has_params = True
+
+    def _init_kernel(self, activation, alpha, use_bias, kernel_initializer, bias_initializer,
+                     kernel_regularizer) -> None:
+        self.activation = _activation(activation)
+        self.alpha = _alpha(self.activation, alpha)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        initializers.get(kernel_initializer)
+        initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.W = self.b = self.dW = self.db = None
+        self._scratch = None
+
+    def bind(self, params, grads):
+        self.W, self.dW = params[0], grads[0]
+        if self.use_bias:
+            self.b, self.db = params[1], grads[1]
+        if self.kernel_regularizer is not None:
+            self._scratch = np.empty_like(self.W)
+
+    def _init_kernel_params(self, fan_in: int, fan_out: int, rng) -> None:
+        self.W[...] = initializers.get(self.kernel_initializer)(self.W.shape, fan_in, fan_out, rng)
+        if self.use_bias:
+            self.b[...] = initializers.get(self.bias_initializer)(self.b.shape, fan_in, fan_out,
+                                                                  rng)
+
+    def _act(self, mode: str) -> str:
+        return "identity" if self.fused_head and mode != "predict" else self.activation
+
+    def workspace_shapes(self, need_dx, training):
+        shapes = {"y": self.output_shape}
+        if training:
+            shapes["dz"] = self.output_shape
+            if self.activation in _NEEDS_Z:
+                shapes["z"] = self.output_shape
+        if need_dx:
+            shapes["dx"] = self.input_shape
+        return shapes
+
+    def regularization(self, add_gradient):
+        reg = self.kernel_regularizer
+        if reg is None:
+            return 0.0
+        if add_gradient:   # the training step: fit's thread alone uses the scratch array
+            reg.add_gradient(self.W, self.dW, self._scratch)
+            return reg.loss(self.W, self._scratch)
+        return reg.loss(self.W, None)   # evaluate, from any thread: no shared scratch
+
+    def _kernel_config(self) -> dict:
+        reg = self.kernel_regularizer
+        return {"activation": self.activation, "alpha": self.alpha, "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer,
+                "kernel_regularizer": None if reg is None else reg.get_config()}

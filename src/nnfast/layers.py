@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from nnfast import initializers, ops, regularizers
+from nnfast import ops
 
 # The base class and shared helpers live in _layer_base (so _conv_layers can use them too).
 from nnfast._layer_base import (  # noqa: E402,F401
@@ -29,6 +29,7 @@ from nnfast._layer_base import (  # noqa: E402,F401
     _DEFAULT_ALPHA,
     _NEEDS_Z,
     ACTIVATIONS,
+    KernelLayer,
     Layer,
     _activation,
     _alpha,
@@ -36,15 +37,13 @@ from nnfast._layer_base import (  # noqa: E402,F401
 )
 
 
-class Dense(Layer):
+class Dense(KernelLayer):
     """y = act(x @ W + b), W of shape (in, out).
 
     >>> from nnfast.layers import Dense
     >>> Dense(3, activation="softmax").activation
     'softmax'
     """
-
-    has_params = True
 
     def __init__(self, units: int, activation=None, use_bias: bool = True,
                  kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
@@ -62,16 +61,8 @@ class Dense(Layer):
             input_shape = (input_dim,)
         super().__init__(input_shape, name)
         self.units = int(units)
-        self.activation = _activation(activation)
-        self.alpha = _alpha(self.activation, alpha)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        initializers.get(kernel_initializer)
-        initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.W = self.b = self.dW = self.db = None
-        self._scratch = None
+        self._init_kernel(activation, alpha, use_bias, kernel_initializer, bias_initializer,
+                          kernel_regularizer)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 1:
@@ -85,31 +76,8 @@ class Dense(Layer):
             shapes.append(("bias", (self.units,)))
         return shapes
 
-    def bind(self, params, grads):
-        self.W, self.dW = params[0], grads[0]
-        if self.use_bias:
-            self.b, self.db = params[1], grads[1]
-        if self.kernel_regularizer is not None:
-            self._scratch = np.empty_like(self.W)
-
     def init_params(self, rng):
-        k, m = self.W.shape
-        self.W[...] = initializers.get(self.kernel_initializer)(self.W.shape, k, m, rng)
-        if self.use_bias:
-            self.b[...] = initializers.get(self.bias_initializer)(self.b.shape, k, m, rng)
-
-    def _act(self, mode: str) -> str:
-        return "identity" if self.fused_head and mode != "predict" else self.activation
-
-    def workspace_shapes(self, need_dx, training):
-        shapes = {"y": (self.units,)}
-        if training:
-            shapes["dz"] = (self.units,)
-            if self.activation in _NEEDS_Z:
-                shapes["z"] = (self.units,)
-        if need_dx:
-            shapes["dx"] = self.input_shape
-        return shapes
+        self._init_kernel_params(*self.W.shape, rng)
 
     def forward(self, x, buf, mode, step):
         act = self._act(mode)
@@ -124,22 +92,8 @@ class Dense(Layer):
                                       dz=buf["dz"], need_dx=need_dx)
         return dx
 
-    def regularization(self, add_gradient):
-        reg = self.kernel_regularizer
-        if reg is None:
-            return 0.0
-        if add_gradient:   # the training step: fit's thread alone uses the scratch array
-            reg.add_gradient(self.W, self.dW, self._scratch)
-            return reg.loss(self.W, self._scratch)
-        return reg.loss(self.W, None)   # evaluate, from any thread: no shared scratch
-
     def get_config(self):
-        reg = self.kernel_regularizer
-        return {**super().get_config(), "units": self.units, "activation": self.activation,
-                "alpha": self.alpha, "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer,
-                "kernel_regularizer": None if reg is None else reg.get_config()}
+        return {**super().get_config(), "units": self.units, **self._kernel_config()}
 
 
 def _rows(a):
