@@ -180,36 +180,9 @@ def jax_trainer(data, batch_size, threads, seed):
                 x = jax.nn.relu(x)
         return x
 
-    def loss_fn(p, x, y):
-        lp = jax.nn.log_softmax(logits(p, x))
-        return -jnp.mean(jnp.take_along_axis(lp, y[:, None], axis=1))
-
-    @jax.jit
-    def step(p, m, v, t, x, y):
-        g = jax.grad(loss_fn)(p, x, y)
-        t = t + 1
-        m = jax.tree_util.tree_map(lambda a, b: 0.9 * a + 0.1 * b, m, g)
-        v = jax.tree_util.tree_map(lambda a, b: 0.999 * a + 0.001 * b * b, v, g)
-        lr = 1e-3 * jnp.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-        p = jax.tree_util.tree_map(lambda w, a, b: w - lr * a / (jnp.sqrt(b) + 1e-8), p, m, v)
-        return p, m, v, t
-
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    state = [params, zeros, zeros, 0]
+    from nnfast.cli._rivals import jax_fit
+    epoch, state = jax_fit(logits, params, xtr, ytr, batch_size, seed)
     predict = jax.jit(lambda p, x: jnp.argmax(logits(p, x), axis=1))
-    rng = np.random.default_rng(seed)
-    n = len(xtr)
-
-    def epoch(i):
-        t0 = time.perf_counter()
-        perm = rng.permutation(n)
-        p, m, v, t = state
-        for start in range(0, n, batch_size):
-            idx = perm[start:start + batch_size]
-            p, m, v, t = step(p, m, v, t, xtr[idx], ytr[idx])
-        jax.block_until_ready(p)
-        state[:] = [p, m, v, t]
-        return time.perf_counter() - t0
 
     def accuracy():
         pred = np.concatenate([np.asarray(predict(state[0], xte[s:s + 1000]))
