@@ -80,6 +80,10 @@ int nnf_gemm_f64(double *C, int64_t ldc, const double *A, int64_t lda, const dou
 
 /* Test hook: workspace requests of more than `bytes` fail as if memory ran out (-1: none). */
 void nnf_gemm_set_alloc_limit(int64_t bytes);
+/* `bytes` of 64-byte-aligned scratch owned by the calling thread, kept between its calls and
+ * freed at thread exit (gemm.c), separate from the GEMM's own workspace; NULL when it cannot be
+ * had (or over the test hook's limit above). Valid until the thread's next call. */
+void *nnf_scratch(size_t bytes);
 /* Bytes held in the GEMM workspaces of all live threads (diagnostics and tests). */
 int64_t nnf_gemm_workspace_bytes(void);
 

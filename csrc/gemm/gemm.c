@@ -53,19 +53,23 @@ void nnf_gemm_set_alloc_limit(int64_t bytes) { nnf_gemm_alloc_limit = bytes; }
  * team members never allocate and a call that cannot get its memory fails before it writes C.
  * Freed when the thread exits (a pthread key destructor); short-lived Python threads would
  * otherwise leave their block behind (100 threads, one GEMM each: +234 MiB RSS). */
+#define NNF_WS_SLOTS 2 /* 0: the GEMM's packing; 1: a kernel's own scratch (nnf_scratch) */
 typedef struct {
-    void *raw;
-    size_t cap;
+    void *raw[NNF_WS_SLOTS];
+    size_t cap[NNF_WS_SLOTS];
 } nnf_ws_t;
 
 /* Bytes held in all threads' workspaces (a test hook reads it to see thread exits free them). */
 static int64_t nnf_ws_held = 0;
 int64_t nnf_gemm_workspace_bytes(void) { return __atomic_load_n(&nnf_ws_held, __ATOMIC_RELAXED); }
+static void nnf_ws_release_slot(nnf_ws_t *ws, int slot) {
+    if (ws->raw[slot]) __atomic_fetch_sub(&nnf_ws_held, (int64_t)ws->cap[slot], __ATOMIC_RELAXED);
+    free(ws->raw[slot]);
+    ws->raw[slot] = NULL;
+    ws->cap[slot] = 0;
+}
 static void nnf_ws_release(nnf_ws_t *ws) {
-    if (ws->raw) __atomic_fetch_sub(&nnf_ws_held, (int64_t)ws->cap, __ATOMIC_RELAXED);
-    free(ws->raw);
-    ws->raw = NULL;
-    ws->cap = 0;
+    for (int slot = 0; slot < NNF_WS_SLOTS; ++slot) nnf_ws_release_slot(ws, slot);
 }
 
 #if defined(_WIN32)
@@ -98,21 +102,29 @@ static nnf_ws_t *nnf_ws_get(void) {
 #endif
 
 /* `bytes` of 64-byte-aligned workspace for this call, or NULL when it cannot be had. */
-static void *nnf_workspace(size_t bytes) {
+static void *nnf_ws_slot(int slot, size_t bytes) {
     if (nnf_gemm_alloc_limit >= 0 && bytes > (size_t)nnf_gemm_alloc_limit) return NULL;
     nnf_ws_t *ws = nnf_ws_get();
     if (!ws) return NULL;
-    if (bytes > ws->cap) {
-        nnf_ws_release(ws);
+    if (bytes > ws->cap[slot]) {
+        nnf_ws_release_slot(ws, slot);
         size_t want = bytes + bytes / 4 + 4096;
         if (want < bytes || want + 64 < want) return NULL; /* size_t overflow */
-        ws->raw = malloc(want + 64);
-        if (!ws->raw) return NULL;
-        ws->cap = want;
+        ws->raw[slot] = malloc(want + 64);
+        if (!ws->raw[slot]) return NULL;
+        ws->cap[slot] = want;
         __atomic_fetch_add(&nnf_ws_held, (int64_t)want, __ATOMIC_RELAXED);
     }
-    return (void *)(((uintptr_t)ws->raw + 63) & ~(uintptr_t)63);
+    return (void *)(((uintptr_t)ws->raw[slot] + 63) & ~(uintptr_t)63);
 }
+
+static void *nnf_workspace(size_t bytes) { return nnf_ws_slot(0, bytes); }
+
+/* A kernel's own scratch (conv's im2col columns): the second block of the calling thread's
+ * workspace, kept between calls like the GEMM's, so a call does not map and fault in fresh
+ * pages (a 3.7 MB malloc per LeNet conv call cost ~1 ms of page faults). Valid until the
+ * thread's next nnf_scratch call; the GEMM (slot 0) never touches it. */
+void *nnf_scratch(size_t bytes) { return nnf_ws_slot(1, bytes); }
 
 /* Bytes of `elems` elements of `size` bytes, rounded up to a 64-byte multiple. */
 static size_t nnf_ws_bytes(int64_t elems, size_t size) {
