@@ -10,7 +10,10 @@
 #include "runtime/par.h"
 
 #define PAR_WORK 32768          /* elements copied below which im2col/col2im stay serial */
-#define COL_BLOCK (1 << 20)     /* workspace elements per block (4 MB f32): stays in L3 */
+/* Workspace elements per block (512 KB f32): the columns im2col writes stay in L2 for the GEMM
+ * that reads them next. LeNet at batch 64, 1 thread: conv1 3.2 -> 2.5 ms, conv2 1.0 -> 0.63 ms
+ * against 4 MB blocks (which spilled to L3). */
+#define COL_BLOCK (1 << 17)
 
 /* Images per block: as many as fit COL_BLOCK, at least one. Depends on shapes only. */
 static int64_t conv_block_images(const nnf_conv_geom_t *g) {

@@ -37,7 +37,13 @@ static void CV(im2col_part)(void *p, int64_t lo, int64_t hi, int w) {
                      * 6.5 ms in LeNet at batch 64) */
                     const T *restrict s = img + (ih * g->W + iw0) * C;
                     const int64_t len = g->KW * C;
-                    for (int64_t i = 0; i < len; ++i) d[i] = s[i];
+                    switch (len) {   /* the common short rows as fixed-length copies */
+                    case 3: for (int i = 0; i < 3; ++i) d[i] = s[i]; break;
+                    case 5: for (int i = 0; i < 5; ++i) d[i] = s[i]; break;
+                    case 7: for (int i = 0; i < 7; ++i) d[i] = s[i]; break;
+                    case 9: for (int i = 0; i < 9; ++i) d[i] = s[i]; break;
+                    default: for (int64_t i = 0; i < len; ++i) d[i] = s[i];
+                    }
                     continue;
                 }
                 for (int64_t kw = 0; kw < g->KW; ++kw) {
