@@ -72,15 +72,16 @@ def test_training_step_allocates_no_array_after_the_first_batch():
         pytest.skip("needs the compiled backend (the reference allocates temporaries by design)")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64 * 24, 256)).astype(np.float32)
-    y = rng.integers(0, 10, len(x))
+    y = rng.integers(0, 64, len(x))
     model = nnfast.Sequential([Dense(256, "relu", input_dim=256), Dropout(0.1),
-                               Dense(10, "softmax")], seed=0)
+                               Dense(64, "softmax")], seed=0)
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     tracer = _TraceSteps(4, 20)
     model.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[tracer])
-    # The smallest per-step array is 64 x 10 floats (2.5 kB), the activations 64 kB each:
-    # the callbacks' small Python objects are all that may appear.
-    assert tracer.growth is not None and tracer.growth < 2048, tracer.growth
+    # The smallest per-step matrix is 64 x 64 floats (16 kB), the activations 64 kB each: the
+    # callbacks' and the step's small Python objects are all that may appear (2.1 kB was seen on
+    # the generic path, so the bound leaves room for them, not for any matrix)
+    assert tracer.growth is not None and tracer.growth < 8192, tracer.growth
 
 
 @pytest.mark.parametrize("one_call", [True, False], ids=["one_call_step", "per_layer"])
