@@ -30,6 +30,21 @@ def blas_limits(threads: int):
         return contextlib.nullcontext()
 
 
+def nnfast_columns(model, data, batch_size: int, seed: int):
+    """(epoch(i) -> seconds, accuracy() -> test accuracy) of a compiled nnfast model on data =
+    (x_train, y_train, x_test, y_test): one fit epoch per call, reshuffled with seed + i."""
+    import time
+
+    xtr, ytr, xte, yte = data
+
+    def epoch(i):
+        t0 = time.perf_counter()
+        model.fit(xtr, ytr, epochs=1, batch_size=batch_size, verbose=0, seed=seed + i)
+        return time.perf_counter() - t0
+
+    return epoch, lambda: model.evaluate(xte, yte, batch_size=1024)["accuracy"]
+
+
 def trainers(nnfast_trainer, torch_trainer, jax_trainer, args, data, threads) -> list:
     """[(name, trainer)]: nnfast, then PyTorch and JAX where installed and not skipped."""
     out = [("nnfast", nnfast_trainer(data, args.batch_size, threads, args.seed))]

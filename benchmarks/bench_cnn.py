@@ -90,12 +90,7 @@ def nnfast_trainer(data, batch_size, threads, seed):
     model.compile(nnfast.optimizers.Adam(1e-3, epsilon=1e-8),
                   "sparse_categorical_crossentropy", ["accuracy"])
 
-    def epoch(i):
-        t0 = time.perf_counter()
-        model.fit(xtr, ytr, epochs=1, batch_size=batch_size, verbose=0, seed=seed + i)
-        return time.perf_counter() - t0
-
-    return epoch, lambda: model.evaluate(xte, yte, batch_size=1024)["accuracy"]
+    return _race.nnfast_columns(model, data, batch_size, seed)
 
 
 def torch_trainer(data, batch_size, threads, seed):
