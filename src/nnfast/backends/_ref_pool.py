@@ -42,6 +42,15 @@ def _check_dy(fn, dy, dtype, shape):
         raise ValueError(f"{fn}: dy must have shape {shape} (the pooled x), got {dy.shape}")
 
 
+def _pooled_out(fn: str, x, g: dict, dtype, out):
+    """(shape, out) of a pooling forward: (N, OH, OW, C), out checked or allocated."""
+    shape = (x.shape[0], g["OH"], g["OW"], x.shape[3])
+    if out is None:
+        return shape, np.empty(shape, dtype)
+    _check_out(fn, "out", out, shape, dtype, (x,))
+    return shape, out
+
+
 def max_pool2d_forward(x, pool_size=2, strides=None, padding="valid", out=None, argmax=None):
     """y = max over each window, and argmax (N, OH, OW, C) int64: (ih*W + iw)*C + c of the
     first maximum in row-major window order (the first NaN wins, so NaN propagates). Returns
@@ -56,11 +65,7 @@ def max_pool2d_forward(x, pool_size=2, strides=None, padding="valid", out=None, 
     fn = "max_pool2d_forward"
     dtype, g = _pool_geometry(fn, x, pool_size, strides, padding)
     n, h, w, c = x.shape
-    shape = (n, g["OH"], g["OW"], c)
-    if out is None:
-        out = np.empty(shape, dtype)
-    else:
-        _check_out(fn, "out", out, shape, dtype, (x,))
+    shape, out = _pooled_out(fn, x, g, dtype, out)
     if argmax is None:
         argmax = np.empty(shape, np.int64)
     else:
@@ -133,12 +138,8 @@ def avg_pool2d_forward(x, pool_size=2, strides=None, padding="valid", out=None):
     """
     fn = "avg_pool2d_forward"
     dtype, g = _pool_geometry(fn, x, pool_size, strides, padding)
-    n, h, w, c = x.shape
-    shape = (n, g["OH"], g["OW"], c)
-    if out is None:
-        out = np.empty(shape, dtype)
-    else:
-        _check_out(fn, "out", out, shape, dtype, (x,))
+    h, w = x.shape[1:3]
+    shape, out = _pooled_out(fn, x, g, dtype, out)
     for oh, ow, rows, cols in _windows(g, h, w):
         win = x[:, rows.start:rows.stop, cols.start:cols.stop, :]
         out[:, oh, ow, :] = win.sum(axis=(1, 2)) / dtype.type(len(rows) * len(cols))
