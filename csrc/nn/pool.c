@@ -22,12 +22,16 @@ static int pool_threads(int64_t work, int nthreads) { return work > PAR_WORK ? n
 
 #define T float
 #define SFX f32
+#define TBITS uint32_t
 #include "pool_tmpl.h"
 #undef T
 #undef SFX
+#undef TBITS
 
 #define T double
 #define SFX f64
+#define TBITS uint64_t
 #include "pool_tmpl.h"
 #undef T
 #undef SFX
+#undef TBITS

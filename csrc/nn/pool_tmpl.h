@@ -1,4 +1,5 @@
-/* pool.c's body, included once per dtype with T (float | double) and SFX (f32 | f64). */
+/* pool.c's body, included once per dtype with T (float | double), SFX (f32 | f64) and TBITS
+ * (uint32_t | uint64_t: T's bits). */
 #define PL_CAT_(a, b) a##b
 #define PL_CAT(a, b) PL_CAT_(a, b)
 #define PL(name) PL_CAT(name##_, SFX)
@@ -8,35 +9,55 @@ typedef struct {
     const nnf_conv_geom_t *g;
 } PL(pool_ctx);
 
-/* Output rows r = n*OH + oh in [lo, hi). */
+/* take ? v : m without a branch, on the values' bits. */
+static inline T PL(pool_select)(int take, T v, T m) {
+    TBITS bv, bm;
+    memcpy(&bv, &v, sizeof v);
+    memcpy(&bm, &m, sizeof m);
+    const TBITS mask = (TBITS)0 - (TBITS)take;
+    bm = (bv & mask) | (bm & ~mask);
+    memcpy(&m, &bm, sizeof m);
+    return m;
+}
+
+/* Output rows r = n*OH + oh in [lo, hi). The geometry is read into locals: the build has
+ * -fno-strict-aliasing, so every store through yo/ao would otherwise reload it. The max is a
+ * select, not a branch: on real activations "v > m" is a coin toss, and a mispredicted branch
+ * per element made this 4x slower than the select. */
 static void PL(maxpool_part)(void *p, int64_t lo, int64_t hi, int w) {
     const PL(pool_ctx) *c = (const PL(pool_ctx) *)p;
     const nnf_conv_geom_t *g = c->g;
-    const int64_t C = g->C;
+    const int64_t C = g->C, H = g->H, W = g->W, OH = g->OH, OW = g->OW;
+    const int64_t SH = g->SH, SW = g->SW, PT = g->PT, PLp = g->PL, KH = g->KH, KW = g->KW;
+    T *const y = c->y;
+    int64_t *const arg = c->arg;
+    const T *const x = c->x;
     (void)w;
     for (int64_t r = lo; r < hi; ++r) {
-        int64_t n = r / g->OH, oh = r % g->OH, h0, h1, w0, w1;
-        const T *img = c->x + n * g->H * g->W * C;
-        pool_taps(oh, g->SH, g->PT, g->KH, g->H, &h0, &h1);
-        for (int64_t ow = 0; ow < g->OW; ++ow) {
-            T *restrict yo = c->y + (r * g->OW + ow) * C;
-            int64_t *restrict ao = c->arg + (r * g->OW + ow) * C;
-            int first = 1;
-            pool_taps(ow, g->SW, g->PL, g->KW, g->W, &w0, &w1);
+        int64_t n = r / OH, oh = r % OH, h0, h1, w0, w1;
+        const T *img = x + n * H * W * C;
+        pool_taps(oh, SH, PT, KH, H, &h0, &h1);
+        for (int64_t ow = 0; ow < OW; ++ow) {
+            T *restrict yo = y + (r * OW + ow) * C;
+            int64_t *restrict ao = arg + (r * OW + ow) * C;
+            pool_taps(ow, SW, PLp, KW, W, &w0, &w1);
+            /* taps outer, channels inner: C independent select chains (channels inner keeps
+             * each chain's select latency off the critical path) */
+            const int64_t b0 = ((oh * SH - PT + h0) * W + ow * SW - PLp + w0) * C;
+            for (int64_t k = 0; k < C; ++k) { yo[k] = img[b0 + k]; ao[k] = b0 + k; }
             for (int64_t kh = h0; kh < h1; ++kh) {
-                int64_t ih = oh * g->SH - g->PT + kh;
-                for (int64_t kw = w0; kw < w1; ++kw) {
-                    int64_t iw = ow * g->SW - g->PL + kw, base = (ih * g->W + iw) * C;
+                const int64_t row = ((oh * SH - PT + kh) * W + ow * SW - PLp) * C;
+                for (int64_t kw = kh == h0 ? w0 + 1 : w0; kw < w1; ++kw) {
+                    const int64_t base = row + kw * C;
                     const T *restrict s = img + base;
-                    if (first) {
-                        for (int64_t k = 0; k < C; ++k) { yo[k] = s[k]; ao[k] = base + k; }
-                        first = 0;
-                        continue;
-                    }
                     for (int64_t k = 0; k < C; ++k) {
-                        T v = s[k], m = yo[k];
-                        /* take v when larger, or when the first NaN: NaN then sticks */
-                        if (m == m && (v > m || v != v)) { yo[k] = v; ao[k] = base + k; }
+                        const T v = s[k], m = yo[k];
+                        /* take v when larger, or when the first NaN (not after one: m == m) */
+                        const int take = !(v <= m) & (m == m);
+                        /* as masks: gcc turns "take ? v : m" back into a branch */
+                        const int64_t keep = (int64_t)take - 1;   /* 0: take v; -1: keep m */
+                        yo[k] = PL(pool_select)(take, v, m);
+                        ao[k] = (ao[k] & keep) | ((base + k) & ~keep);
                     }
                 }
             }
