@@ -150,3 +150,7 @@ static size_t nnf_ws_bytes(int64_t elems, size_t size) {
 #undef SFX
 #undef KERN
 #undef ACTIVE_KERNEL
+
+int nnf_gemm_nr(int dtype_size) {
+    return dtype_size == 4 ? nnf_active_kernel_f32()->nr : nnf_active_kernel_f64()->nr;
+}

@@ -72,6 +72,26 @@ void nnf_gemm_set_path(int path);
 extern int nnf_gemm_swap_enabled;
 void nnf_gemm_set_swap(int on);
 
+/* GEMM with an implicit B (gemm.c; used by the convolutions in csrc/nn/conv_tmpl.h):
+ * C = op(A)[m,k] @ B[k,n] (beta 0 or 1 on C), where B exists only as packb, which writes the
+ * NR-column panel of B[p0:p0+kc, j0:j0+nc] at dst (element (p, j) at p*NR + j; columns past nc
+ * zero). tc: C is stored transposed (element (i, j) at C[j*ldc + i]). Runs the small nest (A in
+ * place, a packed panel per task), so each element is the same FMA chain over p as in
+ * nnf_gemm_* of an explicit B. Returns NNF_OK; NNF_ERR_NOMEM (C untouched); or -1 when m is
+ * too large for the small nest (C untouched: the caller takes its explicit path). NR of the
+ * active path: nnf_gemm_nr(dtype_size). */
+typedef void (*nnf_packb_f32)(void *ctx, float *dst, int64_t p0, int64_t kc, int64_t j0,
+                              int64_t nc, int NR);
+typedef void (*nnf_packb_f64)(void *ctx, double *dst, int64_t p0, int64_t kc, int64_t j0,
+                              int64_t nc, int NR);
+int nnf_gemm_cb_f32(float *C, int64_t ldc, int tc, const float *A, int64_t lda, int trans_a,
+                    nnf_packb_f32 packb, void *ctx, int64_t m, int64_t n, int64_t k, float beta,
+                    int nthreads);
+int nnf_gemm_cb_f64(double *C, int64_t ldc, int tc, const double *A, int64_t lda, int trans_a,
+                    nnf_packb_f64 packb, void *ctx, int64_t m, int64_t n, int64_t k, double beta,
+                    int nthreads);
+int nnf_gemm_nr(int dtype_size);
+
 /* Microkernels: nnf_<s|d>gemm_ukr_<isa>_<MR>x<NR>. */
 void nnf_sgemm_ukr_generic_4x8(int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa,
                                const float *b, int64_t ldb, float beta, float *c, int64_t ldc);

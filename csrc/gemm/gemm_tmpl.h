@@ -234,6 +234,9 @@ typedef struct {
     int64_t slice;
     int64_t kspan; /* small nest: K extent of one packed B panel */
     int nthr;      /* threads the call may use (chunks are planned for this many) */
+    /* implicit B (nnf_gemm_cb_*): its panels come from packb(packb_ctx, ...), B is NULL */
+    void (*packb)(void *ctx, T *dst, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int NR);
+    void *packb_ctx;
 } FN(gemm_args);
 
 /* One job of a nest: the call's arguments and the block the job covers. */
@@ -251,7 +254,7 @@ typedef struct {
  * stride) put a panel's rows in too few cache sets, and there the copy wins. */
 static inline int FN(small_bdirect)(const FN(gemm_args) *g) {
     const int64_t mpan = (g->m + g->kd->mr - 1) / g->kd->mr;
-    return !g->tb && mpan <= 8 && g->ldb * (int64_t)sizeof(T) <= 2048;
+    return !g->packb && !g->tb && mpan <= 8 && g->ldb * (int64_t)sizeof(T) <= 2048;
 }
 
 /* Whole-K panels: a packed panel holds every K block (up to NNF_SMALL_PANEL_BYTES, in L2)
@@ -261,7 +264,8 @@ static inline int FN(small_bdirect)(const FN(gemm_args) *g) {
  * transposed). Not with A transposed: a tile's A then spans K cache lines that the next
  * tile reuses from L1 only when they are one K block long (8% slower whole). */
 static inline int64_t FN(small_kspan)(const FN(gemm_args) *g) {
-    const int whole = !FN(small_bdirect)(g) && !g->ta &&
+    /* an implicit B is packed once per panel either way; its A (a conv's filters) is small */
+    const int whole = !FN(small_bdirect)(g) && (!g->ta || g->packb) &&
                       g->k * g->kd->nr * (int64_t)sizeof(T) <= NNF_SMALL_PANEL_BYTES;
     return whole ? g->k : g->kcb;
 }
@@ -284,7 +288,8 @@ static void FN(small_part)(void *ctx, int64_t t0, int64_t t1, int worker) {
         const int direct = bdirect && nr == NR;
         const int64_t ldbp = direct ? g->ldb : NR;
         const T *bp = direct ? g->B + p0 * g->ldb + j0 : bbuf;
-        if (!direct) FN(pack_b)(bbuf, g->B, g->ldb, g->tb, p0, ks, j0, nr, NR);
+        if (g->packb) g->packb(g->packb_ctx, bbuf, p0, ks, j0, nr, NR);
+        else if (!direct) FN(pack_b)(bbuf, g->B, g->ldb, g->tb, p0, ks, j0, nr, NR);
         for (int64_t r = r0; r < r1; ++r) {
             int64_t i0, mr;
             FN(row_tile)(r, m, MR, &i0, &mr);
@@ -549,6 +554,7 @@ int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const
     g.m = m; g.n = n; g.k = k; g.ta = trans_a; g.tb = trans_b;
     g.alpha = alpha; g.beta = beta; g.ep = ep; g.bpack = (T *)0; g.tc = 0; g.cols = 0;
     g.slices = (T *)0; g.slice = 0; g.kspan = 0; g.nthr = 1;
+    g.packb = 0; g.packb_ctx = 0;
     /* Narrow n (under two NR panels, the last partly empty): compute C^T = op(B)^T op(A)^T
      * instead, so the vector lanes run along m. Taken when it saves a quarter of the lane work
      * (n * ceil(m/NR) against m * ceil(n/NR)); every element is still one FMA chain over p, so
@@ -610,6 +616,38 @@ int NNF_CAT(nnf_gemm_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T 
                             T beta, int nthreads) {
     return NNF_CAT(nnf_gemm_ep_, SFX)(C, ldc, A, lda, B, ldb, m, n, k, trans_a, trans_b, alpha,
                                       beta, (const nnf_epilogue_t *)0, nthreads);
+}
+
+int NNF_CAT(nnf_gemm_cb_, SFX)(T *C, int64_t ldc, int tc, const T *A, int64_t lda, int trans_a,
+                               void (*packb)(void *, T *, int64_t, int64_t, int64_t, int64_t,
+                                             int),
+                               void *ctx, int64_t m, int64_t n, int64_t k, T beta,
+                               int nthreads) {
+    FN(gemm_args) g = {0};
+    g.kd = ACTIVE_KERNEL();
+    g.kcb = nnf_k_block(k, g.kd->kc);
+    if (m * g.kcb > g.kd->mc * g.kd->kc) return -1;
+    if (m <= 0 || n <= 0) return NNF_OK;
+    if (k <= 0) {
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j)
+                if (beta == (T)0) C[tc ? j * ldc + i : i * ldc + j] = 0;
+        return NNF_OK;
+    }
+    g.C = C; g.ldc = ldc; g.tc = tc; g.A = A; g.lda = lda; g.ta = trans_a;
+    g.m = m; g.n = n; g.k = k; g.alpha = (T)1; g.beta = beta;
+    g.packb = packb; g.packb_ctx = ctx;
+    const double flops = 2.0 * (double)m * (double)n * (double)k;
+    int nthr = (nthreads > 1 && flops >= NNF_GEMM_MT_FLOPS) ? nthreads : 1;
+    if (nthr > NNF_MAX_THREADS) nthr = NNF_MAX_THREADS;
+    g.kspan = FN(small_kspan)(&g);
+    g.slice = (int64_t)(nnf_ws_bytes(g.kspan * g.kd->nr, sizeof(T)) / sizeof(T));
+    char *ws = (char *)nnf_workspace((size_t)nthr * (size_t)g.slice * sizeof(T));
+    if (!ws) return NNF_ERR_NOMEM;
+    g.slices = (T *)ws;
+    g.nthr = nthr;
+    FN(small_run)(&g);
+    return NNF_OK;
 }
 
 #undef FN

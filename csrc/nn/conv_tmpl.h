@@ -12,48 +12,68 @@ typedef struct {
 } CV(conv_ctx);
 
 /* Rows [lo, hi) of the block's output-row list (image n0 + r / OH, output row r % OH): each
- * output pixel's KH*KW*C taps, zeros outside the image. */
+ * output pixel's KH*KW*C taps, zeros outside the image. The geometry is read into locals (the
+ * build has -fno-strict-aliasing: each store would reload it from g), and each kernel row's
+ * in-image output range is found once per row, so the copies run without bounds checks. */
 static void CV(im2col_part)(void *p, int64_t lo, int64_t hi, int w) {
     const CV(conv_ctx) *c = (const CV(conv_ctx) *)p;
     const nnf_conv_geom_t *g = c->g;
-    const int64_t C = g->C, Kc = g->KH * g->KW * C;
+    const int64_t C = g->C, H = g->H, W = g->W, OH = g->OH, OW = g->OW, KH = g->KH, KW = g->KW;
+    const int64_t SH = g->SH, SW = g->SW, PT = g->PT, PLf = g->PL, DH = g->DH, DW = g->DW;
+    const int64_t Kc = KH * KW * C, KWC = KW * C;
+    /* output columns whose whole kernel row lies inside the image: iw0 >= 0 and
+     * iw0 + (KW-1)*DW < W, iw0 = ow*SW - PL */
+    int64_t owa = (PLf + SW - 1) / SW, owb = OW;
+    if ((OW - 1) * SW - PLf + (KW - 1) * DW >= W) {
+        const int64_t last = W - 1 - (KW - 1) * DW + PLf;   /* ow*SW <= last */
+        owb = last < 0 ? 0 : last / SW + 1;
+        if (owb > OW) owb = OW;
+    }
+    if (owa > owb) owa = owb;
+    T *const cols = c->cols;
+    const T *const x = c->x;
     (void)w;
     for (int64_t r = lo; r < hi; ++r) {
-        int64_t n = c->n0 + r / g->OH, oh = r % g->OH;
-        const T *img = c->x + n * g->H * g->W * C;
-        for (int64_t ow = 0; ow < g->OW; ++ow) {
-            T *dst = c->cols + (r * g->OW + ow) * Kc;
-            for (int64_t kh = 0; kh < g->KH; ++kh) {
-                int64_t ih = oh * g->SH - g->PT + kh * g->DH;
-                T *d = dst + kh * g->KW * C;
-                if (ih < 0 || ih >= g->H) {
-                    memset(d, 0, (size_t)(g->KW * C) * sizeof(T));
-                    continue;
-                }
-                const int64_t iw0 = ow * g->SW - g->PL;
-                if (g->DW == 1 && iw0 >= 0 && iw0 + g->KW <= g->W) {
-                    /* the window's row lies inside the image: KW*C adjacent values, copied in
-                     * one loop (a memcpy per tap of C = 1 value cost ~6 ns each: 5 of conv1's
-                     * 6.5 ms in LeNet at batch 64) */
-                    const T *restrict s = img + (ih * g->W + iw0) * C;
-                    const int64_t len = g->KW * C;
-                    switch (len) {   /* the common short rows as fixed-length copies */
-                    case 3: for (int i = 0; i < 3; ++i) d[i] = s[i]; break;
-                    case 5: for (int i = 0; i < 5; ++i) d[i] = s[i]; break;
-                    case 7: for (int i = 0; i < 7; ++i) d[i] = s[i]; break;
-                    case 9: for (int i = 0; i < 9; ++i) d[i] = s[i]; break;
-                    default: for (int64_t i = 0; i < len; ++i) d[i] = s[i];
-                    }
-                    continue;
-                }
-                for (int64_t kw = 0; kw < g->KW; ++kw) {
-                    int64_t iw = iw0 + kw * g->DW;
-                    T *restrict dk = d + kw * C;
-                    if (iw < 0 || iw >= g->W) {
-                        for (int64_t k = 0; k < C; ++k) dk[k] = 0;
+        const int64_t n = c->n0 + r / OH, oh = r % OH;
+        const T *img = x + n * H * W * C;
+        T *const rowc = cols + r * OW * Kc;
+        for (int64_t kh = 0; kh < KH; ++kh) {
+            const int64_t ih = oh * SH - PT + kh * DH;
+            T *const dk = rowc + kh * KWC;
+            if (ih < 0 || ih >= H) {
+                for (int64_t ow = 0; ow < OW; ++ow) memset(dk + ow * Kc, 0, (size_t)KWC * sizeof(T));
+                continue;
+            }
+            const T *const srow = img + ih * W * C;
+            /* edge columns [0, owa) and [owb, OW): tap by tap, zeros outside */
+            for (int64_t e = 0; e < OW - (owb - owa); ++e) {
+                const int64_t ow = e < owa ? e : owb + (e - owa);
+                T *restrict d = dk + ow * Kc;
+                const int64_t iw0 = ow * SW - PLf;
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                    const int64_t iw = iw0 + kw * DW;
+                    if (iw < 0 || iw >= W) {
+                        for (int64_t k = 0; k < C; ++k) d[kw * C + k] = 0;
                     } else {
-                        const T *restrict s = img + (ih * g->W + iw) * C;
-                        for (int64_t k = 0; k < C; ++k) dk[k] = s[k];
+                        const T *restrict s = srow + iw * C;
+                        for (int64_t k = 0; k < C; ++k) d[kw * C + k] = s[k];
+                    }
+                }
+            }
+            /* interior columns: the kernel row in the image */
+            if (DW == 1) {
+                for (int64_t ow = owa; ow < owb; ++ow) {
+                    T *restrict d = dk + ow * Kc;
+                    const T *restrict s = srow + (ow * SW - PLf) * C;
+                    for (int64_t i = 0; i < KWC; ++i) d[i] = s[i];
+                }
+            } else {
+                for (int64_t ow = owa; ow < owb; ++ow) {
+                    T *restrict d = dk + ow * Kc;
+                    const T *restrict s0 = srow + (ow * SW - PLf) * C;
+                    for (int64_t kw = 0; kw < KW; ++kw) {
+                        const T *restrict s = s0 + kw * DW * C;
+                        for (int64_t k = 0; k < C; ++k) d[kw * C + k] = s[k];
                     }
                 }
             }
