@@ -536,7 +536,7 @@ int nnf_batchnorm_bwd_f64(double *dx, double *dgamma, double *dbeta, const doubl
  * and ws1, each of min(N, images) x (widest n_out of the ops but the last) elements; arg holds
  * min(N, images) x (largest max-pool n_out) int64 (NULL without max pooling). Every op is the
  * kernel the layer-by-layer path calls, and an image's result does not depend on the images
- * sharing the call (tests/test_plan_conv.py checks it for each kind), so y is bit-identical to
+ * sharing the call (tests/test_plan_conv.py checks it per kernel), so y is bit-identical to
  * running the layers one by one over the whole batch, for any `images` and nthreads.
  * Returns the first failing kernel's status (NNF_ERR_NOMEM); y then holds the blocks finished
  * before. */
