@@ -513,6 +513,56 @@ int nnf_batchnorm_bwd_f64(double *dx, double *dgamma, double *dbeta, const doubl
                           const double *xhat, const double *gamma, const double *inv_std,
                           int64_t R, int64_t C, int accumulate, int nthreads);
 
+/* ------------------------------------------ inference plan of a network (netplan.c) ---- */
+/* (issues 13, 18) y = op_{n-1}( ... op_0(x)) over N images (or rows) in one call: the forward
+ * pass, predict mode, of a network with convolution, pooling, batch-norm, dense and activation
+ * layers. A sibling of nnf_mlp_fwd_* rather than more kinds in its op list: these ops carry a
+ * window geometry and per-channel arrays, and the MLP plan's batch-1 path (row blocks, a
+ * transposed x read in place) stays as it is. Reshape, Flatten and inference-time Dropout have
+ * no op: an image is one contiguous row of n_in elements (channels last) in every layout.
+ * Each op reads n_in and writes n_out elements per image:
+ *   NNF_NET_DENSE      y = act(x W + b), W (n_in x n_out), b (n_out) or NULL: nnf_dense_fwd_*
+ *   NNF_NET_ACT        y = act(x) over rows of n_out elements: nnf_activation_fwd_* (in place
+ *                      in the workspace)
+ *   NNF_NET_CONV2D     y = act(conv(x, W) + b), W (KH, KW, C, F), geometry g (g.N is ignored:
+ *                      set per block): nnf_conv2d_fwd_* with z = NULL
+ *   NNF_NET_MAXPOOL2D  nnf_maxpool2d_fwd_* (its argmax goes to the caller's `arg` workspace)
+ *   NNF_NET_AVGPOOL2D  nnf_avgpool2d_fwd_*
+ *   NNF_NET_GAVGPOOL2D y (C) = mean over the n_in / C pixels: nnf_gavgpool2d_fwd_*, C = g.C
+ *   NNF_NET_BATCHNORM  y = (x - mean) * gamma / sqrt(var + eps) + beta over channels g.C:
+ *                      nnf_batchnorm_infer_fwd_* (gamma, beta NULL: 1 and 0)
+ * nops >= 1. x (N, n_in of op 0) row-major contiguous; y (N, n_out of the last op). Images
+ * run through all ops in blocks of `images` (nnf_net_block_images), ping-ponging between ws0
+ * and ws1, each of min(N, images) x (widest n_out of the ops but the last) elements; arg holds
+ * min(N, images) x (largest max-pool n_out) int64 (NULL without max pooling). Every op is the
+ * kernel the layer-by-layer path calls, and an image's result does not depend on the images
+ * sharing the call (tests/test_plan_conv.py checks it per kernel), so y is bit-identical to
+ * running the layers one by one over the whole batch, for any `images` and nthreads.
+ * Returns the first failing kernel's status (NNF_ERR_NOMEM); y then holds the blocks finished
+ * before. */
+enum nnf_net_kind {
+    NNF_NET_DENSE = 0, NNF_NET_ACT = 1, NNF_NET_CONV2D = 2, NNF_NET_MAXPOOL2D = 3,
+    NNF_NET_AVGPOOL2D = 4, NNF_NET_GAVGPOOL2D = 5, NNF_NET_BATCHNORM = 6
+};
+typedef struct {
+    int kind;                 /* enum nnf_net_kind */
+    const void *W, *b;        /* dense, conv: the kernel and bias (or NULL); float or double */
+    const void *gamma, *beta; /* batch norm: (C) or NULL */
+    const void *mean, *var;   /* batch norm: the moving statistics (C) */
+    nnf_conv_geom_t g;        /* conv, pools: the window of one image; gap, batch norm: g.C */
+    int64_t n_in, n_out;      /* elements per image read and written */
+    int act;                  /* dense, act, conv: enum nnf_act */
+    double alpha;             /* its parameter */
+    double eps;               /* batch norm */
+} nnf_net_op_t;
+/* Images per block: the block's widest activation in about 2 MiB (the reasons: netplan.c). */
+int64_t nnf_net_block_images(const nnf_net_op_t *ops, int64_t nops, int64_t K, int dtype_size);
+int nnf_net_fwd_f32(float *y, const float *x, const nnf_net_op_t *ops, int64_t nops, float *ws0,
+                    float *ws1, int64_t *arg, int64_t N, int64_t images, int nthreads);
+int nnf_net_fwd_f64(double *y, const double *x, const nnf_net_op_t *ops, int64_t nops,
+                    double *ws0, double *ws1, int64_t *arg, int64_t N, int64_t images,
+                    int nthreads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -150,6 +150,42 @@ def _make_bn_bwd_acc(g: Gen, shape):
 BN_MOVING = ("moving_mean", "moving_variance")
 BN_TOL = ({"float32": 2e-5, "float64": 1e-12}, {"float32": 2e-5, "float64": 1e-12})
 
+# ---- NetPlan(layers, input_shape, dtype).forward(x) (more: tests/test_plan_conv.py)
+# (N, H, W, C, kernel, stride, dilation, padding): conv(act) - max pool - batch norm - conv -
+# avg pool (same) - activation(act) - flatten - dense(softmax)
+NET_SHAPES = [(0, 6, 6, 1, 3, 1, 1, "same"), (1, 5, 7, 1, 1, 1, 1, "valid"),
+              (2, 9, 8, 3, 3, 2, 1, "same"), (3, 11, 9, 1, 3, 1, 2, "same"),
+              (5, 12, 12, 3, 5, 1, 1, "valid"), (130, 16, 16, 2, 3, 1, 1, "same")]
+
+
+def _make_netplan(act, alpha):
+    def make(g: Gen, shape):
+        n, h, w, c, k, s, d, pad = shape
+        x = g.array((n, h, w, c))
+        W1 = g.contiguous((k, k, c, 4)) / g.dtype.type(np.sqrt(k * k * c))
+        W2 = g.contiguous((3, 3, 4, 5)) / g.dtype.type(6)
+        layers = [("conv2d", W1, g.contiguous((4,)), s, pad, d, act, alpha),
+                  ("max_pool2d", 2, None, "same"), ("batch_norm", *_bn_params(g, 4), 1e-3),
+                  ("conv2d", W2, None, 1, "same", 1, "identity", 0.0),
+                  ("avg_pool2d", 3, 2, "same"), ("activation", act, alpha)]
+        probe = _net_shape(layers, (h, w, c))
+        feats = int(np.prod(probe))
+        layers += [("reshape", (feats,)),
+                   ("dense", g.contiguous((feats, 3)), g.contiguous((3,)), "softmax", 0.0)]
+        return (x, layers, (h, w, c)), {}
+    return make
+
+
+def _net_shape(layers, shape):
+    from nnfast.backends import reference as ref
+    return ref.NetPlan(layers, shape, "float64" if layers[0][1].dtype == np.float64
+                       else "float32").output_shape
+
+
+def _call_netplan(cls, args, kwargs):
+    x, layers, shape = args
+    return cls(layers, shape, x.dtype.name).forward(x)
+
 CONV_CASES = [
     *[Case("conv2d_forward", _make_conv_fwd(a, al), CONV_SHAPES, *CONV_TOL, id=a)
       for a, al in CONV_ACTS],
@@ -170,4 +206,8 @@ CONV_CASES = [
     Case("batch_norm_backward", _make_bn_bwd, BN_SHAPES, *BN_TOL),
     Case("batch_norm_backward", _make_bn_bwd_acc, BN_SHAPES, *BN_TOL,
          inplace=("dgamma", "dbeta"), id="accumulate"),
+    *[Case("NetPlan", _make_netplan(a, al), NET_SHAPES, *CONV_TOL, id=a, call=_call_netplan)
+      for a, al in CONV_ACTS if a != "softmax"],
+    Case("NetPlan", _make_netplan("gelu", 0.0), NET_SHAPES, *CONV_TOL, id="gelu",
+         call=_call_netplan),
 ]

@@ -182,11 +182,11 @@ for case in CONV_CASES:
     for dtype in (np.float32, np.float64):
         for shape in case.shapes:
             args, kw = case.make(Gen(n, dtype, "c"), shape)
-            want = _run(getattr(reference, case.name), args, kw, case.inplace)
+            want = _run(getattr(reference, case.name), args, kw, case.inplace, case.call)
             got = {}
             for t in (1, 2):
                 nnfast.set_num_threads(t)
-                got[t] = _run(getattr(compiled, case.name), args, kw, case.inplace)
+                got[t] = _run(getattr(compiled, case.name), args, kw, case.inplace, case.call)
             name = np.dtype(dtype).name
             _compare(case.label, got[1], want, case.rtol[name], case.atol[name])
             for a, b in zip(got[1], got[2]):

@@ -147,6 +147,7 @@ def _new_op_outputs(a, dt):
     arg = np.zeros(p2, np.int64)
     c = {"gamma": a(3), "beta": a(3), "moving_mean": a(3), "moving_variance": a(3) ** 2}
     plan = [("dense", a(5, 3), a(3), "relu", 0.0)]
+    netplan = [("conv2d", W, a(4), 1, "valid", 1, "relu", 0.0)]
     return [
         ("conv2d_forward", {"x": img, "W": W, "b": a(4), **conv, "out": a(*y4), "z": a(*y4)}),
         ("conv2d_backward", {"dy": a(*y4), "x": img, "W": W, "z": a(*y4), "y": None, **conv,
@@ -166,15 +167,17 @@ def _new_op_outputs(a, dt):
                                  "dbeta": a(3)}),
         ("MLPPlan", {"layers": plan, "n_features": 5, "dtype": np.dtype(dt).name, "x": a(4, 5),
                      "out": a(4, 3)}),
+        ("NetPlan", {"layers": netplan, "input_shape": (5, 5, 3), "dtype": np.dtype(dt).name,
+                     "x": img, "out": a(2, 3, 3, 4)}),
     ]
 
 
 def _run(fn, kwargs):
-    """ops.<fn>(**kwargs); MLPPlan's outputs are forward's, so it is built and run."""
-    if fn == "MLPPlan":
+    """ops.<fn>(**kwargs); a plan's outputs are forward's, so it is built and run."""
+    if fn in ("MLPPlan", "NetPlan"):
         kw = dict(kwargs)
         x, out = kw.pop("x"), kw.pop("out")
-        return ops.MLPPlan(**kw).forward(x, out=out)
+        return getattr(ops, fn)(**kw).forward(x, out=out)
     return getattr(ops, fn)(**kwargs)
 
 
@@ -191,6 +194,7 @@ OUTPUT_ARGS = {"gemm": ["out"], "activation_forward": ["out"], "activation_backw
                "batch_norm_forward": ["out", "xhat", "inv_std", "moving_mean",
                                       "moving_variance"],
                "batch_norm_backward": ["dx", "dgamma", "dbeta"], "MLPPlan": ["out"],
+               "NetPlan": ["out"],
                **{f: ["grad"] for f in ("softmax_cross_entropy", "binary_cross_entropy", "mse",
                                          "huber")}}
 
@@ -207,7 +211,7 @@ def test_outputs_must_be_native_and_aligned(backend, fn, name, convert, dtype):
     native = kwargs[name]
     kwargs[name] = convert(native)
     before = kwargs[name].copy()
-    where = "MLPPlan.forward" if fn == "MLPPlan" else fn
+    where = f"{fn}.forward" if fn in ("MLPPlan", "NetPlan") else fn
     want = f"{where}: {name} must be an aligned native-byte-order {native.dtype.name} array, got "
     if convert is swapped:
         exc, want = TypeError, want + f"dtype {kwargs[name].dtype.str}"

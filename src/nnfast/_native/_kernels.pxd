@@ -279,3 +279,28 @@ cdef extern from "nnfast.h" nogil:
     int nnf_batchnorm_bwd_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
                               const double *xhat, const double *gamma, const double *inv_std,
                               int64_t R, int64_t C, int accumulate, int nthreads)
+    # ---- inference plan of a network with image layers (netplan.c)
+    ctypedef struct nnf_net_op_t:
+        int kind
+        const void *W
+        const void *b
+        const void *gamma
+        const void *beta
+        const void *mean
+        const void *var
+        nnf_conv_geom_t g
+        int64_t n_in, n_out
+        int act
+        double alpha
+        double eps
+    enum:
+        NNF_NET_DENSE, NNF_NET_ACT, NNF_NET_CONV2D, NNF_NET_MAXPOOL2D, NNF_NET_AVGPOOL2D,
+        NNF_NET_GAVGPOOL2D, NNF_NET_BATCHNORM
+    int64_t nnf_net_block_images(const nnf_net_op_t *ops, int64_t nops, int64_t K,
+                                 int dtype_size)
+    int nnf_net_fwd_f32(float *y, const float *x, const nnf_net_op_t *ops, int64_t nops,
+                        float *ws0, float *ws1, int64_t *arg, int64_t N, int64_t images,
+                        int nthreads)
+    int nnf_net_fwd_f64(double *y, const double *x, const nnf_net_op_t *ops, int64_t nops,
+                        double *ws0, double *ws1, int64_t *arg, int64_t N, int64_t images,
+                        int nthreads)

@@ -12,6 +12,7 @@ from nnfast.backends import (
                             _ref_dropout,
                             _ref_gemm,
                             _ref_loss,
+                            _ref_netplan,
                             _ref_optim,
                             _ref_plan,
                             _ref_pool,
@@ -24,6 +25,7 @@ from nnfast.backends._ref_dense import *  # noqa: F401,F403
 from nnfast.backends._ref_dropout import *  # noqa: F401,F403
 from nnfast.backends._ref_gemm import *  # noqa: F401,F403
 from nnfast.backends._ref_loss import *  # noqa: F401,F403
+from nnfast.backends._ref_netplan import *  # noqa: F401,F403
 from nnfast.backends._ref_optim import *  # noqa: F401,F403
 from nnfast.backends._ref_plan import *  # noqa: F401,F403
 from nnfast.backends._ref_pool import *  # noqa: F401,F403
@@ -32,7 +34,7 @@ from nnfast.backends._ref_step import make_train_step  # noqa: F401
 
 __all__ = [name for mod in (_ref_gemm, _ref_activations, _ref_dense, _ref_loss, _ref_optim,
                             _ref_dropout, _ref_reduce, _ref_plan, _ref_conv, _ref_pool,
-                            _ref_batchnorm) for name in mod.__all__]
+                            _ref_batchnorm, _ref_netplan) for name in mod.__all__]
 
 # Plans: built once, then run many times (a training step in one call). Not ops: they return an
 # object, so nnfast.ops and the kernel harness (tests/cases.py) leave them out; both backends

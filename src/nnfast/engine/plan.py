@@ -1,13 +1,17 @@
 """The inference plan of a :class:`nnfast.Sequential`: its whole forward pass in one call.
 
-``get(model)`` returns the model's plan (the active backend's ``MLPPlan``: one C call with the
-GIL released on the compiled backend, plain NumPy on the reference one), built on first use
-and cached. The cache is keyed on everything a plan depends on, so a stale plan is never used:
+``get(model)`` returns the model's plan, built on first use and cached: the active backend's
+``MLPPlan`` for a stack of Dense / Activation (/ Flatten, Dropout) layers, its ``NetPlan`` when
+there are image layers too (Conv2D, the poolings, BatchNormalization, Reshape). Either is one C
+call with the GIL released on the compiled backend, plain NumPy on the reference one. The
+cache is keyed on everything a plan depends on, so a stale plan is never used:
 
 - the parameter buffer (``model._params``, by identity): a new one after ``build``, ``add``
   and in a loaded model (a file is read into a new model); ``set_weights``, the optimizer and
   restoring best weights write into the same buffer, which the plan reads in place, so they
-  need no rebuild;
+  need no rebuild; BatchNormalization's moving statistics live in ``model._state``, made with
+  ``_params`` (so covered by the same identity) and likewise updated in place by training,
+  set_weights and loading into a model: the plan reads them in place too;
 - ``model._structure``, a counter bumped when layers are added, the model is (re)built or
   compiled (a compile changes no predict output today: a fused head folds the last activation
   into the loss in training only, see ``Dense._act``; the counter keeps that an implementation
@@ -36,8 +40,9 @@ CHUNK_ROWS = 4096
 
 
 def descriptors(model) -> list | None:
-    """The ops of model's forward pass in predict mode, as MLPPlan takes them; None when a
-    layer is of a class the plan does not know."""
+    """The ops of model's forward pass in predict mode, as NetPlan takes them (MLPPlan takes
+    them once the reshapes are dropped, see ``_build``); None when a layer is of a class the
+    plan does not know."""
     ops: list = []
     for layer in model.layers:
         kind = type(layer)
@@ -52,11 +57,28 @@ def descriptors(model) -> list | None:
                 ops[-1] = ops[-1][:3] + (layer.activation, layer.alpha)
             else:
                 ops.append(("activation", layer.activation, layer.alpha))
-        elif kind is _layers.Dropout or kind is _layers.Flatten:
-            continue   # nothing at inference: Dropout is the identity, Flatten a reshape
+        elif kind is _layers.Dropout:
+            continue   # the identity at inference
+        elif kind is _layers.Flatten or kind is _layers.Reshape:
+            ops.append(("reshape", layer.output_shape))   # the same contiguous values
+        elif kind is _layers.Conv2D:
+            ops.append(("conv2d", layer.W, layer.b, layer.strides, layer.padding,
+                        layer.dilation_rate, layer._act("predict"), layer.alpha))
+        elif kind is _layers.MaxPooling2D or kind is _layers.AveragePooling2D:
+            name = "max_pool2d" if kind is _layers.MaxPooling2D else "avg_pool2d"
+            ops.append((name, layer.pool_size, layer.strides, layer.padding))
+        elif kind is _layers.GlobalAveragePooling2D:
+            ops.append(("global_avg_pool2d",))
+        elif kind is _layers.BatchNormalization:
+            # the moving statistics are views of model._state, read in place like W
+            ops.append(("batch_norm", layer.gamma, layer.beta, layer.moving_mean,
+                        layer.moving_variance, layer.epsilon))
         else:
             return None
     return ops
+
+
+_MLP_KINDS = ("dense", "activation", "reshape")
 
 
 def _key(model) -> tuple:
@@ -82,15 +104,23 @@ def get(model, locked: bool = False):
 def _build(model):
     key = _key(model)
     ops = descriptors(model)
-    plan = None if ops is None else key[3].MLPPlan(ops, math.prod(model.input_shape),
-                                                   model.dtype.name)
+    if ops is None:
+        plan = None
+    elif all(op[0] in _MLP_KINDS for op in ops):
+        # rows of features throughout: the MLP plan (row blocks, batch-1 path); its x is the
+        # rows flattened, so the reshapes (Flatten, Reshape) are nothing to it
+        plan = key[3].MLPPlan([op for op in ops if op[0] != "reshape"],
+                              math.prod(model.input_shape), model.dtype.name)
+    else:
+        plan = key[3].NetPlan(ops, model.input_shape, model.dtype.name)
     model._plan_cache = (key, plan)
     return plan
 
 
 def run(model, plan, x: np.ndarray, out: np.ndarray) -> None:
     """out (n, *output_shape) = the model's outputs for the rows of x (n, *input_shape), both
-    C-contiguous in the model dtype, through plan (= get(model), not None)."""
+    C-contiguous in the model dtype, through plan (= get(model), not None). Both plans take
+    the samples flattened to rows (NetPlan: as well as in their own shape)."""
     x2 = x if x.ndim == 2 else x.reshape(len(x), plan.n_features)
     out2 = out if out.ndim == 2 else out.reshape(len(out), plan.n_outputs)
     weights = model._weights
