@@ -1,11 +1,16 @@
-# The one-call training step (issue 13): TrainStep is built once per (model structure,
+# The one-call training step (issue 13; the image layers of issue 18): TrainStep is built once
+# per (model structure,
 # optimizer, loss, dtype, workspace) and checks everything then; run() checks only the batch
 # arguments and makes one C call (csrc/nn/step.c) with the GIL released.
 from libc.stdint cimport int32_t
 from libc.stdlib cimport calloc, free
 
 cdef dict _STEP_KINDS = {"dense": NNF_STEP_DENSE, "activation": NNF_STEP_ACT,
-                         "dropout": NNF_STEP_DROPOUT, "flatten": NNF_STEP_FLATTEN}
+                         "dropout": NNF_STEP_DROPOUT, "flatten": NNF_STEP_FLATTEN,
+                         "conv2d": NNF_STEP_CONV2D, "max_pool2d": NNF_STEP_MAXPOOL2D,
+                         "avg_pool2d": NNF_STEP_AVGPOOL2D,
+                         "global_avg_pool2d": NNF_STEP_GLOBAL_AVG_POOL,
+                         "batch_norm": NNF_STEP_BATCHNORM, "reshape": NNF_STEP_RESHAPE}
 cdef dict _STEP_LOSSES = {"softmax_cross_entropy": NNF_STEP_LOSS_XENT,
                           "binary_cross_entropy": NNF_LOSS_BCE_LOGITS, "mse": NNF_LOSS_MSE,
                           "huber": NNF_LOSS_HUBER}
@@ -46,10 +51,129 @@ cdef int64_t _step_offset(str where, str name, void *a, void *da, char *pbase, c
     return off
 
 
+cdef void *_step_index_buf(str where, object a, tuple shape) except NULL:
+    """A writeable C-contiguous int64 array of exactly this shape (max pooling's argmax)."""
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"TrainStep: {where} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype != np.int64 or tuple(a.shape) != shape or not cnp.PyArray_ISCARRAY(
+            <cnp.ndarray>a):
+        raise ValueError(f"TrainStep: {where} must be a writeable C-contiguous int64 array of "
+                         f"shape {shape}, got {a.dtype} {a.shape}")
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+cdef tuple _step_image(str fn, str where, tuple shape):
+    if len(shape) != 3:
+        raise ValueError(f"{fn}: {where} needs images (height, width, channels) per sample, got "
+                         f"input shape {shape}")
+    return shape
+
+
+cdef int _step_params(str fn, str where, dict spec, str wname, str bname, tuple wshape,
+                      tuple bshape, nnf_step_layer_t *L, char *pbase, char *gbase, int64_t p,
+                      int isz, bint w_optional) except -1:
+    """L.W, L.dW (wname), L.b, L.db (bname: optional), their offsets and sizes."""
+    cdef int64_t ws = 1, bs = 1
+    for d in wshape:
+        ws *= d
+    for d in bshape:
+        bs *= d
+    L.W = _step_buf(f"{where}['{wname}']", spec.get(wname), wshape, isz, w_optional)
+    L.dW = _step_buf(f"{where}['d{wname}']", spec.get("d" + wname), wshape, isz, L.W == NULL)
+    L.b = _step_buf(f"{where}['{bname}']", spec.get(bname), bshape, isz, True)
+    L.db = _step_buf(f"{where}['d{bname}']", spec.get("d" + bname), bshape, isz, L.b == NULL)
+    L.wsize, L.bsize = ws, bs
+    if L.W != NULL:
+        L.woff = _step_offset(where, wname, L.W, L.dW, pbase, gbase, ws, p, isz)
+    if L.b != NULL:
+        L.boff = _step_offset(where, bname, L.b, L.db, pbase, gbase, bs, p, isz)
+    return 0
+
+
+cdef tuple _step_layer(str fn, str where, dict spec, nnf_step_layer_t *L, nnf_step_img_t *im,
+                       tuple shape, char *pbase, char *gbase, int64_t p, int isz):
+    """Checks one layer's parameters and geometry, fills L (and im); returns its per-sample
+    output shape."""
+    cdef int64_t width = L.k, m, c
+    cdef int kind = L.kind
+    if kind == NNF_STEP_DENSE:
+        W = spec.get("W")
+        if not cnp.PyArray_Check(W) or W.ndim != 2 or W.shape[0] != width:
+            raise ValueError(f"{fn}: {where}['W'] must be a ({width}, m) array")
+        m = W.shape[1]
+        _step_params(fn, where, spec, "W", "b", (width, m), (m,), L, pbase, gbase, p, isz, False)
+        _step_reg(fn, where, spec, L)
+        return (m,)
+    elif kind == NNF_STEP_CONV2D:
+        h, w, c = _step_image(fn, where, shape)
+        W = spec.get("W")
+        if not cnp.PyArray_Check(W) or W.ndim != 4 or W.shape[2] != c or 0 in W.shape:
+            raise ValueError(f"{fn}: {where}['W'] must be a (KH, KW, {c}, F) array")
+        _step_params(fn, where, spec, "W", "b", tuple(W.shape), (W.shape[3],), L, pbase, gbase,
+                     p, isz, False)
+        im.g.H, im.g.W, im.g.C, im.g.F = h, w, c, W.shape[3]
+        _geometry(f"{fn}: {where}", h, w, W.shape[0], W.shape[1], spec.get("strides", 1),
+                  spec.get("padding", "valid"), spec.get("dilation_rate", 1), &im.g)
+        _step_reg(fn, where, spec, L)
+        return (im.g.OH, im.g.OW, im.g.F)
+    elif kind == NNF_STEP_MAXPOOL2D or kind == NNF_STEP_AVGPOOL2D:
+        h, w, c = _step_image(fn, where, shape)
+        kh, kw = _pair(f"{fn}: {where}", "pool_size", spec.get("pool_size", 2))
+        strides = spec.get("strides")
+        im.g.H, im.g.W, im.g.C, im.g.F = h, w, c, c
+        _geometry(f"{fn}: {where}", h, w, kh, kw, (kh, kw) if strides is None else strides,
+                  spec.get("padding", "valid"), 1, &im.g)
+        return (im.g.OH, im.g.OW, c)
+    elif kind == NNF_STEP_GLOBAL_AVG_POOL:
+        im.channels = _step_image(fn, where, shape)[2]
+        return (im.channels,)
+    elif kind == NNF_STEP_BATCHNORM:
+        if not shape:
+            raise ValueError(f"{fn}: {where} needs at least one feature axis, got input shape ()")
+        c = shape[len(shape) - 1]
+        if c < 1:
+            raise ValueError(f"{fn}: {where} needs at least one channel, got input shape {shape}")
+        im.channels = c
+        _step_params(fn, where, spec, "gamma", "beta", (c,), (c,), L, pbase, gbase, p, isz, True)
+        im.moving_mean = _step_buf(where + "['moving_mean']", spec.get("moving_mean"), (c,), isz)
+        im.moving_var = _step_buf(where + "['moving_variance']", spec.get("moving_variance"),
+                                  (c,), isz)
+        im.inv_std = _step_buf(where + "['inv_std']", spec.get("inv_std"), (c,), isz)
+        im.momentum = _real_param(fn, where + "['momentum']", spec.get("momentum", 0.99), 0.0,
+                                  1.0)
+        im.eps = _real_param(fn, where + "['epsilon']", spec.get("epsilon", 1e-3), 0.0, None,
+                             True)
+        return shape
+    elif kind == NNF_STEP_RESHAPE:
+        target = spec.get("shape")
+        if (not isinstance(target, tuple) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in target)):
+            raise ValueError(f"{fn}: {where}['shape'] must be a tuple of positive ints, got "
+                             f"{target!r}")
+        m = 1
+        for d in target:
+            m *= d
+        if m != width:
+            raise ValueError(f"{fn}: {where}['shape'] {target} holds {m} values, its input "
+                             f"{width}")
+        return target
+    elif kind == NNF_STEP_FLATTEN:
+        return (width,)
+    return shape
+
+
+cdef int _step_reg(str fn, str where, dict spec, nnf_step_layer_t *L) except -1:
+    """The kernel regularizer's factors (dense, conv2d)."""
+    L.l1 = _real_param(fn, where + "['l1']", spec.get("l1", 0.0), 0.0)
+    L.l2 = _real_param(fn, where + "['l2']", spec.get("l2", 0.0), 0.0)
+    return 0
+
+
 cdef class TrainStep:
-    """One training step of a Sequential MLP in one C call; see
+    """One training step of a Sequential network in one C call; see
     nnfast.backends.reference.TrainStep for the arguments and the math."""
     cdef nnf_step_layer_t *_layers
+    cdef nnf_step_img_t *_imgs
     cdef nnf_step_loss_t _loss
     cdef nnf_step_opt_t _opt
     cdef int64_t _n, _first, _k0, _c, _capacity
@@ -62,9 +186,11 @@ cdef class TrainStep:
 
     def __cinit__(self):
         self._layers = NULL
+        self._imgs = NULL
 
     def __dealloc__(self):
         free(self._layers)
+        free(self._imgs)
 
     def __init__(self, layers, loss, optimizer, params, grads, first, capacity, input_shape):
         cdef str fn = "TrainStep"
@@ -91,15 +217,21 @@ cdef class TrainStep:
         if self._layers == NULL:
             raise MemoryError(f"{fn}: no memory for {len(layers)} layers")
         self._n = len(layers)
+        self._imgs = <nnf_step_img_t *>calloc(len(layers), sizeof(nnf_step_img_t))
+        if self._imgs == NULL:
+            raise MemoryError(f"{fn}: no memory for {len(layers)} layers")
         cdef int64_t width = 1
         for d in self._in_shape:
             width *= d
         self._k0 = width
         cdef nnf_step_layer_t *L
+        cdef nnf_step_img_t *im
         cdef char *pbase = <char *>cnp.PyArray_DATA(<cnp.ndarray>params)
         cdef char *gbase = <char *>cnp.PyArray_DATA(<cnp.ndarray>grads)
+        shape = self._in_shape        # per-sample shape of the layer's input
         for i, spec in enumerate(layers):
             L = &self._layers[i]
+            im = &self._imgs[i]
             where = f"layers[{i}]"
             kind = spec.get("kind")
             if kind not in _STEP_KINDS:
@@ -107,51 +239,51 @@ cdef class TrainStep:
                                  f" got {kind!r}")
             L.kind = _STEP_KINDS[kind]
             L.k = width
+            L.woff = L.boff = -1
             need_dx = i > first
-            if L.kind == NNF_STEP_DENSE:
-                W = spec["W"]
-                if not cnp.PyArray_Check(W) or W.ndim != 2 or W.shape[0] != width:
-                    raise ValueError(f"{fn}: {where}['W'] must be a ({width}, m) array")
-                L.m = W.shape[1]
-                L.W = _step_buf(where + "['W']", W, (width, L.m), isz)
-                L.dW = _step_buf(where + "['dW']", spec["dW"], (width, L.m), isz)
-                L.b = _step_buf(where + "['b']", spec.get("b"), (L.m,), isz, True)
-                L.db = _step_buf(where + "['db']", spec.get("db"), (L.m,), isz, L.b == NULL)
-                if L.b == NULL:   # no bias: the column sums still need somewhere to go
-                    scratch = _empty((L.m,), isz)
-                    self._keep.append(scratch)
-                    L.db = cnp.PyArray_DATA(<cnp.ndarray>scratch)
-                L.woff = _step_offset(where, "W", L.W, L.dW, pbase, gbase, width * L.m, p, isz)
-                L.boff = -1 if L.b == NULL else _step_offset(where, "b", L.b, L.db, pbase, gbase,
-                                                             L.m, p, isz)
-                L.l1 = _real_param(fn, where + "['l1']", spec.get("l1", 0.0), 0.0)
-                L.l2 = _real_param(fn, where + "['l2']", spec.get("l2", 0.0), 0.0)
-            else:
-                L.m = width
-            if L.kind == NNF_STEP_DENSE or L.kind == NNF_STEP_ACT:
+            out_shape = _step_layer(fn, where, spec, L, im, shape, pbase, gbase, p, isz)
+            if L.kind in (NNF_STEP_CONV2D, NNF_STEP_MAXPOOL2D, NNF_STEP_AVGPOOL2D,
+                          NNF_STEP_GLOBAL_AVG_POOL, NNF_STEP_BATCHNORM):
+                L.img = im
+            L.m = 1
+            for d in out_shape:
+                L.m *= d
+            if L.kind == NNF_STEP_DENSE or L.kind == NNF_STEP_ACT or L.kind == NNF_STEP_CONV2D:
                 L.act = _act_code(fn, spec.get("activation", "identity"))
                 L.alpha = _real_param(fn, where + "['alpha']", spec.get("alpha", 0.0))
             if L.kind == NNF_STEP_DROPOUT:
                 L.rate = _real_param(fn, where + "['rate']", spec.get("rate"), 0.0, 1.0, False,
                                      True)
                 L.seed = <uint64_t>(int(spec.get("seed")) & 0xFFFFFFFFFFFFFFFF)
-            writes = (L.kind == NNF_STEP_DENSE or (L.kind == NNF_STEP_ACT and L.act != 0)
-                      or (L.kind == NNF_STEP_DROPOUT and L.rate != 0))
-            if L.kind == NNF_STEP_DENSE and i < first:
-                raise ValueError(f"{fn}: {where} is a dense layer before first={first}")
+            if (L.woff >= 0 or L.boff >= 0) and i < first:
+                raise ValueError(f"{fn}: {where} is a layer with parameters before first={first}")
+            writes = not (L.kind == NNF_STEP_FLATTEN or L.kind == NNF_STEP_RESHAPE
+                          or (L.kind == NNF_STEP_ACT and L.act == 0)
+                          or (L.kind == NNF_STEP_DROPOUT and L.rate == 0))
             if writes:
-                L.y = _step_buf(where + "['y']", spec.get("y"), (cap, L.m), isz)
+                L.y = _step_buf(where + "['y']", spec.get("y"), (cap,) + out_shape, isz)
                 if i >= first:
-                    L.dx = _step_buf(where + "['dx']", spec.get("dx"), (cap, width), isz,
+                    L.dx = _step_buf(where + "['dx']", spec.get("dx"), (cap,) + shape, isz,
                                      not need_dx)
-            if L.kind == NNF_STEP_DENSE:
-                L.dz = _step_buf(where + "['dz']", spec.get("dz"), (cap, L.m), isz)
+            if L.kind == NNF_STEP_DENSE or L.kind == NNF_STEP_CONV2D:
+                L.dz = _step_buf(where + "['dz']", spec.get("dz"), (cap,) + out_shape, isz)
                 if L.act in (NNF_ACT_RELU, NNF_ACT_LEAKY_RELU, NNF_ACT_ELU, NNF_ACT_GELU,
                              NNF_ACT_GELU_TANH, NNF_ACT_SILU, NNF_ACT_SOFTPLUS):
-                    L.z = _step_buf(where + "['z']", spec.get("z"), (cap, L.m), isz)
+                    L.z = _step_buf(where + "['z']", spec.get("z"), (cap,) + out_shape, isz)
+            if L.kind == NNF_STEP_MAXPOOL2D:
+                im.argmax = <int64_t *>_step_index_buf(where + "['argmax']", spec.get("argmax"),
+                                                       (cap,) + out_shape)
+            if L.kind == NNF_STEP_BATCHNORM:
+                im.xhat = _step_buf(where + "['xhat']", spec.get("xhat"), (cap,) + shape, isz)
+            if (L.kind == NNF_STEP_DENSE or L.kind == NNF_STEP_CONV2D) and L.b == NULL:
+                scratch = _empty((L.m if L.kind == NNF_STEP_DENSE else out_shape[2],), isz)
+                self._keep.append(scratch)   # no bias: the column sums still need somewhere
+                L.db = cnp.PyArray_DATA(<cnp.ndarray>scratch)
+            shape = out_shape
             width = L.m
-        if self._layers[first].kind != NNF_STEP_DENSE:
-            raise ValueError(f"{fn}: layers[{first}] (first) must be the first dense layer")
+        if self._layers[first].woff < 0 and self._layers[first].boff < 0:
+            raise ValueError(f"{fn}: layers[{first}] (first) must be the first layer with "
+                             f"parameters")
         self._c = width
         # the loss
         lk = loss.get("kind")
