@@ -293,11 +293,12 @@ def test_fit_after_add_compile_set_weights_load_is_never_stale(monkeypatch, tmp_
         assert out[0].history.history == out[1].history.history
 
 
-def test_a_callback_changing_batch_norm_reaches_that_batch(monkeypatch):
+def test_a_callback_changing_batch_norm_or_conv_reaches_that_batch(monkeypatch):
     class Tune(nnfast.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
-            bn = self.model.layers[1]
+            conv, bn = self.model.layers[:2]
             bn.momentum, bn.epsilon = (0.5, 0.1) if batch % 2 else (0.9, 1e-3)
+            conv.activation = "tanh" if batch % 3 else "sigmoid"
     x, y = _data()
     out = []
     for enabled in (True, False):
@@ -307,6 +308,7 @@ def test_a_callback_changing_batch_norm_reaches_that_batch(monkeypatch):
         out.append(model)
     assert np.array_equal(out[0]._params, out[1]._params)
     assert np.array_equal(out[0]._state, out[1]._state)
+    assert out[0].history.history == out[1].history.history
 
 
 def test_image_models_take_the_one_call_step():
