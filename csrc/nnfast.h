@@ -381,7 +381,9 @@ void nnf_column_sums_f64(double *out, const double *x, int64_t N, int64_t M, int
  * Returns NNF_OK, or NNF_ERR_NOMEM from a GEMM (the forward's first GEMM takes the thread's
  * packing workspace, so later ones do not fail; then no weight has changed), a convolution's
  * im2col block or batch normalization's partial sums (a batch-norm forward before it may
- * then have moved its moving statistics, as the per-layer path would have). */
+ * then have moved its moving statistics, as the per-layer path would have). A convolution's
+ * backward asks for a larger block than its forward; should that fail, the layers after it
+ * have been updated already (the per-layer path would have updated none). */
 enum nnf_step_kind { NNF_STEP_DENSE = 0, NNF_STEP_ACT = 1, NNF_STEP_DROPOUT = 2,
                      NNF_STEP_FLATTEN = 3, NNF_STEP_CONV2D = 4, NNF_STEP_MAXPOOL2D = 5,
                      NNF_STEP_AVGPOOL2D = 6, NNF_STEP_GLOBAL_AVG_POOL = 7,
