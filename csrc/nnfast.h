@@ -350,17 +350,26 @@ void nnf_column_sums_f64(double *out, const double *x, int64_t N, int64_t M, int
  * everything; workspace arrays hold `capacity` rows, row stride = the layer's width.
  *   layer kinds: DENSE y = act(in W + b) (z stored when act reads it; dz, dx workspace);
  *                ACT y = act(in) (NNF_ACT_IDENTITY: passes its input on, as a fused head);
- *                DROPOUT (rate 0: passes its input on); FLATTEN (the same rows).
+ *                DROPOUT (rate 0: passes its input on); FLATTEN, RESHAPE (the same rows);
+ *                (issue 18, channels last, fields in img: struct nnf_step_img below)
+ *                CONV2D y = act(conv(in, W) + b) as nnf_conv2d_fwd/bwd_* (z, dz, dx as DENSE;
+ *                img->g without N: the step sets N = n per call); MAXPOOL2D (img->argmax:
+ *                capacity x m int64 workspace), AVGPOOL2D (img->g), GLOBAL_AVG_POOL (k = P·m);
+ *                BATCHNORM over m / img->channels rows per sample: training forward with batch
+ *                statistics (img->xhat workspace, img->inv_std (C)), moving statistics updated in
+ *                place (img->moving_mean, moving_var) as nnf_batchnorm_train_fwd_* does; W, dW:
+ *                gamma (NULL: scale off), b, db: beta (NULL: center off).
  *   in/out: set by the step (the layer's input and output rows of this batch).
- *   Dense layers own params[woff, woff + k·m) (W) and params[boff, boff + m) (b; boff < 0: no
- *   bias: b NULL, db a scratch vector of M for the discarded column sums) of the flat buffer
- *   (grads alike); l1, l2: the kernel
- *   regularizer's gradient dW += (T)(W·(T)(2·l2)), dW += (T)(sign(W)·(T)l1) (its loss is added
- *   by the caller, from the weights before the step).
+ *   k, m: values per row in and out. Layers with parameters own params[woff, woff + wsize)
+ *   (W: dense k·m, conv KH·KW·C·F, batch norm C) and params[boff, boff + bsize) (b) of the flat
+ *   buffer (grads alike); woff/boff < 0: none (a dense layer without bias: b NULL, db a scratch
+ *   vector of M for the discarded column sums); l1, l2: the kernel regularizer's gradient
+ *   dW += (T)(W·(T)(2·l2)), dW += (T)(sign(W)·(T)l1) (dense, conv; its loss is added by the
+ *   caller, from the weights before the step).
  *   loss: NNF_STEP_LOSS_XENT (softmax cross-entropy: int32/int64 labels when label_bytes is 4 or
  *   8, else probabilities) or an enum nnf_loss; "mean" reduction; dout (capacity x C) and
  *   row_loss (capacity, double) are workspace. OUT *loss = Σ_i w_i·l_i / N.
- *   optimizer: each Dense layer's W and b are updated right after its backward (elementwise
+ *   optimizer: each layer's W and b are updated right after its backward (elementwise
  *   kernels: the same bits as one call over the buffer); W with weight_decay, b with it when
  *   bias_decay != 0 (Keras' optimizers) and without it otherwise (scikit-learn's L2 term);
  *   clipnorm > 0: clip the whole gradient first, then update, after the backward pass
@@ -370,22 +379,30 @@ void nnf_column_sums_f64(double *out, const double *x, int64_t N, int64_t M, int
  *   wb (np.take); else rows row0 .. row0+n are read in place. k0: values per row of x;
  *   y_row_bytes: bytes per row of y. dstep: the dropout step (model._step).
  * Returns NNF_OK, or NNF_ERR_NOMEM from a GEMM (the forward's first GEMM takes the thread's
- * packing workspace, so later ones do not fail; then no weight has changed). */
+ * packing workspace, so later ones do not fail; then no weight has changed), a convolution's
+ * im2col block or batch normalization's partial sums (a batch-norm forward before it may
+ * then have moved its moving statistics, as the per-layer path would have). A convolution's
+ * backward asks for a larger block than its forward; should that fail, the layers after it
+ * have been updated already (the per-layer path would have updated none). */
 enum nnf_step_kind { NNF_STEP_DENSE = 0, NNF_STEP_ACT = 1, NNF_STEP_DROPOUT = 2,
-                     NNF_STEP_FLATTEN = 3 };
+                     NNF_STEP_FLATTEN = 3, NNF_STEP_CONV2D = 4, NNF_STEP_MAXPOOL2D = 5,
+                     NNF_STEP_AVGPOOL2D = 6, NNF_STEP_GLOBAL_AVG_POOL = 7,
+                     NNF_STEP_BATCHNORM = 8, NNF_STEP_RESHAPE = 9 };
+struct nnf_step_img;   /* the image layers' fields, defined after the convolution section */
 enum nnf_opt_kind { NNF_OPT_SGD = 0, NNF_OPT_ADAM = 1, NNF_OPT_RMSPROP = 2, NNF_OPT_ADAGRAD = 3 };
 #define NNF_STEP_LOSS_XENT 3
 typedef struct {
     int kind, act;
     double alpha;
-    int64_t k, m;                  /* features per row in and out (k == m but for DENSE) */
-    void *W, *b, *dW, *db;         /* DENSE: views of the flat buffers; b, db NULL: no bias */
-    int64_t woff, boff;
+    int64_t k, m;                  /* values per row in and out */
+    void *W, *b, *dW, *db;         /* views of the flat buffers; b, db NULL: no bias */
+    int64_t woff, boff, wsize, bsize;
     double l1, l2;
     double rate;                   /* DROPOUT */
     uint64_t seed;
     void *y, *z, *dz, *dx;         /* workspace; NULL where the layer needs none */
     const void *in, *out;          /* set by the step */
+    struct nnf_step_img *img;      /* CONV2D, pools, BATCHNORM; NULL for the others */
 } nnf_step_layer_t;
 typedef struct {
     int kind, label_bytes;
@@ -562,6 +579,16 @@ int nnf_net_fwd_f32(float *y, const float *x, const nnf_net_op_t *ops, int64_t n
 int nnf_net_fwd_f64(double *y, const double *x, const nnf_net_op_t *ops, int64_t nops,
                     double *ws0, double *ws1, int64_t *arg, int64_t N, int64_t images,
                     int nthreads);
+
+/* ------------------------------------- training step: the image layers' fields (issue 18) ---- */
+/* What nnf_step_layer_t.img points to (see the training step above). */
+typedef struct nnf_step_img {
+    nnf_conv_geom_t g;             /* CONV2D, MAXPOOL2D, AVGPOOL2D: per image (N set per call) */
+    int64_t *argmax;               /* MAXPOOL2D: capacity x m workspace */
+    int64_t channels;              /* BATCHNORM: C; GLOBAL_AVG_POOL: C (P = k / C) */
+    double momentum, eps;          /* BATCHNORM */
+    void *xhat, *inv_std, *moving_mean, *moving_var;
+} nnf_step_img_t;
 
 #ifdef __cplusplus
 }

@@ -388,8 +388,8 @@ def test_construction_checks_the_structure():
     model, _ = _built_step()
     make = backends.plan("make_train_step")
     args = ({"kind": "mse"}, {"kind": "sgd"}, model._params, model._grads)
-    with pytest.raises(ValueError, match=r"^TrainStep: layers\[0\]\['kind'\] must be one of "
-                                         r"dense, activation, dropout, flatten, got 'conv'$"):
+    with pytest.raises(ValueError, match=r"^TrainStep: layers\[0\]\['kind'\] must be one of dense, "
+                       r"activation, dropout, flatten, conv2d, .*, reshape, got 'conv'$"):
         make([{"kind": "conv"}], *args, 0, 4, (7,))
     with pytest.raises(ValueError, match=r"^TrainStep: first must be a layer index in "
                                          r"\[0, 1\), got 1$"):

@@ -1,12 +1,14 @@
-/* One training step of a Sequential MLP in one call (issue 13): gather the batch rows, forward
+/* One training step of a Sequential network in one call (issue 13; the image layers of issue 18:
+ * Conv2D, pooling, batch normalization, Reshape): gather the batch rows, forward
  * through the layer list, the fused loss, backward from the last layer down to the first
  * trainable one, the kernel regularizers' gradients and the optimizer update. It calls the same
  * kernels in the same order, with the same arguments, as the per-layer path of
  * src/nnfast/engine/training.py, so on the same inputs it gives the same bits.
  *
- * Each Dense layer's parameters are updated right after its backward call has written dW, db
- * (and read W for dx): the update kernels are elementwise over fixed blocks, so updating a
- * layer's slice of the flat buffer gives the bits one call over the whole buffer gives. With
+ * Each layer's parameters (Dense, Conv2D: W, b; BatchNormalization: gamma, beta) are updated
+ * right after its backward call has written their gradients (and read W or gamma for dx): the
+ * update kernels are elementwise over fixed blocks, so updating a layer's slice of the flat
+ * buffer gives the bits one call over the whole buffer gives. With
  * clipnorm the global norm needs every gradient first: the step then clips and updates the whole
  * buffer after the backward pass, as Optimizer.step does. The math is stated in nnfast.h. */
 #include <string.h>
@@ -41,12 +43,12 @@ static void opt_update_##SFX(const nnf_step_opt_t *o, int64_t off, int64_t p, do
     }                                                                                              \
 }                                                                                                  \
                                                                                                    \
-/* A Dense layer's update: W with weight_decay, b with it too unless bias_decay is 0. */          \
+/* A layer's update: W (gamma) with weight_decay, b (beta) with it too unless bias_decay is 0. */\
 static void layer_update_##SFX(const nnf_step_opt_t *o, const nnf_step_layer_t *L, double lr,     \
                                int64_t t, int nt) {                                                \
-    opt_update_##SFX(o, L->woff, L->k * L->m, o->weight_decay, lr, t, nt);                         \
+    if (L->woff >= 0) opt_update_##SFX(o, L->woff, L->wsize, o->weight_decay, lr, t, nt);          \
     if (L->boff >= 0)                                                                              \
-        opt_update_##SFX(o, L->boff, L->m, o->bias_decay ? o->weight_decay : 0.0, lr, t, nt);     \
+        opt_update_##SFX(o, L->boff, L->bsize, o->bias_decay ? o->weight_decay : 0.0, lr, t, nt); \
 }                                                                                                  \
                                                                                                    \
 /* dW += W·(T)(2·l2), then dW += sign(W)·(T)l1, each product rounded to T before the add, as     \
@@ -116,7 +118,46 @@ int nnf_mlp_train_step_##SFX(double *loss, nnf_step_layer_t *layers, int64_t nla
                 a = (const T *)L->y;                                                               \
             }                                                                                      \
             break;                                                                                 \
-        default: break; /* flatten: the same rows */                                               \
+        case NNF_STEP_CONV2D: {                                                                    \
+            nnf_conv_geom_t g = L->img->g;                                                         \
+            g.N = n;                                                                               \
+            st = nnf_conv2d_fwd_##SFX((T *)L->y, act_needs_z(L->act) ? (T *)L->z : NULL, a,       \
+                                      (const T *)L->W, (const T *)L->b, &g, L->act, (T)L->alpha,  \
+                                      nt);                                                         \
+            if (st != NNF_OK) return st;                                                           \
+            a = (const T *)L->y;                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+        case NNF_STEP_MAXPOOL2D: {                                                                 \
+            nnf_conv_geom_t g = L->img->g;                                                         \
+            g.N = n;                                                                               \
+            nnf_maxpool2d_fwd_##SFX((T *)L->y, L->img->argmax, a, &g, nt);                         \
+            a = (const T *)L->y;                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+        case NNF_STEP_AVGPOOL2D: {                                                                 \
+            nnf_conv_geom_t g = L->img->g;                                                         \
+            g.N = n;                                                                               \
+            nnf_avgpool2d_fwd_##SFX((T *)L->y, a, &g, nt);                                         \
+            a = (const T *)L->y;                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+        case NNF_STEP_GLOBAL_AVG_POOL:                                                             \
+            nnf_gavgpool2d_fwd_##SFX((T *)L->y, a, n, L->k / L->m, L->m, nt);                      \
+            a = (const T *)L->y;                                                                   \
+            break;                                                                                 \
+        case NNF_STEP_BATCHNORM: {                                                                 \
+            const nnf_step_img_t *im = L->img;                                                     \
+            st = nnf_batchnorm_train_fwd_##SFX((T *)L->y, (T *)im->xhat, (T *)im->inv_std,         \
+                                               (T *)im->moving_mean, (T *)im->moving_var, a,      \
+                                               (const T *)L->W, (const T *)L->b, im->momentum,     \
+                                               im->eps, n * (L->k / im->channels), im->channels,  \
+                                               nt);                                                \
+            if (st != NNF_OK) return st;                                                           \
+            a = (const T *)L->y;                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+        default: break; /* flatten, reshape: the same rows */                                      \
         }                                                                                          \
         L->out = a;                                                                                \
     }                                                                                              \
@@ -133,7 +174,7 @@ int nnf_mlp_train_step_##SFX(double *loss, nnf_step_layer_t *layers, int64_t nla
         nnf_elem_loss_##SFX(ls->kind, g, (double *)ls->row_loss, &total, a, (const T *)yt, w,      \
                             ls->delta, 1.0 / (double)n, n, c, nt);                                 \
     *loss = total / (double)n;                                                                     \
-    /* backward, last layer first; each Dense layer updated once its gradient is complete */       \
+    /* backward, last layer first; each layer updated once its gradient is complete */             \
     const int per_layer = o->clipnorm <= 0;                                                        \
     for (int64_t i = nlayers - 1; i >= first; --i) {                                               \
         nnf_step_layer_t *L = &layers[i];                                                          \
@@ -165,6 +206,49 @@ int nnf_mlp_train_step_##SFX(double *loss, nnf_step_layer_t *layers, int64_t nla
                 g = (T *)L->dx;                                                                    \
             }                                                                                      \
             break;                                                                                 \
+        case NNF_STEP_CONV2D: {                                                                    \
+            nnf_conv_geom_t cg = L->img->g;                                                        \
+            cg.N = n;                                                                              \
+            st = nnf_conv2d_bwd_##SFX(need_dx ? (T *)L->dx : NULL, (T *)L->dW, (T *)L->db,         \
+                                      (T *)L->dz, g, (const T *)L->in, (const T *)L->W,           \
+                                      act_needs_z(L->act) ? (const T *)L->z : NULL,                \
+                                      (const T *)L->out, &cg, L->act, (T)L->alpha, 0, nt);         \
+            if (st != NNF_OK) return st;                                                           \
+            if (L->l1 != 0 || L->l2 != 0)                                                          \
+                reg_grad_##SFX((T *)L->dW, (const T *)L->W, L->wsize, L->l1, L->l2);               \
+            if (per_layer) layer_update_##SFX(o, L, lr, t, nt);                                    \
+            if (need_dx) g = (T *)L->dx;                                                           \
+            break;                                                                                 \
+        }                                                                                          \
+        case NNF_STEP_MAXPOOL2D: {                                                                 \
+            nnf_conv_geom_t pg = L->img->g;                                                        \
+            pg.N = n;                                                                              \
+            nnf_maxpool2d_bwd_##SFX((T *)L->dx, g, L->img->argmax, &pg, nt);                       \
+            g = (T *)L->dx;                                                                        \
+            break;                                                                                 \
+        }                                                                                          \
+        case NNF_STEP_AVGPOOL2D: {                                                                 \
+            nnf_conv_geom_t pg = L->img->g;                                                        \
+            pg.N = n;                                                                              \
+            nnf_avgpool2d_bwd_##SFX((T *)L->dx, g, &pg, nt);                                       \
+            g = (T *)L->dx;                                                                        \
+            break;                                                                                 \
+        }                                                                                          \
+        case NNF_STEP_GLOBAL_AVG_POOL:                                                             \
+            nnf_gavgpool2d_bwd_##SFX((T *)L->dx, g, n, L->k / L->m, L->m, nt);                     \
+            g = (T *)L->dx;                                                                        \
+            break;                                                                                 \
+        case NNF_STEP_BATCHNORM: {                                                                 \
+            const nnf_step_img_t *im = L->img;                                                     \
+            st = nnf_batchnorm_bwd_##SFX(need_dx ? (T *)L->dx : NULL, (T *)L->dW, (T *)L->db, g,   \
+                                         (const T *)im->xhat, (const T *)L->W,                     \
+                                         (const T *)im->inv_std, n * (L->k / im->channels),        \
+                                         im->channels, 0, nt);                                     \
+            if (st != NNF_OK) return st;                                                           \
+            if (per_layer) layer_update_##SFX(o, L, lr, t, nt);                                    \
+            if (need_dx) g = (T *)L->dx;                                                           \
+            break;                                                                                 \
+        }                                                                                          \
         default: break;                                                                            \
         }                                                                                          \
     }                                                                                              \
@@ -172,7 +256,7 @@ int nnf_mlp_train_step_##SFX(double *loss, nnf_step_layer_t *layers, int64_t nla
         double norm;                                                                               \
         nnf_clip_grad_norm_##SFX(&norm, (T *)o->grads, o->clipnorm, o->p, nt);                     \
         for (int64_t i = first; i < nlayers; ++i)                                                  \
-            if (layers[i].kind == NNF_STEP_DENSE) layer_update_##SFX(o, &layers[i], lr, t, nt);    \
+            layer_update_##SFX(o, &layers[i], lr, t, nt); /* woff = boff = -1: no parameters */ \
     }                                                                                              \
     return NNF_OK;                                                                                 \
 }

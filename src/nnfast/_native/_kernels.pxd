@@ -170,7 +170,9 @@ cdef extern from "nnfast.h" nogil:
 
     # ---- training step (issue 13)
     enum:
-        NNF_STEP_DENSE, NNF_STEP_ACT, NNF_STEP_DROPOUT, NNF_STEP_FLATTEN
+        NNF_STEP_DENSE, NNF_STEP_ACT, NNF_STEP_DROPOUT, NNF_STEP_FLATTEN, NNF_STEP_CONV2D,
+        NNF_STEP_MAXPOOL2D, NNF_STEP_AVGPOOL2D, NNF_STEP_GLOBAL_AVG_POOL, NNF_STEP_BATCHNORM,
+        NNF_STEP_RESHAPE
     enum:
         NNF_OPT_SGD, NNF_OPT_ADAM, NNF_OPT_RMSPROP, NNF_OPT_ADAGRAD
     enum:
@@ -183,7 +185,7 @@ cdef extern from "nnfast.h" nogil:
         void *b
         void *dW
         void *db
-        int64_t woff, boff
+        int64_t woff, boff, wsize, bsize
         double l1, l2
         double rate
         uint64_t seed
@@ -193,6 +195,7 @@ cdef extern from "nnfast.h" nogil:
         void *dx
         const void *in_ "in"
         const void *out
+        nnf_step_img_t *img
     ctypedef struct nnf_step_loss_t:
         int kind, label_bytes
         double label_smoothing, delta
@@ -221,6 +224,16 @@ cdef extern from "nnfast.h" nogil:
     # ---- convolution, pooling, batch normalization (issue 18)
     ctypedef struct nnf_conv_geom_t:
         int64_t N, H, W, C, KH, KW, F, SH, SW, DH, DW, PT, PL, OH, OW
+    # the training step's image-layer fields (issue 18)
+    ctypedef struct nnf_step_img_t:
+        nnf_conv_geom_t g
+        int64_t *argmax
+        int64_t channels
+        double momentum, eps
+        void *xhat
+        void *inv_std
+        void *moving_mean
+        void *moving_var
     int nnf_conv2d_fwd_f32(float *y, float *z, const float *x, const float *Wt, const float *b,
                            const nnf_conv_geom_t *g, int act, float alpha, int nthreads)
     int nnf_conv2d_fwd_f64(double *y, double *z, const double *x, const double *Wt,

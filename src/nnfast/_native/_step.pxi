@@ -1,11 +1,16 @@
-# The one-call training step (issue 13): TrainStep is built once per (model structure,
+# The one-call training step (issue 13; the image layers of issue 18): TrainStep is built once
+# per (model structure,
 # optimizer, loss, dtype, workspace) and checks everything then; run() checks only the batch
 # arguments and makes one C call (csrc/nn/step.c) with the GIL released.
 from libc.stdint cimport int32_t
 from libc.stdlib cimport calloc, free
 
 cdef dict _STEP_KINDS = {"dense": NNF_STEP_DENSE, "activation": NNF_STEP_ACT,
-                         "dropout": NNF_STEP_DROPOUT, "flatten": NNF_STEP_FLATTEN}
+                         "dropout": NNF_STEP_DROPOUT, "flatten": NNF_STEP_FLATTEN,
+                         "conv2d": NNF_STEP_CONV2D, "max_pool2d": NNF_STEP_MAXPOOL2D,
+                         "avg_pool2d": NNF_STEP_AVGPOOL2D,
+                         "global_avg_pool2d": NNF_STEP_GLOBAL_AVG_POOL,
+                         "batch_norm": NNF_STEP_BATCHNORM, "reshape": NNF_STEP_RESHAPE}
 cdef dict _STEP_LOSSES = {"softmax_cross_entropy": NNF_STEP_LOSS_XENT,
                           "binary_cross_entropy": NNF_LOSS_BCE_LOGITS, "mse": NNF_LOSS_MSE,
                           "huber": NNF_LOSS_HUBER}
@@ -47,9 +52,10 @@ cdef int64_t _step_offset(str where, str name, void *a, void *da, char *pbase, c
 
 
 cdef class TrainStep:
-    """One training step of a Sequential MLP in one C call; see
+    """One training step of a Sequential network in one C call; see
     nnfast.backends.reference.TrainStep for the arguments and the math."""
     cdef nnf_step_layer_t *_layers
+    cdef nnf_step_img_t *_imgs
     cdef nnf_step_loss_t _loss
     cdef nnf_step_opt_t _opt
     cdef int64_t _n, _first, _k0, _c, _capacity
@@ -62,9 +68,11 @@ cdef class TrainStep:
 
     def __cinit__(self):
         self._layers = NULL
+        self._imgs = NULL
 
     def __dealloc__(self):
         free(self._layers)
+        free(self._imgs)
 
     def __init__(self, layers, loss, optimizer, params, grads, first, capacity, input_shape):
         cdef str fn = "TrainStep"
@@ -91,15 +99,21 @@ cdef class TrainStep:
         if self._layers == NULL:
             raise MemoryError(f"{fn}: no memory for {len(layers)} layers")
         self._n = len(layers)
+        self._imgs = <nnf_step_img_t *>calloc(len(layers), sizeof(nnf_step_img_t))
+        if self._imgs == NULL:
+            raise MemoryError(f"{fn}: no memory for {len(layers)} layers")
         cdef int64_t width = 1
         for d in self._in_shape:
             width *= d
         self._k0 = width
         cdef nnf_step_layer_t *L
+        cdef nnf_step_img_t *im
         cdef char *pbase = <char *>cnp.PyArray_DATA(<cnp.ndarray>params)
         cdef char *gbase = <char *>cnp.PyArray_DATA(<cnp.ndarray>grads)
+        shape = self._in_shape        # per-sample shape of the layer's input
         for i, spec in enumerate(layers):
             L = &self._layers[i]
+            im = &self._imgs[i]
             where = f"layers[{i}]"
             kind = spec.get("kind")
             if kind not in _STEP_KINDS:
@@ -107,51 +121,51 @@ cdef class TrainStep:
                                  f" got {kind!r}")
             L.kind = _STEP_KINDS[kind]
             L.k = width
+            L.woff = L.boff = -1
             need_dx = i > first
-            if L.kind == NNF_STEP_DENSE:
-                W = spec["W"]
-                if not cnp.PyArray_Check(W) or W.ndim != 2 or W.shape[0] != width:
-                    raise ValueError(f"{fn}: {where}['W'] must be a ({width}, m) array")
-                L.m = W.shape[1]
-                L.W = _step_buf(where + "['W']", W, (width, L.m), isz)
-                L.dW = _step_buf(where + "['dW']", spec["dW"], (width, L.m), isz)
-                L.b = _step_buf(where + "['b']", spec.get("b"), (L.m,), isz, True)
-                L.db = _step_buf(where + "['db']", spec.get("db"), (L.m,), isz, L.b == NULL)
-                if L.b == NULL:   # no bias: the column sums still need somewhere to go
-                    scratch = _empty((L.m,), isz)
-                    self._keep.append(scratch)
-                    L.db = cnp.PyArray_DATA(<cnp.ndarray>scratch)
-                L.woff = _step_offset(where, "W", L.W, L.dW, pbase, gbase, width * L.m, p, isz)
-                L.boff = -1 if L.b == NULL else _step_offset(where, "b", L.b, L.db, pbase, gbase,
-                                                             L.m, p, isz)
-                L.l1 = _real_param(fn, where + "['l1']", spec.get("l1", 0.0), 0.0)
-                L.l2 = _real_param(fn, where + "['l2']", spec.get("l2", 0.0), 0.0)
-            else:
-                L.m = width
-            if L.kind == NNF_STEP_DENSE or L.kind == NNF_STEP_ACT:
+            out_shape = _step_layer(fn, where, spec, L, im, shape, pbase, gbase, p, isz)
+            if L.kind in (NNF_STEP_CONV2D, NNF_STEP_MAXPOOL2D, NNF_STEP_AVGPOOL2D,
+                          NNF_STEP_GLOBAL_AVG_POOL, NNF_STEP_BATCHNORM):
+                L.img = im
+            L.m = 1
+            for d in out_shape:
+                L.m *= d
+            if L.kind == NNF_STEP_DENSE or L.kind == NNF_STEP_ACT or L.kind == NNF_STEP_CONV2D:
                 L.act = _act_code(fn, spec.get("activation", "identity"))
                 L.alpha = _real_param(fn, where + "['alpha']", spec.get("alpha", 0.0))
             if L.kind == NNF_STEP_DROPOUT:
                 L.rate = _real_param(fn, where + "['rate']", spec.get("rate"), 0.0, 1.0, False,
                                      True)
                 L.seed = <uint64_t>(int(spec.get("seed")) & 0xFFFFFFFFFFFFFFFF)
-            writes = (L.kind == NNF_STEP_DENSE or (L.kind == NNF_STEP_ACT and L.act != 0)
-                      or (L.kind == NNF_STEP_DROPOUT and L.rate != 0))
-            if L.kind == NNF_STEP_DENSE and i < first:
-                raise ValueError(f"{fn}: {where} is a dense layer before first={first}")
+            if (L.woff >= 0 or L.boff >= 0) and i < first:
+                raise ValueError(f"{fn}: {where} is a layer with parameters before first={first}")
+            writes = not (L.kind == NNF_STEP_FLATTEN or L.kind == NNF_STEP_RESHAPE
+                          or (L.kind == NNF_STEP_ACT and L.act == 0)
+                          or (L.kind == NNF_STEP_DROPOUT and L.rate == 0))
             if writes:
-                L.y = _step_buf(where + "['y']", spec.get("y"), (cap, L.m), isz)
+                L.y = _step_buf(where + "['y']", spec.get("y"), (cap,) + out_shape, isz)
                 if i >= first:
-                    L.dx = _step_buf(where + "['dx']", spec.get("dx"), (cap, width), isz,
+                    L.dx = _step_buf(where + "['dx']", spec.get("dx"), (cap,) + shape, isz,
                                      not need_dx)
-            if L.kind == NNF_STEP_DENSE:
-                L.dz = _step_buf(where + "['dz']", spec.get("dz"), (cap, L.m), isz)
+            if L.kind == NNF_STEP_DENSE or L.kind == NNF_STEP_CONV2D:
+                L.dz = _step_buf(where + "['dz']", spec.get("dz"), (cap,) + out_shape, isz)
                 if L.act in (NNF_ACT_RELU, NNF_ACT_LEAKY_RELU, NNF_ACT_ELU, NNF_ACT_GELU,
                              NNF_ACT_GELU_TANH, NNF_ACT_SILU, NNF_ACT_SOFTPLUS):
-                    L.z = _step_buf(where + "['z']", spec.get("z"), (cap, L.m), isz)
+                    L.z = _step_buf(where + "['z']", spec.get("z"), (cap,) + out_shape, isz)
+            if L.kind == NNF_STEP_MAXPOOL2D:
+                im.argmax = <int64_t *>_step_index_buf(where + "['argmax']", spec.get("argmax"),
+                                                       (cap,) + out_shape)
+            if L.kind == NNF_STEP_BATCHNORM:
+                im.xhat = _step_buf(where + "['xhat']", spec.get("xhat"), (cap,) + shape, isz)
+            if (L.kind == NNF_STEP_DENSE or L.kind == NNF_STEP_CONV2D) and L.b == NULL:
+                scratch = _empty((L.m if L.kind == NNF_STEP_DENSE else out_shape[2],), isz)
+                self._keep.append(scratch)   # no bias: the column sums still need somewhere
+                L.db = cnp.PyArray_DATA(<cnp.ndarray>scratch)
+            shape = out_shape
             width = L.m
-        if self._layers[first].kind != NNF_STEP_DENSE:
-            raise ValueError(f"{fn}: layers[{first}] (first) must be the first dense layer")
+        if self._layers[first].woff < 0 and self._layers[first].boff < 0:
+            raise ValueError(f"{fn}: layers[{first}] (first) must be the first layer with "
+                             f"parameters")
         self._c = width
         # the loss
         lk = loss.get("kind")

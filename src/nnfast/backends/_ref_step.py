@@ -1,26 +1,37 @@
-"""The one-call training step (issue 13), reference twin of TrainStep in
-src/nnfast/_native/_step.pxi (C: nnf_mlp_train_step_*, csrc/nn/step.c).
+"""The one-call training step (issue 13; image layers: issue 18), reference twin of TrainStep in
+src/nnfast/_native/_step.pxi (C: nnf_mlp_train_step_*, csrc/nn/step.c); one layer's forward and
+backward: _ref_step_layers.py.
 
 It composes this backend's functions in the order the C does, so it states the step's math:
 
 1. rows: ``index[start:stop]`` gathered from x, y, sample_weight into xb, yb, wb (np.take), or
    the rows ``start:stop`` read in place;
 2. forward, training mode: dense ``y = act(x W + b)`` (z kept where act' reads it), activation
-   (``identity``: passes its input on, as a fused head), dropout (rate 0: passes it on), flatten;
+   (``identity``: passes its input on, as a fused head), dropout (rate 0: passes it on), flatten,
+   reshape; conv2d ``y = act(conv(x, W) + b)``, max / average pooling, global average pooling,
+   batch normalization with the batch's statistics (the moving statistics updated in place,
+   ``moving = moving·momentum + batch·(1 − momentum)``, as batch_norm_forward does);
 3. the fused loss, reduction "mean": ``Σ_i w_i·l_i / n`` and d loss / d outputs into dout;
-4. backward from the last layer down to ``first`` (the first dense layer, which skips dx); after
-   each dense layer: ``dW += W·(2·l2)``, ``dW += sign(W)·l1`` (each product rounded to the
-   dtype first, as nnfast.regularizers does), then its optimizer update over its slice
-   W's and b's slices of params (the updates are elementwise, so per slice = one call over
-   all; b without weight_decay when ``bias_decay`` is False);
+4. backward from the last layer down to ``first`` (the first layer with parameters, which skips
+   dx); after each dense or conv2d layer: ``dW += W·(2·l2)``, ``dW += sign(W)·l1`` (each product
+   rounded to the dtype first, as nnfast.regularizers does); then each layer with parameters
+   gets its optimizer update over its slices of params (W and b; batch norm: gamma and beta):
+   the updates are elementwise, so per slice = one call over all; b (beta) without
+   weight_decay when ``bias_decay`` is False;
 5. with ``clipnorm``: clip the whole gradient buffer, then one update over it (after step 4).
 
 Arguments (both backends):
   layers: list of dicts, one per layer: ``kind`` "dense" (``W`` (K, M), ``b`` (M,) or None,
       ``dW``, ``db`` views of params/grads, ``activation``, ``alpha``, ``l1``, ``l2``, workspace
       ``y``, ``dz``, ``z``, ``dx``), "activation" (``activation``, ``alpha``, ``y``, ``dx``),
-      "dropout" (``rate``, ``seed``, ``y``, ``dx``) or "flatten"; workspace arrays hold
-      ``capacity`` rows.
+      "dropout" (``rate``, ``seed``, ``y``, ``dx``), "flatten", "reshape" (``shape``: the
+      per-sample output shape), "conv2d" (as dense with ``W`` (KH, KW, C, F), ``b`` (F,), plus
+      ``strides``, ``padding``, ``dilation_rate``), "max_pool2d" (``pool_size``, ``strides``,
+      ``padding``, ``y``, ``dx``, ``argmax`` int64), "avg_pool2d" (the same but argmax),
+      "global_avg_pool2d" (``y``, ``dx``), "batch_norm" (``gamma``, ``beta`` (C,) or None,
+      ``dgamma``, ``dbeta``, ``moving_mean``, ``moving_variance``, ``inv_std`` (C,),
+      ``momentum``, ``epsilon``, ``y``, ``xhat``, ``dx``); workspace arrays hold ``capacity``
+      rows of the layer's per-sample shape (channels last).
   loss: dict ``kind`` (softmax_cross_entropy, binary_cross_entropy, mse, huber), ``labels``
       (int64 class labels, not probabilities), ``label_smoothing``, ``delta``, ``dout``.
   optimizer: dict ``kind`` (sgd, adam, rmsprop, adagrad), its hyperparameters under Keras'
@@ -43,7 +54,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnfast.backends._ref_activations import activation_backward, activation_forward
 from nnfast.backends._ref_checks import (
     _check_behaved,
     _float_array,
@@ -51,8 +61,6 @@ from nnfast.backends._ref_checks import (
     _real_param,
     _step_param,
 )
-from nnfast.backends._ref_dense import dense_backward, dense_forward
-from nnfast.backends._ref_dropout import dropout_backward, dropout_forward
 from nnfast.backends._ref_loss import binary_cross_entropy, huber, mse, softmax_cross_entropy
 from nnfast.backends._ref_optim import (
     adagrad_update,
@@ -61,9 +69,12 @@ from nnfast.backends._ref_optim import (
     rmsprop_update,
     sgd_update,
 )
+from nnfast.backends._ref_step_layers import backward_layer, forward_layer, has_params
 
-_NEEDS_Z = frozenset({"relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "softplus"})
-_KINDS = ("dense", "activation", "dropout", "flatten")
+_KINDS = ("dense", "activation", "dropout", "flatten", "conv2d", "max_pool2d", "avg_pool2d",
+          "global_avg_pool2d", "batch_norm", "reshape")
+# the parameters (kernel-like, bias-like) of the layers that have them
+_PARAMS = {"dense": ("W", "b"), "conv2d": ("W", "b"), "batch_norm": ("gamma", "beta")}
 _LOSSES = ("softmax_cross_entropy", "binary_cross_entropy", "mse", "huber")
 _OPTS = ("sgd", "adam", "rmsprop", "adagrad")
 
@@ -85,10 +96,12 @@ class TrainStep:
             if spec.get("kind") not in _KINDS:
                 raise ValueError(f"{fn}: layers[{i}]['kind'] must be one of {', '.join(_KINDS)},"
                                  f" got {spec.get('kind')!r}")
-            if spec["kind"] == "dense" and i < first:
-                raise ValueError(f"{fn}: layers[{i}] is a dense layer before first={first}")
-        if layers[first]["kind"] != "dense":
-            raise ValueError(f"{fn}: layers[{first}] (first) must be the first dense layer")
+            if has_params(spec) and i < first:
+                raise ValueError(f"{fn}: layers[{i}] is a layer with parameters before "
+                                 f"first={first}")
+        if not has_params(layers[first]):
+            raise ValueError(f"{fn}: layers[{first}] (first) must be the first layer with "
+                             f"parameters")
         if loss.get("kind") not in _LOSSES:
             raise ValueError(f"{fn}: loss['kind'] must be one of {', '.join(_LOSSES)}, "
                              f"got {loss.get('kind')!r}")
@@ -101,9 +114,10 @@ class TrainStep:
         base = params.__array_interface__["data"][0]
         self._slices = []
         for spec in layers:
-            if spec["kind"] == "dense":
+            if spec["kind"] in _PARAMS:
                 parts = []
-                for name, wd in (("W", True), ("b", optimizer.get("bias_decay", True))):
+                wname, bname = _PARAMS[spec["kind"]]
+                for name, wd in ((wname, True), (bname, optimizer.get("bias_decay", True))):
                     a = spec.get(name)
                     if a is not None:
                         off = (a.__array_interface__["data"][0] - base) // params.itemsize
@@ -227,21 +241,10 @@ class TrainStep:
         else:
             a, yt = x[start:stop], y[start:stop]
             w = None if w is None else w[start:stop]
-        a = a.reshape(n, -1)
         ins, outs = [], []
         for spec in self.layers:       # forward, training mode
             ins.append(a)
-            kind = spec["kind"]
-            if kind == "dense":
-                act = spec.get("activation", "identity")
-                z = spec["z"][:n] if act in _NEEDS_Z else None
-                a = dense_forward(a, spec["W"], spec.get("b"), act, spec.get("alpha", 0.0),
-                                  out=spec["y"][:n], z=z)
-            elif kind == "activation" and spec.get("activation", "identity") != "identity":
-                a = activation_forward(a, spec["activation"], spec.get("alpha", 0.0),
-                                       out=spec["y"][:n])
-            elif kind == "dropout" and spec["rate"] != 0.0:
-                a = dropout_forward(a, spec["rate"], spec["seed"], dropout_step, out=spec["y"][:n])
+            a = forward_layer(spec, a, n, dropout_step)
             outs.append(a)
         ls, dout = self.loss, self.loss["dout"][:n]
         kind = ls["kind"]
@@ -259,26 +262,13 @@ class TrainStep:
         per_layer = self.opt.get("clipnorm") is None
         for i in range(len(self.layers) - 1, self.first - 1, -1):
             spec, need_dx = self.layers[i], i > self.first
-            kind = spec["kind"]
-            if kind == "dense":
-                act = spec.get("activation", "identity")
-                z = spec["z"][:n] if act in _NEEDS_Z else None
-                dx, _, _ = dense_backward(g, ins[i], spec["W"], z, outs[i], act,
-                                          spec.get("alpha", 0.0), dW=spec["dW"], db=spec.get("db"),
-                                          dx=spec["dx"][:n] if need_dx else None,
-                                          dz=spec["dz"][:n], need_dx=need_dx)
-                _reg_gradient(spec["W"], spec["dW"], spec.get("l1", 0.0), spec.get("l2", 0.0))
+            g = backward_layer(spec, g, ins[i], outs[i], n, need_dx, dropout_step)
+            if spec["kind"] in _PARAMS:
+                if spec["kind"] != "batch_norm":
+                    _reg_gradient(spec["W"], spec["dW"], spec.get("l1", 0.0),
+                                  spec.get("l2", 0.0))
                 if per_layer:
                     self._update_layer(i, lr, t, wd, eps)
-                if need_dx:
-                    g = dx
-            elif kind == "activation" and spec.get("activation", "identity") != "identity":
-                act = spec["activation"]
-                g = activation_backward(g, ins[i] if act in _NEEDS_Z else None, outs[i], act,
-                                        spec.get("alpha", 0.0), out=spec["dx"][:n])
-            elif kind == "dropout" and spec["rate"] != 0.0:
-                g = dropout_backward(g, spec["rate"], spec["seed"], dropout_step,
-                                     out=spec["dx"][:n])
         if not per_layer:
             clip_grad_norm(self.grads, self.opt["clipnorm"])
             for i in range(self.first, len(self.layers)):
