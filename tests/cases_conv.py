@@ -19,6 +19,11 @@ CONV_SHAPES = [
     # several im2col blocks (whole images per ~1M-element block, conv.c's COL_BLOCK): 5 + 5 + 2
     # images; the 1x1 kernel reads x in place, in blocks of 2 + 1 images
     (12, 32, 32, 8, 5, 4, 1, 1, "same"), (3, 64, 64, 128, 1, 2, 1, 1, "valid"),
+    # wide outputs take the explicit im2col + GEMM path (narrow ones, the rest here, the
+    # implicit GEMM: conv.c conv_implicit); Kc = 3*3*130 = 1170 taps overflow one packed panel,
+    # so the implicit GEMM's panels cover K blocks of taps (pack_taps tap by tap)
+    (2, 9, 8, 3, 3, 70, 1, 1, "same"), (1, 7, 9, 2, 3, 30, 2, 1, "same"),
+    (2, 6, 7, 130, 3, 5, 1, 1, "same"), (1, 9, 9, 130, 3, 3, 2, 2, "valid"),
 ]
 CONV_TOL = ({"float32": 1e-4, "float64": 1e-11}, {"float32": 1e-4, "float64": 1e-11})
 CONV_ACTS = (("identity", 0.0), ("relu", 0.0), ("elu", 1.3), ("softmax", 0.0))

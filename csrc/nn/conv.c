@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm/gemm_kernels.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "nnfast.h"
 #include "runtime/par.h"
 
@@ -22,6 +26,15 @@ static int64_t conv_block_images(const nnf_conv_geom_t *g) {
     if (b < 1) b = 1;
     if (b > g->N) b = g->N;
     return b;
+}
+
+/* Narrow outputs (F filters) run as the implicit GEMM y^T = Wt^T cols^T, vector lanes along
+ * the pixels, B packed straight from x (conv_tmpl.h pack_taps): where the explicit path's GEMM
+ * would swap to C^T = B^T A^T anyway (gemm_tmpl.h, narrow n, for very many rows) and its
+ * im2col matrix was written only to be copied again into the panels. */
+static int conv_implicit(int64_t F, int dtype_size) {
+    const int64_t NR = nnf_gemm_nr(dtype_size);
+    return F < 2 * NR && 4 * F <= 3 * NR * ((F + NR - 1) / NR);
 }
 
 /* A 1x1 kernel, stride 1, no padding: the im2col matrix is x itself. */

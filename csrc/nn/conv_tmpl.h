@@ -3,6 +3,8 @@
 #define CV_CAT(a, b) CV_CAT_(a, b)
 #define CV(name) CV_CAT(name##_, SFX)
 
+#include "gemm/tcopy_tmpl.h"
+
 typedef struct {
     T *cols;             /* im2col: (rows x Kc) out; col2im: (rows x Kc) in */
     T *dx;               /* col2im out */
@@ -112,6 +114,132 @@ static void CV(col2im_part)(void *p, int64_t lo, int64_t hi, int w) {
     }
 }
 
+/* The implicit GEMM's B panel (nnf_gemm_cb_*): taps [p0, p0+kc) (rows, (kh, kw, c) order, as
+ * the im2col row) of output pixels [j0, j0+nc) (columns), read from x where the GEMM packs:
+ * im2col's matrix is never written. A panel's pixels run along output rows, so for one tap a
+ * row segment reads x at a fixed stride SW*C (contiguous for C = 1, stride 1: conv1 of LeNet),
+ * with the taps outside the image found once per segment instead of per element. */
+typedef struct { const T *x; const nnf_conv_geom_t *g; } CV(taps_ctx);
+
+#define CV_MAX_KW 64   /* kernel widths whose in-image column bounds are kept on the stack */
+
+static void CV(pack_taps)(void *ctx, T *dst, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                          int NR) {
+    const CV(taps_ctx) *cx = (const CV(taps_ctx) *)ctx;
+    const nnf_conv_geom_t *g = cx->g;
+    const int64_t C = g->C, H = g->H, W = g->W, OH = g->OH, OW = g->OW, KW = g->KW;
+    const int64_t SH = g->SH, SW = g->SW, PT = g->PT, PLf = g->PL, DH = g->DH, DW = g->DW;
+    const int64_t P = OH * OW, step = SW * C, KWC = KW * C;
+    const T *const x = cx->x;
+    /* output columns [lo[kw], hi[kw]) read tap column kw inside the image (once per call:
+     * two divisions per segment and tap were a third of the packing) */
+    int64_t lo_c[CV_MAX_KW], hi_c[CV_MAX_KW];
+    const int keep = KW <= CV_MAX_KW;
+    for (int64_t kw = 0; keep && kw < KW; ++kw) {
+        const int64_t off = kw * DW - PLf;
+        lo_c[kw] = off >= 0 ? 0 : (-off + SW - 1) / SW;
+        hi_c[kw] = W - 1 - off < 0 ? 0 : (W - 1 - off) / SW + 1;
+    }
+    /* whole windows per pixel (all taps, every row of them in one pass) when the panel holds
+     * every tap and there are several channels: a pixel's kernel row is then KW*C adjacent
+     * values of x; with one channel, tap by tap reads adjacent pixels instead */
+    const int pixel_major = p0 == 0 && kc == KWC * g->KH && keep;
+    if (nc < NR)
+        for (int64_t p = 0; p < kc; ++p)
+            for (int64_t j = nc; j < NR; ++j) dst[p * NR + j] = 0;
+    int64_t n = j0 / P, q = j0 % P, oh = q / OW, ow = q % OW;
+    for (int64_t j = 0; j < nc;) {
+        const int64_t seg = nc - j < OW - ow ? nc - j : OW - ow;
+        const T *const img = x + n * H * W * C;
+        if (pixel_major) {
+            for (int64_t kh = 0; kh < g->KH; ++kh) {
+                const int64_t ih = oh * SH - PT + kh * DH;
+                T *const dk = dst + kh * KWC * NR + j;
+                if (ih < 0 || ih >= H) {
+                    for (int64_t t = 0; t < KWC; ++t)
+                        for (int64_t i = 0; i < seg; ++i) dk[t * NR + i] = 0;
+                    continue;
+                }
+                const T *const srow = img + ih * W * C;
+                /* pixels whose kernel row lies inside the image: KW*C adjacent values each,
+                 * SW*C apart, transposed into the panel's columns in register blocks */
+                int64_t ia = lo_c[0] - ow, ib = hi_c[KW - 1] - ow;
+                ia = ia < 0 ? 0 : (ia > seg ? seg : ia);
+                ib = ib < ia ? ia : (ib > seg ? seg : ib);
+                if (DW == 1 && ib > ia)
+                    CV_CAT(nnf_tcopy_, SFX)(dk + ia, NR, srow + ((ow + ia) * SW - PLf) * C,
+                                            step, ib - ia, KWC);
+                if (DW != 1) ia = ib = seg;   /* every pixel tap by tap */
+                /* the rest, [0, ia) and [ib, seg): tap by tap, zeros outside the image */
+                for (int64_t e = 0; e < seg - (ib - ia); ++e) {
+                    const int64_t i = e < ia ? e : ib + (e - ia);
+                    const int64_t o = ow + i, iw0 = o * SW - PLf;
+                    for (int64_t kw = 0; kw < KW; ++kw) {
+                        T *restrict d = dk + kw * C * NR + i;
+                        if (o < lo_c[kw] || o >= hi_c[kw]) {
+                            for (int64_t c = 0; c < C; ++c) d[c * NR] = 0;
+                        } else {
+                            const T *restrict s = srow + (iw0 + kw * DW) * C;
+                            for (int64_t c = 0; c < C; ++c) d[c * NR] = s[c];
+                        }
+                    }
+                }
+            }
+        } else {
+            int64_t c = p0 % C, kw = (p0 / C) % KW, kh = p0 / KWC;
+            for (int64_t p = 0; p < kc; ++p) {
+                T *restrict d = dst + p * NR + j;
+                const int64_t ih = oh * SH - PT + kh * DH;
+                if (ih < 0 || ih >= H) {
+                    for (int64_t i = 0; i < seg; ++i) d[i] = 0;
+                } else {
+                    /* pixel ow + i reads column (ow + i)*SW + off: inside for i in [lo, hi) */
+                    const int64_t off = kw * DW - PLf;
+                    int64_t lo, hi;
+                    if (keep) {
+                        lo = lo_c[kw];
+                        hi = hi_c[kw];
+                    } else {
+                        lo = off >= 0 ? 0 : (-off + SW - 1) / SW;
+                        hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / SW + 1;
+                    }
+                    lo = lo - ow < 0 ? 0 : (lo - ow > seg ? seg : lo - ow);
+                    hi = hi - ow < lo ? lo : (hi - ow > seg ? seg : hi - ow);
+                    const T *restrict s = img + (ih * W + ow * SW + off + lo * SW) * C + c;
+                    for (int64_t i = 0; i < lo; ++i) d[i] = 0;
+                    if (step == 1)
+                        for (int64_t i = lo; i < hi; ++i) d[i] = s[i - lo];
+                    else
+                        for (int64_t i = lo; i < hi; ++i) d[i] = s[(i - lo) * step];
+                    for (int64_t i = hi; i < seg; ++i) d[i] = 0;
+                }
+                if (++c == C) {
+                    c = 0;
+                    if (++kw == KW) { kw = 0; ++kh; }
+                }
+            }
+        }
+        j += seg;
+        ow += seg;
+        if (ow == OW) {
+            ow = 0;
+            if (++oh == OH) { oh = 0; ++n; }
+        }
+    }
+}
+
+/* Bias, z and elementwise activation over whole output rows after the implicit GEMM: the
+ * OW*F values of an output row are contiguous, so the epilogue runs on rows that long with the
+ * bias tiled OW times (bt), instead of on OW rows of F (6 for LeNet's conv1, where the per-row
+ * setup cost more than the arithmetic). Same per-element arithmetic as the GEMM epilogue. */
+typedef struct { T *y; const nnf_epilogue_t *ep; int64_t len; } CV(ep_ctx);
+
+static void CV(ep_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const CV(ep_ctx) *c = (const CV(ep_ctx) *)p;
+    (void)w;
+    CV(nnf_epilogue_tile)(c->ep, c->y, c->len, lo, 0, hi - lo, c->len);
+}
+
 static void CV(im2col)(T *cols, const T *x, const nnf_conv_geom_t *g, int64_t n0, int64_t nb,
                        int nthreads) {
     CV(conv_ctx) c = {cols, 0, x, g, n0};
@@ -134,6 +262,31 @@ int CV(nnf_conv2d_fwd)(T *y, T *z, const T *x, const T *Wt, const T *b,
     if (g->N == 0 || P == 0 || F == 0) return NNF_OK;
     int rowwise = act == NNF_ACT_SOFTMAX || act == NNF_ACT_LOG_SOFTMAX;
     int direct = conv_is_pointwise(g);
+    if (!direct && conv_implicit(F, (int)sizeof(T))) {
+        /* y^T (F x NP) = Wt^T (F x Kc) . cols^T, stored transposed, B packed from x */
+        CV(taps_ctx) tx = {x, g};
+        int st = CV(nnf_gemm_cb)(y, F, 1, Wt, F, 1, CV(pack_taps), &tx, F, g->N * P, Kc, (T)0,
+                                 nthreads);
+        if (st == NNF_ERR_NOMEM) return st;
+        if (st == NNF_OK) {
+            const int eact = rowwise ? NNF_ACT_IDENTITY : act;
+            const int64_t len = g->OW * F, rows = g->N * g->OH;
+            T *bt = 0;
+            if (b) {   /* the bias tiled along an output row (the thread's kept scratch) */
+                bt = (T *)nnf_scratch((size_t)len * sizeof(T));
+                if (!bt) return NNF_ERR_NOMEM;
+                for (int64_t i = 0; i < len; ++i) bt[i] = b[i % F];
+            }
+            if (b || z || eact != NNF_ACT_IDENTITY) {
+                nnf_epilogue_t ep = {bt, z, len, eact, (double)alpha};
+                CV(ep_ctx) ec = {y, &ep, len};
+                nnf_parallel_for(CV(ep_part), &ec, rows, NNF_PARTS(nthreads),
+                                 rows * len > PAR_WORK ? nthreads : 1);
+            }
+            if (rowwise) CV(nnf_activation_fwd)(y, y, g->N * P, F, act, alpha, nthreads);
+            return NNF_OK;
+        }
+    }
     int64_t nb = conv_block_images(g);
     T *cols = 0;
     if (!direct) {   /* the thread's kept scratch: no fresh pages to fault in per call */
