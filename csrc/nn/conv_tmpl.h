@@ -84,29 +84,72 @@ static void CV(im2col_part)(void *p, int64_t lo, int64_t hi, int w) {
 }
 
 /* Input rows [lo, hi) of the block (image n0 + r / H, row r % H): each pixel's gradient is
- * the sum of the im2col-gradient taps that read it, gathered in (kh, kw) order. */
+ * the sum of the im2col-gradient taps that read it, gathered in (kh, kw) order. The geometry
+ * is read into locals (-fno-strict-aliasing: every += through dst would reload it from g),
+ * and the kernel rows that reach input row ih are found once per row. */
 static void CV(col2im_part)(void *p, int64_t lo, int64_t hi, int w) {
     const CV(conv_ctx) *c = (const CV(conv_ctx) *)p;
     const nnf_conv_geom_t *g = c->g;
-    const int64_t C = g->C, Kc = g->KH * g->KW * C;
+    const int64_t C = g->C, H = g->H, W = g->W, OH = g->OH, OW = g->OW, KH = g->KH, KW = g->KW;
+    const int64_t SH = g->SH, SW = g->SW, PT = g->PT, PLf = g->PL, DH = g->DH, DW = g->DW;
+    const int64_t Kc = KH * KW * C, n0 = c->n0;
+    const T *const cols = c->cols;
+    T *const dx = c->dx;
+    int64_t ohs[64], khs[64];   /* the (kh, oh) pairs reaching row ih (KH <= 64; else below) */
     (void)w;
     for (int64_t r = lo; r < hi; ++r) {
-        int64_t b = r / g->H, ih = r % g->H;
-        for (int64_t iw = 0; iw < g->W; ++iw) {
-            T *restrict dst = c->dx + (((c->n0 + b) * g->H + ih) * g->W + iw) * C;
+        const int64_t b = r / H, ih = r % H;
+        int64_t nk = 0;
+        for (int64_t kh = 0; kh < KH && KH <= 64; ++kh) {
+            const int64_t th = ih + PT - kh * DH;
+            if (th < 0 || (SH > 1 && th % SH)) continue;
+            const int64_t oh = SH > 1 ? th / SH : th;
+            if (oh >= OH) continue;
+            ohs[nk] = oh;
+            khs[nk++] = kh;
+        }
+        T *const drow = dx + ((n0 + b) * H + ih) * W * C;
+        if (SW == 1 && KH <= 64) {
+            /* stride 1: tap (kh, kw) reaches pixels iw = ow - PL + kw*DW, a run of adjacent
+             * pixels per (kh, kw); each pixel still sums its taps in (kh, kw) order */
+            for (int64_t i = 0; i < W * C; ++i) drow[i] = 0;
+            for (int64_t e = 0; e < nk; ++e) {
+                const int64_t kh = khs[e];
+                const T *const crow = cols + (b * OH + ohs[e]) * OW * Kc + kh * KW * C;
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                    const int64_t sh = kw * DW - PLf;   /* iw = ow + sh */
+                    const int64_t a = sh < 0 ? -sh : 0, z = OW < W - sh ? OW : W - sh;
+                    for (int64_t ow = a; ow < z; ++ow) {
+                        T *restrict dst = drow + (ow + sh) * C;
+                        const T *restrict src = crow + ow * Kc + kw * C;
+                        for (int64_t k = 0; k < C; ++k) dst[k] += src[k];
+                    }
+                }
+            }
+            continue;
+        }
+        for (int64_t iw = 0; iw < W; ++iw) {
+            T *restrict dst = drow + iw * C;
             for (int64_t k = 0; k < C; ++k) dst[k] = 0;
-            for (int64_t kh = 0; kh < g->KH; ++kh) {
-                int64_t th = ih + g->PT - kh * g->DH;
-                if (th < 0 || (g->SH > 1 && th % g->SH)) continue;
-                int64_t oh = g->SH > 1 ? th / g->SH : th;   /* no division at stride 1 */
-                if (oh >= g->OH) continue;
-                for (int64_t kw = 0; kw < g->KW; ++kw) {
-                    int64_t tw = iw + g->PL - kw * g->DW;
-                    if (tw < 0 || (g->SW > 1 && tw % g->SW)) continue;
-                    int64_t ow = g->SW > 1 ? tw / g->SW : tw;
-                    if (ow >= g->OW) continue;
+            for (int64_t e = 0; e < (KH <= 64 ? nk : KH); ++e) {
+                int64_t kh, oh;
+                if (KH <= 64) {
+                    kh = khs[e];
+                    oh = ohs[e];
+                } else {
+                    kh = e;
+                    const int64_t th = ih + PT - kh * DH;
+                    if (th < 0 || (SH > 1 && th % SH)) continue;
+                    oh = SH > 1 ? th / SH : th;
+                    if (oh >= OH) continue;
+                }
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                    const int64_t tw = iw + PLf - kw * DW;
+                    if (tw < 0 || (SW > 1 && tw % SW)) continue;
+                    const int64_t ow = SW > 1 ? tw / SW : tw;
+                    if (ow >= OW) continue;
                     const T *restrict src =
-                        c->cols + ((b * g->OH + oh) * g->OW + ow) * Kc + (kh * g->KW + kw) * C;
+                        cols + ((b * OH + oh) * OW + ow) * Kc + (kh * KW + kw) * C;
                     for (int64_t k = 0; k < C; ++k) dst[k] += src[k];
                 }
             }
@@ -240,6 +283,120 @@ static void CV(ep_part)(void *p, int64_t lo, int64_t hi, int w) {
     CV(nnf_epilogue_tile)(c->ep, c->y, c->len, lo, 0, hi - lo, c->len);
 }
 
+/* The implicit GEMM's B panel for the filter gradient: rows = output pixels [pix0 + p0,
+ * + kc), columns = taps [j0, j0+nc): the rows of im2col's matrix, read from x where the GEMM
+ * packs them. The taps of one kernel row kh are KW*C adjacent values of x when the row lies in
+ * the image (DW = 1), copied as one run. */
+typedef struct { const T *x; const nnf_conv_geom_t *g; int64_t pix0; } CV(rows_ctx);
+
+static void CV(pack_rows)(void *ctx, T *dst, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                          int NR) {
+    const CV(rows_ctx) *cx = (const CV(rows_ctx) *)ctx;
+    const nnf_conv_geom_t *g = cx->g;
+    const int64_t C = g->C, H = g->H, W = g->W, OH = g->OH, OW = g->OW, KH = g->KH, KW = g->KW;
+    const int64_t SH = g->SH, SW = g->SW, PT = g->PT, PLf = g->PL, DH = g->DH, DW = g->DW;
+    const int64_t P = OH * OW, KWC = KW * C, j1 = j0 + nc;
+    const T *const x = cx->x;
+    const int64_t pix = cx->pix0 + p0;
+    const int full = j0 == 0 && nc == KH * KWC && DW == 1;   /* the panel holds every tap */
+    int64_t n = pix / P, q = pix % P, oh = q / OW, ow = q % OW;
+    for (int64_t p = 0; p < kc; ++p) {
+        T *const d = dst + p * NR - j0;   /* d[t]: tap t of this pixel */
+        if (nc < NR) memset(d + j0 + nc, 0, (size_t)(NR - nc) * sizeof(T));
+        const T *const img = x + n * H * W * C;
+        const int64_t iw0 = ow * SW - PLf, ih0 = oh * SH - PT;
+        const int inrow = iw0 >= 0 && iw0 + (KW - 1) * DW < W;
+        if (full && inrow && ih0 >= 0 && ih0 + (KH - 1) * DH < H) {
+            /* the whole window inside the image: KH runs of KW*C values, DH rows apart */
+            const T *restrict s = img + (ih0 * W + iw0) * C;
+            T *restrict dk = d;
+            const int64_t rs = DH * W * C;
+            switch (KWC) {   /* LeNet's 5x5x1 and 3x3x1 windows as fixed-length copies */
+            case 3:
+                for (int64_t kh = 0; kh < KH; ++kh)
+                    for (int i = 0; i < 3; ++i) dk[kh * 3 + i] = s[kh * rs + i];
+                break;
+            case 5:
+                for (int64_t kh = 0; kh < KH; ++kh)
+                    for (int i = 0; i < 5; ++i) dk[kh * 5 + i] = s[kh * rs + i];
+                break;
+            default:
+                for (int64_t kh = 0; kh < KH; ++kh)
+                    memcpy(dk + kh * KWC, s + kh * rs, (size_t)KWC * sizeof(T));
+            }
+            goto next;
+        }
+        for (int64_t kh = j0 / KWC; kh < KH && kh * KWC < j1; ++kh) {
+            const int64_t ta = kh * KWC > j0 ? kh * KWC : j0;
+            const int64_t tb = (kh + 1) * KWC < j1 ? (kh + 1) * KWC : j1;
+            const int64_t ih = oh * SH - PT + kh * DH;
+            T *restrict dk = d + ta;
+            if (ih < 0 || ih >= H) {
+                for (int64_t t = 0; t < tb - ta; ++t) dk[t] = 0;
+                continue;
+            }
+            const T *const srow = img + ih * W * C;
+            if (inrow && DW == 1) {
+                const T *restrict s = srow + iw0 * C + (ta - kh * KWC);
+                const int64_t len = tb - ta;
+                switch (len) {   /* short kernel rows as fixed-length copies (see im2col) */
+                case 3: for (int i = 0; i < 3; ++i) dk[i] = s[i]; break;
+                case 5: for (int i = 0; i < 5; ++i) dk[i] = s[i]; break;
+                case 7: for (int i = 0; i < 7; ++i) dk[i] = s[i]; break;
+                default:
+                    if (len >= 16) memcpy(dk, s, (size_t)len * sizeof(T));
+                    else for (int64_t t = 0; t < len; ++t) dk[t] = s[t];
+                }
+                continue;
+            }
+            for (int64_t t = ta; t < tb; ++t) {
+                const int64_t r = t - kh * KWC, kw = r / C, c = r % C;
+                const int64_t iw = iw0 + kw * DW;
+                d[t] = iw >= 0 && iw < W ? srow[iw * C + c] : (T)0;
+            }
+        }
+    next:
+        if (++ow == OW) {
+            ow = 0;
+            if (++oh == OH) { oh = 0; ++n; }
+        }
+    }
+}
+
+/* The filter gradient as implicit GEMMs over S fixed segments of the output pixels (S from
+ * the pixel count alone, never the thread count), one segment per task, each into its own
+ * partial sum, then the partials added in segment order: the same bits for any nthreads, and
+ * both threads busy even where the product has a single column panel (conv1: 25 taps). */
+#define CV_DW_SEG_PIXELS 2048
+#define CV_DW_MAX_SEGS 32
+
+static int64_t CV(dw_segments)(int64_t pixels) {
+    int64_t s = pixels / CV_DW_SEG_PIXELS;
+    return s < 1 ? 1 : (s > CV_DW_MAX_SEGS ? CV_DW_MAX_SEGS : s);
+}
+
+typedef struct {
+    T *part;                 /* S x (Kc x F) */
+    const T *G, *x;
+    const nnf_conv_geom_t *g;
+    int64_t S, NP;
+    int st[CV_DW_MAX_SEGS];
+} CV(dw_ctx);
+
+static void CV(dw_part)(void *p, int64_t lo, int64_t hi, int w) {
+    CV(dw_ctx) *c = (CV(dw_ctx) *)p;
+    const nnf_conv_geom_t *g = c->g;
+    const int64_t F = g->F, Kc = g->KH * g->KW * g->C;
+    (void)w;
+    for (int64_t s = lo; s < hi; ++s) {
+        const int64_t a = s * c->NP / c->S, b = (s + 1) * c->NP / c->S;
+        CV(rows_ctx) rx = {c->x, g, a};
+        /* dW^T (F x Kc) = dz^T (F x pixels) . cols (pixels x Kc), stored as dW (Kc x F) */
+        c->st[s] = CV(nnf_gemm_cb)(c->part + s * Kc * F, F, 1, c->G + a * F, F, 1,
+                                   CV(pack_rows), &rx, F, Kc, b - a, (T)0, 1);
+    }
+}
+
 static void CV(im2col)(T *cols, const T *x, const nnf_conv_geom_t *g, int64_t n0, int64_t nb,
                        int nthreads) {
     CV(conv_ctx) c = {cols, 0, x, g, n0};
@@ -314,43 +471,63 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
                        const T *z, const T *y, const nnf_conv_geom_t *g, int act, T alpha,
                        int accumulate, int nthreads) {
     const int64_t P = g->OH * g->OW, F = g->F, Kc = g->KH * g->KW * g->C;
-    const int64_t HWC = g->H * g->W * g->C;
+    const int64_t HWC = g->H * g->W * g->C, NP = g->N * P;
     int direct = conv_is_pointwise(g);
+    /* narrow outputs: dW by the segmented implicit GEMM (dw_part), no im2col for it */
+    const int imp = !direct && NP > 0 && Kc * F > 0 && conv_implicit(F, (int)sizeof(T));
+    const int64_t S = imp ? CV(dw_segments)(NP) : 0;
     int64_t nb = conv_block_images(g);
-    T *cols = 0, *dcols = 0, *wsum = dW;
+    T *cols = 0, *dcols = 0, *wsum = dW, *part = 0;
     int st = NNF_OK;
-    /* one block of the thread's kept scratch (nnf_scratch): the columns, their gradient, and
-     * (accumulate) a private dW sum, so an accumulated dW stays whole if a later GEMM fails */
+    /* one block of the thread's kept scratch (nnf_scratch): the columns (explicit path), their
+     * gradient, and (accumulate) a private dW sum or (implicit) the segments' partial sums, so
+     * an accumulated dW stays whole if a later GEMM fails */
     const size_t cb = ((size_t)(nb * P * Kc) * sizeof(T) + 63) & ~(size_t)63;
-    const int ncols = (g->N > 0 && P > 0 && !direct) ? (dx ? 2 : 1) : 0;
-    const int priv = accumulate && Kc * F > 0;
-    const size_t need = ncols * cb + (priv ? (size_t)(Kc * F) * sizeof(T) : 0);
+    const int has_cols = NP > 0 && !direct && !imp, has_dcols = NP > 0 && !direct && dx;
+    const int priv = accumulate && Kc * F > 0 && !imp;
+    const size_t need = (has_cols + has_dcols) * cb + (priv ? (size_t)(Kc * F) * sizeof(T) : 0) +
+                        (size_t)(S * Kc * F) * sizeof(T);
     if (need) {
         char *sc = (char *)nnf_scratch(need);
         if (!sc) return NNF_ERR_NOMEM;
-        if (ncols) cols = (T *)sc;
-        if (ncols == 2) dcols = (T *)(sc + cb);
-        if (priv) wsum = (T *)(sc + ncols * cb);
+        if (has_cols) cols = (T *)sc;
+        if (has_dcols) dcols = (T *)(sc + has_cols * cb);
+        if (priv) wsum = (T *)(sc + (has_cols + has_dcols) * cb);
+        if (imp) part = (T *)(sc + (has_cols + has_dcols) * cb);
     }
     const T *G = dy;
     if (dz) {
-        CV(nnf_activation_bwd)(dz, dy, z, y, g->N * P, F, act, alpha, nthreads);
+        CV(nnf_activation_bwd)(dz, dy, z, y, NP, F, act, alpha, nthreads);
         G = dz;
     }
-    if (g->N == 0 || P == 0) {
+    if (NP == 0) {
         if (dx) memset(dx, 0, (size_t)(g->N * HWC) * sizeof(T));
         for (int64_t i = 0; i < Kc * F; ++i) wsum[i] = 0;
+    }
+    if (imp) {
+        CV(dw_ctx) dc;
+        dc.part = part; dc.G = G; dc.x = x; dc.g = g; dc.S = S; dc.NP = NP;
+        nnf_parallel_for(CV(dw_part), &dc, S, S, nthreads);
+        for (int64_t s = 0; s < S; ++s)
+            if (dc.st[s] != NNF_OK) return NNF_ERR_NOMEM;   /* dW untouched */
+        for (int64_t i = 0; i < Kc * F; ++i) {
+            T acc = part[i];
+            for (int64_t s = 1; s < S; ++s) acc += part[s * Kc * F + i];
+            dW[i] = accumulate ? dW[i] + acc : acc;
+        }
     }
     for (int64_t n0 = 0; n0 < g->N && P > 0 && st == NNF_OK; n0 += nb) {
         int64_t m = (g->N - n0 < nb ? g->N - n0 : nb);
         const T *A = x + n0 * HWC, *Gb = G + n0 * P * F;
-        if (!direct) {
-            CV(im2col)(cols, x, g, n0, m, nthreads);
-            A = cols;
+        if (!imp) {
+            if (!direct) {
+                CV(im2col)(cols, x, g, n0, m, nthreads);
+                A = cols;
+            }
+            /* dW (Kc x F) (+)= cols^T (Kc x mP) . dz (mP x F); blocks in image order */
+            st = CV(nnf_gemm)(wsum, F, A, Kc, Gb, F, Kc, F, m * P, 1, 0, (T)1,
+                              n0 == 0 ? (T)0 : (T)1, nthreads);
         }
-        /* dW (Kc x F) (+)= cols^T (Kc x mP) . dz (mP x F); blocks in image order */
-        st = CV(nnf_gemm)(wsum, F, A, Kc, Gb, F, Kc, F, m * P, 1, 0, (T)1,
-                          n0 == 0 ? (T)0 : (T)1, nthreads);
         if (st != NNF_OK || !dx) continue;
         /* dcols (mP x Kc) = dz (mP x F) . Wt^T (F x Kc); pointwise: straight into dx */
         st = CV(nnf_gemm)(direct ? dx + n0 * HWC : dcols, Kc, Gb, F, Wt, F, m * P, Kc, F, 0, 1,
@@ -360,7 +537,7 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
     if (st == NNF_OK && wsum != dW)
         for (int64_t i = 0; i < Kc * F; ++i) dW[i] += wsum[i];
     if (st != NNF_OK) return st;
-    if (db) CV(nnf_column_sums)(db, G, g->N * P, F, accumulate, nthreads);
+    if (db) CV(nnf_column_sums)(db, G, NP, F, accumulate, nthreads);
     return NNF_OK;
 }
 
