@@ -142,13 +142,22 @@ static inline void FN(tile)(const KERN *kd, int64_t kc, T alpha, const T *a, int
         T *c = C + i0 * rsc + j0 * csc;
         T ct[NNF_MAX_MR * NNF_MAX_NR] __attribute__((aligned(64)));
         if (beta != (T)0) {
-            for (int64_t i = 0; i < mr; ++i)
-                for (int j = 0; j < NR; ++j) ct[i * NR + j] = j < nr ? c[i * rsc + j * csc] : (T)0;
+            if (tc) {   /* a transposing copy in register blocks (tcopy_tmpl.h) */
+                for (int64_t i = 0; i < mr; ++i)
+                    for (int j = (int)nr; j < NR; ++j) ct[i * NR + j] = 0;
+                NNF_CAT(nnf_tcopy_, SFX)(ct, NR, c, ldc, nr, mr);
+            } else {
+                for (int64_t i = 0; i < mr; ++i)
+                    for (int j = 0; j < NR; ++j) ct[i * NR + j] = j < nr ? c[i * rsc + j] : (T)0;
+            }
         }
         if (mr == MR) kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
         else kd->ukr_edge((int)mr, kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
-        for (int64_t i = 0; i < mr; ++i)
-            for (int64_t j = 0; j < nr; ++j) c[i * rsc + j * csc] = ct[i * NR + j];
+        if (tc)   /* C[(j0+j)*ldc + i0+i] = ct[i*NR + j]: transposed in register blocks */
+            NNF_CAT(nnf_tcopy_, SFX)(c, ldc, ct, NR, mr, nr);
+        else
+            for (int64_t i = 0; i < mr; ++i)
+                for (int64_t j = 0; j < nr; ++j) c[i * rsc + j * csc] = ct[i * NR + j];
     }
     if (last && ep) {
         if (tc) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, j0, i0, nr, mr);
