@@ -41,6 +41,36 @@ static void PL(maxpool_part)(void *p, int64_t lo, int64_t hi, int w) {
             T *restrict yo = y + (r * OW + ow) * C;
             int64_t *restrict ao = arg + (r * OW + ow) * C;
             pool_taps(ow, SW, PLp, KW, W, &w0, &w1);
+            if (h1 - h0 == 2 && w1 - w0 == 2) {
+                /* a whole 2x2 window (the common pool): its four taps per channel in
+                 * registers, selected in the (kh, kw) order of the loop below */
+                const int64_t b0 = ((oh * SH - PT + h0) * W + ow * SW - PLp + w0) * C;
+                const int64_t o1 = C, o2 = W * C, o3 = W * C + C;
+                const int64_t off[4] = {0, o1, o2, o3};
+                const T *restrict s0 = img + b0, *restrict s1 = s0 + o1;
+                const T *restrict s2 = s0 + o2, *restrict s3 = s0 + o3;
+                for (int64_t k = 0; k < C; ++k) {
+                    const T v0 = s0[k], v1 = s1[k], v2 = s2[k], v3 = s3[k];
+                    if ((v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)) {
+                        /* a NaN: the first one is the result (rare; its own path) */
+                        const int64_t t = v0 != v0 ? 0 : v1 != v1 ? o1 : v2 != v2 ? o2 : o3;
+                        yo[k] = s0[k + t];
+                        ao[k] = b0 + k + t;
+                        continue;
+                    }
+                    /* no NaN: the first tap of the largest value, as the loop below picks it
+                     * (a later equal value, -0.0 after 0.0 included, never replaces it) */
+                    const T m01 = v1 > v0 ? v1 : v0, m23 = v3 > v2 ? v3 : v2;
+                    const T m = m23 > m01 ? m23 : m01;
+                    /* the first tap equal to m, as the lowest set bit (which tap wins is a
+                     * coin toss on real data: a chain of branches mispredicted most calls) */
+                    const unsigned eq = (unsigned)(v0 == m) | (unsigned)(v1 == m) << 1 |
+                                        (unsigned)(v2 == m) << 2 | 8u;
+                    yo[k] = m;
+                    ao[k] = b0 + k + off[__builtin_ctz(eq)];
+                }
+                continue;
+            }
             /* taps outer, channels inner: C independent select chains (channels inner keeps
              * each chain's select latency off the critical path) */
             const int64_t b0 = ((oh * SH - PT + h0) * W + ow * SW - PLp + w0) * C;

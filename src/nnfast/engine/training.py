@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
 import types
 
@@ -213,10 +215,31 @@ def _ready(model, x, seed=None) -> None:
     model._bind_metrics()
 
 
+_SIGNALS = (signal.SIGINT, getattr(signal, "SIGTERM", signal.SIGINT))
+
+
 def _bar(total: int, desc: str):
+    """A tqdm bar, built with SIGINT/SIGTERM held back: an interrupt raised inside tqdm's
+    __init__ leaves a half-built bar whose __del__ later fails ("no attribute 'pos'") and
+    prints its traceback after the interrupt's message. In the main thread (where Python runs
+    signal handlers) the handlers are swapped for a recorder during the constructor, then put
+    back and a recorded signal raised again, so it reaches them right after. A handler not
+    set from Python (signal.getsignal is None) is left alone."""
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit="batch", leave=True, dynamic_ncols=True,
-                mininterval=0.2)
+    held: list = []
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in set(_SIGNALS):
+            if signal.getsignal(sig) is not None:
+                saved[sig] = signal.signal(sig, lambda signum, frame: held.append(signum))
+    try:
+        return tqdm(total=total, desc=desc, unit="batch", leave=True, dynamic_ncols=True,
+                    mininterval=0.2)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        for sig in held:
+            signal.raise_signal(sig)
 
 
 @contextlib.contextmanager
