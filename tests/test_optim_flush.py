@@ -73,3 +73,22 @@ def test_long_adam_run_flushes_on_both_backends_and_agrees():
     assert not np.signbit(m0).any() and not np.signbit(m1).any()
     np.testing.assert_allclose(p1, p0, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(v1, v0, rtol=1e-4, atol=0)
+
+
+@pytest.mark.skipif(not backends.compiled_available(), reason="compiled backend only")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_updates_treat_subnormal_gradients_as_zero(dtype):
+    """The compiled kernels run with flush-to-zero / denormals-are-zero on x86 (docs/ops_api.md);
+    the reference keeps IEEE subnormals. Either way the caller's MXCSR is left as it was."""
+    import platform
+    compiled = importlib.import_module("nnfast.backends.compiled")
+    sub = np.finfo(dtype).tiny / 4          # a subnormal gradient
+    p = np.zeros(3, dtype)
+    compiled.sgd_update(p, np.full(3, sub, dtype), lr=1.0)
+    ref = np.zeros(3, dtype)
+    reference.sgd_update(ref, np.full(3, sub, dtype), lr=1.0)
+    np.testing.assert_array_equal(ref, np.full(3, -sub, dtype))
+    if platform.machine() in ("x86_64", "AMD64"):
+        np.testing.assert_array_equal(p, np.zeros(3, dtype))
+    # this thread's floating-point mode is restored: NumPy still produces subnormals here
+    assert np.multiply(np.array([np.finfo(dtype).tiny], dtype), dtype(0.5))[0] != 0
