@@ -156,7 +156,17 @@ seen = []
 def mine(signum, frame):
     seen.append(signum)
 signal.signal(signal.SIGINT, mine)
-model.fit(x, y, epochs=8, batch_size=32, verbose=0, callbacks=[Ready()])
+
+class UntilTheSignal(cb.Callback):
+    # fit must still be running when the parent's Ctrl-C (sent after "ready") arrives, however
+    # long a loaded machine delays it: hold the first batch until the handler ran (60 s: a
+    # hang guard only; the assertion below then fails on an empty `seen`)
+    def on_train_batch_end(self, batch, logs=None):
+        deadline = time.monotonic() + 60
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+model.fit(x, y, epochs=8, batch_size=32, verbose=0, callbacks=[Ready(), UntilTheSignal()])
 print("fit returned", len(model.history.epoch), seen, signal.getsignal(signal.SIGINT) is mine,
       flush=True)
 '''

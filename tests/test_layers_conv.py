@@ -170,9 +170,15 @@ def test_layer_configs_round_trip():
         assert again.get_config() == lay.get_config()
 
 
-def test_small_cnn_on_the_embedded_digits_reaches_98_percent():
+def test_small_cnn_on_the_embedded_digits_reaches_98_percent(threads):
     # the dense default reaches about 97%; this net 98.3-98.6% over seeds 0-2, in 6-7 s of fit
-    # on the shared 2-core machine (load average 2.7) this was written on
+    # on the shared 2-core machine (load average 2.7) this was written on.
+    # The time bound is on this thread's CPU seconds with nnfast on one thread (the result does
+    # not depend on the thread count): wall time, and CPU time with threads that spin-wait
+    # (OpenMP's barriers), grow with other processes' load; one thread's own work does not.
+    # Measured: 4.5-4.8 s compiled (pool and OpenMP alike), 16 s on the reference backend; the
+    # same fit took 134 s of wall time on 2 OpenMP threads at load average 4.5.
+    threads(1)
     (xt, yt), (xv, yv) = nnfast.datasets.load_digits()
     xt, xv = xt.reshape(-1, 8, 8, 1), xv.reshape(-1, 8, 8, 1)
     m = nnfast.Sequential([
@@ -183,9 +189,9 @@ def test_small_cnn_on_the_embedded_digits_reaches_98_percent():
         layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dropout(0.5),
         layers.Dense(10, activation="softmax")], seed=0)
     m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    t = time.perf_counter()
+    t = time.thread_time()
     m.fit(xt, yt, epochs=20, batch_size=32, verbose=0)
-    took = time.perf_counter() - t
+    took = time.thread_time() - t
     acc = m.evaluate(xv, yv, verbose=0)["accuracy"]
     assert acc >= 0.98, acc
-    assert took < 60, took   # a few seconds on an idle core; generous for a shared machine
+    assert took < 60, took   # CPU seconds of the one thread that ran the fit

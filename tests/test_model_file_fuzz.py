@@ -244,14 +244,14 @@ def test_mutated_model_files_load_or_raise_value_error(tmp_path):
             path.write_bytes(mutate(data, rng))
             tracemalloc.reset_peak()
             base_traced = tracemalloc.get_traced_memory()[0]
-            start = time.perf_counter()
+            start = time.thread_time()    # CPU time: other processes' load cannot inflate it
             try:
                 model, error = nnfast.load_model(path), None
             except ValueError as exc:
                 model, error = None, exc
             except Exception as exc:       # noqa: BLE001  (the point: nothing else escapes)
                 pytest.fail(f"case {case}: {type(exc).__name__}: {exc}")
-            slowest = max(slowest, time.perf_counter() - start)
+            slowest = max(slowest, time.thread_time() - start)
             peak_traced = max(peak_traced, tracemalloc.get_traced_memory()[1] - base_traced)
             if error is not None:
                 assert str(error).startswith(prefix), (case, str(error))
@@ -269,10 +269,10 @@ def test_mutated_model_files_load_or_raise_value_error(tmp_path):
     finally:
         tracemalloc.stop()
     rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
-    print(f"{CASES} cases: {outcomes}, slowest load {slowest * 1e3:.1f} ms, peak traced "
+    print(f"{CASES} cases: {outcomes}, slowest load {slowest * 1e3:.1f} ms CPU, peak traced "
           f"{peak_traced / 2**20:.2f} MB, peak RSS growth {rss_growth / 2**20:.1f} MB")
     if CASES >= 300:      # every kind of mutation ran: some loads succeed, most are refused
         assert outcomes["loaded"] > 0 and outcomes["refused"] > CASES // 2
-    assert slowest < 2.0
+    assert slowest < 2.0   # CPU seconds of one load: a quadratic parse or a bomb, not load
     assert peak_traced < MEMORY_BOUND
     assert rss_growth < MEMORY_BOUND
