@@ -3,11 +3,11 @@ the compiled plan gives the bits of the same kernels called layer by layer, for 
 layout, dtype and thread count; it matches the reference; it checks weights once and x / out
 on every call with the same messages on both backends; it allocates nothing per call.
 Model-level tests (predict, model(x), staleness): tests/test_plan_model.py."""
-import threading
 import tracemalloc
 
 import numpy as np
 import pytest
+from engine_probes import forward_in_fresh_thread_without_memory
 
 import nnfast
 from nnfast import backends
@@ -318,21 +318,7 @@ def test_out_of_memory_is_a_memory_error_and_the_plan_stays_usable():
     plan = compiled.MLPPlan(ops, 300)
     x = rng.normal(size=(200, 300)).astype(np.float32)
     want = plan.forward(x)
-    result = []
-
-    def fresh_thread():          # a thread holds no GEMM workspace yet: it must ask for one
-        try:
-            plan.forward(x)
-        except MemoryError as e:
-            result.append(str(e))
-
-    K._gemm_simulate_oom(True, 0)
-    try:
-        t = threading.Thread(target=fresh_thread)
-        t.start()
-        t.join()
-    finally:
-        K._gemm_simulate_oom(False)
+    result = forward_in_fresh_thread_without_memory(K, plan, x)
     assert result == ["MLPPlan.forward: out of memory for the GEMM packing buffers (a few MB per "
                       "thread); the outputs were not computed"]
     np.testing.assert_array_equal(plan.forward(x), want)

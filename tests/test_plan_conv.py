@@ -5,11 +5,11 @@ predict, model(x) and predict_on_batch give the bits of the layer-by-layer forwa
 batch_size, thread count and number of images per C call; the compiled plan agrees with the
 reference within tolerance; a plan is never stale (batch-norm statistics after training,
 set_weights, add, load); nothing is allocated per call. Bad input: test_plan_conv_errors.py."""
-import threading
 import tracemalloc
 
 import numpy as np
 import pytest
+from engine_probes import errors_of_threads_calling, forward_in_fresh_thread_without_memory
 
 import nnfast
 from nnfast import backends, ops
@@ -291,22 +291,7 @@ def test_threads_calling_one_cnn_get_their_own_results(threads):
     threads(2)
     m = _lenet("float32")
     xs = [_x(m, n, seed=n) for n in (1, 7, 40)]
-    want = [m(x) for x in xs]
-    errors = []
-
-    def work(i):
-        try:
-            for _ in range(10):
-                np.testing.assert_array_equal(m(xs[i]), want[i])
-        except Exception as e:   # reported in the main thread
-            errors.append(e)
-
-    ts = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    assert errors == []
+    assert errors_of_threads_calling(m, xs, repeats=10) == []
 
 
 @compiled_only
@@ -343,21 +328,7 @@ def test_out_of_memory_is_a_memory_error_and_the_plan_stays_usable():
     plan = compiled.NetPlan([("conv2d", W, None, 1, "same", 1, "relu", 0.0)], (30, 30, 2))
     x = rng.normal(size=(20, 30, 30, 2)).astype(np.float32)
     want = plan.forward(x)
-    result = []
-
-    def fresh_thread():          # a thread holds no scratch yet: it must ask for one
-        try:
-            plan.forward(x)
-        except MemoryError as e:
-            result.append(str(e))
-
-    K._gemm_simulate_oom(True, 0)
-    try:
-        t = threading.Thread(target=fresh_thread)
-        t.start()
-        t.join()
-    finally:
-        K._gemm_simulate_oom(False)
+    result = forward_in_fresh_thread_without_memory(K, plan, x)
     assert result == ["NetPlan.forward: out of memory for the GEMM packing buffers (a few MB "
                       "per thread); the outputs were not computed"]
     np.testing.assert_array_equal(plan.forward(x), want)

@@ -2,11 +2,11 @@
 predict_on_batch give the bits of the layer-by-layer forward for any batch_size; the cached
 plan is rebuilt whenever it could be stale and reused when not; bad input fails as predict's;
 threads share a model; no workspace is allocated per call."""
-import threading
 import tracemalloc
 
 import numpy as np
 import pytest
+from engine_probes import errors_of_threads_calling
 
 import nnfast
 from nnfast import backends
@@ -221,22 +221,7 @@ def test_threads_calling_one_model_get_their_own_results(threads):
     m = nnfast.Sequential([Dense(64, "relu", input_dim=32), Dense(10, "softmax")], seed=0)
     rng = np.random.default_rng(3)
     xs = [rng.normal(size=(n, 32)).astype(np.float32) for n in (1, 7, 64, 300)]
-    want = [m(x) for x in xs]
-    errors = []
-
-    def work(i):
-        try:
-            for _ in range(30):
-                np.testing.assert_array_equal(m(xs[i]), want[i])
-        except Exception as e:   # reported in the main thread
-            errors.append(e)
-
-    ts = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    assert errors == []
+    assert errors_of_threads_calling(m, xs, repeats=30) == []
 
 
 def test_predict_allocates_no_workspace_per_call():

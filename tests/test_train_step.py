@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from engine_probes import StepGrowth
 
 import nnfast
 from nnfast import backends, optimizers, regularizers
@@ -322,7 +323,6 @@ def test_unsupported_models_keep_the_per_layer_path():
 
 # ----------------------------------------------------------------------------- allocation
 def test_one_call_step_allocates_nothing_after_the_first_batch():
-    import tracemalloc
     if not backends.compiled_available() or backends.get_backend() != "c":
         pytest.skip("needs the compiled backend (the reference allocates temporaries)")
     rng = np.random.default_rng(0)
@@ -332,21 +332,10 @@ def test_one_call_step_allocates_nothing_after_the_first_batch():
     model = nnfast.Sequential([Dense(128, "relu", input_dim=128, kernel_regularizer="l2"),
                                Dropout(0.1), Dense(10, "softmax")], seed=0)
     model.compile("adam", "sparse_categorical_crossentropy")
-    growth = []
-
-    class Trace(nnfast.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if batch == 2:
-                tracemalloc.start()
-            elif batch > 2 and tracemalloc.is_tracing():
-                growth.append(tracemalloc.get_traced_memory()[1] - self.base)
-            if tracemalloc.is_tracing():
-                tracemalloc.reset_peak()
-                self.base = tracemalloc.get_traced_memory()[0]
-            if batch == 10:
-                tracemalloc.stop()
-    model.fit(x, y, epochs=1, batch_size=64, verbose=0, sample_weight=w, callbacks=[Trace()])
+    probe = StepGrowth()
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0, sample_weight=w, callbacks=[probe])
     assert _current_step(model)[1] is not None
+    growth = probe.growth
     assert growth and max(growth) < 2048, growth     # the batch's arrays alone are 5 kB+
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from engine_probes import StepGrowth
 
 import nnfast
 from nnfast import backends, optimizers
@@ -224,7 +225,6 @@ def test_one_call_step_is_the_same_on_one_and_two_threads(threads, dtype):
 
 # ----------------------------------------------------------------------------- allocation
 def test_one_call_step_allocates_nothing_after_the_first_batch():
-    import tracemalloc
     if not backends.compiled_available() or backends.get_backend() != "c":
         pytest.skip("needs the compiled backend (the reference allocates temporaries)")
     x, y = _data(32 * 12, (12, 12, 1))
@@ -236,22 +236,11 @@ def test_one_call_step_allocates_nothing_after_the_first_batch():
                                Conv2D(8, 3), AveragePooling2D(), Flatten(),
                                Dense(10, "softmax")], seed=0)
     model.compile("adam", "sparse_categorical_crossentropy")
-    growth = []
-
-    class Trace(nnfast.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if batch == 2:
-                tracemalloc.start()
-            elif batch > 2 and tracemalloc.is_tracing():
-                growth.append(tracemalloc.get_traced_memory()[1] - self.base)
-            if tracemalloc.is_tracing():
-                tracemalloc.reset_peak()
-                self.base = tracemalloc.get_traced_memory()[0]
-            if batch == 10:
-                tracemalloc.stop()
-    model.fit(x, y, epochs=1, batch_size=32, verbose=0, sample_weight=w, callbacks=[Trace()])
+    probe = StepGrowth()
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, sample_weight=w, callbacks=[probe])
     assert model._workspaces._idle[-1].train_step is not None
     # one batch's first-layer output alone is 32·12·12·8·4 B = 147 kB
+    growth = probe.growth
     assert growth and max(growth) < 2048, growth
 
 
