@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import numpy as np
+
 from nnfast.engine import sample_weights as _weights
 from nnfast.engine.checks import as_array, as_features, check_feature_shape, check_lengths
 
@@ -44,6 +46,8 @@ def prepare(model, x, y, fn: str, what: str = ""):
     y = as_array(y, what + "y", fn)
     check_lengths(x, y, fn, what + "x", what + "y")
     y = model.loss.prepare_targets(y, out_shape, model.dtype, f"{fn}: {what}y")
+    if not y.flags.aligned:   # as x (checks.as_features): the one-call step needs aligned rows
+        y = np.require(y, None, ("C", "A"))
     return x, y
 
 
