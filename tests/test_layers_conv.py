@@ -57,11 +57,11 @@ def test_keras_defaults():
      "Conv2D 'conv2d': expects images of shape (height, width, channels) per sample, got "
      "input shape (8, 8)"),
     ([layers.Conv2D(4, 5)], (3, 3, 1),
-     "Conv2D 'conv2d': the 5x5 window (dilated extent 5x5) is larger than the 3x3 input with "
+     "Conv2D 'conv2d': the 5x5 window is larger than the 3x3 input with "
      "padding 'valid'; the output would have no pixels"),
     ([layers.Conv2D(4, 3, padding="same"), layers.MaxPooling2D(4), layers.MaxPooling2D()],
      (6, 6, 1),
-     "MaxPooling2D 'max_pooling2d_1': the 2x2 window (dilated extent 2x2) is larger than the "
+     "MaxPooling2D 'max_pooling2d_1': the 2x2 window is larger than the "
      "1x1 input with padding 'valid'; the output would have no pixels"),
     ([layers.GlobalAveragePooling2D()], (64,),
      "GlobalAveragePooling2D 'global_average_pooling2d': expects images of shape (height, "
