@@ -216,7 +216,7 @@ BAD = [
      "conv2d_forward: W must have shape (KH, KW, 3, F) to match x of shape (2, 5, 5, 3) "
      "(channels last), got (3, 3, 2, 4)"),
     ("conv2d_forward", (x4, np.zeros((7, 3, 3, 4))), {}, ValueError,
-     "conv2d_forward: the 7x3 window (dilated extent 7x3) is larger than the 5x5 input with "
+     "conv2d_forward: the 7x3 window is larger than the 5x5 input with "
      "padding 'valid'; the output would have no pixels"),
     ("conv2d_forward", (x4, W4), {"dilation_rate": 3}, ValueError,
      "conv2d_forward: the 3x3 window (dilated extent 7x7) is larger than the 5x5 input with "
@@ -243,7 +243,7 @@ BAD = [
     ("conv2d_backward", (np.zeros((2, 3, 3, 4)), x4, W4, None, None), {"activation": "relu"},
      ValueError, "conv2d_backward: z is required for activation 'relu', got None"),
     ("max_pool2d_forward", (x4,), {"pool_size": 6}, ValueError,
-     "max_pool2d_forward: the 6x6 window (dilated extent 6x6) is larger than the 5x5 input "
+     "max_pool2d_forward: the 6x6 window is larger than the 5x5 input "
      "with padding 'valid'; the output would have no pixels"),
     ("max_pool2d_forward", (x4,), {"pool_size": (2, 0)}, ValueError,
      "max_pool2d_forward: pool_size must be positive, got (2, 0)"),

@@ -57,11 +57,11 @@ def test_keras_defaults():
      "Conv2D 'conv2d': expects images of shape (height, width, channels) per sample, got "
      "input shape (8, 8)"),
     ([layers.Conv2D(4, 5)], (3, 3, 1),
-     "Conv2D 'conv2d': the 5x5 window (dilated extent 5x5) is larger than the 3x3 input with "
+     "Conv2D 'conv2d': the 5x5 window is larger than the 3x3 input with "
      "padding 'valid'; the output would have no pixels"),
     ([layers.Conv2D(4, 3, padding="same"), layers.MaxPooling2D(4), layers.MaxPooling2D()],
      (6, 6, 1),
-     "MaxPooling2D 'max_pooling2d_1': the 2x2 window (dilated extent 2x2) is larger than the "
+     "MaxPooling2D 'max_pooling2d_1': the 2x2 window is larger than the "
      "1x1 input with padding 'valid'; the output would have no pixels"),
     ([layers.GlobalAveragePooling2D()], (64,),
      "GlobalAveragePooling2D 'global_average_pooling2d': expects images of shape (height, "
@@ -89,6 +89,17 @@ def test_bad_shapes_fail_at_build_naming_layer_and_shapes(model_layers, shape, m
      "strides=(2, 2) and dilation_rate=(2, 2)"),
     (lambda: layers.MaxPooling2D(pool_size=2.5), TypeError,
      "MaxPooling2D: pool_size must be an int or a pair of ints, got 2.5"),
+    # absurd sizes: refused at construction (before: a raw OverflowError from predict)
+    (lambda: layers.Conv2D(4, 3, padding="same", dilation_rate=2**62), ValueError,
+     "Conv2D: dilation_rate must be at most 2147483647 (2**31 - 1), got 4611686018427387904"),
+    (lambda: layers.Conv2D(4, (3, 2**31)), ValueError,
+     "Conv2D: kernel_size must be at most 2147483647 (2**31 - 1), got (3, 2147483648)"),
+    (lambda: layers.Conv2D(4, 3, strides=(2**40, 1)), ValueError,
+     "Conv2D: strides must be at most 2147483647 (2**31 - 1), got (1099511627776, 1)"),
+    (lambda: layers.AveragePooling2D(2**31), ValueError,
+     "AveragePooling2D: pool_size must be at most 2147483647 (2**31 - 1), got 2147483648"),
+    (lambda: layers.MaxPooling2D(2, strides=2**63), ValueError,
+     "MaxPooling2D: strides must be at most 2147483647 (2**31 - 1), got 9223372036854775808"),
     (lambda: layers.BatchNormalization(axis=1), ValueError,
      "BatchNormalization: only axis=-1 (channels last) is supported, got axis=1"),
     (lambda: layers.BatchNormalization(momentum=1.5), ValueError,

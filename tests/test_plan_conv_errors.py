@@ -41,7 +41,7 @@ CONSTRUCTOR_ERRORS = [
     ([_conv_op(b=_arr(5))], (5, 5, 2), ValueError,
      f"{P} b must have shape (4,) (one value per channel), got (5,)"),
     ([_conv_op()], (2, 5, 2), ValueError,
-     f"{P}: the 3x3 window (dilated extent 3x3) is larger than the 2x5 input with padding "
+     f"{P}: the 3x3 window is larger than the 2x5 input with padding "
      f"'valid'; the output would have no pixels"),
     ([_conv_op(strides=0)], (5, 5, 2), ValueError, f"{P}: strides must be positive, got 0"),
     ([_conv_op(padding="full")], (5, 5, 2), ValueError,
@@ -50,7 +50,7 @@ CONSTRUCTOR_ERRORS = [
      f"{P}: activation must be one of {', '.join(ACTIVATIONS)}; got 'swish'"),
     ([_conv_op(alpha=float("inf"))], (5, 5, 2), ValueError, f"{P} alpha must be finite, got inf"),
     ([("max_pool2d", 6, None, "valid")], (5, 5, 2), ValueError,
-     f"{P}: the 6x6 window (dilated extent 6x6) is larger than the 5x5 input with padding "
+     f"{P}: the 6x6 window is larger than the 5x5 input with padding "
      f"'valid'; the output would have no pixels"),
     ([("avg_pool2d", (2, 1.5), None, "same")], (5, 5, 2), TypeError,
      f"{P}: pool_size must be an int or a pair of ints, got (2, 1.5)"),
@@ -92,7 +92,7 @@ def test_the_error_names_the_failing_op_index(backend):
     layers = [("reshape", (4, 4, 2)), _conv_op(), ("max_pool2d", 3, None, "valid")]
     with pytest.raises(ValueError) as info:
         ops.NetPlan(layers, (32,), "float32")
-    assert str(info.value) == ("NetPlan: layers[2]: the 3x3 window (dilated extent 3x3) is larger "
+    assert str(info.value) == ("NetPlan: layers[2]: the 3x3 window is larger "
                                "than the 2x2 input with padding 'valid'; the output would have "
                                "no pixels")
 

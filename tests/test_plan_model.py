@@ -149,7 +149,8 @@ def test_set_weights_and_fit_are_seen_by_the_same_plan(backend):
     m.compile("sgd", "sparse_categorical_crossentropy")
     plan = m._plan()
     m.fit(x, np.array([0, 1, 2, 0, 1, 2]), epochs=2, verbose=0)
-    assert m._plan() is plan
+    # fit drops the plan (it honours layer attributes a callback changes: test_plan_after_fit)
+    assert m._plan() is not plan
     np.testing.assert_array_equal(m(x), _layer_by_layer(m, x))
 
 

@@ -38,9 +38,21 @@ def _image(layer, input_shape) -> tuple:
     return shape
 
 
+# The largest kernel size, stride, dilation or pool size a layer takes: 2**31 - 1 keeps the
+# window's dilated extent (k - 1) * d + 1 and every size derived from it inside int64, which
+# the kernels compute in (a larger value made predict raise a raw OverflowError). Keras has no
+# such bound; no image comes near it.
+_MAX_WINDOW = 2**31 - 1
+
+
 def _pair_arg(layer, name: str, value) -> tuple:
-    """Keras' int-or-pair argument, checked at construction (TypeError/ValueError)."""
-    return pair(type(layer).__name__, name, value)
+    """Keras' int-or-pair argument, checked at construction: TypeError (not ints), ValueError
+    (below 1, or above 2**31 - 1, which no image needs and int64 sizes cannot hold)."""
+    a, b = pair(type(layer).__name__, name, value)
+    if a > _MAX_WINDOW or b > _MAX_WINDOW:
+        raise ValueError(f"{type(layer).__name__}: {name} must be at most {_MAX_WINDOW} "
+                         f"(2**31 - 1), got {value!r}")
+    return a, b
 
 
 class Conv2D(KernelLayer):

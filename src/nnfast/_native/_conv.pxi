@@ -27,9 +27,10 @@ cdef int _geometry(object fn, int64_t h, int64_t w, int64_t kh, int64_t kw, obje
     g.KH, g.KW, g.SH, g.SW, g.DH, g.DW = kh, kw, sh, sw, dh, dw
     if padding.lower() == "valid":
         if h < eh or w < ew:
-            raise ValueError(f"{fn}: the {kh}x{kw} window (dilated extent {eh}x{ew}) is larger "
-                             f"than the {h}x{w} input with padding 'valid'; the output would "
-                             f"have no pixels")
+            # the extent only where dilation makes it differ (never for pooling)
+            ext = "" if dh == 1 and dw == 1 else f" (dilated extent {eh}x{ew})"
+            raise ValueError(f"{fn}: the {kh}x{kw} window{ext} is larger than the {h}x{w} "
+                             f"input with padding 'valid'; the output would have no pixels")
         g.OH, g.OW, g.PT, g.PL = (h - eh) // sh + 1, (w - ew) // sw + 1, 0, 0
     else:
         g.OH, g.OW = (h + sh - 1) // sh, (w + sw - 1) // sw

@@ -48,9 +48,10 @@ def geometry(fn: str, hw: tuple, kernel: tuple, strides, padding, dilation=1) ->
         raise ValueError(f"{fn}: the {h}x{w} input has no pixels, so the output would have none")
     if mode == "valid":
         if h < eh or w < ew:
-            raise ValueError(f"{fn}: the {kh}x{kw} window (dilated extent {eh}x{ew}) is larger "
-                             f"than the {h}x{w} input with padding 'valid'; the output would "
-                             f"have no pixels")
+            # the extent only where dilation makes it differ (never for pooling)
+            ext = "" if dh == 1 and dw == 1 else f" (dilated extent {eh}x{ew})"
+            raise ValueError(f"{fn}: the {kh}x{kw} window{ext} is larger than the {h}x{w} "
+                             f"input with padding 'valid'; the output would have no pixels")
         oh, ow = (h - eh) // sh + 1, (w - ew) // sw + 1
         pt = pl = pb = pr = 0
     else:

@@ -6,6 +6,8 @@
 """
 from __future__ import annotations
 
+import numpy as np
+
 from nnfast.engine import sample_weights as _weights
 from nnfast.engine.checks import as_array, as_features, check_feature_shape, check_lengths
 
@@ -41,10 +43,28 @@ def prepare(model, x, y, fn: str, what: str = ""):
         return x, None
     if model.loss is None:
         raise ValueError(f"{fn}: the model is not compiled; call model.compile(...) first")
+    check_output_rows(model, out_shape, fn)
     y = as_array(y, what + "y", fn)
     check_lengths(x, y, fn, what + "x", what + "y")
     y = model.loss.prepare_targets(y, out_shape, model.dtype, f"{fn}: {what}y")
+    if not y.flags.aligned:   # as x (checks.as_features): the one-call step needs aligned rows
+        y = np.require(y, None, ("C", "A"))
     return x, y
+
+
+def check_output_rows(model, out_shape: tuple, fn: str) -> None:
+    """The losses take 2-D predictions, (batch, features): a model whose output per sample is
+    not 1-D (it ends in Conv2D, a pooling, BatchNormalization or a Reshape to an image) is
+    refused by fit, evaluate, train_on_batch and test_on_batch (all come through ``prepare``)
+    before any work. **Differs from Keras 3**, which trains such models (the loss over every
+    output value: autoencoders, segmentation); nnfast's fused loss kernels and training step
+    take rows of features (docs/model.md, "Input shapes")."""
+    if len(out_shape) != 1:
+        shape = (None,) + tuple(out_shape)
+        raise ValueError(
+            f"{fn}: the model's output has shape {shape}, but the loss {model.loss.name!r} "
+            f"needs 2-D (batch, features) predictions; end the model with Flatten() (and a "
+            f"Dense layer to the number of targets) so each sample's output is one row")
 
 
 def fit_data(model, x, y, sample_weight, class_weight, validation_split, validation_data,

@@ -54,6 +54,7 @@ from nnfast import _warn
 from nnfast import callbacks as _callbacks
 from nnfast._threads import blas_limited
 from nnfast.engine import hooks as _hooks
+from nnfast.engine import plan as _plan
 from nnfast.engine import stopping, training
 from nnfast.engine.batch_source import (
     Source,
@@ -175,6 +176,7 @@ def _fit(model, source, epochs, steps_per_epoch, val, validation_steps, shuffle,
                     logs.update(_validate(model, val, validation_steps, pool, cbs))
                 bar = training.epoch_report(bar, verbose, epoch, epochs, t0, logs)
                 source.epoch_end()
+                _plan.forget(model)    # a predict in on_epoch_end sees the layers as trained
                 cbs.on_epoch_end(epoch, logs)
                 if source.ran_out:
                     _ran_out_warning(fn, source, b + 1, steps_per_epoch, epoch,

@@ -338,13 +338,17 @@ class Sequential:
                   validation_data=validation_data, shuffle=shuffle, callbacks=callbacks,
                   verbose=verbose, seed=seed, distributed=distributed,
                   sample_weight=sample_weight, class_weight=class_weight)
-        if iterables.is_batches(x):
-            return iterables.fit(self, x, y, steps_per_epoch=steps_per_epoch,
-                                 validation_steps=validation_steps, **kw)
-        iterables.array_args("fit", x, y, steps_per_epoch=steps_per_epoch,
-                             validation_steps=validation_steps)
-        kw["batch_size"] = 32 if batch_size is None else batch_size
-        return training.fit(self, x, y, **kw)
+        try:
+            if iterables.is_batches(x):
+                return iterables.fit(self, x, y, steps_per_epoch=steps_per_epoch,
+                                     validation_steps=validation_steps, **kw)
+            iterables.array_args("fit", x, y, steps_per_epoch=steps_per_epoch,
+                                 validation_steps=validation_steps)
+            kw["batch_size"] = 32 if batch_size is None else batch_size
+            return training.fit(self, x, y, **kw)
+        finally:
+            # fit honoured any layer attribute a callback changed: so does the next predict
+            _inference._plan.forget(self)
 
     def evaluate(self, x, y=None, batch_size: int | None = None, verbose: int = 0,
                  sample_weight=None, distributed: bool = False, steps: int | None = None,
@@ -419,7 +423,10 @@ class Sequential:
         """One optimizer step on x, y; the batch's loss (and metrics) as Keras 3 returns them
         (nnfast/engine/on_batch.py has the forms, shapes and errors)."""
         from nnfast.engine import on_batch
-        return on_batch.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)
+        try:
+            return on_batch.train_on_batch(self, x, y, sample_weight, class_weight, return_dict)
+        finally:
+            _inference._plan.forget(self)   # as fit: predict runs the layers it trained
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) of x, y as one batch, no update (nnfast/engine/on_batch.py)."""

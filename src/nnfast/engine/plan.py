@@ -18,6 +18,12 @@ cache is keyed on everything a plan depends on, so a stale plan is never used:
   detail);
 - the dtype and the active backend module (``nnfast.set_backend``).
 
+A layer's attributes are not in the key (reading them would cost the batch-1 serving path a
+walk over the layers). fit and train_on_batch honour a changed ``activation``, ``alpha``,
+``epsilon``... (a callback's, or one set by hand between calls), so they call ``forget``
+when they end and at every epoch end (before ``on_epoch_end``): predict after them runs the
+layers fit trained, never a plan built before.
+
 A model whose layers the plan cannot express (a user-defined Layer subclass) has no plan:
 ``get`` returns None and the engine runs the layers one by one (training.forward).
 
@@ -115,6 +121,12 @@ def _build(model):
         plan = key[3].NetPlan(ops, model.input_shape, model.dtype.name)
     model._plan_cache = (key, plan)
     return plan
+
+
+def forget(model) -> None:
+    """Drop the model's cached plan; the next predict builds it from the layers as they are
+    now (an attribute fit or train_on_batch honoured may have changed, see the module doc)."""
+    model._plan_cache = None
 
 
 def run(model, plan, x: np.ndarray, out: np.ndarray) -> None:

@@ -48,7 +48,7 @@ def sample_weights(sample_weight, n: int, dtype, fn: str, what: str = "sample_we
         i = int(np.argmax(neg))
         raise ValueError(f"{fn}: {what} must be non-negative, got {w[i].item()!r} at index {i}")
     with np.errstate(over="ignore"):   # reported just below
-        out = np.ascontiguousarray(w, dtype=dtype)
+        out = np.require(w, dtype, ("C", "A"))   # aligned: as x (checks.as_features)
     if not np.isfinite(out).all():
         raise ValueError(f"{fn}: {what} has values too large for {np.dtype(dtype)}")
     return out

@@ -41,6 +41,7 @@ from nnfast import callbacks as _callbacks
 from nnfast import metrics as _metrics
 from nnfast._threads import blas_limited
 from nnfast.engine import hooks as _hooks
+from nnfast.engine import plan as _plan
 from nnfast.engine import step as _step
 from nnfast.engine import stopping
 from nnfast.engine.checks import positive_int, seed_value
@@ -418,6 +419,7 @@ def _epochs(model, x, y, val, epochs, batch_size, shuffle, callbacks, verbose, t
                         model, val[0], val[1], batch_size, w=val[2], ws=ws, hooks=h))
                     logs.update({f"val_{k}": v for k, v in vlogs.items()})
                 bar = epoch_report(bar, verbose, epoch, epochs, t0, logs)
+                _plan.forget(model)    # a predict in on_epoch_end sees the layers as trained
                 cbs.on_epoch_end(epoch, logs)
         finally:
             if bar is not None:

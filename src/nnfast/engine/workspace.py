@@ -27,14 +27,19 @@ class Workspace:
         self.acts: list = [None] * (len(layers) + 1)   # layer inputs/outputs of the last step
 
     def rows(self, key, n: int, tail: tuple = (), dtype=None) -> np.ndarray:
-        """The first ``n`` rows of the array ``key`` of per-row shape ``tail`` (cached view)."""
+        """The first ``n`` rows of the array ``key`` of per-row shape ``tail`` (cached view).
+
+        A key asked for with another tail or dtype than its cached view (a recompile from
+        sparse labels to one-hot targets: "yb") gets a new array, never the old view."""
+        dtype = self.dtype if dtype is None else dtype
         view = self._views.get((key, n))
-        if view is not None:
+        # the checks are a tuple compare and a dtype compare: this runs several times a step
+        if view is not None and view.shape[1:] == tail and view.dtype == dtype:
             return view
-        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        tail, dtype = tuple(tail), np.dtype(dtype)
         base = self._base.get(key)
-        if base is None or base.shape[1:] != tuple(tail) or base.dtype != dtype:
-            base = self._base[key] = np.empty((self.capacity,) + tuple(tail), dtype=dtype)
+        if base is None or base.shape[1:] != tail or base.dtype != dtype:
+            base = self._base[key] = np.empty((self.capacity,) + tail, dtype=dtype)
             self._views = {k: v for k, v in self._views.items() if k[0] != key}
             self._layer_views.clear()
         view = self._views[(key, n)] = base[:n]
@@ -45,16 +50,21 @@ class Workspace:
         return self.first_trainable is not None and i > self.first_trainable
 
     def layer_buffers(self, n: int, training: bool) -> list:
-        """For each layer, {name: view of n rows} of the arrays it asked for."""
+        """For each layer, {name: view of n rows} of the arrays it asked for.
+
+        The layers are asked again at every call and the cached views reused only when they
+        ask for the same arrays: what a layer needs can change after build (a callback
+        switching an activation from None to relu adds its pre-activation "z"). Asking costs
+        a small dict per layer, comparing them one list compare."""
+        shapes = [layer.workspace_shapes(self.need_dx(i) and training, training)
+                  for i, layer in enumerate(self.layers)]
         cached = self._layer_views.get((n, training))
-        if cached is None:
-            cached = []
-            for i, layer in enumerate(self.layers):
-                shapes = layer.workspace_shapes(self.need_dx(i) and training, training)
-                cached.append({name: self.rows((i, name), n, tail)
-                               for name, tail in shapes.items()})
-            self._layer_views[(n, training)] = cached
-        return cached
+        if cached is not None and cached[0] == shapes:
+            return cached[1]
+        views = [{name: self.rows((i, name), n, tail) for name, tail in s.items()}
+                 for i, s in enumerate(shapes)]
+        self._layer_views[(n, training)] = (shapes, views)
+        return views
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self._base.values())
