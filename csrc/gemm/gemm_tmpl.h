@@ -578,10 +578,10 @@ int NNF_CAT(nnf_gemm_cb_, SFX)(T *C, int64_t ldc, int tc, const T *A, int64_t ld
     g.kcb = nnf_k_block(k, g.kd->kc);
     if (m * g.kcb > g.kd->mc * g.kd->kc) return -1;
     if (m <= 0 || n <= 0) return NNF_OK;
-    if (k <= 0) {
-        for (int64_t i = 0; i < m; ++i)
-            for (int64_t j = 0; j < n; ++j)
-                if (beta == (T)0) C[tc ? j * ldc + i : i * ldc + j] = 0;
+    if (k <= 0) {   /* C = beta * C with beta 0 or 1 */
+        if (beta == (T)0)
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t j = 0; j < n; ++j) C[tc ? j * ldc + i : i * ldc + j] = 0;
         return NNF_OK;
     }
     g.C = C; g.ldc = ldc; g.tc = tc; g.A = A; g.lda = lda; g.ta = trans_a;

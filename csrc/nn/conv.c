@@ -37,6 +37,23 @@ static int conv_implicit(int64_t F, int dtype_size) {
     return F < 2 * NR && 4 * F <= 3 * NR * ((F + NR - 1) / NR);
 }
 
+/* Output columns [*lo, *hi) whose tap at column offset off (iw = o*S + off) lies inside a row
+ * of L pixels: im2col's interior, pack_taps' per-tap bounds. *hi may exceed the output width. */
+static inline void conv_tap_cols(int64_t off, int64_t S, int64_t L, int64_t *lo, int64_t *hi) {
+    *lo = off >= 0 ? 0 : (-off + S - 1) / S;
+    *hi = L - 1 - off < 0 ? 0 : (L - 1 - off) / S + 1;
+}
+
+/* The output rows oh whose tap kh reads input row ih (oh*S - Pd + kh*D == ih), or -1:
+ * col2im's gather. */
+static inline int64_t conv_tap_row(int64_t ih, int64_t kh, int64_t S, int64_t Pd, int64_t D,
+                                   int64_t OH) {
+    const int64_t t = ih + Pd - kh * D;
+    if (t < 0 || (S > 1 && t % S)) return -1;
+    const int64_t o = S > 1 ? t / S : t;   /* no division at stride 1 */
+    return o < OH ? o : -1;
+}
+
 /* A 1x1 kernel, stride 1, no padding: the im2col matrix is x itself. */
 static int conv_is_pointwise(const nnf_conv_geom_t *g) {
     return g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PT == 0 && g->PL == 0 &&

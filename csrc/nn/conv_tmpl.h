@@ -23,14 +23,12 @@ static void CV(im2col_part)(void *p, int64_t lo, int64_t hi, int w) {
     const int64_t C = g->C, H = g->H, W = g->W, OH = g->OH, OW = g->OW, KH = g->KH, KW = g->KW;
     const int64_t SH = g->SH, SW = g->SW, PT = g->PT, PLf = g->PL, DH = g->DH, DW = g->DW;
     const int64_t Kc = KH * KW * C, KWC = KW * C;
-    /* output columns whose whole kernel row lies inside the image: iw0 >= 0 and
-     * iw0 + (KW-1)*DW < W, iw0 = ow*SW - PL */
-    int64_t owa = (PLf + SW - 1) / SW, owb = OW;
-    if ((OW - 1) * SW - PLf + (KW - 1) * DW >= W) {
-        const int64_t last = W - 1 - (KW - 1) * DW + PLf;   /* ow*SW <= last */
-        owb = last < 0 ? 0 : last / SW + 1;
-        if (owb > OW) owb = OW;
-    }
+    /* output columns [owa, owb) whose whole kernel row lies inside the image: its first tap
+     * (kw = 0) and its last (kw = KW-1) are */
+    int64_t owa, owb, unused;
+    conv_tap_cols(-PLf, SW, W, &owa, &unused);
+    conv_tap_cols((KW - 1) * DW - PLf, SW, W, &unused, &owb);
+    if (owb > OW) owb = OW;
     if (owa > owb) owa = owb;
     T *const cols = c->cols;
     const T *const x = c->x;
@@ -101,10 +99,8 @@ static void CV(col2im_part)(void *p, int64_t lo, int64_t hi, int w) {
         const int64_t b = r / H, ih = r % H;
         int64_t nk = 0;
         for (int64_t kh = 0; kh < KH && KH <= 64; ++kh) {
-            const int64_t th = ih + PT - kh * DH;
-            if (th < 0 || (SH > 1 && th % SH)) continue;
-            const int64_t oh = SH > 1 ? th / SH : th;
-            if (oh >= OH) continue;
+            const int64_t oh = conv_tap_row(ih, kh, SH, PT, DH, OH);
+            if (oh < 0) continue;
             ohs[nk] = oh;
             khs[nk++] = kh;
         }
@@ -138,16 +134,12 @@ static void CV(col2im_part)(void *p, int64_t lo, int64_t hi, int w) {
                     oh = ohs[e];
                 } else {
                     kh = e;
-                    const int64_t th = ih + PT - kh * DH;
-                    if (th < 0 || (SH > 1 && th % SH)) continue;
-                    oh = SH > 1 ? th / SH : th;
-                    if (oh >= OH) continue;
+                    oh = conv_tap_row(ih, kh, SH, PT, DH, OH);
+                    if (oh < 0) continue;
                 }
                 for (int64_t kw = 0; kw < KW; ++kw) {
-                    const int64_t tw = iw + PLf - kw * DW;
-                    if (tw < 0 || (SW > 1 && tw % SW)) continue;
-                    const int64_t ow = SW > 1 ? tw / SW : tw;
-                    if (ow >= OW) continue;
+                    const int64_t ow = conv_tap_row(iw, kw, SW, PLf, DW, OW);
+                    if (ow < 0) continue;
                     const T *restrict src =
                         cols + ((b * OH + oh) * OW + ow) * Kc + (kh * KW + kw) * C;
                     for (int64_t k = 0; k < C; ++k) dst[k] += src[k];
@@ -178,14 +170,10 @@ static void CV(pack_taps)(void *ctx, T *dst, int64_t p0, int64_t kc, int64_t j0,
      * two divisions per segment and tap were a third of the packing) */
     int64_t lo_c[CV_MAX_KW], hi_c[CV_MAX_KW];
     const int keep = KW <= CV_MAX_KW;
-    for (int64_t kw = 0; keep && kw < KW; ++kw) {
-        const int64_t off = kw * DW - PLf;
-        lo_c[kw] = off >= 0 ? 0 : (-off + SW - 1) / SW;
-        hi_c[kw] = W - 1 - off < 0 ? 0 : (W - 1 - off) / SW + 1;
-    }
-    /* whole windows per pixel (all taps, every row of them in one pass) when the panel holds
-     * every tap and there are several channels: a pixel's kernel row is then KW*C adjacent
-     * values of x; with one channel, tap by tap reads adjacent pixels instead */
+    for (int64_t kw = 0; keep && kw < KW; ++kw)
+        conv_tap_cols(kw * DW - PLf, SW, W, &lo_c[kw], &hi_c[kw]);
+    /* whole windows per pixel (all taps, a kernel row of each pixel at a time) when the panel
+     * holds every tap: a pixel's kernel row is KW*C adjacent values of x (DW = 1) */
     const int pixel_major = p0 == 0 && kc == KWC * g->KH && keep;
     if (nc < NR)
         for (int64_t p = 0; p < kc; ++p)
@@ -209,10 +197,11 @@ static void CV(pack_taps)(void *ctx, T *dst, int64_t p0, int64_t kc, int64_t j0,
                 int64_t ia = lo_c[0] - ow, ib = hi_c[KW - 1] - ow;
                 ia = ia < 0 ? 0 : (ia > seg ? seg : ia);
                 ib = ib < ia ? ia : (ib > seg ? seg : ib);
-                if (DW == 1 && ib > ia)
+                if (DW != 1)
+                    ia = ib = seg;   /* every pixel tap by tap */
+                else if (ib > ia)
                     CV_CAT(nnf_tcopy_, SFX)(dk + ia, NR, srow + ((ow + ia) * SW - PLf) * C,
                                             step, ib - ia, KWC);
-                if (DW != 1) ia = ib = seg;   /* every pixel tap by tap */
                 /* the rest, [0, ia) and [ib, seg): tap by tap, zeros outside the image */
                 for (int64_t e = 0; e < seg - (ib - ia); ++e) {
                     const int64_t i = e < ia ? e : ib + (e - ia);
@@ -243,8 +232,7 @@ static void CV(pack_taps)(void *ctx, T *dst, int64_t p0, int64_t kc, int64_t j0,
                         lo = lo_c[kw];
                         hi = hi_c[kw];
                     } else {
-                        lo = off >= 0 ? 0 : (-off + SW - 1) / SW;
-                        hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / SW + 1;
+                        conv_tap_cols(off, SW, W, &lo, &hi);
                     }
                     lo = lo - ow < 0 ? 0 : (lo - ow > seg ? seg : lo - ow);
                     hi = hi - ow < lo ? lo : (hi - ow > seg ? seg : hi - ow);
@@ -510,11 +498,6 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
         nnf_parallel_for(CV(dw_part), &dc, S, S, nthreads);
         for (int64_t s = 0; s < S; ++s)
             if (dc.st[s] != NNF_OK) return NNF_ERR_NOMEM;   /* dW untouched */
-        for (int64_t i = 0; i < Kc * F; ++i) {
-            T acc = part[i];
-            for (int64_t s = 1; s < S; ++s) acc += part[s * Kc * F + i];
-            dW[i] = accumulate ? dW[i] + acc : acc;
-        }
     }
     for (int64_t n0 = 0; n0 < g->N && P > 0 && st == NNF_OK; n0 += nb) {
         int64_t m = (g->N - n0 < nb ? g->N - n0 : nb);
@@ -534,9 +517,16 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
                           (T)1, (T)0, nthreads);
         if (st == NNF_OK && !direct) CV(col2im)(dx, dcols, g, n0, m, nthreads);
     }
-    if (st == NNF_OK && wsum != dW)
+    if (st != NNF_OK) return st;   /* an accumulated dW is still whole */
+    if (imp) {   /* the segments' partial sums, in segment order */
+        for (int64_t i = 0; i < Kc * F; ++i) {
+            T acc = part[i];
+            for (int64_t s = 1; s < S; ++s) acc += part[s * Kc * F + i];
+            dW[i] = accumulate ? dW[i] + acc : acc;
+        }
+    } else if (wsum != dW) {
         for (int64_t i = 0; i < Kc * F; ++i) dW[i] += wsum[i];
-    if (st != NNF_OK) return st;
+    }
     if (db) CV(nnf_column_sums)(db, G, NP, F, accumulate, nthreads);
     return NNF_OK;
 }
