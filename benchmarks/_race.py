@@ -9,6 +9,7 @@ neighbour's load on a shared machine, which comes and goes, then falls on every 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import statistics
 
@@ -48,22 +49,17 @@ def nnfast_columns(model, data, batch_size: int, seed: int):
 def trainers(nnfast_trainer, torch_trainer, jax_trainer, args, data, threads) -> list:
     """[(name, trainer)]: nnfast, then PyTorch and JAX where installed and not skipped."""
     out = [("nnfast", nnfast_trainer(data, args.batch_size, threads, args.seed))]
-    if not args.no_torch:
+    rivals = (("torch", "PyTorch not installed: no comparison", args.no_torch, torch_trainer),
+              ("jax", "JAX not installed: no JAX column", args.no_jax, jax_trainer))
+    for module, missing, skip, trainer in rivals:
+        if skip:
+            continue
         try:
-            import torch
+            version = importlib.import_module(module).__version__
         except ImportError:
-            print("PyTorch not installed: no comparison (pip install nnfast[bench])")
-        else:
-            out.append((f"torch {torch.__version__}",
-                        torch_trainer(data, args.batch_size, threads, args.seed)))
-    if not args.no_jax:
-        try:
-            import jax
-        except ImportError:
-            print("JAX not installed: no JAX column (pip install nnfast[bench])")
-        else:
-            out.append((f"jax {jax.__version__}",
-                        jax_trainer(data, args.batch_size, threads, args.seed)))
+            print(f"{missing} (pip install nnfast[bench])")
+            continue
+        out.append((f"{module} {version}", trainer(data, args.batch_size, threads, args.seed)))
     return out
 
 
