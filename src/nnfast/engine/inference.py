@@ -164,7 +164,8 @@ def _predict_layers(model, x, out, batch_size: int, bar, hooks, stoppable: bool)
 def call(model, x, training=None, fn: str = "Sequential.__call__") -> np.ndarray:
     """model(x, training) and model.predict_on_batch(x): the outputs of every row of x as one
     new array, through the plan, no callbacks."""
-    _plan.check_training(training, fn)
+    if training is not None:   # None: Keras 3's default, nothing to check (the serving path)
+        _plan.check_training(training, fn)
     if servable(model, x):
         return serve(model, x, len(x))
     x, _ = prepare(model, x, None, fn)
