@@ -532,7 +532,7 @@ from nnfast.engine import plan as _plan
 rank, size = distributed.init()
 comm = MPI.COMM_WORLD
 out = {"backend": nnfast.get_backend(), "cases": {}}
-def counting_plan(model, p, a, out, run=_plan.run):
+def counting_plan(model, p, a, out=None, run=_plan.run):   # out=None: the serving path
     rows[0] += len(a)
     return run(model, p, a, out)
 _plan.run = counting_plan                   # predict runs the inference plan

@@ -132,3 +132,13 @@ def _check_labels(fn: str, name: str, labels, n: int, n_classes: int) -> None:
     if n and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(f"{fn}: {name} must lie in [0, {n_classes}), got values in "
                          f"[{labels.min()}, {labels.max()}]")
+
+
+def all_finite(x) -> bool:
+    """Whether every value of the ndarray x is finite (no NaN, no +-Inf): the engine's check of
+    predict / fit input (nnfast/engine/checks.py). The compiled twin (nnfast/_native/
+    _validate.pxi) reads a C-contiguous float x in place without a boolean array. TypeError
+    for a non-ndarray x."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"all_finite: x must be a numpy.ndarray, got {type(x).__name__}")
+    return bool(np.isfinite(x).all())

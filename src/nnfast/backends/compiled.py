@@ -7,8 +7,9 @@ from nnfast._native import _kernels
 from nnfast.backends import reference as _reference
 
 __all__ = list(_reference.__all__)
-globals().update({name: getattr(_kernels, name) for name in __all__ + list(_reference.PLANS)})
-PLANS = _reference.PLANS
+globals().update({name: getattr(_kernels, name)
+                 for name in __all__ + list(_reference.PLANS) + list(_reference.CHECKS)})
+PLANS, CHECKS = _reference.PLANS, _reference.CHECKS
 
 _kernels.set_num_threads(_threads.get_num_threads())
 _threads._listeners.append(_kernels.set_num_threads)

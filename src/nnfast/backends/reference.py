@@ -20,6 +20,7 @@ from nnfast.backends import (
 )
 from nnfast.backends._ref_activations import *  # noqa: F401,F403
 from nnfast.backends._ref_batchnorm import *  # noqa: F401,F403
+from nnfast.backends._ref_checks import all_finite  # noqa: F401
 from nnfast.backends._ref_conv import *  # noqa: F401,F403
 from nnfast.backends._ref_dense import *  # noqa: F401,F403
 from nnfast.backends._ref_dropout import *  # noqa: F401,F403
@@ -40,3 +41,7 @@ __all__ = [name for mod in (_ref_gemm, _ref_activations, _ref_dense, _ref_loss, 
 # object, so nnfast.ops and the kernel harness (tests/cases.py) leave them out; both backends
 # export them under the same names and signatures (tests/test_train_step.py checks).
 PLANS = ("make_train_step",)
+
+# Checks the engine runs on user input: not ops either (nnfast.ops leaves them out); both
+# backends export them under the same names and signatures (tests/test_plan_serving.py checks).
+CHECKS = ("all_finite",)

@@ -388,11 +388,13 @@ class Sequential:
         ``distributed=True``: each rank of the MPI job predicts its contiguous shard of the
         rows and every rank returns the whole (n, outputs) array (one Allgatherv), the same
         as one process would (see nnfast/distributed/__init__.py for when bit for bit)."""
-        from nnfast.engine import inference, iterables
-        if iterables.is_batches(x):   # batches x, (x,) or (x, y[, w]); outputs concatenated
-            return iterables.predict(self, x, batch_size, verbose, distributed, steps, callbacks)
-        iterables.array_args("predict", x, steps=steps)
-        return inference.predict(self, x, batch_size=32 if batch_size is None else batch_size,
+        if type(x) is not np.ndarray or steps is not None:   # an exact ndarray is array data
+            from nnfast.engine import iterables
+            if iterables.is_batches(x):   # batches x, (x,) or (x, y[, w]); outputs concatenated
+                return iterables.predict(self, x, batch_size, verbose, distributed, steps,
+                                         callbacks)
+            iterables.array_args("predict", x, steps=steps)
+        return _inference.predict(self, x, batch_size=32 if batch_size is None else batch_size,
                                  verbose=verbose, distributed=distributed, callbacks=callbacks)
 
     def __call__(self, x, training=None) -> np.ndarray:

@@ -129,18 +129,24 @@ def forget(model) -> None:
     model._plan_cache = None
 
 
-def run(model, plan, x: np.ndarray, out: np.ndarray) -> None:
+def run(model, plan, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """out (n, *output_shape) = the model's outputs for the rows of x (n, *input_shape), both
-    C-contiguous in the model dtype, through plan (= get(model), not None). Both plans take
-    the samples flattened to rows (NetPlan: as well as in their own shape)."""
+    C-contiguous in the model dtype, through plan (= get(model), not None); returns out.
+    ``out=None``: a new array the plan allocates, (n, plan.n_outputs) from an MLPPlan (the
+    caller reshapes it to the model's output shape), (n, *output_shape) from a NetPlan. Both
+    plans take the samples flattened to rows (NetPlan: as well as in their own shape)."""
     x2 = x if x.ndim == 2 else x.reshape(len(x), plan.n_features)
-    out2 = out if out.ndim == 2 else out.reshape(len(out), plan.n_outputs)
+    out2 = out if out is None or out.ndim == 2 else out.reshape(len(out), plan.n_outputs)
     weights = model._weights
     version = weights.version       # weights.read(...) spelled out: the batch-1 serving path
-    plan.forward(x2, out2)
+    if out2 is None:
+        out = out2 = plan.forward(x2)   # a C allocation: ~0.4 us less than np.empty's
+    else:
+        plan.forward(x2, out2)
     if weights.lock.locked() or weights.version != version:
         with weights.lock:
             get(model, locked=True).forward(x2, out2)
+    return out
 
 
 def check_training(training, fn: str) -> None:
