@@ -35,6 +35,16 @@ typedef void (*nnf_rows_f32)(int mr, int64_t k, float alpha, const float *a, int
 typedef void (*nnf_rows_f64)(int mr, int64_t k, double alpha, const double *a, int64_t rsa,
                              int64_t csa, const double *b, int64_t ldb, double beta, double *c,
                              int64_t ldc, int64_t n);
+/* Single-channel direct convolution, one output row (conv1_simd.h): out[f*ldo + ow] for
+ * ow < roundup(OW, NNF_CONV1_CHUNK), f < F, from rows[kh] (NULL: all zero) read at
+ * [ow + kw]. ldo and the rows' readable length are multiples of / padded to the chunk. */
+#define NNF_CONV1_CHUNK 32
+typedef void (*nnf_conv1_f32)(int64_t OW, int64_t KH, int64_t KW, int64_t F,
+                              const float *const *rows, const float *W, float *out,
+                              int64_t ldo);
+typedef void (*nnf_conv1_f64)(int64_t OW, int64_t KH, int64_t KW, int64_t F,
+                              const double *const *rows, const double *W, double *out,
+                              int64_t ldo);
 /* FMA throughput loop: `iters` rounds of independent FMA chains; returns flops done. */
 typedef double (*nnf_peak_fn)(int64_t iters, float *sink);
 
@@ -45,6 +55,7 @@ typedef struct {
     nnf_ukr_f32 ukr;
     nnf_ukr_edge_f32 ukr_edge;
     nnf_rows_f32 rows;
+    nnf_conv1_f32 conv1;
 } nnf_kernel_f32_t;
 typedef struct {
     int mr, nr;
@@ -52,6 +63,7 @@ typedef struct {
     nnf_ukr_f64 ukr;
     nnf_ukr_edge_f64 ukr_edge;
     nnf_rows_f64 rows;
+    nnf_conv1_f64 conv1;
 } nnf_kernel_f64_t;
 
 /* Largest register tile of any kernel (sizes the framework's edge-tile buffer). */
@@ -71,6 +83,9 @@ void nnf_gemm_set_path(int path);
 /* Test hook: 0 = never take the narrow-n swap (compute C^T = op(B)^T op(A)^T), 1 = by shape. */
 extern int nnf_gemm_swap_enabled;
 void nnf_gemm_set_swap(int on);
+/* Test hook (conv.c): 0 turns off the single-channel direct convolution, to compare it with
+ * the implicit GEMM it stands in for. */
+void nnf_conv_set_direct(int on);
 
 /* GEMM with an implicit B (gemm.c; used by the convolutions in csrc/nn/conv_tmpl.h):
  * C = op(A)[m,k] @ B[k,n] (beta 0 or 1 on C), where B exists only as packb, which writes the
@@ -107,6 +122,10 @@ void nnf_sgemm_rows_generic(int mr, int64_t k, float alpha, const float *a, int6
         int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n);
 void nnf_dgemm_rows_generic(int mr, int64_t k, double alpha, const double *a, int64_t rsa,
         int64_t csa, const double *b, int64_t ldb, double beta, double *c, int64_t ldc, int64_t n);
+void nnf_sconv1_generic(int64_t OW, int64_t KH, int64_t KW, int64_t F, const float *const *rows,
+                        const float *W, float *out, int64_t ldo);
+void nnf_dconv1_generic(int64_t OW, int64_t KH, int64_t KW, int64_t F,
+                        const double *const *rows, const double *W, double *out, int64_t ldo);
 double nnf_peak_generic_f32(int64_t iters, float *sink);
 double nnf_peak_generic_f64(int64_t iters, float *sink);
 
@@ -139,6 +158,14 @@ void nnf_sgemm_rows_avx512(int mr, int64_t k, float alpha, const float *a, int64
         int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n);
 void nnf_dgemm_rows_avx512(int mr, int64_t k, double alpha, const double *a, int64_t rsa,
         int64_t csa, const double *b, int64_t ldb, double beta, double *c, int64_t ldc, int64_t n);
+void nnf_sconv1_avx2(int64_t OW, int64_t KH, int64_t KW, int64_t F, const float *const *rows,
+                     const float *W, float *out, int64_t ldo);
+void nnf_dconv1_avx2(int64_t OW, int64_t KH, int64_t KW, int64_t F, const double *const *rows,
+                     const double *W, double *out, int64_t ldo);
+void nnf_sconv1_avx512(int64_t OW, int64_t KH, int64_t KW, int64_t F,
+                       const float *const *rows, const float *W, float *out, int64_t ldo);
+void nnf_dconv1_avx512(int64_t OW, int64_t KH, int64_t KW, int64_t F,
+                       const double *const *rows, const double *W, double *out, int64_t ldo);
 double nnf_peak_avx2_f32(int64_t iters, float *sink);
 double nnf_peak_avx2_f64(int64_t iters, float *sink);
 double nnf_peak_avx512_f32(int64_t iters, float *sink);

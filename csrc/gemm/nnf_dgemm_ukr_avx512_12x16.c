@@ -22,4 +22,6 @@
 #define UKR_ROWS_NAME nnf_dgemm_rows_avx512
 #include "gemm_kernels.h"
 #include "ukr_simd.h"
+#define UKR_CONV1_NAME nnf_dconv1_avx512
+#include "conv1_simd.h"
 #endif

@@ -89,3 +89,33 @@ void NAME(int mr, int64_t k, T alpha, const T *a, int64_t rsa, int64_t csa, cons
 
 NNF_DEFINE_GENERIC_ROWS(float, nnf_sgemm_rows_generic)
 NNF_DEFINE_GENERIC_ROWS(double, nnf_dgemm_rows_generic)
+
+/* Single-channel direct convolution, one output row (see conv1_simd.h): 8 pixels x up to 4
+ * filters per block, plain loops; per element the generic microkernel's arithmetic (a product
+ * added to the sum, taps in order from 0, no FMA contraction). */
+#define NNF_DEFINE_GENERIC_CONV1(T, NAME)                                                    \
+void NAME(int64_t OW, int64_t KH, int64_t KW, int64_t F, const T *const *rows, const T *W,    \
+          T *out, int64_t ldo) {                                                              \
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 8) {                                              \
+        for (int64_t f0 = 0; f0 < F; f0 += 4) {                                             \
+            const int fg = F - f0 < 4 ? (int)(F - f0) : 4;                                   \
+            T acc[4][8];                                                                     \
+            for (int f = 0; f < 4; ++f)                                                     \
+                for (int l = 0; l < 8; ++l) acc[f][l] = 0;                                   \
+            for (int64_t kh = 0; kh < KH; ++kh) {                                            \
+                if (!rows[kh]) continue;                                                     \
+                const T *restrict r = rows[kh] + ow0;                                        \
+                for (int64_t kw = 0; kw < KW; ++kw) {                                        \
+                    const T *restrict w = W + (kh * KW + kw) * F + f0;                       \
+                    for (int f = 0; f < fg; ++f)                                             \
+                        for (int l = 0; l < 8; ++l) acc[f][l] += w[f] * r[kw + l];           \
+                }                                                                            \
+            }                                                                                \
+            for (int f = 0; f < fg; ++f)                                                     \
+                for (int l = 0; l < 8; ++l) out[(f0 + f) * ldo + ow0 + l] = acc[f][l];       \
+        }                                                                                    \
+    }                                                                                        \
+}
+
+NNF_DEFINE_GENERIC_CONV1(float, nnf_sconv1_generic)
+NNF_DEFINE_GENERIC_CONV1(double, nnf_dconv1_generic)

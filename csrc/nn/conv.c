@@ -60,6 +60,25 @@ static int conv_is_pointwise(const nnf_conv_geom_t *g) {
            g->OH == g->H && g->OW == g->W;
 }
 
+/* Single-channel direct path (conv_tmpl.h direct1_*): the active kernel path's row kernel,
+ * or none while the test hook has it off. */
+static int conv_direct_enabled = 1;
+void nnf_conv_set_direct(int on) { conv_direct_enabled = on; }
+static nnf_conv1_f32 conv1_kernel_f32(void) {
+    return conv_direct_enabled ? nnf_active_kernel_f32()->conv1 : 0;
+}
+static nnf_conv1_f64 conv1_kernel_f64(void) {
+    return conv_direct_enabled ? nnf_active_kernel_f64()->conv1 : 0;
+}
+
+/* The single-channel direct path applies: one input channel, unit width stride and dilation
+ * (the taps of a kernel row are then adjacent pixels of one input row, and an output row's
+ * pixels read them at consecutive offsets: vector lanes along the row). Any F, kernel height,
+ * height stride/dilation and padding. */
+static int conv_direct1(const nnf_conv_geom_t *g) {
+    return g->C == 1 && g->SW == 1 && g->DW == 1 && !conv_is_pointwise(g);
+}
+
 #define T float
 #define SFX f32
 #include "conv_tmpl.h"

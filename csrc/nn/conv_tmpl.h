@@ -157,6 +157,7 @@ static void CV(col2im_part)(void *p, int64_t lo, int64_t hi, int w) {
 typedef struct { const T *x; const nnf_conv_geom_t *g; } CV(taps_ctx);
 
 #define CV_MAX_KW 64   /* kernel widths whose in-image column bounds are kept on the stack */
+#define CV_MAX_KH 64   /* kernel heights the direct path keeps row pointers of on the stack */
 
 static void CV(pack_taps)(void *ctx, T *dst, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                           int NR) {
@@ -401,36 +402,158 @@ static void CV(col2im)(T *dx, T *cols, const nnf_conv_geom_t *g, int64_t n0, int
                      work > PAR_WORK ? nthreads : 1);
 }
 
+/* Single-channel direct path (conv.c conv_direct1): each output row of each image from the
+ * ISA's row kernel (gemm/conv1_simd.h), vector lanes along the row, no packed copy of the taps
+ * (the implicit GEMM's pack_taps was half of LeNet's conv1 forward). The input is read from a
+ * zero-padded copy (the whole image when it is small, else the kernel rows of one output row),
+ * so the kernel reads in bounds without edge cases; its planar result (filter-major) is
+ * interleaved into y's channels-last row, and the row's epilogue (bias, z, activation: the
+ * epilogue's own function) runs while the row is in L1. Same taps in the same order with the
+ * same arithmetic as the microkernel, so the implicit GEMM's bits; rows are independent, so
+ * any split over threads gives them too. */
+#define CV_PAD_IMAGE (1 << 16)   /* padded-image elements up to which a whole image is copied */
+
+typedef struct {
+    T *y;
+    const T *x, *Wt;
+    const nnf_conv_geom_t *g;
+    const nnf_epilogue_t *ep;   /* per output row, or NULL */
+    T *ws;               /* per worker: padded rows (whole image or KH), then F x ldo sums */
+    int64_t wp, ldo, slice, whole;
+    void (*kern)(int64_t, int64_t, int64_t, int64_t, const T *const *, const T *, T *, int64_t);
+} CV(direct1_ctx);
+
+static void CV(direct1_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const CV(direct1_ctx) *c = (const CV(direct1_ctx) *)p;
+    const nnf_conv_geom_t *g = c->g;
+    const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW, KH = g->KH, KW = g->KW;
+    const int64_t F = g->F, SH = g->SH, DH = g->DH, PT = g->PT, PLf = g->PL;
+    const int64_t wp = c->wp, ldo = c->ldo, len = OW * F, prows = c->whole ? H : KH;
+    T *const pad = c->ws + w * c->slice, *const out = pad + prows * wp;
+    const T *rows[CV_MAX_KH];
+    /* pixel iw of an input row lands at pad[iw + PL]; the rest of a padded row stays zero */
+    for (int64_t i = 0; i < prows * wp; ++i) pad[i] = 0;
+    int64_t cur = -1;
+    for (int64_t r = lo; r < hi; ++r) {
+        const int64_t n = r / OH, oh = r % OH;
+        const T *const img = c->x + n * H * W;
+        if (c->whole && n != cur) {
+            for (int64_t ih = 0; ih < H; ++ih) {
+                T *restrict d = pad + ih * wp + PLf;
+                const T *restrict s = img + ih * W;
+                for (int64_t i = 0; i < W; ++i) d[i] = s[i];
+            }
+            cur = n;
+        }
+        for (int64_t kh = 0; kh < KH; ++kh) {
+            const int64_t ih = oh * SH - PT + kh * DH;
+            if (ih < 0 || ih >= H) {
+                rows[kh] = 0;
+            } else if (c->whole) {
+                rows[kh] = pad + ih * wp;
+            } else {
+                T *restrict d = pad + kh * wp + PLf;
+                const T *restrict s = img + ih * W;
+                for (int64_t i = 0; i < W; ++i) d[i] = s[i];
+                rows[kh] = pad + kh * wp;
+            }
+        }
+        c->kern(OW, KH, KW, F, rows, c->Wt, out, ldo);
+        T *restrict yr = c->y + r * len;
+        switch (F) {   /* few filters (first layers): constant inner trip counts */
+        case 4:
+            for (int64_t ow = 0; ow < OW; ++ow)
+                for (int f = 0; f < 4; ++f) yr[ow * 4 + f] = out[f * ldo + ow];
+            break;
+        case 6:
+            for (int64_t ow = 0; ow < OW; ++ow)
+                for (int f = 0; f < 6; ++f) yr[ow * 6 + f] = out[f * ldo + ow];
+            break;
+        case 8:
+            for (int64_t ow = 0; ow < OW; ++ow)
+                for (int f = 0; f < 8; ++f) yr[ow * 8 + f] = out[f * ldo + ow];
+            break;
+        default:
+            for (int64_t ow = 0; ow < OW; ++ow)
+                for (int64_t f = 0; f < F; ++f) yr[ow * F + f] = out[f * ldo + ow];
+        }
+        if (c->ep) CV(nnf_epilogue_tile)(c->ep, c->y, len, r, 0, 1, len);
+    }
+}
+
+/* y (N, OH, OW, F) = act(conv + b) by the direct path, z (or NULL) the pre-activation, as
+ * the implicit GEMM and row_epilogue give them (row-wise activations: the sums plus bias,
+ * the caller applies them). NNF_ERR_NOMEM when the workspace cannot be had (y untouched),
+ * -1 when the path does not apply. */
+static int CV(direct1)(T *y, T *z, const T *x, const T *Wt, const T *b,
+                       const nnf_conv_geom_t *g, int eact, T alpha, int nthreads) {
+    CV(direct1_ctx) c;
+    c.kern = CV(conv1_kernel)();
+    if (!c.kern || !conv_direct1(g) || g->KH > CV_MAX_KH) return -1;
+    const int64_t rows = g->N * g->OH, len = g->OW * g->F;
+    const int64_t work = rows * len * g->KH * g->KW;
+    int nt = work > 8 * PAR_WORK ? nthreads : 1;
+    if (nt > NNF_MAX_THREADS) nt = NNF_MAX_THREADS;
+    c.ldo = (g->OW + NNF_CONV1_CHUNK - 1) / NNF_CONV1_CHUNK * NNF_CONV1_CHUNK;
+    c.wp = c.ldo + g->KW - 1;
+    if (c.wp < g->PL + g->W) c.wp = g->PL + g->W;   /* rows past the output's reach */
+    c.whole = g->H * c.wp <= CV_PAD_IMAGE;
+    c.slice = ((c.whole ? g->H : g->KH) * c.wp + g->F * c.ldo + 15) & ~(int64_t)15;
+    const int64_t blen = b ? (len + 15) & ~(int64_t)15 : 0;
+    T *ws = (T *)nnf_scratch((size_t)(blen + nt * c.slice) * sizeof(T));
+    if (!ws) return NNF_ERR_NOMEM;
+    for (int64_t i = 0; b && i < len; ++i) ws[i] = b[i % g->F];   /* the bias tiled along a row */
+    nnf_epilogue_t ep = {b ? ws : 0, z, len, eact, (double)alpha};
+    c.ep = b || z || eact != NNF_ACT_IDENTITY ? &ep : 0;
+    c.ws = ws + blen;
+    c.y = y; c.x = x; c.Wt = Wt; c.g = g;
+    nnf_parallel_for(CV(direct1_part), &c, rows, NNF_PARTS(nt), nt);
+    return NNF_OK;
+}
+
+/* Bias, z and activation over the whole output rows of y after a path that wrote the plain
+ * sums (the implicit GEMM, the direct path): see ep_part. */
+static int CV(row_epilogue)(T *y, T *z, const T *b, const nnf_conv_geom_t *g, int act,
+                            T alpha, int nthreads) {
+    const int rowwise = act == NNF_ACT_SOFTMAX || act == NNF_ACT_LOG_SOFTMAX;
+    const int64_t F = g->F, P = g->OH * g->OW;
+    const int eact = rowwise ? NNF_ACT_IDENTITY : act;
+    const int64_t len = g->OW * F, rows = g->N * g->OH;
+    T *bt = 0;
+    if (b) {   /* the bias tiled along an output row (the thread's kept scratch) */
+        bt = (T *)nnf_scratch((size_t)len * sizeof(T));
+        if (!bt) return NNF_ERR_NOMEM;
+        for (int64_t i = 0; i < len; ++i) bt[i] = b[i % F];
+    }
+    if (b || z || eact != NNF_ACT_IDENTITY) {
+        nnf_epilogue_t ep = {bt, z, len, eact, (double)alpha};
+        CV(ep_ctx) ec = {y, &ep, len};
+        nnf_parallel_for(CV(ep_part), &ec, rows, NNF_PARTS(nthreads),
+                         rows * len > PAR_WORK ? nthreads : 1);
+    }
+    if (rowwise) CV(nnf_activation_fwd)(y, y, g->N * P, F, act, alpha, nthreads);
+    return NNF_OK;
+}
+
 int CV(nnf_conv2d_fwd)(T *y, T *z, const T *x, const T *Wt, const T *b,
                        const nnf_conv_geom_t *g, int act, T alpha, int nthreads) {
     const int64_t P = g->OH * g->OW, F = g->F, Kc = g->KH * g->KW * g->C;
     if (g->N == 0 || P == 0 || F == 0) return NNF_OK;
     int rowwise = act == NNF_ACT_SOFTMAX || act == NNF_ACT_LOG_SOFTMAX;
     int direct = conv_is_pointwise(g);
+    if (!direct) {
+        int st = CV(direct1)(y, z, x, Wt, b, g, rowwise ? NNF_ACT_IDENTITY : act, alpha,
+                             nthreads);
+        if (st == NNF_OK && rowwise) CV(nnf_activation_fwd)(y, y, g->N * P, F, act, alpha, nthreads);
+        if (st != -1) return st;
+    }
     if (!direct && conv_implicit(F, (int)sizeof(T))) {
         /* y^T (F x NP) = Wt^T (F x Kc) . cols^T, stored transposed, B packed from x */
         CV(taps_ctx) tx = {x, g};
         int st = CV(nnf_gemm_cb)(y, F, 1, Wt, F, 1, CV(pack_taps), &tx, F, g->N * P, Kc, (T)0,
                                  nthreads);
         if (st == NNF_ERR_NOMEM) return st;
-        if (st == NNF_OK) {
-            const int eact = rowwise ? NNF_ACT_IDENTITY : act;
-            const int64_t len = g->OW * F, rows = g->N * g->OH;
-            T *bt = 0;
-            if (b) {   /* the bias tiled along an output row (the thread's kept scratch) */
-                bt = (T *)nnf_scratch((size_t)len * sizeof(T));
-                if (!bt) return NNF_ERR_NOMEM;
-                for (int64_t i = 0; i < len; ++i) bt[i] = b[i % F];
-            }
-            if (b || z || eact != NNF_ACT_IDENTITY) {
-                nnf_epilogue_t ep = {bt, z, len, eact, (double)alpha};
-                CV(ep_ctx) ec = {y, &ep, len};
-                nnf_parallel_for(CV(ep_part), &ec, rows, NNF_PARTS(nthreads),
-                                 rows * len > PAR_WORK ? nthreads : 1);
-            }
-            if (rowwise) CV(nnf_activation_fwd)(y, y, g->N * P, F, act, alpha, nthreads);
-            return NNF_OK;
-        }
+        if (st == NNF_OK) return CV(row_epilogue)(y, z, b, g, act, alpha, nthreads);
     }
     int64_t nb = conv_block_images(g);
     T *cols = 0;

@@ -173,3 +173,13 @@ def conv2d_backward(dy, x, W, z, y, strides=1, padding="valid", dilation_rate=1,
                                     acc, nt)
     _check_status(fn, st)
     return dx, dW, db
+
+
+cdef extern from "gemm/gemm_kernels.h" nogil:
+    void nnf_conv_set_direct(int on)
+
+
+def _conv_set_direct(bint on):
+    """Test hook: False = never take the single-channel direct convolution (csrc/nn/conv.c,
+    conv_direct1), so its results can be compared with the implicit GEMM's."""
+    nnf_conv_set_direct(on)

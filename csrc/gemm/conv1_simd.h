@@ -1,0 +1,73 @@
+/* Direct convolution of one input channel (conv_tmpl.h, "single-channel direct path"), one
+ * output row: out[f*ldo + ow] = sum over taps (kh, kw) in order of rows[kh][ow + kw] *
+ * W[(kh*KW + kw)*F + f], for ow < OW rounded up to whole chunks and every filter f < F.
+ * Vector lanes run along the output row (a first layer's F = 6 filters would fill 6 of 16
+ * lanes); a register block holds CV1_FG filters x CV1_CW vectors of pixels. rows[kh] NULL:
+ * the kernel row lies in the zero padding and adds nothing (an FMA of +-0 into a sum that is
+ * never -0 changes no bit). Per element: one FMA chain over the taps from 0, the arithmetic of
+ * the implicit GEMM's microkernel on the same taps, so the results are the same bits.
+ * Included by each SIMD kernel file (its V_* macros and UKR_ATTR); reads rows up to
+ * roundup(OW, NNF_CONV1_CHUNK) + KW - 1 and writes out up to that many columns. */
+#ifndef CV1_FG
+#define CV1_FG 6
+#endif
+#ifndef CV1_CW
+#define CV1_CW 2
+#endif
+
+static inline __attribute__((always_inline)) UKR_ATTR void
+conv1_block(const int FG, int64_t ow0, int64_t KH, int64_t KW, int64_t F, int64_t f0,
+            const UKR_T *const *rows, const UKR_T *restrict W, UKR_T *restrict out,
+            int64_t ldo) {
+    UKR_V acc[CV1_FG][CV1_CW];
+    _Pragma("GCC unroll 8")
+    for (int f = 0; f < FG; ++f) {
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < CV1_CW; ++c) acc[f][c] = V_ZERO();
+    }
+    for (int64_t kh = 0; kh < KH; ++kh) {
+        const UKR_T *r = rows[kh];
+        if (!r) continue;
+        r += ow0;
+        const UKR_T *w = W + kh * KW * F + f0;
+        for (int64_t kw = 0; kw < KW; ++kw, w += F) {
+            UKR_V xv[CV1_CW];
+            _Pragma("GCC unroll 4")
+            for (int c = 0; c < CV1_CW; ++c) xv[c] = V_LOADU(r + kw + c * UKR_VL);
+            _Pragma("GCC unroll 8")
+            for (int f = 0; f < FG; ++f) {
+                const UKR_V wv = V_BCAST(w + f);
+                _Pragma("GCC unroll 4")
+                for (int c = 0; c < CV1_CW; ++c) acc[f][c] = V_FMA(wv, xv[c], acc[f][c]);
+            }
+        }
+    }
+    _Pragma("GCC unroll 8")
+    for (int f = 0; f < FG; ++f) {
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < CV1_CW; ++c)
+            V_STOREU(out + (f0 + f) * ldo + ow0 + c * UKR_VL, acc[f][c]);
+    }
+}
+
+UKR_ATTR void UKR_CONV1_NAME(int64_t OW, int64_t KH, int64_t KW, int64_t F,
+                             const UKR_T *const *rows, const UKR_T *W, UKR_T *out,
+                             int64_t ldo) {
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += CV1_CW * UKR_VL) {
+        int64_t f0 = 0;
+        for (; f0 + CV1_FG <= F; f0 += CV1_FG)
+            conv1_block(CV1_FG, ow0, KH, KW, F, f0, rows, W, out, ldo);
+        switch (F - f0) {   /* the last filters: a block of as many (constant trip counts) */
+        case 1: conv1_block(1, ow0, KH, KW, F, f0, rows, W, out, ldo); break;
+        case 2: conv1_block(2, ow0, KH, KW, F, f0, rows, W, out, ldo); break;
+        case 3: conv1_block(3, ow0, KH, KW, F, f0, rows, W, out, ldo); break;
+        case 4: conv1_block(4, ow0, KH, KW, F, f0, rows, W, out, ldo); break;
+        case 5: conv1_block(5, ow0, KH, KW, F, f0, rows, W, out, ldo); break;
+#if CV1_FG > 6
+        case 6: conv1_block(6, ow0, KH, KW, F, f0, rows, W, out, ldo); break;
+        case 7: conv1_block(7, ow0, KH, KW, F, f0, rows, W, out, ldo); break;
+#endif
+        default: break;
+        }
+    }
+}
