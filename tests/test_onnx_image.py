@@ -227,6 +227,18 @@ def test_reshape_and_flatten_over_any_rank(tmp_path):
         "Flatten", "Gemm"]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch_normalization_and_flatten_over_other_ranks(tmp_path, dtype):
+    # per-sample (5, 3): a Transpose [0, 2, 1] puts the channels at axis 1; rank 5 flattens
+    m = _model([BatchNormalization(input_shape=(5, 3)), Activation("relu"),
+                BatchNormalization(), Reshape((5, 1, 3, 1)), Flatten(), Dense(2)], dtype)
+    proto = _check(tmp_path, m)
+    assert [(n.op_type, [a.ints for a in n.attribute if a.name == "perm"])
+            for n in proto.graph.node][:5] == [
+        ("Transpose", [[0, 2, 1]]), ("BatchNormalization", []), ("Relu", []),
+        ("BatchNormalization", []), ("Transpose", [[0, 2, 1]])]
+
+
 def _lenet(extra):
     head = [Flatten(), Dense(120, "relu"), Dense(84, "relu"), Dense(10, "softmax")]
     if not extra:   # nnfast train --model cnn's network on 28x28 images

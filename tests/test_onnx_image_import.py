@@ -133,7 +133,7 @@ def test_an_arbitrary_transpose_is_refused(tmp_path):
     path = _save(tmp_path, [t], out_dims=("N", 6, 6, 2))
     _refused(path, r"node 'swap' \(Transpose\)", re.escape(
         "Transpose perm=[0, 2, 1, 3] of a channels-last value of rank 4: nnfast reads only the "
-        "layout changes NHWC->NCHW [0, 3, 1, 2] and NCHW->NHWC [0, 2, 3, 1]"))
+        "layout changes channels last->first [0, 3, 1, 2] and first->last [0, 2, 3, 1]"))
 
 
 def test_batch_normalization_in_training_mode_is_refused(tmp_path):

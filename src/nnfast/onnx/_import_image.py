@@ -38,7 +38,7 @@ import numpy as np
 from nnfast import layers as L
 from nnfast.backends._ref_geometry import geometry
 
-TO_FIRST, TO_LAST = [0, 3, 1, 2], [0, 2, 3, 1]
+TO_FIRST = [0, 3, 1, 2]   # NHWC -> NCHW
 OPS = ("Transpose", "Conv", "MaxPool", "AveragePool", "ReduceMean", "BatchNormalization")
 
 
@@ -62,7 +62,8 @@ class ImageReader:
             raise self.err(
                 f"{what} reads the element order of a channels-first (NCHW) value of "
                 f"per-sample shape {self.shape} (nnfast's H, W, C); nnfast's layers read "
-                f"channels-last order, so nnfast expects a Transpose perm={TO_LAST} before it "
+                f"channels-last order, so nnfast expects a Transpose perm="
+                f"{[0, *range(2, len(self.shape) + 1), 1]} before it "
                 f"(as nnfast's to_onnx and tf2onnx write; PyTorch's channels-first graphs are "
                 f"not supported)", node)
         self.layout = "last"
@@ -85,7 +86,7 @@ class ImageReader:
         except ValueError as exc:
             raise self.err(str(exc), node) from None
         self.layers.append(layer)
-        if len(self.shape) < 3:
+        if len(self.shape) < 2:   # (N, features): one order
             self.layout = "last"
 
     def _make(self, node, cls, *args, **kw):
@@ -104,15 +105,16 @@ class ImageReader:
         perm = list(self._attrs(n).get("perm", range(rank)[::-1]))
         if perm == list(range(rank)):
             return n.output[0]
-        if rank == 4 and perm == TO_FIRST and self.layout == "last":
+        first, last = [0, rank - 1, *range(1, rank - 1)], [0, *range(2, rank), 1]
+        if rank >= 3 and perm == first and self.layout == "last":
             self.layout = "first"
-        elif rank == 4 and perm == TO_LAST and self.layout == "first":
+        elif rank >= 3 and perm == last and self.layout == "first":
             self.layout = "last"
         else:
             side = "channels-first" if self.layout == "first" else "channels-last"
             raise self.err(f"Transpose perm={perm} of a {side} value of rank {rank}: nnfast "
-                           f"reads only the layout changes NHWC->NCHW {TO_FIRST} and "
-                           f"NCHW->NHWC {TO_LAST}", n)
+                           f"reads only the layout changes channels last->first {first} and "
+                           f"first->last {last}", n)
         return n.output[0]
 
     def _padding(self, n, a: dict, kernel, strides, dilation) -> str:
@@ -215,8 +217,11 @@ class ImageReader:
         return n.output[0]
 
     def _op_BatchNormalization(self, n) -> str:
-        if len(self.shape) > 1:
-            self._need_first(n)
+        if len(self.shape) > 1 and self.layout != "first":
+            raise self.err(f"normalizes axis 1 of a channels-last value of per-sample shape "
+                           f"{self.shape}; nnfast's BatchNormalization normalizes the channels "
+                           f"(the last axis), which ONNX reads after a Transpose to "
+                           f"channels-first", n)
         a = self._attrs(n)
         if a.get("training_mode", 0):
             raise self.err("training_mode=1 is not an inference graph", n)
