@@ -20,6 +20,9 @@ Flatten(axis=1); Reshape to (-1 or 0, K)        Flatten (dropped when already 1-
 Dropout (inference; ratio input, or attribute   Dropout(ratio) / nothing
   below opset 12), Identity, Cast to the
   model's own type
+Transpose NHWC<->NCHW, Conv, MaxPool,            the image layers: _import_image.py
+  AveragePool, ReduceMean, BatchNormalization,
+  Reshape to (0 or -1, d1, d2, ...)
 Constant, and Cast/Transpose/Identity/          folded into the weights (_fold.py), only
   Reshape/Squeeze/Unsqueeze of constants        those the chosen output needs
 ==============================================  ============================================
