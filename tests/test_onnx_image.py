@@ -71,6 +71,8 @@ def _config(lay, imported=False):
             c["padding"] = "valid"
     if not imported and "target_shape" in c:   # written resolved: [0, *output_shape]
         c["target_shape"] = list(lay.output_shape)
+        if len(lay.output_shape) == 1:   # read back as the Flatten it is
+            return "Flatten", {}
     return type(lay).__name__, c
 
 
@@ -237,6 +239,16 @@ def test_batch_normalization_and_flatten_over_other_ranks(tmp_path, dtype):
             for n in proto.graph.node][:5] == [
         ("Transpose", [[0, 2, 1]]), ("BatchNormalization", []), ("Relu", []),
         ("BatchNormalization", []), ("Transpose", [[0, 2, 1]])]
+
+
+@pytest.mark.parametrize("filters,side", [(1, 6), (4, 3)])
+def test_no_transpose_before_a_flatten_of_one_channel_or_one_pixel(tmp_path, filters, side):
+    # (N, 1, H, W) and (N, C, 1, 1) hold their values in nnfast's order already
+    m = _model([Conv2D(filters, 3, input_shape=(side, side, 2)), Flatten(), Dense(2),
+                Reshape((1, 1, 2)), Conv2D(3, 1), Reshape((3,))])
+    proto = _check(tmp_path, m)
+    assert [n.op_type for n in proto.graph.node] == [
+        "Transpose", "Conv", "Flatten", "Gemm", "Reshape", "Transpose", "Conv", "Reshape"]
 
 
 def _lenet(extra):

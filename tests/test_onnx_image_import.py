@@ -110,6 +110,7 @@ def test_a_channels_first_output_is_refused(tmp_path):
 
 @pytest.mark.parametrize("node,msg", [
     (_conv(group=2), "group=2: nnfast's Conv2D is a full convolution (group 1)"),
+    (_conv(strides=[0, 1]), "Conv: strides must be positive, got (0, 1)"),
     (_conv(pads=[1, 0, 1, 0]), "pads [1, 0, 1, 0] (top, left, bottom, right) are neither"),
     (_conv(strides=[2, 2], dilations=[2, 2]), "maps to no Conv2D nnfast has: Conv2D: strides > "
                                               "1 cannot be combined with dilation_rate > 1"),

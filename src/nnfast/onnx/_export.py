@@ -124,7 +124,7 @@ def _layer(g: _Graph, layer, x: str, opset: int) -> str:
     if kind == "Dropout":
         return g.node("Dropout", [x, g.const(f"{base}/ratio", layer.rate)], f"{base}/dropout")
     if kind == "Flatten":   # nnfast's element order: channels last
-        x = _export_image.to_last(g, x, 1 + len(layer.input_shape), base)
+        x = _export_image.to_last(g, x, 1 + len(layer.input_shape), base, layer.input_shape)
         return g.node("Flatten", [x], f"{base}/flatten", axis=1)
     if kind in _export_image.IMAGE:
         return _export_image.layer(g, layer, x, opset, _activation)

@@ -34,6 +34,8 @@ run in double.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nnfast.backends._ref_geometry import geometry
@@ -67,9 +69,12 @@ def to_first(g, x: str, rank: int, base: str) -> str:
     return g.node("Transpose", [x], f"{base}/to_nchw", perm=[0, rank - 1, *range(1, rank - 1)])
 
 
-def to_last(g, x: str, rank: int, base: str) -> str:
-    """The running value in nnfast's channels-last order."""
-    if rank < 3 or g.layout == "last":
+def to_last(g, x: str, rank: int, base: str, shape=None) -> str:
+    """The running value in nnfast's channels-last order. ``shape``: the per-sample shape of
+    a value about to be reshaped (Flatten, Reshape): when one channel or one pixel makes both
+    orders the same sequence, no Transpose is needed."""
+    order_free = shape is not None and (shape[-1] == 1 or math.prod(shape[:-1]) == 1)
+    if rank < 3 or g.layout == "last" or order_free:
         g.layout = "last"
         return x
     g.layout = "last"
@@ -124,7 +129,7 @@ def layer(g, lay, x: str, opset: int, activation) -> str:
         return g.node("BatchNormalization", ins, f"{base}/batchnorm",
                       epsilon=float(lay.epsilon), momentum=float(lay.momentum))
     if kind == "Reshape":
-        x = to_last(g, x, rank, base)
+        x = to_last(g, x, rank, base, lay.input_shape)
         shape = g.ints(f"{base}/shape", [0, *lay.output_shape])
         return g.node("Reshape", [x, shape], f"{base}/reshape")
     raise ValueError(f"to_onnx: layer {base!r} of class {kind} has no ONNX mapping yet")

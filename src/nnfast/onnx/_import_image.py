@@ -122,7 +122,10 @@ class ImageReader:
         h, w, _ = self.shape
         auto = a.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
-        same = geometry("same", (h, w), kernel, strides, "same", dilation)
+        try:
+            same = geometry(f"{n.op_type}", (h, w), kernel, strides, "same", dilation)
+        except (ValueError, TypeError) as exc:   # strides or dilations below 1
+            raise self.err(str(exc), n) from None
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             th, tw = same["PT"] + same["PB"], same["PL"] + same["PR"]
             lo = auto == "SAME_LOWER"
