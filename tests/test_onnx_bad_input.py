@@ -54,8 +54,9 @@ def test_unsupported_operator_is_named(tmp_path):
     with pytest.raises(ValueError, match=(
             f"^from_onnx: {path!r} node 'cos1' \\(Cos\\): unsupported operator Cos \\(nnfast "
             r"maps: Gemm, MatMul\(\+Add\), Relu, Tanh, Sigmoid, Softplus, LeakyRelu, Elu, "
-            r"Softmax, LogSoftmax, Gelu, Flatten, Reshape, Dropout, Identity, Cast and the "
-            r"patterns of gelu/silu\)$")):
+            r"Softmax, LogSoftmax, Gelu, Flatten, Reshape, Dropout, Identity, Cast, Transpose, "
+            r"Conv, MaxPool, AveragePool, ReduceMean, BatchNormalization and the patterns of "
+            r"gelu/silu\)$")):
         nnfast.from_onnx(path)
 
 

@@ -10,11 +10,15 @@ def from_onnx(path, output: str | None = None) -> Sequential:
 
     The graph must be one chain of the operators listed in nnfast/onnx/_import.py (Gemm,
     MatMul+Add, the activations, Flatten, Reshape, Dropout, Identity ...), as PyTorch's
-    exporter, Keras' export and skl2onnx write them for multi-layer perceptrons. The model's
-    dtype is the graph input's (float -> float32, double -> float64); its input shape is the
-    input's dimensions after the batch one, which must be fixed ints. ``output``: the name of
-    the graph output to compute when there are several (skl2onnx's classifiers write "label"
-    and "probabilities": pass ``output="probabilities"``).
+    exporter, Keras' export and skl2onnx write them for multi-layer perceptrons, and the image
+    operators of nnfast/onnx/_import_image.py (Conv, MaxPool, AveragePool, ReduceMean,
+    BatchNormalization with the Transposes of a channels-last input, as ``to_onnx`` and tf2onnx
+    write them): a file ``to_onnx`` wrote reads back to the same layers and weights, so
+    ``predict`` is bit-identical. Channels-first graphs (PyTorch's CNN exports) are refused.
+    The model's dtype is the graph input's (float -> float32, double -> float64); its input
+    shape is the input's dimensions after the batch one, which must be fixed ints. ``output``:
+    the name of the graph output to compute when there are several (skl2onnx's classifiers
+    write "label" and "probabilities": pass ``output="probabilities"``).
 
     Raises
     ------

@@ -488,8 +488,13 @@ class Sequential:
 
     def to_onnx(self, path, opset: int = 17) -> None:
         """Write the built model as ONNX (extra ``onnx``): input "input" (N, *input_shape) and
-        output "output" in the model's dtype, dynamic batch N, opset 13-21; the operators and the
-        differences from other runtimes: docs/onnx.md. ValueError: unbuilt, bad opset."""
+        output "output" in the model's dtype, dynamic batch N, opset 13-21. Every layer maps to
+        standard operators (Conv2D -> Conv, pooling -> MaxPool / AveragePool / ReduceMean,
+        BatchNormalization in inference mode, ...); images stay channels-last (N, H, W, C) at
+        the input and output, as Keras, with Transposes to ONNX's channels-first around the
+        image operators (as tf2onnx). The operators and differences: docs/onnx.md.
+        ValueError: unbuilt, bad opset, a float64 model with Conv2D or AveragePooling2D (ONNX
+        Runtime has no double Conv / AveragePool). TypeError: path not str/PathLike."""
         from nnfast.onnx import _export
         _export.write_onnx(self, path, opset)
 

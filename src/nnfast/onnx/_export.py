@@ -9,7 +9,13 @@ nnfast                      ONNX
 ==========================  ==================================================================
 Dense, use_bias=True        Gemm(x, W, b) (transB=0: W is stored (in, out) as nnfast holds it)
 Dense, use_bias=False       MatMul(x, W)
-Flatten                     Flatten(axis=1)
+Flatten                     Flatten(axis=1) of the channels-last value (a Transpose back from
+                            NCHW first where the value is an image in ONNX's layout)
+Conv2D, MaxPooling2D,       Conv, MaxPool, AveragePool, ReduceMean, BatchNormalization,
+AveragePooling2D, Global-   Reshape, with the Transposes between nnfast's channels-last layout
+AveragePooling2D, Batch-    and ONNX's channels-first one: _export_image.py (float64 models
+Normalization, Reshape      with Conv2D or AveragePooling2D are refused: ONNX Runtime has no
+                            double kernel for Conv nor AveragePool)
 Dropout(rate)               Dropout(x, ratio=rate), training_mode left out (false): the
                             identity at inference, as Keras and PyTorch's exporter define it
 relu, tanh, sigmoid         Relu, Tanh, Sigmoid
@@ -34,7 +40,7 @@ import os
 import numpy as np
 
 from nnfast import _atomic
-from nnfast.onnx import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, require_onnx
+from nnfast.onnx import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, _export_image, require_onnx
 
 _SIMPLE = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "softplus": "Softplus"}
 
@@ -46,6 +52,7 @@ class _Graph:
         self.onnx, self.h = onnx, onnx.helper
         self.dtype = np.dtype(dtype)
         self.nodes, self.inits, self._n = [], [], 0
+        self.layout = "last"   # of the running value: nnfast's (N, ..., C), or "first" (NCHW)
 
     def name(self, base: str) -> str:
         self._n += 1
@@ -55,6 +62,11 @@ class _Graph:
         name = self.name(base)
         arr = np.asarray(value, dtype=self.dtype)
         self.inits.append(self.onnx.numpy_helper.from_array(arr, name))
+        return name
+
+    def ints(self, base: str, values) -> str:
+        name = self.name(base)
+        self.inits.append(self.onnx.numpy_helper.from_array(np.asarray(values, np.int64), name))
         return name
 
     def node(self, op: str, inputs: list, base: str, **attrs) -> str:
@@ -111,8 +123,11 @@ def _layer(g: _Graph, layer, x: str, opset: int) -> str:
         return _activation(g, x, layer.activation, layer.alpha, opset, base)
     if kind == "Dropout":
         return g.node("Dropout", [x, g.const(f"{base}/ratio", layer.rate)], f"{base}/dropout")
-    if kind == "Flatten":
+    if kind == "Flatten":   # nnfast's element order: channels last
+        x = _export_image.to_last(g, x, 1 + len(layer.input_shape), base, layer.input_shape)
         return g.node("Flatten", [x], f"{base}/flatten", axis=1)
+    if kind in _export_image.IMAGE:
+        return _export_image.layer(g, layer, x, opset, _activation)
     raise ValueError(f"to_onnx: layer {base!r} of class {kind} has no ONNX mapping yet")
 
 
@@ -130,6 +145,7 @@ def build_onnx(model, opset: int = DEFAULT_OPSET):
     if not model.built:
         raise ValueError("to_onnx: the model is not built yet; fit it, call "
                          "build(input_shape) or give the first layer input_dim=")
+    _export_image.check(model)
     onnx = require_onnx()
     h = onnx.helper
     g = _Graph(onnx, model.dtype)
@@ -139,7 +155,7 @@ def build_onnx(model, opset: int = DEFAULT_OPSET):
         x = "input"
         for layer in model.layers:
             x = _layer(g, layer, x, opset)
-        return x
+        return _export_image.to_last(g, x, 1 + len(model.output_shape), "output")
 
     x = model._weights.read(build)   # the weights of one step while another thread fits
     if x == "input" or not g.nodes or g.nodes[-1].output[0] != x:

@@ -20,6 +20,9 @@ Flatten(axis=1); Reshape to (-1 or 0, K)        Flatten (dropped when already 1-
 Dropout (inference; ratio input, or attribute   Dropout(ratio) / nothing
   below opset 12), Identity, Cast to the
   model's own type
+Transpose NHWC<->NCHW, Conv, MaxPool,            the image layers: _import_image.py
+  AveragePool, ReduceMean, BatchNormalization,
+  Reshape to (0 or -1, d1, d2, ...)
 Constant, and Cast/Transpose/Identity/          folded into the weights (_fold.py), only
   Reshape/Squeeze/Unsqueeze of constants        those the chosen output needs
 ==============================================  ============================================
@@ -41,20 +44,22 @@ import math
 import numpy as np
 
 from nnfast import layers as L
-from nnfast.onnx import _fold, _patterns, require_onnx
+from nnfast.onnx import _fold, _import_image, _patterns, require_onnx
 from nnfast.onnx._files import OnnxFile
+from nnfast.onnx._import_image import ImageReader
 
 _ELEM = {1: np.float32, 11: np.float64}
 _ACT_OPS = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Softplus": "softplus",
             "LeakyRelu": "leaky_relu", "Elu": "elu", "Softmax": "softmax",
             "LogSoftmax": "log_softmax", "Gelu": "gelu"}
 _CAST_TO = _fold.CAST_TO
+_IMAGE_OPS = _import_image.OPS
 
 
 _attrs = _fold.attrs
 
 
-class _Reader(_fold.Folder):
+class _Reader(_fold.Folder, ImageReader):
     def __init__(self, path):
         self.onnx = require_onnx()
         self.f = OnnxFile(path)
@@ -69,6 +74,9 @@ class _Reader(_fold.Folder):
 
     def err(self, msg, node=None):
         return self.f.error(msg, node)
+
+    def _attrs(self, node) -> dict:
+        return _attrs(self.onnx, node)
 
     # -- the chain ------------------------------------------------------------------------
     def read(self, cls, output):
@@ -119,6 +127,10 @@ class _Reader(_fold.Folder):
         self.out, v = out, inp.name
         while v != out:
             v = self._step(v, out)
+        if self.layout == "first" and not self._order_free():
+            raise self.err(f"the graph output {out!r} is a channels-first (NCHW) image of "
+                           f"{self.shape[-1]} channels; nnfast models output channels-last "
+                           f"(N, H, W, C) images")
         left = [n for n in self.nodes if id(n) not in self.used]
         if left:
             raise self.err("is not on the chain from the input to the output (nnfast models "
@@ -178,7 +190,8 @@ class _Reader(_fold.Folder):
             if handler is None:
                 raise self.err(f"unsupported operator {n.op_type} (nnfast maps: Gemm, MatMul"
                                f"(+Add), {', '.join(_ACT_OPS)}, Flatten, Reshape, Dropout, "
-                               f"Identity, Cast and the patterns of gelu/silu)", n)
+                               f"Identity, Cast, {', '.join(_IMAGE_OPS)} and the patterns "
+                               f"of gelu/silu)", n)
             self.used.add(id(n))
             return handler(n)
         self._binary_classifier(v)
@@ -270,9 +283,11 @@ class _Reader(_fold.Folder):
         return y
 
     def _activation(self, act: str, alpha: float, node) -> None:
+        if self._conv_activation(act, alpha):
+            return
         if act in ("softmax", "log_softmax") and len(self.shape) != 1:
             raise self.err(f"{act} over per-sample shape {self.shape}: nnfast takes it over "
-                           f"1-D features only", node)
+                           f"1-D features, or over the channels right after a Conv", node)
         last = self.layers[-1] if self.layers else None
         if isinstance(last, L.Dense) and last.activation == "identity":
             self.layers[-1] = L.Dense(last.units, activation=act, use_bias=last.use_bias,
@@ -293,7 +308,8 @@ class _Reader(_fold.Folder):
         if act in ("softmax", "log_softmax"):
             default = -1 if self.opset >= 13 else 1
             axis = a.get("axis", default)
-            if axis not in (-1, len(self.shape)):
+            if axis not in ((1, -len(self.shape)) if self.layout == "first"
+                            else (-1, len(self.shape))):
                 raise self.err(f"{n.op_type} over axis {axis}: nnfast takes it over the last "
                                f"axis (features) only", n)
         alpha = a.get("alpha", {"leaky_relu": 0.01, "elu": 1.0}.get(act, 0.0))
@@ -332,7 +348,8 @@ class _Reader(_fold.Folder):
         self.layers.append(L.Dropout(ratio))
         return n.output[0]
 
-    def _flatten(self) -> None:
+    def _flatten(self, node=None) -> None:
+        self._need_last(node, "Flatten")
         if len(self.shape) != 1:
             self.layers.append(L.Flatten())
             self.shape = (math.prod(self.shape),)
@@ -342,19 +359,19 @@ class _Reader(_fold.Folder):
         if axis != 1:
             raise self.err(f"Flatten(axis={axis}): nnfast flattens the per-sample dimensions "
                            f"(axis=1) only", n)
-        self._flatten()
+        self._flatten(n)
         return n.output[0]
 
     def _op_Reshape(self, n) -> str:
         target = [int(s) for s in self._const(n, 1, "shape").reshape(-1)]
-        size = math.prod(self.shape)
         allowzero = _attrs(self.onnx, n).get("allowzero", 0)
         first_ok = target[:1] in ([-1], [] if allowzero else [0]) or (
             self.batch and target[:1] == [self.batch])
-        if len(target) != 2 or not first_ok or target[1] not in (-1, size) or target == [-1, -1]:
-            raise self.err(f"Reshape to {target}: nnfast maps only a flatten of the per-sample "
-                           f"shape {self.shape} to (-1, {size})", n)
-        self._flatten()
+        if not first_ok:
+            raise self.err(f"Reshape to {target}: nnfast maps only a reshape that keeps the "
+                           f"batch (first entry -1 or 0) of the per-sample shape {self.shape}",
+                           n)
+        self._reshape(n, target)
         return n.output[0]
 
 
