@@ -71,3 +71,95 @@ UKR_ATTR void UKR_CONV1_NAME(int64_t OW, int64_t KH, int64_t KW, int64_t F,
         }
     }
 }
+
+/* The filter gradient's row kernel (conv_tmpl.h dw1_part): for every tap (kh, kw) and filter
+ * f, acc[((kh*KW + kw)*F + f)*NNF_CONV1_CHUNK + l] += rows[rr*KH + kh][ow + kw] *
+ * dzT[(rr*F + f)*ldo + ow] over the R output rows rr in order and their pixels ow < OW with
+ * ow % NNF_CONV1_CHUNK == l: lane-wise partial sums along the output rows (one FMA chain per
+ * lane, rows in order), reduced in lane order by the caller; a NULL row adds nothing. Pixels
+ * past OW are masked off the x loads (and dzT is zero there), so nothing beyond a row enters
+ * a sum. R rows per call share each load and store of the sums (R = 1 gives the same bits). */
+#ifndef CV1_DW_FB
+#define CV1_DW_FB 6
+#endif
+#ifndef CV1_DW_R
+#define CV1_DW_R 4
+#endif
+
+static inline __attribute__((always_inline)) UKR_ATTR void
+conv1_dw_block(const int FB, const int R, int64_t ow0, int rem, int64_t KH, int64_t KW,
+               int64_t F, int64_t f0, const UKR_T *const *rows, const UKR_T *restrict dzT,
+               int64_t ldo, UKR_T *restrict acc) {
+    UKR_V dv[CV1_DW_R][CV1_DW_FB];
+    _Pragma("GCC unroll 4")
+    for (int rr = 0; rr < R; ++rr) {
+        _Pragma("GCC unroll 8")
+        for (int f = 0; f < FB; ++f) dv[rr][f] = V_LOADU(dzT + (rr * F + f0 + f) * ldo + ow0);
+    }
+    UKR_T *a0 = acc + f0 * NNF_CONV1_CHUNK + ow0 % NNF_CONV1_CHUNK;
+    for (int64_t kh = 0; kh < KH; ++kh) {
+        const UKR_T *r[CV1_DW_R];
+        _Pragma("GCC unroll 4")
+        for (int rr = 0; rr < R; ++rr) r[rr] = rows[rr * KH + kh];
+        for (int64_t kw = 0; kw < KW; ++kw) {
+            UKR_V xv[CV1_DW_R];
+            _Pragma("GCC unroll 4")
+            for (int rr = 0; rr < R; ++rr)
+                xv[rr] = !r[rr] ? V_ZERO()
+                                : rem == UKR_VL ? V_LOADU(r[rr] + ow0 + kw)
+                                                : V_LOADU_N(r[rr] + ow0 + kw, rem);
+            UKR_T *a = a0 + (kh * KW + kw) * F * NNF_CONV1_CHUNK;
+            _Pragma("GCC unroll 8")
+            for (int f = 0; f < FB; ++f) {
+                UKR_T *af = a + f * NNF_CONV1_CHUNK;
+                UKR_V s = V_LOADU(af);
+                _Pragma("GCC unroll 4")
+                for (int rr = 0; rr < R; ++rr)
+                    if (r[rr]) s = V_FMA(xv[rr], dv[rr][f], s);
+                V_STOREU(af, s);
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) UKR_ATTR void
+conv1_dw_rows(const int R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
+              const UKR_T *const *rows, const UKR_T *dzT, int64_t ldo, UKR_T *acc) {
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += UKR_VL) {
+        const int rem = OW - ow0 < UKR_VL ? (int)(OW - ow0) : UKR_VL;
+        int64_t f0 = 0;
+        for (; f0 + CV1_DW_FB <= F; f0 += CV1_DW_FB)
+            conv1_dw_block(CV1_DW_FB, R, ow0, rem, KH, KW, F, f0, rows, dzT, ldo, acc);
+        switch (F - f0) {
+        case 1: conv1_dw_block(1, R, ow0, rem, KH, KW, F, f0, rows, dzT, ldo, acc); break;
+        case 2: conv1_dw_block(2, R, ow0, rem, KH, KW, F, f0, rows, dzT, ldo, acc); break;
+        case 3: conv1_dw_block(3, R, ow0, rem, KH, KW, F, f0, rows, dzT, ldo, acc); break;
+        case 4: conv1_dw_block(4, R, ow0, rem, KH, KW, F, f0, rows, dzT, ldo, acc); break;
+        case 5: conv1_dw_block(5, R, ow0, rem, KH, KW, F, f0, rows, dzT, ldo, acc); break;
+        default: break;
+        }
+    }
+}
+
+/* R output rows in groups of CV1_DW_R (the rows stay in order, so any grouping gives the
+ * same bits); see conv1_dw_block. */
+UKR_ATTR void UKR_CONV1_DW_NAME(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
+                                const UKR_T *const *rows, const UKR_T *dzT, int64_t ldo,
+                                UKR_T *acc) {
+    for (int64_t r0 = 0; r0 < R; r0 += CV1_DW_R) {
+        const int64_t n = R - r0 < CV1_DW_R ? R - r0 : CV1_DW_R;
+        const UKR_T *const *rw = rows + r0 * KH;
+        const UKR_T *d = dzT + r0 * F * ldo;
+        switch (n) {
+        case 1: conv1_dw_rows(1, OW, KH, KW, F, rw, d, ldo, acc); break;
+#if CV1_DW_R >= 2
+        case 2: conv1_dw_rows(2, OW, KH, KW, F, rw, d, ldo, acc); break;
+#endif
+#if CV1_DW_R >= 4
+        case 3: conv1_dw_rows(3, OW, KH, KW, F, rw, d, ldo, acc); break;
+        case 4: conv1_dw_rows(4, OW, KH, KW, F, rw, d, ldo, acc); break;
+#endif
+        default: break;
+        }
+    }
+}

@@ -45,6 +45,17 @@ typedef void (*nnf_conv1_f32)(int64_t OW, int64_t KH, int64_t KW, int64_t F,
 typedef void (*nnf_conv1_f64)(int64_t OW, int64_t KH, int64_t KW, int64_t F,
                               const double *const *rows, const double *W, double *out,
                               int64_t ldo);
+/* Its filter gradient (conv1_simd.h) over R <= NNF_CONV1_DW_R output rows rr in order:
+ * acc[(tap*F + f)*NNF_CONV1_CHUNK + ow % CHUNK] += rows[rr*KH + kh][ow + kw] *
+ * dzT[(rr*F + f)*ldo + ow] for ow < OW; dzT zero from OW to ldo. Any R: a kernel takes
+ * as many rows at once as its registers hold (AVX-512 4, AVX2 2), callers NNF_CONV1_DW_R. */
+#define NNF_CONV1_DW_R 4
+typedef void (*nnf_conv1_dw_f32)(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
+                                 const float *const *rows, const float *dzT, int64_t ldo,
+                                 float *acc);
+typedef void (*nnf_conv1_dw_f64)(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
+                                 const double *const *rows, const double *dzT, int64_t ldo,
+                                 double *acc);
 /* FMA throughput loop: `iters` rounds of independent FMA chains; returns flops done. */
 typedef double (*nnf_peak_fn)(int64_t iters, float *sink);
 
@@ -56,6 +67,7 @@ typedef struct {
     nnf_ukr_edge_f32 ukr_edge;
     nnf_rows_f32 rows;
     nnf_conv1_f32 conv1;
+    nnf_conv1_dw_f32 conv1_dw;
 } nnf_kernel_f32_t;
 typedef struct {
     int mr, nr;
@@ -64,6 +76,7 @@ typedef struct {
     nnf_ukr_edge_f64 ukr_edge;
     nnf_rows_f64 rows;
     nnf_conv1_f64 conv1;
+    nnf_conv1_dw_f64 conv1_dw;
 } nnf_kernel_f64_t;
 
 /* Largest register tile of any kernel (sizes the framework's edge-tile buffer). */
@@ -126,6 +139,10 @@ void nnf_sconv1_generic(int64_t OW, int64_t KH, int64_t KW, int64_t F, const flo
                         const float *W, float *out, int64_t ldo);
 void nnf_dconv1_generic(int64_t OW, int64_t KH, int64_t KW, int64_t F,
                         const double *const *rows, const double *W, double *out, int64_t ldo);
+void nnf_sconv1_dw_generic(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
+        const float *const *rows, const float *dzT, int64_t ldo, float *acc);
+void nnf_dconv1_dw_generic(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
+        const double *const *rows, const double *dzT, int64_t ldo, double *acc);
 double nnf_peak_generic_f32(int64_t iters, float *sink);
 double nnf_peak_generic_f64(int64_t iters, float *sink);
 
@@ -166,6 +183,14 @@ void nnf_sconv1_avx512(int64_t OW, int64_t KH, int64_t KW, int64_t F,
                        const float *const *rows, const float *W, float *out, int64_t ldo);
 void nnf_dconv1_avx512(int64_t OW, int64_t KH, int64_t KW, int64_t F,
                        const double *const *rows, const double *W, double *out, int64_t ldo);
+void nnf_sconv1_dw_avx2(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
+        const float *const *rows, const float *dzT, int64_t ldo, float *acc);
+void nnf_dconv1_dw_avx2(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
+        const double *const *rows, const double *dzT, int64_t ldo, double *acc);
+void nnf_sconv1_dw_avx512(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
+        const float *const *rows, const float *dzT, int64_t ldo, float *acc);
+void nnf_dconv1_dw_avx512(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
+        const double *const *rows, const double *dzT, int64_t ldo, double *acc);
 double nnf_peak_avx2_f32(int64_t iters, float *sink);
 double nnf_peak_avx2_f64(int64_t iters, float *sink);
 double nnf_peak_avx512_f32(int64_t iters, float *sink);

@@ -23,5 +23,6 @@
 #include "gemm_kernels.h"
 #include "ukr_simd.h"
 #define UKR_CONV1_NAME nnf_dconv1_avx512
+#define UKR_CONV1_DW_NAME nnf_dconv1_dw_avx512
 #include "conv1_simd.h"
 #endif

@@ -119,3 +119,31 @@ void NAME(int64_t OW, int64_t KH, int64_t KW, int64_t F, const T *const *rows, c
 
 NNF_DEFINE_GENERIC_CONV1(float, nnf_sconv1_generic)
 NNF_DEFINE_GENERIC_CONV1(double, nnf_dconv1_generic)
+
+/* Its filter gradient (see conv1_simd.h): the same lane-wise partial sums, 8 lanes at a time,
+ * a product added to each (no FMA contraction). */
+#define NNF_DEFINE_GENERIC_CONV1_DW(T, NAME)                                                 \
+void NAME(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F, const T *const *rows,    \
+          const T *dzT, int64_t ldo, T *acc) {                                               \
+    for (int64_t rr = 0; rr < R; ++rr)                                                      \
+    for (int64_t ow0 = 0; ow0 < OW; ow0 += 8) {                                              \
+        const int rem = OW - ow0 < 8 ? (int)(OW - ow0) : 8;                                  \
+        for (int64_t kh = 0; kh < KH; ++kh) {                                                \
+            if (!rows[rr * KH + kh]) continue;                                               \
+            for (int64_t kw = 0; kw < KW; ++kw) {                                            \
+                const T *restrict r = rows[rr * KH + kh] + ow0 + kw;                         \
+                T xv[8];                                                                     \
+                for (int l = 0; l < 8; ++l) xv[l] = l < rem ? r[l] : (T)0;                   \
+                for (int64_t f = 0; f < F; ++f) {                                            \
+                    const T *restrict d = dzT + (rr * F + f) * ldo + ow0;                    \
+                    T *restrict a = acc + ((kh * KW + kw) * F + f) * NNF_CONV1_CHUNK         \
+                                    + ow0 % NNF_CONV1_CHUNK;                                 \
+                    for (int l = 0; l < 8; ++l) a[l] += xv[l] * d[l];                        \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+}
+
+NNF_DEFINE_GENERIC_CONV1_DW(float, nnf_sconv1_dw_generic)
+NNF_DEFINE_GENERIC_CONV1_DW(double, nnf_dconv1_dw_generic)

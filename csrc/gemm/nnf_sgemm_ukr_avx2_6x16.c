@@ -23,5 +23,7 @@
 #include "gemm_kernels.h"
 #include "ukr_simd.h"
 #define UKR_CONV1_NAME nnf_sconv1_avx2
+#define CV1_DW_R 2   /* 16 registers: 2 rows x 6 filters of gradient, 2 of x, 1 sum */
+#define UKR_CONV1_DW_NAME nnf_sconv1_dw_avx2
 #include "conv1_simd.h"
 #endif

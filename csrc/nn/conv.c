@@ -70,6 +70,12 @@ static nnf_conv1_f32 conv1_kernel_f32(void) {
 static nnf_conv1_f64 conv1_kernel_f64(void) {
     return conv_direct_enabled ? nnf_active_kernel_f64()->conv1 : 0;
 }
+static nnf_conv1_dw_f32 conv1_dw_kernel_f32(void) {
+    return conv_direct_enabled ? nnf_active_kernel_f32()->conv1_dw : 0;
+}
+static nnf_conv1_dw_f64 conv1_dw_kernel_f64(void) {
+    return conv_direct_enabled ? nnf_active_kernel_f64()->conv1_dw : 0;
+}
 
 /* The single-channel direct path applies: one input channel, unit width stride and dilation
  * (the taps of a kernel row are then adjacent pixels of one input row, and an output row's

@@ -578,15 +578,132 @@ int CV(nnf_conv2d_fwd)(T *y, T *z, const T *x, const T *Wt, const T *b,
     return st;
 }
 
+/* The filter gradient by the single-channel direct path: S fixed segments of the output rows
+ * (from the row count alone, never the thread count), one per task; in each, the ISA's row
+ * kernel (gemm/conv1_simd.h) keeps lane-wise partial sums along the output rows, reduced in
+ * lane order into the segment's partial dW at its end; the caller adds the partials in
+ * segment order. The same bits for any number of threads. The input rows are zero-padded
+ * copies as in the forward (direct1_part); the gradient rows are transposed to filter-major. */
+#define CV_DW1_SEG_ROWS 64
+#define CV_DW1_MAX_SEGS 64
+
+static int64_t CV(dw1_segments)(int64_t rows) {
+    int64_t s = (rows + CV_DW1_SEG_ROWS - 1) / CV_DW1_SEG_ROWS;
+    return s < 1 ? 1 : (s > CV_DW1_MAX_SEGS ? CV_DW1_MAX_SEGS : s);
+}
+
+typedef struct {
+    T *part;             /* S x (KH*KW*F) partial sums */
+    const T *x, *G;
+    const nnf_conv_geom_t *g;
+    T *ws;               /* per worker: lane sums, padded rows, filter-major gradient row */
+    int64_t wp, ldo, slice, whole, S, rows;
+    void (*kern)(int64_t, int64_t, int64_t, int64_t, int64_t, const T *const *, const T *,
+                 int64_t, T *);
+} CV(dw1_ctx);
+
+static void CV(dw1_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const CV(dw1_ctx) *c = (const CV(dw1_ctx) *)p;
+    const nnf_conv_geom_t *g = c->g;
+    const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW, KH = g->KH, KW = g->KW;
+    const int64_t F = g->F, SH = g->SH, DH = g->DH, PT = g->PT, PLf = g->PL;
+    const int64_t R = NNF_CONV1_DW_R;
+    const int64_t wp = c->wp, ldo = c->ldo, prows = c->whole ? H : R * KH, KF = KH * KW * F;
+    T *const acc = c->ws + w * c->slice, *const pad = acc + KF * NNF_CONV1_CHUNK;
+    T *const dzT = pad + prows * wp;
+    const T *rows[NNF_CONV1_DW_R * CV_MAX_KH];
+    for (int64_t i = 0; i < prows * wp; ++i) pad[i] = 0;
+    for (int64_t i = 0; i < R * F * ldo; ++i) dzT[i] = 0;
+    for (int64_t s = lo; s < hi; ++s) {
+        const int64_t r0 = s * c->rows / c->S, r1 = (s + 1) * c->rows / c->S;
+        for (int64_t i = 0; i < KF * NNF_CONV1_CHUNK; ++i) acc[i] = 0;
+        int64_t cur = -1;
+        /* groups of up to R rows of one image, from the segment's start: shapes alone fix them */
+        for (int64_t r = r0; r < r1;) {
+            const int64_t n = r / OH, oh0 = r % OH;
+            int64_t cnt = r1 - r < R ? r1 - r : R;
+            if (cnt > OH - oh0) cnt = OH - oh0;
+            const T *const img = c->x + n * H * W;
+            if (c->whole && n != cur) {
+                for (int64_t ih = 0; ih < H; ++ih) {
+                    T *restrict d = pad + ih * wp + PLf;
+                    const T *restrict sx = img + ih * W;
+                    for (int64_t i = 0; i < W; ++i) d[i] = sx[i];
+                }
+                cur = n;
+            }
+            for (int64_t rr = 0; rr < cnt; ++rr) {
+                const int64_t oh = oh0 + rr;
+                for (int64_t kh = 0; kh < KH; ++kh) {
+                    const int64_t ih = oh * SH - PT + kh * DH;
+                    const T **slot = &rows[rr * KH + kh];
+                    if (ih < 0 || ih >= H) {
+                        *slot = 0;
+                    } else if (c->whole) {
+                        *slot = pad + ih * wp;
+                    } else {
+                        T *restrict d = pad + (rr * KH + kh) * wp + PLf;
+                        const T *restrict sx = img + ih * W;
+                        for (int64_t i = 0; i < W; ++i) d[i] = sx[i];
+                        *slot = pad + (rr * KH + kh) * wp;
+                    }
+                }
+                const T *restrict gr = c->G + (r + rr) * OW * F;
+                T *restrict dt = dzT + rr * F * ldo;
+                if (F == 6) {
+                    for (int64_t ow = 0; ow < OW; ++ow)
+                        for (int f = 0; f < 6; ++f) dt[f * ldo + ow] = gr[ow * 6 + f];
+                } else {
+                    for (int64_t ow = 0; ow < OW; ++ow)
+                        for (int64_t f = 0; f < F; ++f) dt[f * ldo + ow] = gr[ow * F + f];
+                }
+            }
+            c->kern(cnt, OW, KH, KW, F, rows, dzT, ldo, acc);
+            r += cnt;
+        }
+        T *restrict out = c->part + s * KF;
+        for (int64_t i = 0; i < KF; ++i) {   /* the lanes in order */
+            const T *restrict a = acc + i * NNF_CONV1_CHUNK;
+            T v = a[0];
+            for (int l = 1; l < NNF_CONV1_CHUNK; ++l) v += a[l];
+            out[i] = v;
+        }
+    }
+}
+
+/* The direct filter gradient's geometry for g on up to nt workers; returns the workspace
+ * elements it needs (c->ws is the caller's to set). */
+static int64_t CV(dw1_plan)(CV(dw1_ctx) *c, const nnf_conv_geom_t *g, int64_t S, int nt) {
+    c->rows = g->N * g->OH;
+    c->S = S;
+    c->ldo = (g->OW + NNF_CONV1_CHUNK - 1) / NNF_CONV1_CHUNK * NNF_CONV1_CHUNK;
+    c->wp = c->ldo + g->KW - 1;
+    if (c->wp < g->PL + g->W) c->wp = g->PL + g->W;
+    c->whole = g->H * c->wp <= CV_PAD_IMAGE;
+    const int64_t KF = g->KH * g->KW * g->F;
+    c->slice = (KF * NNF_CONV1_CHUNK + (c->whole ? g->H : NNF_CONV1_DW_R * g->KH) * c->wp +
+                NNF_CONV1_DW_R * g->F * c->ldo + 15) & ~(int64_t)15;
+    c->g = g;
+    return nt * c->slice;
+}
+
 int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, const T *Wt,
                        const T *z, const T *y, const nnf_conv_geom_t *g, int act, T alpha,
                        int accumulate, int nthreads) {
     const int64_t P = g->OH * g->OW, F = g->F, Kc = g->KH * g->KW * g->C;
     const int64_t HWC = g->H * g->W * g->C, NP = g->N * P;
     int direct = conv_is_pointwise(g);
-    /* narrow outputs: dW by the segmented implicit GEMM (dw_part), no im2col for it */
-    const int imp = !direct && NP > 0 && Kc * F > 0 && conv_implicit(F, (int)sizeof(T));
-    const int64_t S = imp ? CV(dw_segments)(NP) : 0;
+    /* one input channel: dW by the direct path's segments (dw1_part); else narrow outputs: by
+     * the segmented implicit GEMM (dw_part), no im2col for it */
+    CV(dw1_ctx) d1c;
+    d1c.kern = NP > 0 && Kc * F > 0 && conv_direct1(g) && g->KH <= CV_MAX_KH
+                   ? CV(conv1_dw_kernel)() : 0;
+    const int d1 = d1c.kern != 0;
+    const int imp = !d1 && !direct && NP > 0 && Kc * F > 0 && conv_implicit(F, (int)sizeof(T));
+    const int64_t S = d1 ? CV(dw1_segments)(g->N * g->OH) : imp ? CV(dw_segments)(NP) : 0;
+    int d1nt = S < nthreads ? (int)S : nthreads;
+    if (d1nt > NNF_MAX_THREADS) d1nt = NNF_MAX_THREADS;
+    const int64_t d1ws = d1 ? CV(dw1_plan)(&d1c, g, S, d1nt) : 0;
     int64_t nb = conv_block_images(g);
     T *cols = 0, *dcols = 0, *wsum = dW, *part = 0;
     int st = NNF_OK;
@@ -594,17 +711,18 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
      * gradient, and (accumulate) a private dW sum or (implicit) the segments' partial sums, so
      * an accumulated dW stays whole if a later GEMM fails */
     const size_t cb = ((size_t)(nb * P * Kc) * sizeof(T) + 63) & ~(size_t)63;
-    const int has_cols = NP > 0 && !direct && !imp, has_dcols = NP > 0 && !direct && dx;
-    const int priv = accumulate && Kc * F > 0 && !imp;
+    const int has_cols = NP > 0 && !direct && !imp && !d1, has_dcols = NP > 0 && !direct && dx;
+    const int priv = accumulate && Kc * F > 0 && !imp && !d1;
     const size_t need = (has_cols + has_dcols) * cb + (priv ? (size_t)(Kc * F) * sizeof(T) : 0) +
-                        (size_t)(S * Kc * F) * sizeof(T);
+                        (size_t)(S * Kc * F + d1ws) * sizeof(T);
     if (need) {
         char *sc = (char *)nnf_scratch(need);
         if (!sc) return NNF_ERR_NOMEM;
         if (has_cols) cols = (T *)sc;
         if (has_dcols) dcols = (T *)(sc + has_cols * cb);
         if (priv) wsum = (T *)(sc + (has_cols + has_dcols) * cb);
-        if (imp) part = (T *)(sc + (has_cols + has_dcols) * cb);
+        if (imp || d1) part = (T *)(sc + (has_cols + has_dcols) * cb);
+        if (d1) d1c.ws = part + S * Kc * F;
     }
     const T *G = dy;
     if (dz) {
@@ -614,6 +732,10 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
     if (NP == 0) {
         if (dx) memset(dx, 0, (size_t)(g->N * HWC) * sizeof(T));
         for (int64_t i = 0; i < Kc * F; ++i) wsum[i] = 0;
+    }
+    if (d1) {
+        d1c.part = part; d1c.x = x; d1c.G = G;
+        nnf_parallel_for(CV(dw1_part), &d1c, S, S, d1nt);
     }
     if (imp) {
         CV(dw_ctx) dc;
@@ -625,7 +747,7 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
     for (int64_t n0 = 0; n0 < g->N && P > 0 && st == NNF_OK; n0 += nb) {
         int64_t m = (g->N - n0 < nb ? g->N - n0 : nb);
         const T *A = x + n0 * HWC, *Gb = G + n0 * P * F;
-        if (!imp) {
+        if (!imp && !d1) {
             if (!direct) {
                 CV(im2col)(cols, x, g, n0, m, nthreads);
                 A = cols;
@@ -641,7 +763,7 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
         if (st == NNF_OK && !direct) CV(col2im)(dx, dcols, g, n0, m, nthreads);
     }
     if (st != NNF_OK) return st;   /* an accumulated dW is still whole */
-    if (imp) {   /* the segments' partial sums, in segment order */
+    if (imp || d1) {   /* the segments' partial sums, in segment order */
         for (int64_t i = 0; i < Kc * F; ++i) {
             T acc = part[i];
             for (int64_t s = 1; s < S; ++s) acc += part[s * Kc * F + i];
