@@ -109,6 +109,25 @@ static void CV(col2im_part)(void *p, int64_t lo, int64_t hi, int w) {
             /* stride 1: tap (kh, kw) reaches pixels iw = ow - PL + kw*DW, a run of adjacent
              * pixels per (kh, kw); each pixel still sums its taps in (kh, kw) order */
             for (int64_t i = 0; i < W * C; ++i) drow[i] = 0;
+            if (DW == 1) {
+                /* an output pixel's taps of one kernel row are KW*C adjacent columns of its
+                 * cols row and reach KW*C adjacent values of drow: one run per (kh, ow), the
+                 * output pixels taken from the right so that each input pixel still gets its
+                 * taps in kw order */
+                for (int64_t e = 0; e < nk; ++e) {
+                    const T *const crow = cols + (b * OH + ohs[e]) * OW * Kc + khs[e] * KW * C;
+                    for (int64_t ow = OW - 1; ow >= 0; --ow) {
+                        const int64_t k0 = PLf - ow > 0 ? PLf - ow : 0;
+                        const int64_t k1 = W + PLf - ow < KW ? W + PLf - ow : KW;
+                        if (k1 <= k0) continue;
+                        T *restrict dst = drow + (ow - PLf + k0) * C;
+                        const T *restrict src = crow + ow * Kc + k0 * C;
+                        const int64_t len = (k1 - k0) * C;
+                        for (int64_t t = 0; t < len; ++t) dst[t] += src[t];
+                    }
+                }
+                continue;
+            }
             for (int64_t e = 0; e < nk; ++e) {
                 const int64_t kh = khs[e];
                 const T *const crow = cols + (b * OH + ohs[e]) * OW * Kc + kh * KW * C;
