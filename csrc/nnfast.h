@@ -439,12 +439,15 @@ typedef struct {
 
 /* x (N, H, W, C), Wt (KH, KW, C, F) (Keras' kernel layout: a Kc x F matrix), b (F) or NULL,
  * y, z, dy, dz (N, OH, OW, F).
- *   forward   z = conv(x, Wt) + b (stored when z != NULL); y = act(z). im2col of whole images
- *             (as many as fit a ~4 MB block) into a (rows x Kc) workspace, then one GEMM per
- *             block with the bias/activation epilogue; softmax/log_softmax run over F after.
+ *   forward   z = conv(x, Wt) + b (stored when z != NULL); y = act(z). Three methods, chosen
+ *             by the shapes (docs/conv.md): a direct kernel for one input channel with unit
+ *             width stride and dilation; an implicit GEMM packing straight from x for narrow F;
+ *             else im2col of whole-image blocks (COL_BLOCK, conv.c) and one GEMM per block
+ *             with the bias/activation epilogue. softmax/log_softmax run over F after.
  *             A 1x1 kernel with stride 1 reads x in place (no workspace).
  *   backward  dz = dy * act'(z, y) (dz may be NULL only for identity); dW (Kc x F) = cols^T dz,
- *             the blocks in image order; db (F) = column sums of dz (double, row order) or
+ *             over fixed blocks/segments summed in order (the same bits for any thread count);
+ *             db (F) = column sums of dz (double, row order) or
  *             skipped when NULL; dx = col2im(dz Wt^T), skipped when dx == NULL: every input
  *             pixel gathers its taps in (kh, kw) order. accumulate = 1: dW += ..., db += ...
  * Return NNF_ERR_NOMEM when the im2col workspace or a GEMM's cannot be had; then an
