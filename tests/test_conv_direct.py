@@ -31,7 +31,7 @@ from nnfast._native import _kernels as K
 shapes, acts = json.loads(sys.argv[1])
 rng = np.random.default_rng(7)
 out = {"fwd_same": 0, "z_same": 0, "dw_threads_same": 0, "dw_close": 0, "dx_same": 0, "n": 0,
-       "path": nnfast.info()["kernel_path"]}
+       "nonfinite_fwd_same": 0, "nonfinite_dw_nan_same": 0, "path": nnfast.info()["kernel_path"]}
 for (H, W), (KH, KW), pad, S, D, F, N in shapes:
     for dt, act in [(dt, a) for dt in (np.float32, np.float64) for a in acts]:
         x = rng.standard_normal((N, H, W, 1)).astype(dt)
@@ -59,6 +59,23 @@ for (H, W), (KH, KW), pad, S, D, F, N in shapes:
         tol = 2e-5 if dt == np.float32 else 1e-12
         out["dw_close"] += bool(np.allclose(d1[2], g[2], rtol=tol, atol=tol * np.abs(g[2]).max()))
         out["dx_same"] += np.array_equal(d1[3], g[3]) and np.array_equal(d2[3], g[3])
+    # a NaN and an Inf weight in the last kernel row (it reaches the bottom padding with
+    # "same"), an Inf in the gradient: the padding's zeros multiply them as in the GEMM
+    Wn = rng.standard_normal((KH, KW, 1, F))
+    Wn[-1, 0, 0, 0], Wn[-1, -1, 0, -1] = np.nan, np.inf
+    dyn = rng.standard_normal(res[True, 1][0].shape)
+    dyn[0, 0, -1, 0] = np.inf
+    got = []
+    for on in (True, False):
+        K._conv_set_direct(on)
+        y = ops.conv2d_forward(x.astype(np.float64), Wn, None, **kw)
+        dW = np.empty_like(Wn)
+        ops.conv2d_backward(dyn, x.astype(np.float64), Wn, dyn, dyn, activation="identity",
+                            dW=dW, db=np.empty(F), need_dx=False, **kw)
+        got.append((y, dW))
+    K._conv_set_direct(True)
+    out["nonfinite_fwd_same"] += np.array_equal(got[0][0], got[1][0], equal_nan=True)
+    out["nonfinite_dw_nan_same"] += np.array_equal(np.isnan(got[0][1]), np.isnan(got[1][1]))
 print(json.dumps(out))
 """
 
@@ -76,7 +93,8 @@ def test_direct_path_matches_the_implicit_gemm_on_every_kernel_path(isa):
     assert got["path"] == isa
     n = len(SHAPES) * 2 * len(ACTS)
     assert got == {"fwd_same": n, "z_same": n, "dw_threads_same": n, "dw_close": n,
-                   "dx_same": n, "n": n, "path": isa}
+                   "dx_same": n, "n": n, "nonfinite_fwd_same": len(SHAPES),
+                   "nonfinite_dw_nan_same": len(SHAPES), "path": isa}
 
 
 @pytest.mark.parametrize("m_name", ["python", "c"])

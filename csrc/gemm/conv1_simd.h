@@ -2,9 +2,9 @@
  * output row: out[f*ldo + ow] = sum over taps (kh, kw) in order of rows[kh][ow + kw] *
  * W[(kh*KW + kw)*F + f], for ow < OW rounded up to whole chunks and every filter f < F.
  * Vector lanes run along the output row (a first layer's F = 6 filters would fill 6 of 16
- * lanes); a register block holds CV1_FG filters x CV1_CW vectors of pixels. rows[kh] NULL:
- * the kernel row lies in the zero padding and adds nothing (an FMA of +-0 into a sum that is
- * never -0 changes no bit). Per element: one FMA chain over the taps from 0, the arithmetic of
+ * lanes); a register block holds CV1_FG filters x CV1_CW vectors of pixels. rows[kh] NULL
+ * adds nothing (conv_tmpl.h passes a row of zeros for the vertical padding instead, so that a
+ * NaN or Inf weight times a padding zero is NaN there, as in the GEMM). Per element: one FMA chain over the taps from 0, the arithmetic of
  * the implicit GEMM's microkernel on the same taps, so the results are the same bits.
  * Included by each SIMD kernel file (its V_* macros and UKR_ATTR); reads rows up to
  * roundup(OW, NNF_CONV1_CHUNK) + KW - 1 and writes out up to that many columns. */
@@ -76,7 +76,8 @@ UKR_ATTR void UKR_CONV1_NAME(int64_t OW, int64_t KH, int64_t KW, int64_t F,
  * f, acc[((kh*KW + kw)*F + f)*NNF_CONV1_CHUNK + l] += rows[rr*KH + kh][ow + kw] *
  * dzT[(rr*F + f)*ldo + ow] over the R output rows rr in order and their pixels ow < OW with
  * ow % NNF_CONV1_CHUNK == l: lane-wise partial sums along the output rows (one FMA chain per
- * lane, rows in order), reduced in lane order by the caller; a NULL row adds nothing. Pixels
+ * lane, rows in order), reduced in lane order by the caller; a NULL row adds nothing (the caller
+ * passes a zero row for the padding: see above). Pixels
  * past OW are masked off the x loads (and dzT is zero there), so nothing beyond a row enters
  * a sum. R rows per call share each load and store of the sums (R = 1 gives the same bits). */
 #ifndef CV1_DW_FB

@@ -432,6 +432,49 @@ static void CV(col2im)(T *dx, T *cols, const nnf_conv_geom_t *g, int64_t n0, int
  * any split over threads gives them too. */
 #define CV_PAD_IMAGE (1 << 16)   /* padded-image elements up to which a whole image is copied */
 
+/* The padded input the direct kernels read (one channel): pixel iw of an input row at
+ * [iw + PL] of a row of wp, the rest zero (set once per task). Whole: image n's H rows, copied
+ * when n differs from *cur; else the KH kernel rows of output row oh, into slots base.. of pad.
+ * rows[kh] = the kernel row kh reads; in the vertical padding the zero row (wp zeros): its taps
+ * are multiplied as the GEMM multiplies them, so a NaN or Inf weight (or gradient) still
+ * gives NaN there, as 0 * NaN does in the implicit GEMM and the reference. */
+static void CV(pad_rows)(const T **rows, T *pad, const T *zero, const T *x,
+                         const nnf_conv_geom_t *g, int64_t n, int64_t oh, int whole, int64_t wp,
+                         int64_t base, int64_t *cur) {
+    const int64_t H = g->H, W = g->W, PLf = g->PL;
+    const T *const img = x + n * H * W;
+    if (whole && n != *cur) {
+        for (int64_t ih = 0; ih < H; ++ih) {
+            T *restrict d = pad + ih * wp + PLf;
+            const T *restrict s = img + ih * W;
+            for (int64_t i = 0; i < W; ++i) d[i] = s[i];
+        }
+        *cur = n;
+    }
+    for (int64_t kh = 0; kh < g->KH; ++kh) {
+        const int64_t ih = oh * g->SH - g->PT + kh * g->DH;
+        if (ih < 0 || ih >= H) {
+            rows[kh] = zero;
+        } else if (whole) {
+            rows[kh] = pad + ih * wp;
+        } else {
+            T *restrict d = pad + (base + kh) * wp + PLf;
+            const T *restrict s = img + ih * W;
+            for (int64_t i = 0; i < W; ++i) d[i] = s[i];
+            rows[kh] = pad + (base + kh) * wp;
+        }
+    }
+}
+
+/* The direct kernels' row length ldo (output row rounded up to whole chunks) and padded-row
+ * length wp (every read of a chunk in bounds); whether a padded image fits CV_PAD_IMAGE. */
+static int CV(pad_geometry)(const nnf_conv_geom_t *g, int64_t *ldo, int64_t *wp) {
+    *ldo = (g->OW + NNF_CONV1_CHUNK - 1) / NNF_CONV1_CHUNK * NNF_CONV1_CHUNK;
+    *wp = *ldo + g->KW - 1;
+    if (*wp < g->PL + g->W) *wp = g->PL + g->W;   /* rows past the output's reach */
+    return g->H * *wp <= CV_PAD_IMAGE;
+}
+
 typedef struct {
     T *y;
     const T *x, *Wt;
@@ -445,38 +488,15 @@ typedef struct {
 static void CV(direct1_part)(void *p, int64_t lo, int64_t hi, int w) {
     const CV(direct1_ctx) *c = (const CV(direct1_ctx) *)p;
     const nnf_conv_geom_t *g = c->g;
-    const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW, KH = g->KH, KW = g->KW;
-    const int64_t F = g->F, SH = g->SH, DH = g->DH, PT = g->PT, PLf = g->PL;
-    const int64_t wp = c->wp, ldo = c->ldo, len = OW * F, prows = c->whole ? H : KH;
-    T *const pad = c->ws + w * c->slice, *const out = pad + prows * wp;
+    const int64_t OH = g->OH, OW = g->OW, KH = g->KH, KW = g->KW, F = g->F;
+    const int64_t wp = c->wp, ldo = c->ldo, len = OW * F, prows = c->whole ? g->H : KH;
+    /* padded rows, the zero row, then the planar sums */
+    T *const pad = c->ws + w * c->slice, *const zero = pad + prows * wp, *const out = zero + wp;
     const T *rows[CV_MAX_KH];
-    /* pixel iw of an input row lands at pad[iw + PL]; the rest of a padded row stays zero */
-    for (int64_t i = 0; i < prows * wp; ++i) pad[i] = 0;
+    for (int64_t i = 0; i < (prows + 1) * wp; ++i) pad[i] = 0;
     int64_t cur = -1;
     for (int64_t r = lo; r < hi; ++r) {
-        const int64_t n = r / OH, oh = r % OH;
-        const T *const img = c->x + n * H * W;
-        if (c->whole && n != cur) {
-            for (int64_t ih = 0; ih < H; ++ih) {
-                T *restrict d = pad + ih * wp + PLf;
-                const T *restrict s = img + ih * W;
-                for (int64_t i = 0; i < W; ++i) d[i] = s[i];
-            }
-            cur = n;
-        }
-        for (int64_t kh = 0; kh < KH; ++kh) {
-            const int64_t ih = oh * SH - PT + kh * DH;
-            if (ih < 0 || ih >= H) {
-                rows[kh] = 0;
-            } else if (c->whole) {
-                rows[kh] = pad + ih * wp;
-            } else {
-                T *restrict d = pad + kh * wp + PLf;
-                const T *restrict s = img + ih * W;
-                for (int64_t i = 0; i < W; ++i) d[i] = s[i];
-                rows[kh] = pad + kh * wp;
-            }
-        }
+        CV(pad_rows)(rows, pad, zero, c->x, g, r / OH, r % OH, (int)c->whole, wp, 0, &cur);
         c->kern(OW, KH, KW, F, rows, c->Wt, out, ldo);
         T *restrict yr = c->y + r * len;
         switch (F) {   /* few filters (first layers): constant inner trip counts */
@@ -513,11 +533,8 @@ static int CV(direct1)(T *y, T *z, const T *x, const T *Wt, const T *b,
     const int64_t work = rows * len * g->KH * g->KW;
     int nt = work > 8 * PAR_WORK ? nthreads : 1;
     if (nt > NNF_MAX_THREADS) nt = NNF_MAX_THREADS;
-    c.ldo = (g->OW + NNF_CONV1_CHUNK - 1) / NNF_CONV1_CHUNK * NNF_CONV1_CHUNK;
-    c.wp = c.ldo + g->KW - 1;
-    if (c.wp < g->PL + g->W) c.wp = g->PL + g->W;   /* rows past the output's reach */
-    c.whole = g->H * c.wp <= CV_PAD_IMAGE;
-    c.slice = ((c.whole ? g->H : g->KH) * c.wp + g->F * c.ldo + 15) & ~(int64_t)15;
+    c.whole = CV(pad_geometry)(g, &c.ldo, &c.wp);
+    c.slice = ((c.whole ? g->H : g->KH) * c.wp + c.wp + g->F * c.ldo + 15) & ~(int64_t)15;
     const int64_t blen = b ? (len + 15) & ~(int64_t)15 : 0;
     T *ws = (T *)nnf_scratch((size_t)(blen + nt * c.slice) * sizeof(T));
     if (!ws) return NNF_ERR_NOMEM;
@@ -624,14 +641,14 @@ typedef struct {
 static void CV(dw1_part)(void *p, int64_t lo, int64_t hi, int w) {
     const CV(dw1_ctx) *c = (const CV(dw1_ctx) *)p;
     const nnf_conv_geom_t *g = c->g;
-    const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW, KH = g->KH, KW = g->KW;
-    const int64_t F = g->F, SH = g->SH, DH = g->DH, PT = g->PT, PLf = g->PL;
+    const int64_t OH = g->OH, OW = g->OW, KH = g->KH, KW = g->KW, F = g->F;
     const int64_t R = NNF_CONV1_DW_R;
-    const int64_t wp = c->wp, ldo = c->ldo, prows = c->whole ? H : R * KH, KF = KH * KW * F;
+    const int64_t wp = c->wp, ldo = c->ldo, prows = c->whole ? g->H : R * KH, KF = KH * KW * F;
+    /* lane sums, padded rows, the zero row, then R filter-major gradient rows */
     T *const acc = c->ws + w * c->slice, *const pad = acc + KF * NNF_CONV1_CHUNK;
-    T *const dzT = pad + prows * wp;
+    T *const zero = pad + prows * wp, *const dzT = zero + wp;
     const T *rows[NNF_CONV1_DW_R * CV_MAX_KH];
-    for (int64_t i = 0; i < prows * wp; ++i) pad[i] = 0;
+    for (int64_t i = 0; i < (prows + 1) * wp; ++i) pad[i] = 0;
     for (int64_t i = 0; i < R * F * ldo; ++i) dzT[i] = 0;
     for (int64_t s = lo; s < hi; ++s) {
         const int64_t r0 = s * c->rows / c->S, r1 = (s + 1) * c->rows / c->S;
@@ -642,31 +659,9 @@ static void CV(dw1_part)(void *p, int64_t lo, int64_t hi, int w) {
             const int64_t n = r / OH, oh0 = r % OH;
             int64_t cnt = r1 - r < R ? r1 - r : R;
             if (cnt > OH - oh0) cnt = OH - oh0;
-            const T *const img = c->x + n * H * W;
-            if (c->whole && n != cur) {
-                for (int64_t ih = 0; ih < H; ++ih) {
-                    T *restrict d = pad + ih * wp + PLf;
-                    const T *restrict sx = img + ih * W;
-                    for (int64_t i = 0; i < W; ++i) d[i] = sx[i];
-                }
-                cur = n;
-            }
             for (int64_t rr = 0; rr < cnt; ++rr) {
-                const int64_t oh = oh0 + rr;
-                for (int64_t kh = 0; kh < KH; ++kh) {
-                    const int64_t ih = oh * SH - PT + kh * DH;
-                    const T **slot = &rows[rr * KH + kh];
-                    if (ih < 0 || ih >= H) {
-                        *slot = 0;
-                    } else if (c->whole) {
-                        *slot = pad + ih * wp;
-                    } else {
-                        T *restrict d = pad + (rr * KH + kh) * wp + PLf;
-                        const T *restrict sx = img + ih * W;
-                        for (int64_t i = 0; i < W; ++i) d[i] = sx[i];
-                        *slot = pad + (rr * KH + kh) * wp;
-                    }
-                }
+                CV(pad_rows)(rows + rr * KH, pad, zero, c->x, g, n, oh0 + rr, (int)c->whole,
+                             wp, rr * KH, &cur);
                 const T *restrict gr = c->G + (r + rr) * OW * F;
                 T *restrict dt = dzT + rr * F * ldo;
                 if (F == 6) {
@@ -695,13 +690,10 @@ static void CV(dw1_part)(void *p, int64_t lo, int64_t hi, int w) {
 static int64_t CV(dw1_plan)(CV(dw1_ctx) *c, const nnf_conv_geom_t *g, int64_t S, int nt) {
     c->rows = g->N * g->OH;
     c->S = S;
-    c->ldo = (g->OW + NNF_CONV1_CHUNK - 1) / NNF_CONV1_CHUNK * NNF_CONV1_CHUNK;
-    c->wp = c->ldo + g->KW - 1;
-    if (c->wp < g->PL + g->W) c->wp = g->PL + g->W;
-    c->whole = g->H * c->wp <= CV_PAD_IMAGE;
+    c->whole = CV(pad_geometry)(g, &c->ldo, &c->wp);
     const int64_t KF = g->KH * g->KW * g->F;
     c->slice = (KF * NNF_CONV1_CHUNK + (c->whole ? g->H : NNF_CONV1_DW_R * g->KH) * c->wp +
-                NNF_CONV1_DW_R * g->F * c->ldo + 15) & ~(int64_t)15;
+                c->wp + NNF_CONV1_DW_R * g->F * c->ldo + 15) & ~(int64_t)15;
     c->g = g;
     return nt * c->slice;
 }
