@@ -59,7 +59,10 @@ def _build_jobs(requested):
         return int(requested)
     env = os.environ.get("NNFAST_BUILD_JOBS", "").strip()
     if env:
-        return max(1, int(env))
+        if not env.isdigit() or int(env) < 1:
+            raise SystemExit(f"nnfast: NNFAST_BUILD_JOBS must be a whole number of compilers to "
+                             f"run at once (1 or more), got {env!r}")
+        return int(env)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
