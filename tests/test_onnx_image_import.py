@@ -104,8 +104,20 @@ def test_flatten_of_a_channels_first_value_is_refused(tmp_path):
 def test_a_channels_first_output_is_refused(tmp_path):
     path = _save(tmp_path, [TO_FIRST, _conv(y="y")], out_dims=("N", 3, 4, 4))
     _refused(path, "", re.escape("the graph output 'y' is a channels-first (NCHW) image of 3 "
-                                 "channels; nnfast models output channels-last (N, H, W, C) "
-                                 "images"))
+                                 "channels (per-sample shape (3, 4, 4)); nnfast models output "
+                                 "channels-last (N, H, W, C) images, so nnfast expects a "
+                                 "Transpose perm=[0, 2, 3, 1] before the output"))
+
+
+def test_a_one_channel_channels_first_output_is_refused_too(tmp_path):
+    # one channel: the NCHW and NHWC orders coincide, but the graph declares (N, 1, 4, 4) and
+    # a model would output (N, 4, 4, 1) (a break-test finding: it was accepted)
+    one = numpy_helper.from_array(
+        np.random.default_rng(2).normal(size=(1, 2, 3, 3)).astype(np.float32), "W1")
+    conv = helper.make_node("Conv", ["t", "W1"], ["y"], name="conv")
+    path = _save(tmp_path, [TO_FIRST, conv], out_dims=("N", 1, 4, 4), inits=[one])
+    _refused(path, "", re.escape("the graph output 'y' is a channels-first (NCHW) image of 1 "
+                                 "channels (per-sample shape (1, 4, 4))"))
 
 
 @pytest.mark.parametrize("node,msg", [

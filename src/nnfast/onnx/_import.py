@@ -127,10 +127,14 @@ class _Reader(_fold.Folder, ImageReader):
         self.out, v = out, inp.name
         while v != out:
             v = self._step(v, out)
-        if self.layout == "first" and not self._order_free():
+        if self.layout == "first" and (self.shape[-1:] + self.shape[:-1]) != self.shape:
+            # even where the two orders coincide (one channel), the shape would not: the
+            # graph declares (N, C, H, W), an nnfast model outputs (N, H, W, C)
             raise self.err(f"the graph output {out!r} is a channels-first (NCHW) image of "
-                           f"{self.shape[-1]} channels; nnfast models output channels-last "
-                           f"(N, H, W, C) images")
+                           f"{self.shape[-1]} channels (per-sample shape "
+                           f"{self.shape[-1:] + self.shape[:-1]}); nnfast models output "
+                           f"channels-last (N, H, W, C) images, so nnfast expects a Transpose "
+                           f"perm={[0, *range(2, len(self.shape) + 1), 1]} before the output")
         left = [n for n in self.nodes if id(n) not in self.used]
         if left:
             raise self.err("is not on the chain from the input to the output (nnfast models "
