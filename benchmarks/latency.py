@@ -4,7 +4,8 @@
     python benchmarks/latency.py --quick         # 1 thread, 20 rounds (smoke run)
 
 Columns, median microseconds per call over interleaved rounds (every contender is called once
-per round, so load from other processes hits all alike):
+per round, so load from other processes hits all alike; in a new random order each round, so
+none always follows the same other runtime):
 
 - nnfast ``predict(x, batch_size=batch)``, ``model(x)``, ``predict_on_batch(x)`` and the raw
   plan (``model._plan().forward(x, out)``: the one C call, no input conversion);
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -39,13 +41,20 @@ FLOPS_PER_ROW = 2 * sum(a * b for a, b in zip(LAYERS, LAYERS[1:]))
 
 
 def medians(fns: dict, repeats: int, warmup: int = 5) -> dict:
-    """Median wall seconds of each function, calls interleaved round by round."""
+    """Median wall seconds of each function, calls interleaved round by round in a new random
+    order each round (seeded): a call right after another runtime's (its threads spinning on,
+    its data in the caches) costs up to 2.5x (a batch-1 plan: 19 us alone, 44 us after
+    PyTorch's), so no column may always follow the same one (predict, first in every round
+    after JAX's, measured 55-90 us against 21 us alone)."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times = {name: [] for name in fns}
+    order = list(fns.items())
+    rng = random.Random(0)
     for _ in range(repeats):
-        for name, fn in fns.items():
+        rng.shuffle(order)
+        for name, fn in order:
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
