@@ -498,24 +498,8 @@ static void CV(direct1_part)(void *p, int64_t lo, int64_t hi, int w) {
     for (int64_t r = lo; r < hi; ++r) {
         CV(pad_rows)(rows, pad, zero, c->x, g, r / OH, r % OH, (int)c->whole, wp, 0, &cur);
         c->kern(OW, KH, KW, F, rows, c->Wt, out, ldo);
-        T *restrict yr = c->y + r * len;
-        switch (F) {   /* few filters (first layers): constant inner trip counts */
-        case 4:
-            for (int64_t ow = 0; ow < OW; ++ow)
-                for (int f = 0; f < 4; ++f) yr[ow * 4 + f] = out[f * ldo + ow];
-            break;
-        case 6:
-            for (int64_t ow = 0; ow < OW; ++ow)
-                for (int f = 0; f < 6; ++f) yr[ow * 6 + f] = out[f * ldo + ow];
-            break;
-        case 8:
-            for (int64_t ow = 0; ow < OW; ++ow)
-                for (int f = 0; f < 8; ++f) yr[ow * 8 + f] = out[f * ldo + ow];
-            break;
-        default:
-            for (int64_t ow = 0; ow < OW; ++ow)
-                for (int64_t f = 0; f < F; ++f) yr[ow * F + f] = out[f * ldo + ow];
-        }
+        /* the planar sums into the channels-last row: yr[ow*F + f] = out[f*ldo + ow] */
+        CV_CAT(nnf_tcopy_, SFX)(c->y + r * len, F, out, ldo, F, OW);
         if (c->ep) CV(nnf_epilogue_tile)(c->ep, c->y, len, r, 0, 1, len);
     }
 }
@@ -662,15 +646,9 @@ static void CV(dw1_part)(void *p, int64_t lo, int64_t hi, int w) {
             for (int64_t rr = 0; rr < cnt; ++rr) {
                 CV(pad_rows)(rows + rr * KH, pad, zero, c->x, g, n, oh0 + rr, (int)c->whole,
                              wp, rr * KH, &cur);
-                const T *restrict gr = c->G + (r + rr) * OW * F;
-                T *restrict dt = dzT + rr * F * ldo;
-                if (F == 6) {
-                    for (int64_t ow = 0; ow < OW; ++ow)
-                        for (int f = 0; f < 6; ++f) dt[f * ldo + ow] = gr[ow * 6 + f];
-                } else {
-                    for (int64_t ow = 0; ow < OW; ++ow)
-                        for (int64_t f = 0; f < F; ++f) dt[f * ldo + ow] = gr[ow * F + f];
-                }
+                /* the gradient row filter-major: dzT[f*ldo + ow] = G[row][ow*F + f] */
+                CV_CAT(nnf_tcopy_, SFX)(dzT + rr * F * ldo, ldo, c->G + (r + rr) * OW * F, F,
+                                        OW, F);
             }
             c->kern(cnt, OW, KH, KW, F, rows, dzT, ldo, acc);
             r += cnt;
