@@ -56,6 +56,15 @@ typedef void (*nnf_conv1_dw_f32)(int64_t R, int64_t OW, int64_t KH, int64_t KW, 
 typedef void (*nnf_conv1_dw_f64)(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
                                  const double *const *rows, const double *dzT, int64_t ldo,
                                  double *acc);
+/* Max pooling over whole windows of one output row, lanes along the channels
+ * (maxpool_simd.h): y and the argmax of npx output pixels; NULL on the generic path, which
+ * runs pool_tmpl.h's scalar loop. */
+typedef void (*nnf_maxpool_f32)(int64_t npx, int64_t C, int64_t sx, const int64_t *toff,
+                                int64_t ntaps, const float *src, int64_t base, float *y,
+                                int64_t *arg);
+typedef void (*nnf_maxpool_f64)(int64_t npx, int64_t C, int64_t sx, const int64_t *toff,
+                                int64_t ntaps, const double *src, int64_t base, double *y,
+                                int64_t *arg);
 /* FMA throughput loop: `iters` rounds of independent FMA chains; returns flops done. */
 typedef double (*nnf_peak_fn)(int64_t iters, float *sink);
 
@@ -68,6 +77,7 @@ typedef struct {
     nnf_rows_f32 rows;
     nnf_conv1_f32 conv1;
     nnf_conv1_dw_f32 conv1_dw;
+    nnf_maxpool_f32 maxpool;
 } nnf_kernel_f32_t;
 typedef struct {
     int mr, nr;
@@ -77,6 +87,7 @@ typedef struct {
     nnf_rows_f64 rows;
     nnf_conv1_f64 conv1;
     nnf_conv1_dw_f64 conv1_dw;
+    nnf_maxpool_f64 maxpool;
 } nnf_kernel_f64_t;
 
 /* Largest register tile of any kernel (sizes the framework's edge-tile buffer). */
@@ -191,6 +202,13 @@ void nnf_sconv1_dw_avx512(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t
         const float *const *rows, const float *dzT, int64_t ldo, float *acc);
 void nnf_dconv1_dw_avx512(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
         const double *const *rows, const double *dzT, int64_t ldo, double *acc);
+#define NNF_MAXPOOL_PROTO(T, NAME)                                                          \
+    void NAME(int64_t npx, int64_t C, int64_t sx, const int64_t *toff, int64_t ntaps,       \
+              const T *src, int64_t base, T *y, int64_t *arg);
+NNF_MAXPOOL_PROTO(float, nnf_smaxpool_avx2)
+NNF_MAXPOOL_PROTO(double, nnf_dmaxpool_avx2)
+NNF_MAXPOOL_PROTO(float, nnf_smaxpool_avx512)
+NNF_MAXPOOL_PROTO(double, nnf_dmaxpool_avx512)
 double nnf_peak_avx2_f32(int64_t iters, float *sink);
 double nnf_peak_avx2_f64(int64_t iters, float *sink);
 double nnf_peak_avx512_f32(int64_t iters, float *sink);

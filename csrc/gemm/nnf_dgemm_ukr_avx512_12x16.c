@@ -25,4 +25,7 @@
 #define UKR_CONV1_NAME nnf_dconv1_avx512
 #define UKR_CONV1_DW_NAME nnf_dconv1_dw_avx512
 #include "conv1_simd.h"
+#define UKR_MAXPOOL_NAME nnf_dmaxpool_avx512
+#define POOL_AVX512_F64
+#include "maxpool_simd.h"
 #endif

@@ -25,4 +25,7 @@
 #define UKR_CONV1_NAME nnf_sconv1_avx512
 #define UKR_CONV1_DW_NAME nnf_sconv1_dw_avx512
 #include "conv1_simd.h"
+#define UKR_MAXPOOL_NAME nnf_smaxpool_avx512
+#define POOL_AVX512_F32
+#include "maxpool_simd.h"
 #endif

@@ -4,10 +4,12 @@
  * fixed by the shapes, so bits do not depend on nthreads. Written once in pool_tmpl.h. */
 #include <string.h>
 
+#include "gemm/gemm_kernels.h"
 #include "nnfast.h"
 #include "runtime/par.h"
 
 #define PAR_WORK 32768  /* elements below which a pooling call stays serial */
+#define POOL_SIMD_TAPS 64 /* windows up to this many taps take the ISA's max-pool kernel */
 #define CBLK 256        /* channels per block of double accumulators (global average) */
 
 /* [lo, hi): the kernel taps k with 0 <= o*S - Pd + k < L (the window's part inside the image). */
@@ -23,15 +25,21 @@ static int pool_threads(int64_t work, int nthreads) { return work > PAR_WORK ? n
 #define T float
 #define SFX f32
 #define TBITS uint32_t
+#define ACTIVE_MAXPOOL() nnf_active_kernel_f32()->maxpool
+typedef nnf_maxpool_f32 maxpool_fn_f32;
 #include "pool_tmpl.h"
 #undef T
 #undef SFX
 #undef TBITS
+#undef ACTIVE_MAXPOOL
 
 #define T double
 #define SFX f64
 #define TBITS uint64_t
+#define ACTIVE_MAXPOOL() nnf_active_kernel_f64()->maxpool
+typedef nnf_maxpool_f64 maxpool_fn_f64;
 #include "pool_tmpl.h"
 #undef T
 #undef SFX
 #undef TBITS
+#undef ACTIVE_MAXPOOL

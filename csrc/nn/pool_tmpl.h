@@ -7,6 +7,8 @@
 typedef struct {
     T *y; int64_t *arg; T *dx; const T *x; const T *dy; const int64_t *carg;
     const nnf_conv_geom_t *g;
+    PL(maxpool_fn) simd;          /* the ISA's whole-window kernel, or NULL (scalar loop) */
+    int64_t toff[POOL_SIMD_TAPS]; /* its tap offsets (kh*W + kw)*C, (kh, kw) in order */
 } PL(pool_ctx);
 
 /* take ? v : m without a branch, on the values' bits. */
@@ -33,6 +35,9 @@ static void PL(maxpool_part)(void *p, int64_t lo, int64_t hi, int w) {
     int64_t *const arg = c->arg;
     const T *const x = c->x;
     (void)w;
+    /* the output pixels whose windows lie wholly inside the image rows: [owa, owb) */
+    int64_t owa = (PLp + SW - 1) / SW, owb = W + PLp >= KW ? (W + PLp - KW) / SW + 1 : 0;
+    if (owb > OW) owb = OW;
     for (int64_t r = lo; r < hi; ++r) {
         int64_t n = r / OH, oh = r % OH, h0, h1, w0, w1;
         const T *img = x + n * H * W * C;
@@ -40,6 +45,13 @@ static void PL(maxpool_part)(void *p, int64_t lo, int64_t hi, int w) {
         for (int64_t ow = 0; ow < OW; ++ow) {
             T *restrict yo = y + (r * OW + ow) * C;
             int64_t *restrict ao = arg + (r * OW + ow) * C;
+            if (c->simd && ow == owa && owb > owa && h1 - h0 == KH) {
+                /* whole windows: the ISA's kernel, lanes along the channels */
+                const int64_t b0 = ((oh * SH - PT) * W + ow * SW - PLp) * C;
+                c->simd(owb - owa, C, SW * C, c->toff, KH * KW, img + b0, b0, yo, ao);
+                ow = owb - 1;
+                continue;
+            }
             pool_taps(ow, SW, PLp, KW, W, &w0, &w1);
             if (h1 - h0 == 2 && w1 - w0 == 2) {
                 /* a whole 2x2 window (the common pool): its four taps per channel in
@@ -170,7 +182,10 @@ static void PL(avgpool_bwd_part)(void *p, int64_t lo, int64_t hi, int w) {
 
 void PL(nnf_maxpool2d_fwd)(T *y, int64_t *argmax, const T *x, const nnf_conv_geom_t *g,
                            int nthreads) {
-    PL(pool_ctx) c = {y, argmax, 0, x, 0, 0, g};
+    PL(pool_ctx) c = {y, argmax, 0, x, 0, 0, g, ACTIVE_MAXPOOL(), {0}};
+    if (g->KH * g->KW > POOL_SIMD_TAPS) c.simd = 0;
+    for (int64_t kh = 0; c.simd && kh < g->KH; ++kh)
+        for (int64_t kw = 0; kw < g->KW; ++kw) c.toff[kh * g->KW + kw] = (kh * g->W + kw) * g->C;
     int64_t rows = g->N * g->OH;
     nnf_parallel_for(PL(maxpool_part), &c, rows, NNF_PARTS(nthreads),
                      pool_threads(rows * g->OW * g->KH * g->KW * g->C, nthreads));
@@ -178,20 +193,20 @@ void PL(nnf_maxpool2d_fwd)(T *y, int64_t *argmax, const T *x, const nnf_conv_geo
 
 void PL(nnf_maxpool2d_bwd)(T *dx, const T *dy, const int64_t *argmax, const nnf_conv_geom_t *g,
                            int nthreads) {
-    PL(pool_ctx) c = {0, 0, dx, 0, dy, argmax, g};
+    PL(pool_ctx) c = {0, 0, dx, 0, dy, argmax, g, 0, {0}};
     nnf_parallel_for(PL(maxpool_bwd_part), &c, g->N, NNF_PARTS(nthreads),
                      pool_threads(g->N * g->H * g->W * g->C, nthreads));
 }
 
 void PL(nnf_avgpool2d_fwd)(T *y, const T *x, const nnf_conv_geom_t *g, int nthreads) {
-    PL(pool_ctx) c = {y, 0, 0, x, 0, 0, g};
+    PL(pool_ctx) c = {y, 0, 0, x, 0, 0, g, 0, {0}};
     int64_t rows = g->N * g->OH;
     nnf_parallel_for(PL(avgpool_part), &c, rows, NNF_PARTS(nthreads),
                      pool_threads(rows * g->OW * g->KH * g->KW * g->C, nthreads));
 }
 
 void PL(nnf_avgpool2d_bwd)(T *dx, const T *dy, const nnf_conv_geom_t *g, int nthreads) {
-    PL(pool_ctx) c = {0, 0, dx, 0, dy, 0, g};
+    PL(pool_ctx) c = {0, 0, dx, 0, dy, 0, g, 0, {0}};
     int64_t rows = g->N * g->H;
     nnf_parallel_for(PL(avgpool_bwd_part), &c, rows, NNF_PARTS(nthreads),
                      pool_threads(rows * g->W * g->C * g->KH * g->KW, nthreads));
