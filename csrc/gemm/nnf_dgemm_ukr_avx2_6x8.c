@@ -16,6 +16,7 @@
 #define V_BCAST(p) _mm256_set1_pd(*(p))
 #define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
 #define V_MUL(a, b) _mm256_mul_pd((a), (b))
+#define V_ADD(a, b) _mm256_add_pd((a), (b))
 #define V_MASK(r) _mm256_cmpgt_epi64(_mm256_set1_epi64x(r), _mm256_setr_epi64x(0, 1, 2, 3))
 #define V_LOADU_N(p, r) _mm256_maskload_pd((p), V_MASK(r))
 #define V_STOREU_N(p, r, v) _mm256_maskstore_pd((p), V_MASK(r), (v))
@@ -26,6 +27,8 @@
 #define CV1_DW_R 2   /* 16 registers: 2 rows x 6 filters of gradient, 2 of x, 1 sum */
 #define UKR_CONV1_DW_NAME nnf_dconv1_dw_avx2
 #include "conv1_simd.h"
+#define UKR_CONVDW_NAME nnf_dconvdw_avx2
+#include "convdw_simd.h"
 #define UKR_MAXPOOL_NAME nnf_dmaxpool_avx2
 #define POOL_AVX2_F64
 #include "maxpool_simd.h"

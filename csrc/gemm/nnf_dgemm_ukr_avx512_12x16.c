@@ -16,6 +16,7 @@
 #define V_BCAST(p) _mm512_set1_pd(*(p))
 #define V_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 #define V_MUL(a, b) _mm512_mul_pd((a), (b))
+#define V_ADD(a, b) _mm512_add_pd((a), (b))
 #define V_MASK(r) ((__mmask8)((1u << (r)) - 1u))
 #define V_LOADU_N(p, r) _mm512_maskz_loadu_pd(V_MASK(r), (p))
 #define V_STOREU_N(p, r, v) _mm512_mask_storeu_pd((p), V_MASK(r), (v))
@@ -25,6 +26,9 @@
 #define UKR_CONV1_NAME nnf_dconv1_avx512
 #define UKR_CONV1_DW_NAME nnf_dconv1_dw_avx512
 #include "conv1_simd.h"
+#define UKR_CONVDW_NAME nnf_dconvdw_avx512
+#define UKR_CONVDW_RB 24   /* 24 chains + dz of 32 registers */
+#include "convdw_simd.h"
 #define UKR_MAXPOOL_NAME nnf_dmaxpool_avx512
 #define POOL_AVX512_F64
 #include "maxpool_simd.h"

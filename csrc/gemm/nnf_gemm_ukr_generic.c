@@ -147,3 +147,36 @@ void NAME(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F, const T *con
 
 NNF_DEFINE_GENERIC_CONV1_DW(float, nnf_sconv1_dw_generic)
 NNF_DEFINE_GENERIC_CONV1_DW(double, nnf_dconv1_dw_generic)
+
+/* A convolution's filter gradient, lanes along the filters (see convdw_simd.h): the same
+ * chains, 8 taps x 8 filters at a time, in plain C. */
+#define NNF_DEFINE_GENERIC_CONVDW(T, NAME)                                                   \
+NNF_CONVDW_PROTO(T, NAME) {                                                                 \
+    for (int64_t t0 = 0; t0 < ntap; t0 += 8) {                                              \
+        const int nt = ntap - t0 < 8 ? (int)(ntap - t0) : 8;                               \
+        for (int64_t f0 = 0; f0 < F; f0 += 8) {                                             \
+            const int w = F - f0 < 8 ? (int)(F - f0) : 8;                                  \
+            T acc[8][8] = {{0}};                                                            \
+            int64_t n = p0 / (OH * OW), q = p0 % (OH * OW), oh = q / OW, ow = q % OW;       \
+            const T *d = dz + f0;                                                           \
+            for (int64_t left = np; left > 0;) {                                            \
+                const int64_t run = OW - ow < left ? OW - ow : left;                        \
+                const T *xp = x + t0 + n * si + oh * sr + ow * sx;                          \
+                for (int64_t i = 0; i < run; ++i, xp += sx, d += F)                         \
+                    for (int j = 0; j < nt; ++j)                                            \
+                        for (int l = 0; l < w; ++l) acc[j][l] += xp[j] * d[l];              \
+                left -= run;                                                                \
+                ow = 0;                                                                     \
+                if (++oh == OH) { oh = 0; ++n; }                                            \
+            }                                                                               \
+            for (int j = 0; j < nt; ++j)                                                    \
+                for (int l = 0; l < w; ++l) {                                               \
+                    T *op = out + (t0 + j) * F + f0 + l;                                    \
+                    *op = accumulate ? *op + acc[j][l] : acc[j][l];                         \
+                }                                                                           \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+NNF_DEFINE_GENERIC_CONVDW(float, nnf_sconvdw_generic)
+NNF_DEFINE_GENERIC_CONVDW(double, nnf_dconvdw_generic)

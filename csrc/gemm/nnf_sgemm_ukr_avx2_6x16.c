@@ -16,6 +16,7 @@
 #define V_BCAST(p) _mm256_set1_ps(*(p))
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
+#define V_ADD(a, b) _mm256_add_ps((a), (b))
 #define V_MASK(r) _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define V_LOADU_N(p, r) _mm256_maskload_ps((p), V_MASK(r))
 #define V_STOREU_N(p, r, v) _mm256_maskstore_ps((p), V_MASK(r), (v))
@@ -26,6 +27,8 @@
 #define CV1_DW_R 2   /* 16 registers: 2 rows x 6 filters of gradient, 2 of x, 1 sum */
 #define UKR_CONV1_DW_NAME nnf_sconv1_dw_avx2
 #include "conv1_simd.h"
+#define UKR_CONVDW_NAME nnf_sconvdw_avx2
+#include "convdw_simd.h"
 #define UKR_MAXPOOL_NAME nnf_smaxpool_avx2
 #define POOL_AVX2_F32
 #include "maxpool_simd.h"

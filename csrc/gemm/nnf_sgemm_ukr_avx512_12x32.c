@@ -16,6 +16,7 @@
 #define V_BCAST(p) _mm512_set1_ps(*(p))
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_MUL(a, b) _mm512_mul_ps((a), (b))
+#define V_ADD(a, b) _mm512_add_ps((a), (b))
 #define V_MASK(r) ((__mmask16)((1u << (r)) - 1u))
 #define V_LOADU_N(p, r) _mm512_maskz_loadu_ps(V_MASK(r), (p))
 #define V_STOREU_N(p, r, v) _mm512_mask_storeu_ps((p), V_MASK(r), (v))
@@ -25,6 +26,9 @@
 #define UKR_CONV1_NAME nnf_sconv1_avx512
 #define UKR_CONV1_DW_NAME nnf_sconv1_dw_avx512
 #include "conv1_simd.h"
+#define UKR_CONVDW_NAME nnf_sconvdw_avx512
+#define UKR_CONVDW_RB 24   /* 24 chains + dz of 32 registers */
+#include "convdw_simd.h"
 #define UKR_MAXPOOL_NAME nnf_smaxpool_avx512
 #define POOL_AVX512_F32
 #include "maxpool_simd.h"

@@ -77,6 +77,16 @@ static nnf_conv1_dw_f64 conv1_dw_kernel_f64(void) {
     return conv_direct_enabled ? nnf_active_kernel_f64()->conv1_dw : 0;
 }
 
+/* The filter gradient's lanes-along-F kernel (conv_tmpl.h dw_lanes); off with the hook too. */
+static nnf_convdw_f32 convdw_kernel_f32(void) {
+    return conv_direct_enabled ? nnf_active_kernel_f32()->convdw : 0;
+}
+static nnf_convdw_f64 convdw_kernel_f64(void) {
+    return conv_direct_enabled ? nnf_active_kernel_f64()->convdw : 0;
+}
+typedef nnf_convdw_f32 convdw_fn_f32;
+typedef nnf_convdw_f64 convdw_fn_f64;
+
 /* The single-channel direct path applies: one input channel, unit width stride and dilation
  * (the taps of a kernel row are then adjacent pixels of one input row, and an output row's
  * pixels read them at consecutive offsets: vector lanes along the row). Any F, kernel height,

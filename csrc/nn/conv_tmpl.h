@@ -389,7 +389,35 @@ typedef struct {
     const nnf_conv_geom_t *g;
     int64_t S, NP;
     int st[CV_DW_MAX_SEGS];
+    CV(convdw_fn) lanes;     /* the ISA's lanes-along-F kernel where every window is inside */
 } CV(dw_ctx);
+
+/* Every window lies inside the image (no padding reaches a tap): the lanes-along-F kernel
+ * reads x at the window origin plus the tap's offset, with no bounds to check. */
+static int CV(windows_inside)(const nnf_conv_geom_t *g) {
+    return g->PT == 0 && g->PL == 0 && (g->OH - 1) * g->SH + (g->KH - 1) * g->DH < g->H &&
+           (g->OW - 1) * g->SW + (g->KW - 1) * g->DW < g->W;
+}
+
+/* Segment [a, b)'s partial dW by the lanes-along-F kernel (gemm/convdw_simd.h): blocks of
+ * NNF_CONVDW_BLOCK pixels from a (dz's block stays in L1 across the taps), in each every run
+ * of adjacent taps (a kernel row's KW*C at unit width dilation, else one (kh, kw)'s C), one
+ * FMA chain per element and block, the blocks' sums added in order. Shapes alone fix the
+ * blocks, so the bits never depend on the thread count. */
+static void CV(dw_lanes)(const CV(dw_ctx) *c, T *part, int64_t a, int64_t b) {
+    const nnf_conv_geom_t *g = c->g;
+    const int64_t C = g->C, W = g->W, F = g->F;
+    const int64_t runs = g->DW == 1 ? g->KH : g->KH * g->KW, len = g->DW == 1 ? g->KW * C : C;
+    for (int64_t p = a; p < b; p += NNF_CONVDW_BLOCK) {
+        const int64_t np = b - p < NNF_CONVDW_BLOCK ? b - p : NNF_CONVDW_BLOCK;
+        for (int64_t k = 0; k < runs; ++k) {   /* run k: taps k*len.., (kh, kw) = its first */
+            const int64_t kh = g->DW == 1 ? k : k / g->KW, kw = g->DW == 1 ? 0 : k % g->KW;
+            c->lanes(p, np, g->OH, g->OW, g->H * W * C, g->SH * W * C, g->SW * C,
+                     c->x + (kh * g->DH * W + kw * g->DW) * C, len, c->G + p * F, F, p > a,
+                     part + k * len * F);
+        }
+    }
+}
 
 static void CV(dw_part)(void *p, int64_t lo, int64_t hi, int w) {
     CV(dw_ctx) *c = (CV(dw_ctx) *)p;
@@ -398,6 +426,11 @@ static void CV(dw_part)(void *p, int64_t lo, int64_t hi, int w) {
     (void)w;
     for (int64_t s = lo; s < hi; ++s) {
         const int64_t a = s * c->NP / c->S, b = (s + 1) * c->NP / c->S;
+        if (c->lanes) {
+            CV(dw_lanes)(c, c->part + s * Kc * F, a, b);
+            c->st[s] = NNF_OK;
+            continue;
+        }
         CV(rows_ctx) rx = {c->x, g, a};
         /* dW^T (F x Kc) = dz^T (F x pixels) . cols (pixels x Kc), stored as dW (Kc x F) */
         c->st[s] = CV(nnf_gemm_cb)(c->part + s * Kc * F, F, 1, c->G + a * F, F, 1,
@@ -729,6 +762,7 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
     if (imp) {
         CV(dw_ctx) dc;
         dc.part = part; dc.G = G; dc.x = x; dc.g = g; dc.S = S; dc.NP = NP;
+        dc.lanes = CV(windows_inside)(g) ? CV(convdw_kernel)() : 0;
         nnf_parallel_for(CV(dw_part), &dc, S, S, nthreads);
         for (int64_t s = 0; s < S; ++s)
             if (dc.st[s] != NNF_OK) return NNF_ERR_NOMEM;   /* dW untouched */

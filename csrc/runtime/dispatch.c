@@ -68,22 +68,22 @@ typedef struct {
 static const nnf_path_t nnf_paths[] = {
     {NNF_ISA_GENERIC, 0,
      {4, 8, 128, 256, 4096, nnf_sgemm_ukr_generic_4x8, nnf_sgemm_ukr_generic_4x8_edge,
-      nnf_sgemm_rows_generic, nnf_sconv1_generic, nnf_sconv1_dw_generic, NULL},
+      nnf_sgemm_rows_generic, nnf_sconv1_generic, nnf_sconv1_dw_generic, NULL, nnf_sconvdw_generic},
      {4, 4, 128, 256, 2048, nnf_dgemm_ukr_generic_4x4, nnf_dgemm_ukr_generic_4x4_edge,
-      nnf_dgemm_rows_generic, nnf_dconv1_generic, nnf_dconv1_dw_generic, NULL},
+      nnf_dgemm_rows_generic, nnf_dconv1_generic, nnf_dconv1_dw_generic, NULL, nnf_dconvdw_generic},
      nnf_peak_generic_f32, nnf_peak_generic_f64},
 #if defined(__x86_64__)
     {NNF_ISA_AVX2, NNF_CPU_AVX | NNF_CPU_AVX2 | NNF_CPU_FMA,
      {6, 16, 168, 256, 4080, nnf_sgemm_ukr_avx2_6x16, nnf_sgemm_ukr_avx2_6x16_edge,
-      nnf_sgemm_rows_avx2, nnf_sconv1_avx2, nnf_sconv1_dw_avx2, nnf_smaxpool_avx2},
+      nnf_sgemm_rows_avx2, nnf_sconv1_avx2, nnf_sconv1_dw_avx2, nnf_smaxpool_avx2, nnf_sconvdw_avx2},
      {6, 8, 96, 256, 2040, nnf_dgemm_ukr_avx2_6x8, nnf_dgemm_ukr_avx2_6x8_edge,
-      nnf_dgemm_rows_avx2, nnf_dconv1_avx2, nnf_dconv1_dw_avx2, nnf_dmaxpool_avx2},
+      nnf_dgemm_rows_avx2, nnf_dconv1_avx2, nnf_dconv1_dw_avx2, nnf_dmaxpool_avx2, nnf_dconvdw_avx2},
      nnf_peak_avx2_f32, nnf_peak_avx2_f64},
     {NNF_ISA_AVX512, NNF_CPU_AVX | NNF_CPU_AVX2 | NNF_CPU_FMA | NNF_CPU_AVX512F,
      {12, 32, 384, 192, 4096, nnf_sgemm_ukr_avx512_12x32, nnf_sgemm_ukr_avx512_12x32_edge,
-      nnf_sgemm_rows_avx512, nnf_sconv1_avx512, nnf_sconv1_dw_avx512, nnf_smaxpool_avx512},
+      nnf_sgemm_rows_avx512, nnf_sconv1_avx512, nnf_sconv1_dw_avx512, nnf_smaxpool_avx512, nnf_sconvdw_avx512},
      {12, 16, 240, 192, 2048, nnf_dgemm_ukr_avx512_12x16, nnf_dgemm_ukr_avx512_12x16_edge,
-      nnf_dgemm_rows_avx512, nnf_dconv1_avx512, nnf_dconv1_dw_avx512, nnf_dmaxpool_avx512},
+      nnf_dgemm_rows_avx512, nnf_dconv1_avx512, nnf_dconv1_dw_avx512, nnf_dmaxpool_avx512, nnf_dconvdw_avx512},
      nnf_peak_avx512_f32, nnf_peak_avx512_f64},
 #endif
 };

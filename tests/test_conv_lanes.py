@@ -1,0 +1,116 @@
+"""The filter gradient with vector lanes along the filters (csrc/gemm/convdw_simd.h, conv_tmpl.h
+dw_lanes): narrow outputs (the implicit-GEMM filter counts) whose windows all lie inside the
+image. It sums each element over blocks of 256 output pixels in its own fixed order, so it
+must give the same bits for any thread count and agree with the implicit GEMM it stands in
+for (the `_conv_set_direct` hook turns it off) and with the float64 reference. Windows reaching
+the padding keep the GEMM path: the same bits with the hook on or off. Each case runs on every
+kernel path the CPU has (subprocesses with NNFAST_ISA)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+compiled = pytest.importorskip("nnfast.backends.compiled", reason="compiled extension not built")
+
+# (N, H, W, C, (KH, KW), strides, dilation, padding, F): LeNet's conv2; filter counts on both
+# sides of one vector on every path (4, 8, 16 lanes) and of the register blocks; runs of
+# adjacent taps longer than a block (KW*C = 30, 56) and per (kh, kw) at width dilation 2;
+# pixel counts across the 256-pixel blocks and the 2048-pixel segments; "same" padding
+SHAPES = [(64, 12, 12, 6, (5, 5), 1, 1, "valid", 16), (3, 9, 11, 3, (3, 3), 2, 1, "valid", 5),
+          (9, 12, 30, 4, (3, 3), 1, 2, "valid", 17), (5, 7, 7, 2, (2, 2), 1, 1, "valid", 12),
+          (70, 10, 10, 2, (3, 3), 1, 1, "valid", 5), (1, 6, 20, 8, (1, 7), (1, 2), 1, "valid", 1),
+          (2, 9, 9, 7, (4, 8), 1, 1, "valid", 20), (2, 8, 8, 3, (3, 3), 1, 1, "same", 16),
+          (33, 5, 5, 3, (5, 5), 1, 1, "valid", 24)]
+
+_SCRIPT = r"""
+import json, sys, numpy as np, nnfast
+from nnfast import ops
+from nnfast._native import _kernels as K
+from nnfast.backends import reference as R
+shapes = json.loads(sys.argv[1])
+rng = np.random.default_rng(5)
+out = {"lanes_ran": 0, "threads_same": 0, "gemm_close": 0, "ref_close": 0, "acc_adds": 0, "nan_same": 0,
+       "n": 0, "padding_gemm_same": 0, "path": nnfast.info()["kernel_path"]}
+for n, h, w, c, k, s, d, pad, f in shapes:
+    kw = dict(strides=s, dilation_rate=d, padding=pad)
+    for dt in (np.float32, np.float64):
+        x = rng.standard_normal((n, h, w, c)).astype(dt)
+        Wt = rng.standard_normal((*k, c, f)).astype(dt)
+        dy = rng.standard_normal(ops.conv2d_forward(x, Wt, None, **kw).shape).astype(dt)
+        def dw(on, nt, acc=None, g=dy):
+            K._conv_set_direct(on)
+            nnfast.set_num_threads(nt)
+            dW = np.empty_like(Wt) if acc is None else acc.copy()
+            ops.conv2d_backward(g, x, Wt, g, g, activation="identity", dW=dW,
+                                db=np.empty(f, dt), need_dx=False, accumulate=acc is not None,
+                                **kw)
+            K._conv_set_direct(True)
+            return dW
+        a1, a2, gm = dw(True, 1), dw(True, 2), dw(False, 1)
+        want = np.empty(Wt.shape)
+        d64 = dy.astype(np.float64)
+        R.conv2d_backward(d64, x.astype(np.float64), Wt.astype(np.float64), d64, d64,
+                          activation="identity", dW=want, db=np.empty(f), need_dx=False, **kw)
+        tol = 3e-5 if dt == np.float32 else 1e-12
+        scale = np.abs(want).max()
+        out["n"] += 1
+        if pad == "same":
+            out["padding_gemm_same"] += np.array_equal(a1, gm)
+        elif dy.shape[0] * dy.shape[1] * dy.shape[2] > 256 and dt == np.float32:
+            # its own blocks of 256 pixels, not the GEMM's K blocks: some bits differ
+            out["lanes_ran"] += not np.array_equal(a1, gm)
+        out["threads_same"] += np.array_equal(a1, a2)
+        out["gemm_close"] += bool(np.allclose(a1, gm, rtol=tol, atol=tol * scale))
+        out["ref_close"] += bool(np.allclose(a1, want, rtol=tol, atol=tol * scale))
+        base = np.full_like(Wt, 0.25)
+        out["acc_adds"] += bool(np.allclose(dw(True, 1, base), a1 + 0.25, rtol=tol, atol=tol * scale))
+        g = dy.copy()
+        g.flat[::7] = np.nan
+        g.flat[3::11] = np.inf
+        out["nan_same"] += np.array_equal(np.isnan(dw(True, 1, g=g)), np.isnan(dw(False, 1, g=g)))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_lanes_filter_gradient_on_every_kernel_path(isa):
+    from nnfast._native import _kernels
+    if isa != "generic" and isa.replace("512", "512f") not in _kernels.cpu_features():
+        pytest.skip(f"this CPU has no {isa}")
+    env = dict(os.environ, NNFAST_ISA=isa)
+    r = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps(SHAPES)],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    n = len(SHAPES) * 2
+    same_pad = sum(2 for s in SHAPES if s[7] == "same")
+    # float32 over 256 output pixels: which filter counts take the lanes (the implicit GEMM's
+    # narrow F) depends on the path's register tile; the 70 images' F = 5 does on every path.
+    # The generic GEMM's K blocks are 256 pixels too (KC 256), so there the bits coincide.
+    ran = got.pop("lanes_ran")
+    assert ran >= 1 if isa != "generic" else ran == 0
+    assert got == {"threads_same": n, "gemm_close": n, "ref_close": n, "acc_adds": n,
+                   "nan_same": n, "n": n, "padding_gemm_same": same_pad, "path": isa}
+
+
+@pytest.mark.parametrize("m_name", ["python", "c"])
+def test_lanes_filter_gradient_against_a_plain_sum(m_name):
+    # dW[kh, kw, ch, f] = sum over images and output pixels of x[tap pixel, ch] * dy[pixel, f]
+    # with NumPy slices in float64 (valid padding, stride 1): LeNet's conv2 shape, 3 images
+    from nnfast.backends import reference as ref
+    m = ref if m_name == "python" else compiled
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 12, 12, 6))
+    dy = rng.standard_normal((3, 8, 8, 16))
+    Wt = rng.standard_normal((5, 5, 6, 16))
+    want = np.empty_like(Wt)
+    for kh in range(5):
+        for kw in range(5):
+            want[kh, kw] = np.einsum("nijc,nijf->cf", x[:, kh:kh + 8, kw:kw + 8], dy)
+    dW = np.empty_like(Wt)
+    m.conv2d_backward(dy, x, Wt, dy, dy, activation="identity", dW=dW, db=np.empty(16),
+                      need_dx=False)
+    np.testing.assert_allclose(dW, want, rtol=1e-12, atol=1e-12)
