@@ -32,8 +32,8 @@ from nnfast._native import _kernels as K
 from nnfast.backends import reference as R
 shapes = json.loads(sys.argv[1])
 rng = np.random.default_rng(5)
-out = {"lanes_ran": 0, "threads_same": 0, "gemm_close": 0, "ref_close": 0, "acc_adds": 0, "nan_same": 0,
-       "n": 0, "padding_gemm_same": 0, "path": nnfast.info()["kernel_path"]}
+out = {"lanes_ran": 0, "threads_same": 0, "gemm_close": 0, "ref_close": 0, "acc_adds": 0,
+       "nan_same": 0, "n": 0, "padding_gemm_same": 0, "path": nnfast.info()["kernel_path"]}
 for n, h, w, c, k, s, d, pad, f in shapes:
     kw = dict(strides=s, dilation_rate=d, padding=pad)
     for dt in (np.float32, np.float64):
@@ -66,7 +66,8 @@ for n, h, w, c, k, s, d, pad, f in shapes:
         out["gemm_close"] += bool(np.allclose(a1, gm, rtol=tol, atol=tol * scale))
         out["ref_close"] += bool(np.allclose(a1, want, rtol=tol, atol=tol * scale))
         base = np.full_like(Wt, 0.25)
-        out["acc_adds"] += bool(np.allclose(dw(True, 1, base), a1 + 0.25, rtol=tol, atol=tol * scale))
+        out["acc_adds"] += bool(np.allclose(dw(True, 1, base), a1 + 0.25, rtol=tol,
+                                            atol=tol * scale))
         g = dy.copy()
         g.flat[::7] = np.nan
         g.flat[3::11] = np.inf
