@@ -138,7 +138,19 @@ def all_finite(x) -> bool:
     """Whether every value of the ndarray x is finite (no NaN, no +-Inf): the engine's check of
     predict / fit input (nnfast/engine/checks.py). The compiled twin (nnfast/_native/
     _validate.pxi) reads a C-contiguous float x in place without a boolean array. TypeError
-    for a non-ndarray x."""
+    for a non-ndarray x.
+
+    Up to 65536 values: ``np.isfinite(x).all()``. Larger float x: a NaN or Inf value makes the
+    sum NaN or Inf, so a finite sum proves every value finite without a boolean array of
+    x.size bytes; only a sum that overflowed from finite values needs the exact test."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"all_finite: x must be a numpy.ndarray, got {type(x).__name__}")
+    if x.size > _SMALL_FINITE_CHECK and x.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(x, axis=None)
+        if math.isfinite(total):
+            return True
     return bool(np.isfinite(x).all())
+
+
+_SMALL_FINITE_CHECK = 1 << 16   # values: up to here np.isfinite's boolean array is small
