@@ -53,3 +53,37 @@ def test_one_row_at_every_offset_bit_identical(isa, dtype):
                             for got, want in zip(o, outs[0]):
                                 np.testing.assert_array_equal(got, want, err_msg=label)
                         check(x, b, -0.5, 0.3, c0, label=label)
+
+
+_SERIAL_B1 = """
+import numpy as np, nnfast
+from nnfast._native import _kernels as K
+from nnfast.layers import Dense
+nnfast.set_num_threads(2)
+m = nnfast.Sequential([Dense(256, "relu", input_dim=784), Dense(128, "relu"),
+                       Dense(10, "softmax")], seed=0)
+x = np.random.default_rng(0).random((1, 784), dtype=np.float32)
+for _ in range(3):
+    m.predict(x)
+    m(x)
+    nnfast.matmul(x, np.asarray(m.layers[0].W))
+print(K.runtime_info()["pool_workers"])
+nnfast.matmul(np.ones((1, 1024), np.float32), np.ones((1024, 1024), np.float32))  # 4 MiB of B
+print(K.runtime_info()["pool_workers"])
+"""
+
+
+def test_one_row_products_under_4_mib_of_b_stay_on_the_calling_thread():
+    """A batch-1 predict at 2 threads wakes no worker: the rows nest (m <= 4) runs serially
+    until B is 4 MiB (csrc/gemm/gemm.c, NNF_ROWS_MT_BYTES), so the pool is never started;
+    a 1x1024x1024 float32 product (4 MiB of B) starts it."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NNFAST_THREADING="pool")
+    res = subprocess.run([sys.executable, "-c", _SERIAL_B1], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    before, after = res.stdout.split()
+    assert before == "0"
+    assert int(after) >= 1
