@@ -6,9 +6,9 @@ offset (ldb a whole number of vectors) or do not, and write nothing outside C. T
 run the same test (their one-row kernel is unchanged: this pins its bits too)."""
 import numpy as np
 import pytest
+from test_gemm_paths import ISAS, blocking, check, kernel_path, on_every_path
 
 from nnfast._native import _kernels as K
-from test_gemm_paths import ISAS, blocking, check, kernel_path, on_every_path
 
 
 def _b_view(rng, k, n, ldb, off, dtype):
@@ -36,7 +36,7 @@ def test_one_row_at_every_offset_bit_identical(isa, dtype):
                     c0 = rng.standard_normal((1, n)).astype(dtype)
                     label = f"{isa} n={n} off={off} ldb={ldb} k={k}"
 
-                    def run(a, b, c0):
+                    def run(a, b, c0, n=n):
                         # C inside a guarded buffer: nothing before or after it is written
                         guard = np.full(n + 2 * lanes, 7.0, dtype)
                         c = guard[lanes:lanes + n].reshape(1, n)

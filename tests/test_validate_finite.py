@@ -5,10 +5,10 @@ the tail), for float32 and float64, at every start offset inside a cache line, o
 kernel path; and the reference twin's large-x sum-first shortcut."""
 import numpy as np
 import pytest
+from test_gemm_paths import ISAS, kernel_path
 
 from nnfast import backends
 from nnfast.backends import _ref_checks
-from test_gemm_paths import ISAS, kernel_path
 
 SIZES = (0, 1, 2, 15, 63, 64, 65, 127, 4095, 4096, 4097, 8192 + 77, 70001)
 
