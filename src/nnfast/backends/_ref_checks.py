@@ -154,3 +154,18 @@ def all_finite(x) -> bool:
 
 
 _SMALL_FINITE_CHECK = 1 << 16   # values: up to here np.isfinite's boolean array is small
+
+
+def servable_input(x, dtype, shape) -> bool:
+    """Whether x can go to an inference plan as it is: an exact numpy.ndarray of ``dtype``
+    (float32 or float64, native byte order), C-contiguous, aligned, of at least one sample of
+    per-sample shape ``shape`` (a tuple), every value finite. False for anything else, never
+    an error: the engine then takes its general path, which converts x or raises
+    (nnfast/engine/inference.py, ``servable``). The compiled twin makes the same tests in
+    C-level checks (nnfast/_native/_validate.pxi)."""
+    if (type(x) is not np.ndarray or not isinstance(dtype, np.dtype) or type(shape) is not tuple
+            or dtype.type not in _FLOATS or not dtype.isnative or x.dtype != dtype
+            or x.ndim != len(shape) + 1 or not x.size or x.shape[1:] != shape):
+        return False
+    flags = x.flags
+    return flags.c_contiguous and flags.aligned and all_finite(x)
