@@ -11,6 +11,8 @@
  *   V_ZERO() V_SET1(x) V_LOADU(p) V_STOREU(p, v) V_BCAST(p) V_FMA(a, b, c) = a*b + c  V_MUL(a, b)
  *   V_LOADU_N(p, r) V_STOREU_N(p, r, v)   first r (0 < r < VL) lanes only, the rest untouched
  *   UKR_ROWS_NAME  exported few-row kernel (B read in place, any width)
+ *   optional (AVX-512): V_MASK_T V_MASK_ALL V_MASKZ_LOADU(m, p) V_MASK_STOREU(p, m, v), lane
+ *   masks of any pattern: the one-row kernel then reads B at aligned addresses (rows1_aligned)
  *
  * Registers: MR*NV accumulators + NV B vectors + 1 broadcast A value
  * (AVX2 6x16 f32: 12 + 2 + 1 = 15 of 16 ymm; AVX-512 12x32 f32: 24 + 2 + 1 = 27 of 32 zmm).
