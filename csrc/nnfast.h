@@ -342,6 +342,11 @@ void nnf_column_sums_f32(float *out, const float *x, int64_t N, int64_t M, int a
                          int nthreads);
 void nnf_column_sums_f64(double *out, const double *x, int64_t N, int64_t M, int accumulate,
                          int nthreads);
+/* all_finite   returns 1 when no value of x[0:n] (any layout: n values from x) is NaN or +-Inf,
+ *              else 0; an integer test of the exponent bits, so every input (subnormals, -0.0,
+ *              signalling NaNs) gives the same answer as np.isfinite(x).all() (finite.c). */
+int nnf_all_finite_f32(const float *x, int64_t n);
+int nnf_all_finite_f64(const double *x, int64_t n);
 
 /* ---------------------------------------------------------- training step ---- */
 /* (issue 13) One training step of a Sequential MLP in one call: the per-layer path of

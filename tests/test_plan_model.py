@@ -248,11 +248,11 @@ def test_predict_allocates_no_workspace_per_call():
     assert peak - base < 16 * 1024, peak - base
 
 
-@pytest.mark.parametrize("rows", [2, 30000])   # 6 values: all_finite; 90 000: the sum first
+@pytest.mark.parametrize("rows", [2, 30000])   # 6 values; 90 000 (the reference sums first)
 def test_finiteness_check_of_x_is_exact(rows):
-    """predict's NaN/Inf check: small x by the backend's all_finite, large x by its sum first
-    (no boolean array per call): a sum that overflows from finite values is still accepted,
-    +inf and -inf together still refused."""
+    """predict's NaN/Inf check, the backend's all_finite at any size (the compiled one tests
+    exponent bits, the reference one sums a large x first): a sum that overflows from finite
+    values is still accepted, +inf and -inf together still refused."""
     m = nnfast.Sequential([Dense(2, input_dim=3)], seed=0)
     m.set_weights([np.full((3, 2), 1e-3), np.zeros(2)])   # outputs stay finite
     big = np.full((rows, 3), 3e38, np.float32)       # the float32 sum overflows to inf

@@ -203,15 +203,56 @@ def test_a_write_during_the_forward_reruns_it_holding_the_lock(call):
 
 
 # ---- all_finite: the backends' twins ------------------------------------------------------
-def test_both_backends_export_all_finite_with_one_signature():
-    assert reference.CHECKS == ("all_finite",)
-    assert "all_finite" not in reference.__all__ and "all_finite" not in nnfast.ops.__all__
+def test_both_backends_export_the_checks_with_one_signature():
+    assert reference.CHECKS == ("all_finite", "servable_input")
+    for name in reference.CHECKS:
+        assert name not in reference.__all__ and name not in nnfast.ops.__all__
     if not backends.compiled_available():
         pytest.skip("needs the compiled extension")
     from nnfast.backends import compiled
     assert compiled.CHECKS == reference.CHECKS
     assert (list(inspect.signature(compiled.all_finite).parameters)
             == list(inspect.signature(reference.all_finite).parameters) == ["x"])
+    assert (list(inspect.signature(compiled.servable_input).parameters)
+            == list(inspect.signature(reference.servable_input).parameters)
+            == ["x", "dtype", "shape"])
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")   # np.matrix
+def test_servable_input_is_the_same_test_on_both_backends(backend):
+    """Every way x can miss the plan's input (exact ndarray of the dtype, native, aligned,
+    C-contiguous, >= 1 sample of the shape, finite) is False, never an error; dtype and shape
+    of other types too (the general path then decides)."""
+    check = backends.current().servable_input
+    f32 = np.dtype(np.float32)
+    x = np.arange(24, dtype=np.float32).reshape(4, 6)
+    img = np.ones((2, 3, 4), np.float64)
+    raw = np.zeros(x.nbytes + 1, np.uint8)
+    unaligned = np.frombuffer(raw.data, x.dtype, x.size, offset=1).reshape(x.shape)
+    nan, inf = x.copy(), img.copy()
+    nan[3, 5], inf[1, 2, 0] = np.nan, np.inf
+    assert check(x, f32, (6,)) is True and check(x[:1], f32, (6,)) is True
+    assert check(img, np.dtype(np.float64), (3, 4)) is True
+    for what, args in [
+            ("other dtype", (x, np.dtype(np.float64), (6,))),
+            ("model dtype not a float", (x.astype(np.int32), np.dtype(np.int32), (6,))),
+            ("byte-swapped", (x.astype(">f4"), np.dtype(">f4"), (6,))),
+            ("byte-swapped x", (x.astype(">f4"), f32, (6,))),
+            ("not C-contiguous", (np.asfortranarray(x), f32, (6,))),
+            ("strided", (np.repeat(x, 2, axis=1)[:, ::2], f32, (6,))),
+            ("unaligned", (unaligned, f32, (6,))),
+            ("np.matrix", (np.asmatrix(x), f32, (6,))),
+            ("list", (x.tolist(), f32, (6,))),
+            ("0 rows", (x[:0], f32, (6,))),
+            ("1-D", (x[0], f32, (6,))),
+            ("other shape", (x, f32, (5,))),
+            ("other rank", (img, np.dtype(np.float64), (12,))),
+            ("NaN", (nan, f32, (6,))),
+            ("Inf", (inf, np.dtype(np.float64), (3, 4))),
+            ("dtype not a dtype", (x, np.float32, (6,))),
+            ("shape a list", (x, f32, [6])),
+            ("shape of strings", (x, f32, ("6",)))]:
+        assert check(*args) is False, what
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

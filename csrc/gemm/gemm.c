@@ -16,6 +16,14 @@
  * idle (threads asleep) they still break even at 128x128x10 and win from 64x64x64 up. */
 #define NNF_GEMM_MT_FLOPS 2.5e5
 
+/* The rows nest (m <= 4: batch-1 inference) streams B once and is bound by how fast one core
+ * reads it; it uses other threads only when B is at least this big. Below, a second thread
+ * cannot gain more than its wake-up costs: 1x784x256 f32 (0.8 MB of B, 0.4 MFLOP) measured
+ * 8.1 us on 1 thread against 9.1 on 2 with the workers spinning, 54-58 against 62-71 us after
+ * 2 ms idle; and in a batch-1 predict it was the only parallel op, so 2 threads made the
+ * call slower than 1 (56 against 42 us in benchmarks/latency.py). */
+#define NNF_ROWS_MT_BYTES ((double)(4 << 20))
+
 /* Small nest: largest whole-K packed B panel (gemm_tmpl.h small_kspan); a quarter of L2. */
 #define NNF_SMALL_PANEL_BYTES (128 * 1024)
 

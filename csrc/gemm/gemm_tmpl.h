@@ -531,6 +531,7 @@ int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const
     /* a few rows against row-major B: each B element is used at most m times, so B is
      * streamed in place instead of packed (batch-1 inference, GEMV) */
     const int rows = !g.tc && !g.tb && m <= NNF_ROWS_MAX && nnf_gemm_path_override == 0;
+    if (rows && (double)k * (double)n * (double)sizeof(T) < NNF_ROWS_MT_BYTES) nthr = 1;
     /* The whole workspace is taken here, before any thread starts: out of memory returns
      * with C untouched (so accumulating callers lose nothing), and the status belongs to
      * this call alone. Slices for nthr members; a smaller team uses the first ones. */

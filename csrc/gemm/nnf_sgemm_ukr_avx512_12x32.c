@@ -20,6 +20,10 @@
 #define V_MASK(r) ((__mmask16)((1u << (r)) - 1u))
 #define V_LOADU_N(p, r) _mm512_maskz_loadu_ps(V_MASK(r), (p))
 #define V_STOREU_N(p, r, v) _mm512_mask_storeu_ps((p), V_MASK(r), (v))
+#define V_MASK_T __mmask16
+#define V_MASK_ALL ((__mmask16)-1)
+#define V_MASKZ_LOADU(m, p) _mm512_maskz_loadu_ps((m), (p))
+#define V_MASK_STOREU(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #define UKR_ROWS_NAME nnf_sgemm_rows_avx512
 #include "gemm_kernels.h"
 #include "ukr_simd.h"

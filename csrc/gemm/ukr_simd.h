@@ -11,6 +11,8 @@
  *   V_ZERO() V_SET1(x) V_LOADU(p) V_STOREU(p, v) V_BCAST(p) V_FMA(a, b, c) = a*b + c  V_MUL(a, b)
  *   V_LOADU_N(p, r) V_STOREU_N(p, r, v)   first r (0 < r < VL) lanes only, the rest untouched
  *   UKR_ROWS_NAME  exported few-row kernel (B read in place, any width)
+ *   optional (AVX-512): V_MASK_T V_MASK_ALL V_MASKZ_LOADU(m, p) V_MASK_STOREU(p, m, v), lane
+ *   masks of any pattern: the one-row kernel then reads B at aligned addresses (rows1_aligned)
  *
  * Registers: MR*NV accumulators + NV B vectors + 1 broadcast A value
  * (AVX2 6x16 f32: 12 + 2 + 1 = 15 of 16 ymm; AVX-512 12x32 f32: 24 + 2 + 1 = 27 of 32 zmm).
@@ -193,7 +195,94 @@ rows_body(const int MR, const int CW, int64_t k, UKR_T alpha, const UKR_T *restr
     rows_tail(MR, j0, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n);
 }
 
-/* One row (batch-1 inference, GEMV): 8 vectors per pass, 8 independent chains. 1x784x256 f32
+#ifdef V_MASKZ_LOADU
+/* ---- one row on AVX-512: B read at aligned addresses, in equal strips ------------------
+ * NumPy aligns arrays to 16 bytes, so a 64-byte vector load at b + 16j straddles two cache
+ * lines: every load of a row of B does when b is not 64-byte aligned, and 1x784x256 f32 took
+ * 14.5 us instead of 7 (B in L2; 29 against 27 us from L3). Here the vectors start at the
+ * aligned address at or below b (lane `lead` of vector 0 is column 0): the first vector of a
+ * strip may have leading lanes outside [0, n) and the last trailing ones; both are loaded
+ * with a zeroing mask (masked-out lanes are not read, so nothing before b or past column n is
+ * touched) and stored with the same mask. The columns are cut into S = ceil(vectors / 16)
+ * strips of equal width (at most 16 vectors, 16 independent chains): 17 vectors run as 9 + 8
+ * rather than 16 + 1, whose last pass would be one chain waiting on FMA latency.
+ * Per element the arithmetic is the rows kernel's (one FMA chain over p from 0, then
+ * alpha*acc or beta*c + alpha*acc), so the bits are the same. */
+#define UKR_ROWS1_MAXW 16
+
+static inline __attribute__((always_inline)) UKR_ATTR void
+rows1_strip(const int W, int64_t k, UKR_T alpha, const UKR_T *restrict a, int64_t csa,
+            const UKR_T *restrict b, int64_t ldb, UKR_T beta, UKR_T *restrict c,
+            V_MASK_T first, V_MASK_T last) {
+    UKR_V acc[UKR_ROWS1_MAXW];
+    _Pragma("GCC unroll 16")
+    for (int v = 0; v < W; ++v) acc[v] = V_ZERO();
+    const V_MASK_T only = first & last;
+    const UKR_T *bp = b;
+    for (int64_t p = 0; p < k; ++p, bp += ldb) {
+        const UKR_V av = V_BCAST(a + p * csa);
+        _Pragma("GCC unroll 16")
+        for (int v = 0; v < W; ++v) {
+            const UKR_V bv = W == 1 ? V_MASKZ_LOADU(only, bp)
+                           : v == 0 ? V_MASKZ_LOADU(first, bp)
+                           : v == W - 1 ? V_MASKZ_LOADU(last, bp + v * UKR_VL)
+                           : V_LOADU(bp + v * UKR_VL);
+            acc[v] = V_FMA(av, bv, acc[v]);
+        }
+    }
+    const UKR_V va = V_SET1(alpha), vb = V_SET1(beta);
+    _Pragma("GCC unroll 16")
+    for (int v = 0; v < W; ++v) {
+        const V_MASK_T mk = W == 1 ? only : v == 0 ? first : v == W - 1 ? last : V_MASK_ALL;
+        UKR_T *cp = c + v * UKR_VL;
+        const UKR_V res = beta == (UKR_T)0 ? V_MUL(va, acc[v])
+                        : V_FMA(vb, V_MASKZ_LOADU(mk, cp), V_MUL(va, acc[v]));
+        V_MASK_STOREU(cp, mk, res);
+    }
+}
+
+/* Lanes [lo, hi) of one vector (0 <= lo < hi <= VL). */
+static inline UKR_ATTR V_MASK_T rows1_lanes(int64_t lo, int64_t hi) {
+    return (V_MASK_T)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+#define UKR_ROWS1_CASE(W)                                                                   \
+    case W: rows1_strip(W, k, alpha, a, csa, b0 + v0 * UKR_VL, ldb, beta, c0 + v0 * UKR_VL, \
+                        first, last); break;
+
+static inline __attribute__((always_inline)) UKR_ATTR void
+rows1_aligned(int64_t k, UKR_T alpha, const UKR_T *a, int64_t csa, const UKR_T *b,
+              int64_t ldb, UKR_T beta, UKR_T *c, int64_t n) {
+    /* every row of B starts at the same offset in its cache line only when ldb is a whole
+     * number of vectors; otherwise lead 0 (unaligned loads, the same strips) */
+    const uintptr_t addr = (uintptr_t)b;
+    const int64_t lead = ldb % UKR_VL == 0 && addr % sizeof(UKR_T) == 0
+                             ? (int64_t)((addr / sizeof(UKR_T)) % UKR_VL) : 0;
+    /* b0, c0: where vector 0 starts (lead columns before b and c; only masked lanes there) */
+    const UKR_T *b0 = (const UKR_T *)(addr - (uintptr_t)lead * sizeof(UKR_T));
+    UKR_T *c0 = (UKR_T *)((uintptr_t)c - (uintptr_t)lead * sizeof(UKR_T));
+    const int64_t nv = (lead + n + UKR_VL - 1) / UKR_VL;
+    const int64_t S = (nv + UKR_ROWS1_MAXW - 1) / UKR_ROWS1_MAXW;
+    for (int64_t s = 0; s < S; ++s) {
+        const int64_t v0 = s * nv / S, v1 = (s + 1) * nv / S;
+        /* the strip's columns, counted from lane 0 of its vector 0 */
+        const int64_t lo = lead - v0 * UKR_VL, hi = lead + n - v0 * UKR_VL;
+        const int64_t lastv = (v1 - v0 - 1) * UKR_VL;
+        const V_MASK_T first = rows1_lanes(lo > 0 ? lo : 0, hi < UKR_VL ? hi : UKR_VL);
+        const V_MASK_T last = rows1_lanes(lo > lastv ? lo - lastv : 0,
+                                          hi - lastv < UKR_VL ? hi - lastv : UKR_VL);
+        switch (v1 - v0) {
+        UKR_ROWS1_CASE(1) UKR_ROWS1_CASE(2) UKR_ROWS1_CASE(3) UKR_ROWS1_CASE(4)
+        UKR_ROWS1_CASE(5) UKR_ROWS1_CASE(6) UKR_ROWS1_CASE(7) UKR_ROWS1_CASE(8)
+        UKR_ROWS1_CASE(9) UKR_ROWS1_CASE(10) UKR_ROWS1_CASE(11) UKR_ROWS1_CASE(12)
+        UKR_ROWS1_CASE(13) UKR_ROWS1_CASE(14) UKR_ROWS1_CASE(15) UKR_ROWS1_CASE(16)
+        default: break;
+        }
+    }
+}
+#endif
+
+/* One row (batch-1 inference, GEMV), AVX2: 8 vectors per pass, 8 independent chains. 1x784x256 f32
  * on AVX-512, 1 thread: 16-20 us with 8, no better with 16; 1x256x128: 2.2 us with 8, 3.3 with
  * 16 (its 8 vectors are too few for a 16-wide pass, so they ran as two 4-wide ones). */
 #define UKR_ROWS1_CW 8
@@ -202,7 +291,14 @@ UKR_ATTR void UKR_ROWS_NAME(int mr, int64_t k, UKR_T alpha, const UKR_T *a, int6
                             int64_t csa, const UKR_T *b, int64_t ldb, UKR_T beta, UKR_T *c,
                             int64_t ldc, int64_t n) {
     switch (mr) {
-    case 1: rows_body(1, UKR_ROWS1_CW, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;
+    case 1:
+#ifdef V_MASKZ_LOADU
+        (void)rsa; (void)ldc;
+        rows1_aligned(k, alpha, a, csa, b, ldb, beta, c, n);
+#else
+        rows_body(1, UKR_ROWS1_CW, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n);
+#endif
+        break;
     case 2: rows_body(2, 4, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;
     case 3: rows_body(3, 2, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;
     case 4: rows_body(4, 2, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc, n); break;

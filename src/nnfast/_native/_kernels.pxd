@@ -167,6 +167,8 @@ cdef extern from "nnfast.h" nogil:
                              int nthreads)
     void nnf_column_sums_f64(double *out, const double *x, int64_t N, int64_t M,
                              int accumulate, int nthreads)
+    int nnf_all_finite_f32(const float *x, int64_t n)
+    int nnf_all_finite_f64(const double *x, int64_t n)
 
     # ---- training step (issue 13)
     enum:

@@ -138,7 +138,34 @@ def all_finite(x) -> bool:
     """Whether every value of the ndarray x is finite (no NaN, no +-Inf): the engine's check of
     predict / fit input (nnfast/engine/checks.py). The compiled twin (nnfast/_native/
     _validate.pxi) reads a C-contiguous float x in place without a boolean array. TypeError
-    for a non-ndarray x."""
+    for a non-ndarray x.
+
+    Up to 65536 values: ``np.isfinite(x).all()``. Larger float x: a NaN or Inf value makes the
+    sum NaN or Inf, so a finite sum proves every value finite without a boolean array of
+    x.size bytes; only a sum that overflowed from finite values needs the exact test."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"all_finite: x must be a numpy.ndarray, got {type(x).__name__}")
+    if x.size > _SMALL_FINITE_CHECK and x.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(x, axis=None)
+        if math.isfinite(total):
+            return True
     return bool(np.isfinite(x).all())
+
+
+_SMALL_FINITE_CHECK = 1 << 16   # values: up to here np.isfinite's boolean array is small
+
+
+def servable_input(x, dtype, shape) -> bool:
+    """Whether x can go to an inference plan as it is: an exact numpy.ndarray of ``dtype``
+    (float32 or float64, native byte order), C-contiguous, aligned, of at least one sample of
+    per-sample shape ``shape`` (a tuple), every value finite. False for anything else, never
+    an error: the engine then takes its general path, which converts x or raises
+    (nnfast/engine/inference.py, ``servable``). The compiled twin makes the same tests in
+    C-level checks (nnfast/_native/_validate.pxi)."""
+    if (type(x) is not np.ndarray or not isinstance(dtype, np.dtype) or type(shape) is not tuple
+            or dtype.type not in _FLOATS or not dtype.isnative or x.dtype != dtype
+            or x.ndim != len(shape) + 1 or not x.size or x.shape[1:] != shape):
+        return False
+    flags = x.flags
+    return flags.c_contiguous and flags.aligned and all_finite(x)

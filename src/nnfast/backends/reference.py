@@ -20,7 +20,7 @@ from nnfast.backends import (
 )
 from nnfast.backends._ref_activations import *  # noqa: F401,F403
 from nnfast.backends._ref_batchnorm import *  # noqa: F401,F403
-from nnfast.backends._ref_checks import all_finite  # noqa: F401
+from nnfast.backends._ref_checks import all_finite, servable_input  # noqa: F401
 from nnfast.backends._ref_conv import *  # noqa: F401,F403
 from nnfast.backends._ref_dense import *  # noqa: F401,F403
 from nnfast.backends._ref_dropout import *  # noqa: F401,F403
@@ -44,4 +44,4 @@ PLANS = ("make_train_step",)
 
 # Checks the engine runs on user input: not ops either (nnfast.ops leaves them out); both
 # backends export them under the same names and signatures (tests/test_plan_serving.py checks).
-CHECKS = ("all_finite",)
+CHECKS = ("all_finite", "servable_input")

@@ -49,23 +49,12 @@ def one_d_hint(n: int, expected: tuple | None) -> str:
             f"(n_samples, {', '.join(map(str, expected))})")
 
 
-_SMALL_FINITE_CHECK = 1 << 16   # elements: up to here, all_finite asks the backend
-
-
 def all_finite(a: np.ndarray) -> bool:
     """Whether every element of the float array ``a`` (C-contiguous, as_features' output) is
-    finite."""
-    if a.size <= _SMALL_FINITE_CHECK:
-        # A serving batch: the active backend's check. The compiled one reads a in place in
-        # C (~0.3 us for 784 float32 values); np.isfinite(a).all() builds a boolean array
-        # (~2 us, and ~7 us in a batch-1 predict loop, whose kernel leaves the caches cold).
-        return backends._state["module"].all_finite(a)
-    # Larger a: a NaN or Inf element makes the sum NaN or Inf, so a finite sum proves every
-    # element finite without a boolean array of a.size bytes; only a sum that overflowed from
-    # finite values needs the exact test.
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.add.reduce(a, axis=None)
-    return math.isfinite(total) or bool(np.isfinite(a).all())
+    finite: the active backend's check, at any size. The compiled one reads a in place in C
+    (csrc/nn/finite.c, ~0.1 us for 784 float32 values, ~5 us for 256 x 784); the reference
+    one sums a large a first instead of building a boolean array (backends/_ref_checks.py)."""
+    return backends._state["module"].all_finite(a)
 
 
 def as_features(x, dtype, fn: str, what: str = "x", expected: tuple | None = None) -> np.ndarray:
