@@ -1,9 +1,11 @@
-"""The filter gradient with vector lanes along the filters (csrc/gemm/convdw_simd.h, conv_tmpl.h
-dw_lanes): narrow outputs (the implicit-GEMM filter counts) whose windows all lie inside the
-image. It sums each element over blocks of 256 output pixels in its own fixed order, so it
-must give the same bits for any thread count and agree with the implicit GEMM it stands in
-for (the `_conv_set_direct` hook turns it off) and with the float64 reference. Windows reaching
-the padding keep the GEMM path: the same bits with the hook on or off. Each case runs on every
+"""The convolution kernels with vector lanes along the filters (csrc/gemm/conv_lanes_simd.h,
+conv_tmpl.h fw_lanes and dw_lanes): narrow outputs (the implicit-GEMM filter counts) whose
+windows all lie inside the image. The forward sums are the implicit GEMM's arithmetic on the
+same taps (one K block), so the forward must give its bits. The filter gradient sums each
+element over blocks of 256 output pixels in its own fixed order, so it must give the same bits
+for any thread count and agree with the implicit GEMM it stands in for (the
+`_conv_set_direct` hook turns both off) and with the float64 reference. Windows reaching the
+padding keep the GEMM path: the same bits with the hook on or off. Each case runs on every
 kernel path the CPU has (subprocesses with NNFAST_ISA)."""
 import json
 import os
@@ -32,8 +34,9 @@ from nnfast._native import _kernels as K
 from nnfast.backends import reference as R
 shapes = json.loads(sys.argv[1])
 rng = np.random.default_rng(5)
-out = {"lanes_ran": 0, "threads_same": 0, "gemm_close": 0, "ref_close": 0, "acc_adds": 0,
-       "nan_same": 0, "n": 0, "padding_gemm_same": 0, "path": nnfast.info()["kernel_path"]}
+out = {"fwd_same": 0, "lanes_ran": 0, "threads_same": 0, "gemm_close": 0, "ref_close": 0,
+       "acc_adds": 0, "nan_same": 0, "n": 0, "padding_gemm_same": 0,
+       "path": nnfast.info()["kernel_path"]}
 for n, h, w, c, k, s, d, pad, f in shapes:
     kw = dict(strides=s, dilation_rate=d, padding=pad)
     for dt in (np.float32, np.float64):
@@ -50,6 +53,21 @@ for n, h, w, c, k, s, d, pad, f in shapes:
             K._conv_set_direct(True)
             return dW
         a1, a2, gm = dw(True, 1), dw(True, 2), dw(False, 1)
+        b = rng.standard_normal(f).astype(dt)
+        same = True
+        for act in ("relu", "identity", "tanh", "softmax", "leaky_relu"):
+            fw = []
+            for on, nt in ((True, 1), (True, 2), (False, 1)):
+                K._conv_set_direct(on)
+                nnfast.set_num_threads(nt)
+                yz = ops.conv2d_forward(x, Wt, b, activation=act, **kw)
+                z = np.empty_like(yz)
+                ops.conv2d_forward(x, Wt, b, activation=act, out=np.empty_like(yz), z=z, **kw)
+                fw.append((yz, z))
+            K._conv_set_direct(True)
+            same &= all(np.array_equal(q[0], fw[2][0]) and np.array_equal(q[1], fw[2][1])
+                        for q in fw[:2])
+        out["fwd_same"] += same
         want = np.empty(Wt.shape)
         d64 = dy.astype(np.float64)
         R.conv2d_backward(d64, x.astype(np.float64), Wt.astype(np.float64), d64, d64,
@@ -93,7 +111,7 @@ def test_lanes_filter_gradient_on_every_kernel_path(isa):
     # The generic GEMM's K blocks are 256 pixels too (KC 256), so there the bits coincide.
     ran = got.pop("lanes_ran")
     assert ran >= 1 if isa != "generic" else ran == 0
-    assert got == {"threads_same": n, "gemm_close": n, "ref_close": n, "acc_adds": n,
+    assert got == {"fwd_same": n, "threads_same": n, "gemm_close": n, "ref_close": n, "acc_adds": n,
                    "nan_same": n, "n": n, "padding_gemm_same": same_pad, "path": isa}
 
 

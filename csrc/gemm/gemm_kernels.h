@@ -56,7 +56,7 @@ typedef void (*nnf_conv1_dw_f32)(int64_t R, int64_t OW, int64_t KH, int64_t KW, 
 typedef void (*nnf_conv1_dw_f64)(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F,
                                  const double *const *rows, const double *dzT, int64_t ldo,
                                  double *acc);
-/* A convolution's filter gradient, lanes along the filters (convdw_simd.h): out (ntap x F)
+/* A convolution's filter gradient, lanes along the filters (conv_lanes_simd.h): out (ntap x F)
  * (+)= the sums for a run of ntap adjacent taps over np output pixels from p0, one FMA chain
  * per element. Callers cut the pixels into blocks of NNF_CONVDW_BLOCK (dz's block stays in L1
  * across the runs; shorter chains round less). */
@@ -65,6 +65,14 @@ typedef void (*nnf_conv1_dw_f64)(int64_t R, int64_t OW, int64_t KH, int64_t KW, 
     void NAME(int64_t p0, int64_t np, int64_t OH, int64_t OW, int64_t si, int64_t sr,       \
               int64_t sx, const T *x, int64_t ntap, const T *dz, int64_t F, int accumulate, \
               T *out)
+/* A convolution's forward sums, lanes along the filters (conv_lanes_simd.h): R <= 8 output
+ * pixels (window origins xo[r]) x every filter, the taps as nruns runs of len adjacent x. */
+#define NNF_CONVFW_PIXELS 8
+#define NNF_CONVFW_PROTO(T, NAME)                                                           \
+    void NAME(int64_t R, const T *const *xo, const int64_t *roff, int64_t nruns,            \
+              int64_t len, const T *W, int64_t F, T *out, int64_t ldo)
+typedef NNF_CONVFW_PROTO(float, (*nnf_convfw_f32));
+typedef NNF_CONVFW_PROTO(double, (*nnf_convfw_f64));
 typedef NNF_CONVDW_PROTO(float, (*nnf_convdw_f32));
 typedef NNF_CONVDW_PROTO(double, (*nnf_convdw_f64));
 /* Max pooling over whole windows of one output row, lanes along the channels
@@ -90,6 +98,7 @@ typedef struct {
     nnf_conv1_dw_f32 conv1_dw;
     nnf_maxpool_f32 maxpool;
     nnf_convdw_f32 convdw;
+    nnf_convfw_f32 convfw;
 } nnf_kernel_f32_t;
 typedef struct {
     int mr, nr;
@@ -101,6 +110,7 @@ typedef struct {
     nnf_conv1_dw_f64 conv1_dw;
     nnf_maxpool_f64 maxpool;
     nnf_convdw_f64 convdw;
+    nnf_convfw_f64 convfw;
 } nnf_kernel_f64_t;
 
 /* Largest register tile of any kernel (sizes the framework's edge-tile buffer). */
@@ -159,6 +169,8 @@ void nnf_sgemm_rows_generic(int mr, int64_t k, float alpha, const float *a, int6
         int64_t csa, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int64_t n);
 void nnf_dgemm_rows_generic(int mr, int64_t k, double alpha, const double *a, int64_t rsa,
         int64_t csa, const double *b, int64_t ldb, double beta, double *c, int64_t ldc, int64_t n);
+NNF_CONVFW_PROTO(float, nnf_sconvfw_generic);
+NNF_CONVFW_PROTO(double, nnf_dconvfw_generic);
 NNF_CONVDW_PROTO(float, nnf_sconvdw_generic);
 NNF_CONVDW_PROTO(double, nnf_dconvdw_generic);
 void nnf_sconv1_generic(int64_t OW, int64_t KH, int64_t KW, int64_t F, const float *const *rows,
@@ -220,6 +232,10 @@ void nnf_dconv1_dw_avx512(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t
 #define NNF_MAXPOOL_PROTO(T, NAME)                                                          \
     void NAME(int64_t npx, int64_t C, int64_t sx, const int64_t *toff, int64_t ntaps,       \
               const T *src, int64_t base, T *y, int64_t *arg);
+NNF_CONVFW_PROTO(float, nnf_sconvfw_avx2);
+NNF_CONVFW_PROTO(double, nnf_dconvfw_avx2);
+NNF_CONVFW_PROTO(float, nnf_sconvfw_avx512);
+NNF_CONVFW_PROTO(double, nnf_dconvfw_avx512);
 NNF_CONVDW_PROTO(float, nnf_sconvdw_avx2);
 NNF_CONVDW_PROTO(double, nnf_dconvdw_avx2);
 NNF_CONVDW_PROTO(float, nnf_sconvdw_avx512);

@@ -27,8 +27,9 @@
 #define CV1_DW_R 2   /* 16 registers: 2 rows x 6 filters of gradient, 2 of x, 1 sum */
 #define UKR_CONV1_DW_NAME nnf_dconv1_dw_avx2
 #include "conv1_simd.h"
+#define UKR_CONVFW_NAME nnf_dconvfw_avx2
 #define UKR_CONVDW_NAME nnf_dconvdw_avx2
-#include "convdw_simd.h"
+#include "conv_lanes_simd.h"
 #define UKR_MAXPOOL_NAME nnf_dmaxpool_avx2
 #define POOL_AVX2_F64
 #include "maxpool_simd.h"

@@ -30,9 +30,10 @@
 #define UKR_CONV1_NAME nnf_dconv1_avx512
 #define UKR_CONV1_DW_NAME nnf_dconv1_dw_avx512
 #include "conv1_simd.h"
+#define UKR_CONVFW_NAME nnf_dconvfw_avx512
 #define UKR_CONVDW_NAME nnf_dconvdw_avx512
 #define UKR_CONVDW_RB 24   /* 24 chains + dz of 32 registers */
-#include "convdw_simd.h"
+#include "conv_lanes_simd.h"
 #define UKR_MAXPOOL_NAME nnf_dmaxpool_avx512
 #define POOL_AVX512_F64
 #include "maxpool_simd.h"

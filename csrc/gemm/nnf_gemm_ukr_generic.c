@@ -148,7 +148,7 @@ void NAME(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t F, const T *con
 NNF_DEFINE_GENERIC_CONV1_DW(float, nnf_sconv1_dw_generic)
 NNF_DEFINE_GENERIC_CONV1_DW(double, nnf_dconv1_dw_generic)
 
-/* A convolution's filter gradient, lanes along the filters (see convdw_simd.h): the same
+/* A convolution's filter gradient, lanes along the filters (see conv_lanes_simd.h): the same
  * chains, 8 taps x 8 filters at a time, in plain C. */
 #define NNF_DEFINE_GENERIC_CONVDW(T, NAME)                                                   \
 NNF_CONVDW_PROTO(T, NAME) {                                                                 \
@@ -180,3 +180,24 @@ NNF_CONVDW_PROTO(T, NAME) {                                                     
 
 NNF_DEFINE_GENERIC_CONVDW(float, nnf_sconvdw_generic)
 NNF_DEFINE_GENERIC_CONVDW(double, nnf_dconvdw_generic)
+
+/* A convolution's forward sums, lanes along the filters (see conv_lanes_simd.h): the same
+ * chains in plain C, 8 filters at a time. */
+#define NNF_DEFINE_GENERIC_CONVFW(T, NAME)                                                   \
+NNF_CONVFW_PROTO(T, NAME) {                                                                 \
+    for (int64_t f0 = 0; f0 < F; f0 += 8) {                                                 \
+        const int w = F - f0 < 8 ? (int)(F - f0) : 8;                                      \
+        for (int64_t i = 0; i < R; ++i) {                                                   \
+            T acc[8] = {0};                                                                 \
+            for (int64_t k = 0; k < nruns; ++k) {                                           \
+                const T *b = xo[i] + roff[k], *wk = W + k * len * F + f0;                   \
+                for (int64_t j = 0; j < len; ++j)                                           \
+                    for (int l = 0; l < w; ++l) acc[l] += b[j] * wk[j * F + l];             \
+            }                                                                               \
+            for (int l = 0; l < w; ++l) out[i * ldo + f0 + l] = acc[l];                     \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+NNF_DEFINE_GENERIC_CONVFW(float, nnf_sconvfw_generic)
+NNF_DEFINE_GENERIC_CONVFW(double, nnf_dconvfw_generic)

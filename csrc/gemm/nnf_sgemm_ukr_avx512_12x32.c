@@ -30,9 +30,10 @@
 #define UKR_CONV1_NAME nnf_sconv1_avx512
 #define UKR_CONV1_DW_NAME nnf_sconv1_dw_avx512
 #include "conv1_simd.h"
+#define UKR_CONVFW_NAME nnf_sconvfw_avx512
 #define UKR_CONVDW_NAME nnf_sconvdw_avx512
 #define UKR_CONVDW_RB 24   /* 24 chains + dz of 32 registers */
-#include "convdw_simd.h"
+#include "conv_lanes_simd.h"
 #define UKR_MAXPOOL_NAME nnf_smaxpool_avx512
 #define POOL_AVX512_F32
 #include "maxpool_simd.h"

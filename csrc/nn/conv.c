@@ -77,13 +77,24 @@ static nnf_conv1_dw_f64 conv1_dw_kernel_f64(void) {
     return conv_direct_enabled ? nnf_active_kernel_f64()->conv1_dw : 0;
 }
 
-/* The filter gradient's lanes-along-F kernel (conv_tmpl.h dw_lanes); off with the hook too. */
+/* The lanes-along-F kernels (conv_tmpl.h fw_lanes, dw_lanes); off with the hook too. */
 static nnf_convdw_f32 convdw_kernel_f32(void) {
     return conv_direct_enabled ? nnf_active_kernel_f32()->convdw : 0;
 }
 static nnf_convdw_f64 convdw_kernel_f64(void) {
     return conv_direct_enabled ? nnf_active_kernel_f64()->convdw : 0;
 }
+static nnf_convfw_f32 convfw_kernel_f32(void) {
+    return conv_direct_enabled ? nnf_active_kernel_f32()->convfw : 0;
+}
+static nnf_convfw_f64 convfw_kernel_f64(void) {
+    return conv_direct_enabled ? nnf_active_kernel_f64()->convfw : 0;
+}
+/* The active path's K block: taps up to it are one FMA chain in the implicit GEMM. */
+static int64_t gemm_kc_f32(void) { return nnf_active_kernel_f32()->kc; }
+static int64_t gemm_kc_f64(void) { return nnf_active_kernel_f64()->kc; }
+typedef nnf_convfw_f32 convfw_fn_f32;
+typedef nnf_convfw_f64 convfw_fn_f64;
 typedef nnf_convdw_f32 convdw_fn_f32;
 typedef nnf_convdw_f64 convdw_fn_f64;
 

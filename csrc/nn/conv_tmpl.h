@@ -399,7 +399,7 @@ static int CV(windows_inside)(const nnf_conv_geom_t *g) {
            (g->OW - 1) * g->SW + (g->KW - 1) * g->DW < g->W;
 }
 
-/* Segment [a, b)'s partial dW by the lanes-along-F kernel (gemm/convdw_simd.h): blocks of
+/* Segment [a, b)'s partial dW by the lanes-along-F kernel (gemm/conv_lanes_simd.h): blocks of
  * NNF_CONVDW_BLOCK pixels from a (dz's block stays in L1 across the taps), in each every run
  * of adjacent taps (a kernel row's KW*C at unit width dilation, else one (kh, kw)'s C), one
  * FMA chain per element and block, the blocks' sums added in order. Shapes alone fix the
@@ -588,6 +588,54 @@ static int CV(row_epilogue)(T *y, T *z, const T *b, const nnf_conv_geom_t *g, in
     return NNF_OK;
 }
 
+/* Forward sums by the lanes-along-F kernel (gemm/conv_lanes_simd.h), output rows split
+ * across threads: NNF_CONVFW_PIXELS pixels of a row per call, each one FMA chain over the taps
+ * in order from 0. Taken for the implicit GEMM's narrow F when every window is inside the
+ * image and the taps fit one of the GEMM's K blocks: then it is the GEMM's arithmetic on the
+ * same taps, so its bits; the caller's row epilogue follows as after the GEMM. */
+#define CV_FW_MAX_RUNS 256   /* runs of taps (at most Kc, which fits a K block) */
+typedef struct {
+    T *y; const T *x, *Wt; const nnf_conv_geom_t *g; CV(convfw_fn) kern;
+    int64_t nruns, len, roff[CV_FW_MAX_RUNS];
+} CV(fw_ctx);
+
+static void CV(fw_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const CV(fw_ctx) *c = (const CV(fw_ctx) *)p;
+    const nnf_conv_geom_t *g = c->g;
+    const int64_t OH = g->OH, OW = g->OW, C = g->C, W = g->W, F = g->F;
+    (void)w;
+    for (int64_t r = lo; r < hi; ++r) {
+        const int64_t n = r / OH, oh = r % OH;
+        const T *row = c->x + ((n * g->H + oh * g->SH) * W) * C;
+        for (int64_t ow = 0; ow < OW; ow += NNF_CONVFW_PIXELS) {
+            const int64_t R = OW - ow < NNF_CONVFW_PIXELS ? OW - ow : NNF_CONVFW_PIXELS;
+            const T *xo[NNF_CONVFW_PIXELS];
+            for (int64_t i = 0; i < R; ++i) xo[i] = row + (ow + i) * g->SW * C;
+            c->kern(R, xo, c->roff, c->nruns, c->len, c->Wt, F, c->y + (r * OW + ow) * F, F);
+        }
+    }
+}
+
+static int CV(fw_lanes)(T *y, const T *x, const T *Wt, const nnf_conv_geom_t *g, int nthreads) {
+    CV(fw_ctx) c;
+    c.kern = CV(convfw_kernel)();
+    const int64_t Kc = g->KH * g->KW * g->C;
+    if (!c.kern || g->C == 1 || !CV(windows_inside)(g) || Kc > CV_FW_MAX_RUNS ||
+        Kc > CV(gemm_kc)())
+        return 0;
+    c.y = y; c.x = x; c.Wt = Wt; c.g = g;
+    c.nruns = g->DW == 1 ? g->KH : g->KH * g->KW;
+    c.len = g->DW == 1 ? g->KW * g->C : g->C;
+    for (int64_t k = 0; k < c.nruns; ++k) {   /* run k: its first tap's (kh, kw) */
+        const int64_t kh = g->DW == 1 ? k : k / g->KW, kw = g->DW == 1 ? 0 : k % g->KW;
+        c.roff[k] = (kh * g->DH * g->W + kw * g->DW) * g->C;
+    }
+    const int64_t rows = g->N * g->OH;
+    nnf_parallel_for(CV(fw_part), &c, rows, NNF_PARTS(nthreads),
+                     rows * g->OW * Kc * g->F > PAR_WORK ? nthreads : 1);
+    return 1;
+}
+
 int CV(nnf_conv2d_fwd)(T *y, T *z, const T *x, const T *Wt, const T *b,
                        const nnf_conv_geom_t *g, int act, T alpha, int nthreads) {
     const int64_t P = g->OH * g->OW, F = g->F, Kc = g->KH * g->KW * g->C;
@@ -601,6 +649,8 @@ int CV(nnf_conv2d_fwd)(T *y, T *z, const T *x, const T *Wt, const T *b,
         if (st != -1) return st;
     }
     if (!direct && conv_implicit(F, (int)sizeof(T))) {
+        if (CV(fw_lanes)(y, x, Wt, g, nthreads))
+            return CV(row_epilogue)(y, z, b, g, act, alpha, nthreads);
         /* y^T (F x NP) = Wt^T (F x Kc) . cols^T, stored transposed, B packed from x */
         CV(taps_ctx) tx = {x, g};
         int st = CV(nnf_gemm_cb)(y, F, 1, Wt, F, 1, CV(pack_taps), &tx, F, g->N * P, Kc, (T)0,

@@ -82,3 +82,62 @@ UKR_ATTR void UKR_CONVDW_NAME(int64_t p0, int64_t np, int64_t OH, int64_t OW, in
 }
 #undef CONVDW_CASE
 #undef UKR_CONVDW_RB
+
+/* The forward sums with lanes along the filters (conv_tmpl.h, "forward, lanes along F"): for
+ * R <= 8 output pixels with window origins xo[r] and the taps as nruns runs of len adjacent
+ * values of x at xo[r] + roff[k] (tap t = k*len + j),
+ *   out[r*ldo + f] = sum over the taps t in order of x[xo[r] + roff[k] + j] * W[t*F + f]
+ * one FMA chain from 0 per element: the implicit GEMM's arithmetic on the same taps when they
+ * fit one of its K blocks, so its bits. Per tap one vector of W and a broadcast per pixel (its
+ * base in a register, the tap at an index): 8 pixels (LeNet's conv2 output row) x F = 16. */
+static inline __attribute__((always_inline)) UKR_ATTR void
+convfw_block(const int NP, const UKR_T *const *xo, const int64_t *roff, int64_t nruns,
+             int64_t len, const UKR_T *W, int64_t F, UKR_T *out, int64_t ldo) {
+    for (int64_t f0 = 0; f0 < F; f0 += UKR_VL) {
+        const int r = F - f0 < UKR_VL ? (int)(F - f0) : UKR_VL;
+        UKR_V acc[8];
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NP; ++i) acc[i] = V_ZERO();
+        for (int64_t k = 0; k < nruns; ++k) {
+            const UKR_T *b[8];
+            _Pragma("GCC unroll 8")
+            for (int i = 0; i < NP; ++i) b[i] = xo[i] + roff[k];
+            const UKR_T *w = W + k * len * F + f0;
+            if (r == UKR_VL) {
+                /* unrolled: the pixels' pointers advance once per 4 taps (8 pointer adds per
+                 * tap had the integer ports, not the FMAs, set the pace) */
+                _Pragma("GCC unroll 4")
+                for (int64_t j = 0; j < len; ++j, w += F) {
+                    const UKR_V wv = V_LOADU(w);
+                    _Pragma("GCC unroll 8")
+                    for (int i = 0; i < NP; ++i) acc[i] = V_FMA(V_BCAST(b[i] + j), wv, acc[i]);
+                }
+            } else {
+                for (int64_t j = 0; j < len; ++j, w += F) {
+                    const UKR_V wv = V_LOADU_N(w, r);
+                    _Pragma("GCC unroll 8")
+                    for (int i = 0; i < NP; ++i) acc[i] = V_FMA(V_BCAST(b[i] + j), wv, acc[i]);
+                }
+            }
+        }
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NP; ++i) {
+            if (r == UKR_VL) V_STOREU(out + i * ldo + f0, acc[i]);
+            else V_STOREU_N(out + i * ldo + f0, r, acc[i]);
+        }
+    }
+}
+
+#define CONVFW_CASE(k)                                                                      \
+    case k: convfw_block(k, xo, roff, nruns, len, W, F, out, ldo); break;
+
+UKR_ATTR void UKR_CONVFW_NAME(int64_t R, const UKR_T *const *xo, const int64_t *roff,
+                              int64_t nruns, int64_t len, const UKR_T *W, int64_t F,
+                              UKR_T *out, int64_t ldo) {
+    switch (R) {
+        CONVFW_CASE(1) CONVFW_CASE(2) CONVFW_CASE(3) CONVFW_CASE(4)
+        CONVFW_CASE(5) CONVFW_CASE(6) CONVFW_CASE(7) CONVFW_CASE(8)
+        default: break;
+    }
+}
+#undef CONVFW_CASE
