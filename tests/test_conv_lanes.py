@@ -1,12 +1,14 @@
-"""The convolution kernels with vector lanes along the filters (csrc/gemm/conv_lanes_simd.h,
-conv_tmpl.h fw_lanes and dw_lanes): narrow outputs (the implicit-GEMM filter counts) whose
-windows all lie inside the image. The forward sums are the implicit GEMM's arithmetic on the
-same taps (one K block), so the forward must give its bits. The filter gradient sums each
-element over blocks of 256 output pixels in its own fixed order, so it must give the same bits
-for any thread count and agree with the implicit GEMM it stands in for (the
-`_conv_set_direct` hook turns both off) and with the float64 reference. Windows reaching the
-padding keep the GEMM path: the same bits with the hook on or off. Each case runs on every
-kernel path the CPU has (subprocesses with NNFAST_ISA)."""
+"""The convolution kernels with vector lanes along the filters or taps
+(csrc/gemm/conv_lanes_simd.h; conv_tmpl.h fw_lanes, dw_lanes, dx_part): narrow outputs (the
+implicit-GEMM filter counts) whose windows lie inside the image. The forward sums are the
+implicit GEMM's arithmetic on the same taps (one K block), so the forward must give its bits;
+so must the input gradient (the im2col gradient's runs added in col2im's order, at unit width
+stride and dilation with no width padding). The filter gradient sums each element over blocks
+of 256 output pixels in its own fixed order, so it must give the same bits for any thread
+count and agree with the implicit GEMM it stands in for (the `_conv_set_direct` hook turns
+all three off) and with the float64 reference. Windows reaching the padding keep the GEMM
+path for dW: the same bits with the hook on or off. Each case runs on every kernel path the
+CPU has (subprocesses with NNFAST_ISA)."""
 import json
 import os
 import subprocess
@@ -20,12 +22,14 @@ compiled = pytest.importorskip("nnfast.backends.compiled", reason="compiled exte
 # (N, H, W, C, (KH, KW), strides, dilation, padding, F): LeNet's conv2; filter counts on both
 # sides of one vector on every path (4, 8, 16 lanes) and of the register blocks; runs of
 # adjacent taps longer than a block (KW*C = 30, 56) and per (kh, kw) at width dilation 2;
-# pixel counts across the 256-pixel blocks and the 2048-pixel segments; "same" padding
+# pixel counts across the 256-pixel blocks and the 2048-pixel segments; "same" padding (the
+# input gradient's lanes take vertical padding, height stride and dilation, not width padding)
 SHAPES = [(64, 12, 12, 6, (5, 5), 1, 1, "valid", 16), (3, 9, 11, 3, (3, 3), 2, 1, "valid", 5),
           (9, 12, 30, 4, (3, 3), 1, 2, "valid", 17), (5, 7, 7, 2, (2, 2), 1, 1, "valid", 12),
           (70, 10, 10, 2, (3, 3), 1, 1, "valid", 5), (1, 6, 20, 8, (1, 7), (1, 2), 1, "valid", 1),
           (2, 9, 9, 7, (4, 8), 1, 1, "valid", 20), (2, 8, 8, 3, (3, 3), 1, 1, "same", 16),
-          (33, 5, 5, 3, (5, 5), 1, 1, "valid", 24)]
+          (33, 5, 5, 3, (5, 5), 1, 1, "valid", 24),
+          (3, 11, 9, 3, (3, 3), (2, 1), (2, 1), "valid", 7), (2, 8, 8, 4, (3, 1), 1, 1, "same", 6)]
 
 _SCRIPT = r"""
 import json, sys, numpy as np, nnfast
@@ -34,8 +38,8 @@ from nnfast._native import _kernels as K
 from nnfast.backends import reference as R
 shapes = json.loads(sys.argv[1])
 rng = np.random.default_rng(5)
-out = {"fwd_same": 0, "lanes_ran": 0, "threads_same": 0, "gemm_close": 0, "ref_close": 0,
-       "acc_adds": 0, "nan_same": 0, "n": 0, "padding_gemm_same": 0,
+out = {"dx_same": 0, "fwd_same": 0, "lanes_ran": 0, "threads_same": 0, "gemm_close": 0,
+       "ref_close": 0, "acc_adds": 0, "nan_same": 0, "n": 0, "padding_gemm_same": 0,
        "path": nnfast.info()["kernel_path"]}
 for n, h, w, c, k, s, d, pad, f in shapes:
     kw = dict(strides=s, dilation_rate=d, padding=pad)
@@ -68,6 +72,16 @@ for n, h, w, c, k, s, d, pad, f in shapes:
             same &= all(np.array_equal(q[0], fw[2][0]) and np.array_equal(q[1], fw[2][1])
                         for q in fw[:2])
         out["fwd_same"] += same
+        dxs = []
+        for on, nt in ((True, 1), (True, 2), (False, 1)):
+            K._conv_set_direct(on)
+            nnfast.set_num_threads(nt)
+            dx = np.empty_like(x)
+            ops.conv2d_backward(dy, x, Wt, dy, dy, activation="identity", dW=np.empty_like(Wt),
+                                db=np.empty(f, dt), dx=dx, **kw)
+            dxs.append(dx)
+        K._conv_set_direct(True)
+        out["dx_same"] += np.array_equal(dxs[0], dxs[2]) and np.array_equal(dxs[1], dxs[2])
         want = np.empty(Wt.shape)
         d64 = dy.astype(np.float64)
         R.conv2d_backward(d64, x.astype(np.float64), Wt.astype(np.float64), d64, d64,
@@ -111,7 +125,8 @@ def test_lanes_filter_gradient_on_every_kernel_path(isa):
     # The generic GEMM's K blocks are 256 pixels too (KC 256), so there the bits coincide.
     ran = got.pop("lanes_ran")
     assert ran >= 1 if isa != "generic" else ran == 0
-    assert got == {"fwd_same": n, "threads_same": n, "gemm_close": n, "ref_close": n, "acc_adds": n,
+    assert got == {"dx_same": n, "fwd_same": n, "threads_same": n, "gemm_close": n,
+                   "ref_close": n, "acc_adds": n,
                    "nan_same": n, "n": n, "padding_gemm_same": same_pad, "path": isa}
 
 

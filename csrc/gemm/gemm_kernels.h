@@ -71,6 +71,16 @@ typedef void (*nnf_conv1_dw_f64)(int64_t R, int64_t OW, int64_t KH, int64_t KW, 
 #define NNF_CONVFW_PROTO(T, NAME)                                                           \
     void NAME(int64_t R, const T *const *xo, const int64_t *roff, int64_t nruns,            \
               int64_t len, const T *W, int64_t F, T *out, int64_t ldo)
+/* A convolution's input gradient, input rows [r0, r1), unit width stride and dilation, no
+ * width padding, lanes along a kernel row's KW*C taps (conv_lanes_simd.h): the GEMM's im2col
+ * gradient and col2im fused, the same bits. KW*C at most NNF_CONVDX_VECS vectors, KH <= 64. */
+#define NNF_CONVDX_VECS 4
+#define NNF_CONVDX_PROTO(T, NAME)                                                           \
+    void NAME(int64_t r0, int64_t r1, int64_t H, int64_t W, int64_t C, int64_t OH,          \
+              int64_t OW, int64_t F, int64_t KH, int64_t KW, int64_t SH, int64_t PT,        \
+              int64_t DH, const T *G, const T *WT, T *dx)
+typedef NNF_CONVDX_PROTO(float, (*nnf_convdx_f32));
+typedef NNF_CONVDX_PROTO(double, (*nnf_convdx_f64));
 typedef NNF_CONVFW_PROTO(float, (*nnf_convfw_f32));
 typedef NNF_CONVFW_PROTO(double, (*nnf_convfw_f64));
 typedef NNF_CONVDW_PROTO(float, (*nnf_convdw_f32));
@@ -99,6 +109,8 @@ typedef struct {
     nnf_maxpool_f32 maxpool;
     nnf_convdw_f32 convdw;
     nnf_convfw_f32 convfw;
+    nnf_convdx_f32 convdx;
+    int vl;   /* lanes per vector (the lanes kernels' chunk) */
 } nnf_kernel_f32_t;
 typedef struct {
     int mr, nr;
@@ -111,6 +123,8 @@ typedef struct {
     nnf_maxpool_f64 maxpool;
     nnf_convdw_f64 convdw;
     nnf_convfw_f64 convfw;
+    nnf_convdx_f64 convdx;
+    int vl;
 } nnf_kernel_f64_t;
 
 /* Largest register tile of any kernel (sizes the framework's edge-tile buffer). */
@@ -232,6 +246,10 @@ void nnf_dconv1_dw_avx512(int64_t R, int64_t OW, int64_t KH, int64_t KW, int64_t
 #define NNF_MAXPOOL_PROTO(T, NAME)                                                          \
     void NAME(int64_t npx, int64_t C, int64_t sx, const int64_t *toff, int64_t ntaps,       \
               const T *src, int64_t base, T *y, int64_t *arg);
+NNF_CONVDX_PROTO(float, nnf_sconvdx_avx2);
+NNF_CONVDX_PROTO(double, nnf_dconvdx_avx2);
+NNF_CONVDX_PROTO(float, nnf_sconvdx_avx512);
+NNF_CONVDX_PROTO(double, nnf_dconvdx_avx512);
 NNF_CONVFW_PROTO(float, nnf_sconvfw_avx2);
 NNF_CONVFW_PROTO(double, nnf_dconvfw_avx2);
 NNF_CONVFW_PROTO(float, nnf_sconvfw_avx512);

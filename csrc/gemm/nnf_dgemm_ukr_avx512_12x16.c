@@ -30,6 +30,13 @@
 #define UKR_CONV1_NAME nnf_dconv1_avx512
 #define UKR_CONV1_DW_NAME nnf_dconv1_dw_avx512
 #include "conv1_simd.h"
+#define CONVDX_REGROW
+#define RG_IDX __m512i
+#define RG_MASK __mmask8
+#define RG_LANE int64_t
+#define RG_PERM2(a, i, b) _mm512_permutex2var_pd((a), (i), (b))
+#define RG_MADD(acc, k, v) _mm512_mask_add_pd((acc), (k), (acc), (v))
+#define UKR_CONVDX_NAME nnf_dconvdx_avx512
 #define UKR_CONVFW_NAME nnf_dconvfw_avx512
 #define UKR_CONVDW_NAME nnf_dconvdw_avx512
 #define UKR_CONVDW_RB 24   /* 24 chains + dz of 32 registers */

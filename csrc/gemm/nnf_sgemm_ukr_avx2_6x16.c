@@ -27,6 +27,8 @@
 #define CV1_DW_R 2   /* 16 registers: 2 rows x 6 filters of gradient, 2 of x, 1 sum */
 #define UKR_CONV1_DW_NAME nnf_sconv1_dw_avx2
 #include "conv1_simd.h"
+#define UKR_CONVDX_NAME nnf_sconvdx_avx2
+#define CONVDX_P 2   /* 2 pixels x 4 vectors + 4 of W: 12 of 16 registers */
 #define UKR_CONVFW_NAME nnf_sconvfw_avx2
 #define UKR_CONVDW_NAME nnf_sconvdw_avx2
 #include "conv_lanes_simd.h"

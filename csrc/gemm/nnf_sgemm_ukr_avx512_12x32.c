@@ -30,6 +30,13 @@
 #define UKR_CONV1_NAME nnf_sconv1_avx512
 #define UKR_CONV1_DW_NAME nnf_sconv1_dw_avx512
 #include "conv1_simd.h"
+#define CONVDX_REGROW
+#define RG_IDX __m512i
+#define RG_MASK __mmask16
+#define RG_LANE int32_t
+#define RG_PERM2(a, i, b) _mm512_permutex2var_ps((a), (i), (b))
+#define RG_MADD(acc, k, v) _mm512_mask_add_ps((acc), (k), (acc), (v))
+#define UKR_CONVDX_NAME nnf_sconvdx_avx512
 #define UKR_CONVFW_NAME nnf_sconvfw_avx512
 #define UKR_CONVDW_NAME nnf_sconvdw_avx512
 #define UKR_CONVDW_RB 24   /* 24 chains + dz of 32 registers */

@@ -93,6 +93,16 @@ static nnf_convfw_f64 convfw_kernel_f64(void) {
 /* The active path's K block: taps up to it are one FMA chain in the implicit GEMM. */
 static int64_t gemm_kc_f32(void) { return nnf_active_kernel_f32()->kc; }
 static int64_t gemm_kc_f64(void) { return nnf_active_kernel_f64()->kc; }
+static nnf_convdx_f32 convdx_kernel_f32(void) {
+    return conv_direct_enabled ? nnf_active_kernel_f32()->convdx : 0;
+}
+static nnf_convdx_f64 convdx_kernel_f64(void) {
+    return conv_direct_enabled ? nnf_active_kernel_f64()->convdx : 0;
+}
+static int lanes_f32(void) { return nnf_active_kernel_f32()->vl; }
+static int lanes_f64(void) { return nnf_active_kernel_f64()->vl; }
+typedef nnf_convdx_f32 convdx_fn_f32;
+typedef nnf_convdx_f64 convdx_fn_f64;
 typedef nnf_convfw_f32 convfw_fn_f32;
 typedef nnf_convfw_f64 convfw_fn_f64;
 typedef nnf_convdw_f32 convdw_fn_f32;

@@ -759,6 +759,29 @@ static int64_t CV(dw1_plan)(CV(dw1_ctx) *c, const nnf_conv_geom_t *g, int64_t S,
     return nt * c->slice;
 }
 
+/* The input gradient by the lanes-along-the-taps kernel (gemm/conv_lanes_simd.h convdx): one
+ * input row per call, the im2col gradient's runs computed in registers and added in col2im's
+ * order, so the bits of the GEMM and col2im it replaces (tests/test_conv_lanes.py). Unit width
+ * stride and dilation, no horizontal padding, a kernel row's KW*C taps in at most
+ * NNF_CONVDX_VECS vectors, F within one GEMM K block; any height stride, dilation, padding. */
+typedef struct {
+    T *dx; const T *G, *WT; const nnf_conv_geom_t *g; CV(convdx_fn) kern;
+} CV(dx_ctx);
+
+static int CV(dx_lanes_ok)(const nnf_conv_geom_t *g) {
+    return CV(convdx_kernel)() && g->SW == 1 && g->DW == 1 && g->PL == 0 &&
+           g->OW - 1 + g->KW - 1 < g->W && g->KH <= 64 && g->F <= CV(gemm_kc)() &&
+           g->KW * g->C <= NNF_CONVDX_VECS * (int64_t)CV(lanes)();
+}
+
+static void CV(dx_part)(void *p, int64_t lo, int64_t hi, int w) {
+    const CV(dx_ctx) *c = (const CV(dx_ctx) *)p;
+    const nnf_conv_geom_t *g = c->g;
+    (void)w;
+    c->kern(lo, hi, g->H, g->W, g->C, g->OH, g->OW, g->F, g->KH, g->KW, g->SH, g->PT, g->DH,
+            c->G, c->WT, c->dx);
+}
+
 int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, const T *Wt,
                        const T *z, const T *y, const nnf_conv_geom_t *g, int act, T alpha,
                        int accumulate, int nthreads) {
@@ -777,16 +800,18 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
     if (d1nt > NNF_MAX_THREADS) d1nt = NNF_MAX_THREADS;
     const int64_t d1ws = d1 ? CV(dw1_plan)(&d1c, g, S, d1nt) : 0;
     int64_t nb = conv_block_images(g);
-    T *cols = 0, *dcols = 0, *wsum = dW, *part = 0;
+    T *cols = 0, *dcols = 0, *wsum = dW, *part = 0, *WT = 0;
     int st = NNF_OK;
     /* one block of the thread's kept scratch (nnf_scratch): the columns (explicit path), their
      * gradient, and (accumulate) a private dW sum or (implicit) the segments' partial sums, so
      * an accumulated dW stays whole if a later GEMM fails */
     const size_t cb = ((size_t)(nb * P * Kc) * sizeof(T) + 63) & ~(size_t)63;
-    const int has_cols = NP > 0 && !direct && !imp && !d1, has_dcols = NP > 0 && !direct && dx;
+    const int dxl = dx && NP > 0 && !direct && CV(dx_lanes_ok)(g);
+    const int has_cols = NP > 0 && !direct && !imp && !d1;
+    const int has_dcols = NP > 0 && !direct && dx && !dxl;
     const int priv = accumulate && Kc * F > 0 && !imp && !d1;
     const size_t need = (has_cols + has_dcols) * cb + (priv ? (size_t)(Kc * F) * sizeof(T) : 0) +
-                        (size_t)(S * Kc * F + d1ws) * sizeof(T);
+                        (size_t)(S * Kc * F + d1ws + (dxl ? Kc * F : 0)) * sizeof(T);
     if (need) {
         char *sc = (char *)nnf_scratch(need);
         if (!sc) return NNF_ERR_NOMEM;
@@ -795,6 +820,8 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
         if (priv) wsum = (T *)(sc + (has_cols + has_dcols) * cb);
         if (imp || d1) part = (T *)(sc + (has_cols + has_dcols) * cb);
         if (d1) d1c.ws = part + S * Kc * F;
+        /* dxl: W filter-major (F x Kc), at the end */
+        if (dxl) WT = (T *)(sc + need - (size_t)(Kc * F) * sizeof(T));
     }
     const T *G = dy;
     if (dz) {
@@ -829,13 +856,20 @@ int CV(nnf_conv2d_bwd)(T *dx, T *dW, T *db, T *dz, const T *dy, const T *x, cons
             st = CV(nnf_gemm)(wsum, F, A, Kc, Gb, F, Kc, F, m * P, 1, 0, (T)1,
                               n0 == 0 ? (T)0 : (T)1, nthreads);
         }
-        if (st != NNF_OK || !dx) continue;
+        if (st != NNF_OK || !dx || dxl) continue;
         /* dcols (mP x Kc) = dz (mP x F) . Wt^T (F x Kc); pointwise: straight into dx */
         st = CV(nnf_gemm)(direct ? dx + n0 * HWC : dcols, Kc, Gb, F, Wt, F, m * P, Kc, F, 0, 1,
                           (T)1, (T)0, nthreads);
         if (st == NNF_OK && !direct) CV(col2im)(dx, dcols, g, n0, m, nthreads);
     }
     if (st != NNF_OK) return st;   /* an accumulated dW is still whole */
+    if (dxl) {
+        CV_CAT(nnf_tcopy_, SFX)(WT, Kc, Wt, F, Kc, F);   /* WT[f*Kc + t] = Wt[t*F + f] */
+        CV(dx_ctx) xc = {dx, G, WT, g, CV(convdx_kernel)()};
+        const int64_t rows = g->N * g->H;
+        nnf_parallel_for(CV(dx_part), &xc, rows, NNF_PARTS(nthreads),
+                         NP * Kc * F > PAR_WORK ? nthreads : 1);
+    }
     if (imp || d1) {   /* the segments' partial sums, in segment order */
         for (int64_t i = 0; i < Kc * F; ++i) {
             T acc = part[i];
