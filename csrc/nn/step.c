@@ -20,23 +20,6 @@ static int act_needs_z(int act) {
            act == NNF_ACT_SOFTPLUS;
 }
 
-/* dst row r = src row ix[r] (rows of `bytes`): np.take(..., out=). The rows of a shuffled
- * batch are scattered over the whole training set (Fashion-MNIST: 188 MB in float32), so each
- * one starts with a cache miss the hardware prefetcher only follows once it has seen a few
- * lines; the rows GATHER_AHEAD ahead are requested in full while this one is copied. */
-#define GATHER_AHEAD 4
-static void gather_rows(char *restrict dst, const char *restrict src, const int64_t *ix,
-                        int64_t n, size_t bytes) {
-    for (int64_t r = 0; r < n; ++r) {
-        if (r + GATHER_AHEAD < n) {
-            const char *q = src + ix[r + GATHER_AHEAD] * (int64_t)bytes;
-            for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(q + o, 0, 3);
-            if (bytes) __builtin_prefetch(q + bytes - 1, 0, 3);
-        }
-        memcpy(dst + r * (int64_t)bytes, src + ix[r] * (int64_t)bytes, bytes);
-    }
-}
-
 #define NNF_DEFINE_STEP(T, SFX)                                                                    \
 static void opt_update_##SFX(const nnf_step_opt_t *o, int64_t off, int64_t p, double wd,          \
                              double lr, int64_t t, int nt) {                                       \
@@ -98,7 +81,8 @@ int nnf_mlp_train_step_##SFX(double *loss, nnf_step_layer_t *layers, int64_t nla
     int st;                                                                                        \
     if (idx) {  /* np.take(..., out=) of the rows idx[row0 : row0 + n] */                          \
         const int64_t *ix = idx + row0;                                                            \
-        gather_rows((char *)xb, (const char *)x, ix, n, (size_t)k0 * sizeof(T));                  \
+        for (int64_t r = 0; r < n; ++r)                                                            \
+            memcpy(xb + r * k0, x + ix[r] * k0, (size_t)k0 * sizeof(T));                           \
         for (int64_t r = 0; r < n; ++r)                                                            \
             memcpy((char *)yb + r * y_row_bytes, (const char *)y + ix[r] * y_row_bytes,           \
                    (size_t)y_row_bytes);                                                           \
