@@ -534,15 +534,41 @@ static void FN(gemm_scale)(T *C, int64_t ldc, int64_t m, int64_t n, T beta,
     if (ep) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, 0, 0, m, n);
 }
 
-int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B,
-                               int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a,
-                               int trans_b, T alpha, T beta, const nnf_epilogue_t *ep,
-                               int nthreads) {
-    if (m <= 0 || n <= 0) return NNF_OK;
-    if (alpha == (T)0 || k <= 0) {
-        FN(gemm_scale)(C, ldc, m, n, beta, ep);
-        return NNF_OK;
-    }
+/* Narrow n: compute C^T = op(B)^T op(A)^T instead, so the vector lanes run along m. Taken
+ * when it saves enough of the lane work (n * ceil(m/NR) against m * ceil(n/NR)) to pay for
+ * the transposed store: a quarter under two NR panels (an output layer, n = 10); a sixth
+ * up to four panels when A is transposed and the swapped m fits the small nest: a weight
+ * gradient dW = x^T dz, whose swapped B is x as stored (row-major panels), e.g. 784 x 100
+ * from a batch of 200: 25 full panels along 784 instead of 4 with 100 of 128 lanes. (Not
+ * x W: its swapped B would be x^T, a transposing pack that a batch of 32 avoids.)
+ * Every element is still one FMA chain over p, so results are bit-identical to the plain
+ * nest. */
+static int FN(take_swap)(const KERN *kd, int64_t m, int64_t n, int64_t k, int trans_a) {
+    const int64_t NR0 = kd->nr;
+    const int64_t lanes = m * ((n + NR0 - 1) / NR0), swapped = n * ((m + NR0 - 1) / NR0);
+    return nnf_gemm_swap_enabled &&
+           ((n < 2 * NR0 && 4 * swapped <= 3 * lanes) ||
+            (trans_a && n <= 4 * NR0 && 6 * swapped <= 5 * lanes &&
+             n * nnf_k_block(k, kd->kc) <= kd->mc * kd->kc));
+}
+
+/* Right-edge split: when n is over one panel and the last is partly empty (and not swapped
+ * whole), the full panels run as they are and the last panel's r columns as a narrow product
+ * of their own (swapped, lanes along m). x W with 100 outputs from a batch of 200: a 4-column
+ * panel costs a full 32-lane one per row tile; swapped it is 7 panels of 4 rows (in-process
+ * A/B, 1 thread AVX-512: 200x784x100 0.88x). Each element keeps its FMA chain and its
+ * epilogue (bias and z offset to the columns), so the bits are those of the unsplit product. */
+static int FN(take_split)(const KERN *kd, int64_t m, int64_t n, int64_t k, int trans_a) {
+    const int64_t NR0 = kd->nr, r = n % NR0;
+    return nnf_gemm_swap_enabled && n > NR0 && r != 0 && m >= NR0 &&
+           4 * r * ((m + NR0 - 1) / NR0) <= 3 * m && !FN(take_swap)(kd, m, n, k, trans_a);
+}
+
+/* One product, not split (C, A, B, sizes and flags as nnf_gemm_ep; m, n, k > 0, alpha != 0).
+ * With `need` given it only stores the workspace bytes the product takes and returns. */
+static int FN(gemm_one)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, int64_t ldb,
+                        int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, T alpha,
+                        T beta, const nnf_epilogue_t *ep, int nthreads, size_t *need) {
     FN(gemm_args) g;
     g.kd = ACTIVE_KERNEL();
     g.C = C; g.A = A; g.B = B; g.ldc = ldc; g.lda = lda; g.ldb = ldb;
@@ -550,46 +576,12 @@ int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const
     g.alpha = alpha; g.beta = beta; g.ep = ep; g.bpack = (T *)0; g.tc = 0; g.cols = 0;
     g.slices = (T *)0; g.slice = 0; g.kspan = 0; g.nthr = 1;
     g.packb = 0; g.packb_ctx = 0;
-    /* Narrow n: compute C^T = op(B)^T op(A)^T instead, so the vector lanes run along m. Taken
-     * when it saves enough of the lane work (n * ceil(m/NR) against m * ceil(n/NR)) to pay for
-     * the transposed store: a quarter under two NR panels (an output layer, n = 10); a sixth
-     * up to four panels when A is transposed and the swapped m fits the small nest: a weight
-     * gradient dW = x^T dz, whose swapped B is x as stored (row-major panels), e.g. 784 x 100
-     * from a batch of 200: 25 full panels along 784 instead of 4 with 100 of 128 lanes. (Not
-     * x W: its swapped B would be x^T, a transposing pack that a batch of 32 avoids.)
-     * Every element is still one FMA chain over p, so results are bit-identical to the plain
-     * nest. */
-    const int64_t NR0 = g.kd->nr;
-    const int64_t lanes = m * ((n + NR0 - 1) / NR0), swapped = n * ((m + NR0 - 1) / NR0);
-    if (nnf_gemm_swap_enabled &&
-        ((n < 2 * NR0 && 4 * swapped <= 3 * lanes) ||
-         (trans_a && n <= 4 * NR0 && 6 * swapped <= 5 * lanes &&
-          n * nnf_k_block(k, g.kd->kc) <= g.kd->mc * g.kd->kc))) {
+    if (FN(take_swap)(g.kd, m, n, k, trans_a)) {
         g.tc = 1;
         g.A = B; g.lda = ldb; g.ta = !trans_b;
         g.B = A; g.ldb = lda; g.tb = !trans_a;
         g.m = n; g.n = m;
         m = g.m; n = g.n;
-    } else if (nnf_gemm_swap_enabled && n > NR0 && n % NR0 != 0 && m >= NR0 &&
-               4 * (n % NR0) * ((m + NR0 - 1) / NR0) <= 3 * m) {
-        /* Right-edge split: the full panels as they are, the last partial panel's r columns
-         * as a narrow product of their own (swapped, lanes along m). x W with 100 outputs from
-         * a batch of 200: a 4-column panel costs a full 32-lane one per row tile; swapped it
-         * is 7 panels of 4 rows. Each element keeps its FMA chain and its epilogue (bias and
-         * z offset to the columns), so the bits are those of the unsplit product. */
-        const int64_t n0 = n - n % NR0;
-        const int st = NNF_CAT(nnf_gemm_ep_, SFX)(C, ldc, A, lda, B, ldb, m, n0, k, trans_a,
-                                                  trans_b, alpha, beta, ep, nthreads);
-        if (st != NNF_OK) return st;
-        nnf_epilogue_t et;
-        if (ep) {
-            et = *ep;
-            if (et.bias) et.bias = (const T *)et.bias + n0;
-            if (et.z) et.z = (T *)et.z + n0;
-        }
-        return NNF_CAT(nnf_gemm_ep_, SFX)(C + n0, ldc, A, lda, trans_b ? B + n0 * ldb : B + n0,
-                                          ldb, m, n - n0, k, trans_a, trans_b, alpha, beta,
-                                          ep ? &et : ep, nthreads);
     }
     g.kcb = nnf_k_block(k, g.kd->kc);
     /* below NNF_GEMM_MT_FLOPS waking a team costs more than it saves */
@@ -621,8 +613,13 @@ int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const
         g.cols = nnf_gemm_path_override >= 3 ? nnf_gemm_path_override == 4
                                              : FN(packed_split)(g.kd, m, n, g.kcb, g.ta, nthr);
     }
-    if (shared || g.slice) {
-        char *ws = (char *)nnf_workspace(shared + (size_t)nthr * (size_t)g.slice * sizeof(T));
+    const size_t bytes = shared + (size_t)nthr * (size_t)g.slice * sizeof(T);
+    if (need) {
+        *need = bytes;
+        return NNF_OK;
+    }
+    if (bytes) {
+        char *ws = (char *)nnf_workspace(bytes);
         if (!ws) return NNF_ERR_NOMEM;
         g.bpack = (T *)ws;
         g.slices = (T *)(ws + shared);
@@ -632,6 +629,45 @@ int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const
     else if (small) FN(small_run)(&g);
     else FN(packed_run)(&g);
     return NNF_OK;
+}
+
+
+int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B,
+                               int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a,
+                               int trans_b, T alpha, T beta, const nnf_epilogue_t *ep,
+                               int nthreads) {
+    if (m <= 0 || n <= 0) return NNF_OK;
+    if (alpha == (T)0 || k <= 0) {
+        FN(gemm_scale)(C, ldc, m, n, beta, ep);
+        return NNF_OK;
+    }
+    const KERN *kd = ACTIVE_KERNEL();
+    if (!FN(take_split)(kd, m, n, k, trans_a))
+        return FN(gemm_one)(C, ldc, A, lda, B, ldb, m, n, k, trans_a, trans_b, alpha, beta, ep,
+                            nthreads, (size_t *)0);
+    const int64_t n0 = n - n % kd->nr;
+    const T *Bt = trans_b ? B + n0 * ldb : B + n0;
+    nnf_epilogue_t et;
+    if (ep) {
+        et = *ep;
+        if (et.bias) et.bias = (const T *)et.bias + n0;
+        if (et.z) et.z = (T *)et.z + n0;
+    }
+    const nnf_epilogue_t *ept = ep ? &et : ep;
+    /* both parts' workspace taken before either runs (it is kept per thread and reused), so
+     * out of memory still returns with C untouched */
+    size_t need0 = 0, need1 = 0;
+    FN(gemm_one)(C, ldc, A, lda, B, ldb, m, n0, k, trans_a, trans_b, alpha, beta, ep, nthreads,
+                 &need0);
+    FN(gemm_one)(C + n0, ldc, A, lda, Bt, ldb, m, n - n0, k, trans_a, trans_b, alpha, beta, ept,
+                 nthreads, &need1);
+    if ((need0 || need1) && !nnf_workspace(need0 > need1 ? need0 : need1))
+        return NNF_ERR_NOMEM;
+    const int st = FN(gemm_one)(C, ldc, A, lda, B, ldb, m, n0, k, trans_a, trans_b, alpha, beta,
+                                ep, nthreads, (size_t *)0);
+    if (st != NNF_OK) return st;
+    return FN(gemm_one)(C + n0, ldc, A, lda, Bt, ldb, m, n - n0, k, trans_a, trans_b, alpha,
+                        beta, ept, nthreads, (size_t *)0);
 }
 
 int NNF_CAT(nnf_gemm_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, int64_t ldb,
