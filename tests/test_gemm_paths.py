@@ -196,14 +196,18 @@ def test_threads_bit_identical(isa, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("isa", ISAS)
 def test_narrow_swap_bit_identical(isa, dtype):
-    """A narrow product (n under two register panels) is computed as C^T = op(B)^T op(A)^T;
-    it must give exactly what the plain nest gives, for every layout, alpha/beta, epilogue,
-    nest and thread count."""
+    """A narrow product (n under two register panels; with A transposed up to four, as in a
+    weight gradient x^T dz) is computed as C^T = op(B)^T op(A)^T; it must give exactly what the
+    plain nest gives, for every layout, alpha/beta, epilogue, nest and thread count. The
+    swapped tiles go through the local tile, which keeps its sums across the K blocks (two
+    and more here)."""
     rng = np.random.default_rng(6)
     with kernel_path(isa):
         mr, nr, mc, kc, _nc = blocking(dtype)
         cases = [(128, 128, 10), (37, 784, 10), (mc + 1, kc + 3, nr - 1), (200, 100, 1),
-                 (2 * nr + 1, 5, nr + 3), (4 * nr, 9, 2 * nr - 1)]
+                 (2 * nr + 1, 5, nr + 3), (4 * nr, 9, 2 * nr - 1),
+                 (24 * nr + 1, kc + 5, 3 * nr + 1), (25 * nr - 3, 2 * kc + 7, 3 * nr + 2),
+                 (7 * nr - 3, kc + 9, 3 * nr + 4), (4 * nr + 5, 3, 2 * nr + 1)]
 
         def run(a, b, c0, bias):
             z = np.empty(c0.shape, dtype)

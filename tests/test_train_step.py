@@ -107,6 +107,15 @@ def test_every_optimizer_bit_identical(monkeypatch, opt, dtype):
     _assert_same(*_fit_both(monkeypatch, _mlp(), opt=opt, dtype=dtype))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_shuffled_batches_of_few_rows_bit_identical(monkeypatch, dtype):
+    """The step gathers a shuffled batch's rows itself: batches of 1 to 7 rows, and last
+    batches of 1, 2 and 3 rows (101 = 20 * 5 + 1 = 25 * 4 + 1 ...), give the per-layer path's
+    bits."""
+    _assert_same(*_fit_both(monkeypatch, _mlp(), dtype=dtype,
+                            fits=((1, True), (3, True), (4, True), (5, True), (7, True))))
+
+
 @pytest.mark.parametrize("act", ["identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh",
                                  "gelu", "gelu_tanh", "silu", "softplus", "softmax",
                                  "log_softmax"])

@@ -95,6 +95,34 @@ def test_out_of_memory_is_a_memory_error(shape, threads):
         np.testing.assert_array_equal(compiled.gemm(a, b), np.full((m, n), k, np.float32))
 
 
+@pytest.mark.skipif(not backends.compiled_available(), reason="compiled extension not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_of_memory_leaves_a_split_product_untouched(dtype, threads):
+    """A product whose partly empty last panel is split off (x W with 100 outputs: the full
+    panels, then the last columns swapped) takes both parts' workspace before either runs:
+    out of memory raises MemoryError with C as it was (beta = 1 accumulates into it), and
+    the next call gives the NumPy sum."""
+    from nnfast._native import _kernels
+
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((200, 784)).astype(dtype)
+    b = rng.standard_normal((784, 100)).astype(dtype)
+    c0 = rng.standard_normal((200, 100)).astype(dtype)
+    for nt in (1, 2):
+        threads(nt)
+        out = c0.copy()
+        _kernels._gemm_simulate_oom(True)
+        try:
+            with pytest.raises(MemoryError, match="gemm: out of memory for the GEMM packing"):
+                compiled.gemm(a, b, out=out, beta=1.0)
+        finally:
+            _kernels._gemm_simulate_oom(False)
+        np.testing.assert_array_equal(out, c0)
+        got = compiled.gemm(a, b, out=out, beta=1.0)
+        want = a.astype(np.float64) @ b.astype(np.float64) + c0
+        np.testing.assert_allclose(got, want, rtol=0, atol=800 * np.finfo(dtype).eps * 40)
+
+
 @pytest.mark.parametrize("tiny", [1e-50, -1e-47])
 def test_alpha_and_beta_are_zero_in_the_operands_dtype(be, tiny):
     """A float32 alpha (beta) that rounds to 0 follows the alpha == 0 (beta == 0) rule on both

@@ -26,6 +26,9 @@
 
 /* Small nest: largest whole-K packed B panel (gemm_tmpl.h small_kspan); a quarter of L2. */
 #define NNF_SMALL_PANEL_BYTES (128 * 1024)
+/* ... and with A transposed, while a tile's K lines of A (one per K step) fit beside the panel
+ * in a 48 KiB L1 (gemm_tmpl.h small_kspan; dW = x^T dz swapped: 200 x (64 + 128) bytes). */
+#define NNF_SMALL_TA_BYTES (40 * 1024)
 
 /* Test hook (gemm_kernels.h): 0 = choose by size, 1 = always small path, 2 = always packed,
  * 3 / 4 = packed with B shared by the team / a column range per thread. */

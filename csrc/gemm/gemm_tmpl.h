@@ -126,7 +126,33 @@ static void FN(pack_b)(T *restrict dst, const T *restrict B, int64_t ldb, int tb
     }
 }
 
-/* ---- one MR x NR tile of C: C[i0:i0+mr, j0:j0+nr] (mr <= MR, nr <= NR) ------------------ */
+/* ---- one MR x NR tile of C: C[i0:i0+mr, j0:j0+nr] (mr <= MR, nr <= NR) ------------------
+ * A right-edge tile (nr < NR) or a transposed store (tc: tile element (i, j) at
+ * C[(j0+j)*ldc + i0+i]) goes through a local MR x NR buffer ct: tile_ct_in loads C's valid
+ * part into it (only when the first K block reads C: beta != 0), the kernel accumulates into
+ * ct with C's alpha/beta rule, tile_ct_out copies the valid part back. ct holds exactly the
+ * values C would hold, so the bits are those of the kernel writing C directly. */
+static inline void FN(tile_ct_in)(T *ct, int NR, const T *c, int64_t ldc, int64_t mr,
+                                  int64_t nr, int tc) {
+    if (tc) {   /* a transposing copy in register blocks (tcopy_tmpl.h) */
+        for (int64_t i = 0; i < mr; ++i)
+            for (int j = (int)nr; j < NR; ++j) ct[i * NR + j] = 0;
+        NNF_CAT(nnf_tcopy_, SFX)(ct, NR, c, ldc, nr, mr);
+    } else {
+        for (int64_t i = 0; i < mr; ++i)
+            for (int j = 0; j < NR; ++j) ct[i * NR + j] = j < nr ? c[i * ldc + j] : (T)0;
+    }
+}
+
+static inline void FN(tile_ct_out)(T *c, int64_t ldc, const T *ct, int NR, int64_t mr,
+                                   int64_t nr, int tc) {
+    if (tc)   /* C[(j0+j)*ldc + i0+i] = ct[i*NR + j]: transposed in register blocks */
+        NNF_CAT(nnf_tcopy_, SFX)(c, ldc, ct, NR, mr, nr);
+    else
+        for (int64_t i = 0; i < mr; ++i)
+            for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] = ct[i * NR + j];
+}
+
 static inline void FN(tile)(const KERN *kd, int64_t kc, T alpha, const T *a, int64_t rsa,
                             int64_t csa, const T *b, int64_t ldb, T beta, T *C, int64_t ldc,
                             int64_t i0, int64_t j0, int64_t mr, int64_t nr, int last,
@@ -136,30 +162,50 @@ static inline void FN(tile)(const KERN *kd, int64_t kc, T alpha, const T *a, int
         if (mr == MR) kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, C + i0 * ldc + j0, ldc);
         else kd->ukr_edge((int)mr, kc, alpha, a, rsa, csa, b, ldb, beta, C + i0 * ldc + j0, ldc);
     } else {
-        /* right edge, or C stored transposed (tile element (i, j) at C[(j0+j)*ldc + i0+i]):
-         * through a local tile, only the valid part touches C */
-        const int64_t rsc = tc ? 1 : ldc, csc = tc ? ldc : 1;
-        T *c = C + i0 * rsc + j0 * csc;
+        T *c = tc ? C + j0 * ldc + i0 : C + i0 * ldc + j0;
         T ct[NNF_MAX_MR * NNF_MAX_NR] __attribute__((aligned(64)));
-        if (beta != (T)0) {
-            if (tc) {   /* a transposing copy in register blocks (tcopy_tmpl.h) */
-                for (int64_t i = 0; i < mr; ++i)
-                    for (int j = (int)nr; j < NR; ++j) ct[i * NR + j] = 0;
-                NNF_CAT(nnf_tcopy_, SFX)(ct, NR, c, ldc, nr, mr);
-            } else {
-                for (int64_t i = 0; i < mr; ++i)
-                    for (int j = 0; j < NR; ++j) ct[i * NR + j] = j < nr ? c[i * rsc + j] : (T)0;
-            }
-        }
+        if (beta != (T)0) FN(tile_ct_in)(ct, NR, c, ldc, mr, nr, tc);
         if (mr == MR) kd->ukr(kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
         else kd->ukr_edge((int)mr, kc, alpha, a, rsa, csa, b, ldb, beta, ct, NR);
-        if (tc)   /* C[(j0+j)*ldc + i0+i] = ct[i*NR + j]: transposed in register blocks */
-            NNF_CAT(nnf_tcopy_, SFX)(c, ldc, ct, NR, mr, nr);
-        else
-            for (int64_t i = 0; i < mr; ++i)
-                for (int64_t j = 0; j < nr; ++j) c[i * rsc + j * csc] = ct[i * NR + j];
+        FN(tile_ct_out)(c, ldc, ct, NR, mr, nr, tc);
     }
     if (last && ep) {
+        if (tc) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, j0, i0, nr, mr);
+        else NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, i0, j0, mr, nr);
+    }
+}
+
+/* The K blocks [p0, p0 + ks) of one tile back to back (the small nest's whole-K panels). A
+ * tile through ct keeps its running sums in ct across the blocks: one load of C and one store
+ * instead of one each per K block (the transposed store of the narrow swap, the right-edge
+ * panel); the same kernel calls on the same values, so the same bits. b points at the panel's
+ * row p0, a at A's column (row, when ta) p0 of the tile. */
+static inline void FN(tile_span)(const KERN *kd, int64_t p0, int64_t ks, int64_t k, int64_t kcb,
+                                 T alpha, const T *a, int64_t rsa, int64_t csa, int64_t astep,
+                                 const T *b, int64_t ldb, T beta, T *C, int64_t ldc, int64_t i0,
+                                 int64_t j0, int64_t mr, int64_t nr, const nnf_epilogue_t *ep,
+                                 int tc) {
+    const int MR = kd->mr, NR = kd->nr;
+    if (!tc && nr == NR) {
+        for (int64_t pc = p0; pc < p0 + ks; pc += kcb) {
+            const int64_t kc = k - pc < kcb ? k - pc : kcb;
+            FN(tile)(kd, kc, alpha, a + (pc - p0) * astep, rsa, csa, b + (pc - p0) * ldb, ldb,
+                     pc == 0 ? beta : (T)1, C, ldc, i0, j0, mr, nr, pc + kc >= k, ep, tc);
+        }
+        return;
+    }
+    T *c = tc ? C + j0 * ldc + i0 : C + i0 * ldc + j0;
+    T ct[NNF_MAX_MR * NNF_MAX_NR] __attribute__((aligned(64)));
+    if ((p0 == 0 ? beta : (T)1) != (T)0) FN(tile_ct_in)(ct, NR, c, ldc, mr, nr, tc);
+    for (int64_t pc = p0; pc < p0 + ks; pc += kcb) {
+        const int64_t kc = k - pc < kcb ? k - pc : kcb;
+        const T bet = pc == 0 ? beta : (T)1;
+        const T *ap = a + (pc - p0) * astep, *bp = b + (pc - p0) * ldb;
+        if (mr == MR) kd->ukr(kc, alpha, ap, rsa, csa, bp, ldb, bet, ct, NR);
+        else kd->ukr_edge((int)mr, kc, alpha, ap, rsa, csa, bp, ldb, bet, ct, NR);
+    }
+    FN(tile_ct_out)(c, ldc, ct, NR, mr, nr, tc);
+    if (p0 + ks >= k && ep) {
         if (tc) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, j0, i0, nr, mr);
         else NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, i0, j0, mr, nr);
     }
@@ -215,8 +261,11 @@ static inline int FN(small_bdirect)(const FN(gemm_args) *g) {
  * tile reuses from L1 only when they are one K block long (8% slower whole). */
 static inline int64_t FN(small_kspan)(const FN(gemm_args) *g) {
     /* an implicit B is packed once per panel either way; its A (a conv's filters) is small */
-    const int whole = !FN(small_bdirect)(g) && (!g->ta || g->packb) &&
-                      g->k * g->kd->nr * (int64_t)sizeof(T) <= NNF_SMALL_PANEL_BYTES;
+    const int64_t panel = g->k * g->kd->nr * (int64_t)sizeof(T);
+    /* with A transposed: while a tile's k lines of A fit in L1 beside the panel */
+    const int ta_fits = g->k * 64 + panel <= NNF_SMALL_TA_BYTES;
+    const int whole = !FN(small_bdirect)(g) && (!g->ta || g->packb || ta_fits) &&
+                      panel <= NNF_SMALL_PANEL_BYTES;
     return whole ? g->k : g->kcb;
 }
 
@@ -243,13 +292,9 @@ static void FN(small_part)(void *ctx, int64_t t0, int64_t t1, int worker) {
         for (int64_t r = r0; r < r1; ++r) {
             int64_t i0, mr;
             FN(row_tile)(r, m, MR, &i0, &mr);
-            for (int64_t pc = p0; pc < p0 + ks; pc += kcb) {
-                const int64_t kc = k - pc < kcb ? k - pc : kcb;
-                const T *a = g->A + (g->ta ? pc * lda + i0 : i0 * lda + pc);
-                FN(tile)(kd, kc, g->alpha, a, rsa, csa, bp + (pc - p0) * ldbp, ldbp,
-                         pc == 0 ? g->beta : (T)1, g->C, g->ldc, i0, j0, mr, nr,
-                         pc + kc >= k, g->ep, g->tc);
-            }
+            FN(tile_span)(kd, p0, ks, k, kcb, g->alpha,
+                          g->A + (g->ta ? p0 * lda + i0 : i0 * lda + p0), rsa, csa, csa, bp,
+                          ldbp, g->beta, g->C, g->ldc, i0, j0, mr, nr, g->ep, g->tc);
         }
     }
 }
@@ -489,15 +534,41 @@ static void FN(gemm_scale)(T *C, int64_t ldc, int64_t m, int64_t n, T beta,
     if (ep) NNF_CAT(nnf_epilogue_tile_, SFX)(ep, C, ldc, 0, 0, m, n);
 }
 
-int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B,
-                               int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a,
-                               int trans_b, T alpha, T beta, const nnf_epilogue_t *ep,
-                               int nthreads) {
-    if (m <= 0 || n <= 0) return NNF_OK;
-    if (alpha == (T)0 || k <= 0) {
-        FN(gemm_scale)(C, ldc, m, n, beta, ep);
-        return NNF_OK;
-    }
+/* Narrow n: compute C^T = op(B)^T op(A)^T instead, so the vector lanes run along m. Taken
+ * when it saves enough of the lane work (n * ceil(m/NR) against m * ceil(n/NR)) to pay for
+ * the transposed store: a quarter under two NR panels (an output layer, n = 10); a sixth
+ * up to four panels when A is transposed and the swapped m fits the small nest: a weight
+ * gradient dW = x^T dz, whose swapped B is x as stored (row-major panels), e.g. 784 x 100
+ * from a batch of 200: 25 full panels along 784 instead of 4 with 100 of 128 lanes. (Not
+ * x W: its swapped B would be x^T, a transposing pack that a batch of 32 avoids.)
+ * Every element is still one FMA chain over p, so results are bit-identical to the plain
+ * nest. */
+static int FN(take_swap)(const KERN *kd, int64_t m, int64_t n, int64_t k, int trans_a) {
+    const int64_t NR0 = kd->nr;
+    const int64_t lanes = m * ((n + NR0 - 1) / NR0), swapped = n * ((m + NR0 - 1) / NR0);
+    return nnf_gemm_swap_enabled &&
+           ((n < 2 * NR0 && 4 * swapped <= 3 * lanes) ||
+            (trans_a && n <= 4 * NR0 && 6 * swapped <= 5 * lanes &&
+             n * nnf_k_block(k, kd->kc) <= kd->mc * kd->kc));
+}
+
+/* Right-edge split: when n is over one panel and the last is partly empty (and not swapped
+ * whole), the full panels run as they are and the last panel's r columns as a narrow product
+ * of their own (swapped, lanes along m). x W with 100 outputs from a batch of 200: a 4-column
+ * panel costs a full 32-lane one per row tile; swapped it is 7 panels of 4 rows (in-process
+ * A/B, 1 thread AVX-512: 200x784x100 0.88x). Each element keeps its FMA chain and its
+ * epilogue (bias and z offset to the columns), so the bits are those of the unsplit product. */
+static int FN(take_split)(const KERN *kd, int64_t m, int64_t n, int64_t k, int trans_a) {
+    const int64_t NR0 = kd->nr, r = n % NR0;
+    return nnf_gemm_swap_enabled && n > NR0 && r != 0 && m >= NR0 &&
+           4 * r * ((m + NR0 - 1) / NR0) <= 3 * m && !FN(take_swap)(kd, m, n, k, trans_a);
+}
+
+/* One product, not split (C, A, B, sizes and flags as nnf_gemm_ep; m, n, k > 0, alpha != 0).
+ * With `need` given it only stores the workspace bytes the product takes and returns. */
+static int FN(gemm_one)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, int64_t ldb,
+                        int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, T alpha,
+                        T beta, const nnf_epilogue_t *ep, int nthreads, size_t *need) {
     FN(gemm_args) g;
     g.kd = ACTIVE_KERNEL();
     g.C = C; g.A = A; g.B = B; g.ldc = ldc; g.lda = lda; g.ldb = ldb;
@@ -505,13 +576,7 @@ int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const
     g.alpha = alpha; g.beta = beta; g.ep = ep; g.bpack = (T *)0; g.tc = 0; g.cols = 0;
     g.slices = (T *)0; g.slice = 0; g.kspan = 0; g.nthr = 1;
     g.packb = 0; g.packb_ctx = 0;
-    /* Narrow n (under two NR panels, the last partly empty): compute C^T = op(B)^T op(A)^T
-     * instead, so the vector lanes run along m. Taken when it saves a quarter of the lane work
-     * (n * ceil(m/NR) against m * ceil(n/NR)); every element is still one FMA chain over p, so
-     * results are bit-identical to the plain nest. */
-    const int64_t NR0 = g.kd->nr;
-    if (nnf_gemm_swap_enabled && n < 2 * NR0 &&
-        4 * n * ((m + NR0 - 1) / NR0) <= 3 * m * ((n + NR0 - 1) / NR0)) {
+    if (FN(take_swap)(g.kd, m, n, k, trans_a)) {
         g.tc = 1;
         g.A = B; g.lda = ldb; g.ta = !trans_b;
         g.B = A; g.ldb = lda; g.tb = !trans_a;
@@ -549,8 +614,13 @@ int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const
         g.cols = nnf_gemm_path_override >= 3 ? nnf_gemm_path_override == 4
                                              : FN(packed_split)(g.kd, m, n, g.kcb, g.ta, nthr);
     }
-    if (shared || g.slice) {
-        char *ws = (char *)nnf_workspace(shared + (size_t)nthr * (size_t)g.slice * sizeof(T));
+    const size_t bytes = shared + (size_t)nthr * (size_t)g.slice * sizeof(T);
+    if (need) {
+        *need = bytes;
+        return NNF_OK;
+    }
+    if (bytes) {
+        char *ws = (char *)nnf_workspace(bytes);
         if (!ws) return NNF_ERR_NOMEM;
         g.bpack = (T *)ws;
         g.slices = (T *)(ws + shared);
@@ -560,6 +630,45 @@ int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const
     else if (small) FN(small_run)(&g);
     else FN(packed_run)(&g);
     return NNF_OK;
+}
+
+
+int NNF_CAT(nnf_gemm_ep_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B,
+                               int64_t ldb, int64_t m, int64_t n, int64_t k, int trans_a,
+                               int trans_b, T alpha, T beta, const nnf_epilogue_t *ep,
+                               int nthreads) {
+    if (m <= 0 || n <= 0) return NNF_OK;
+    if (alpha == (T)0 || k <= 0) {
+        FN(gemm_scale)(C, ldc, m, n, beta, ep);
+        return NNF_OK;
+    }
+    const KERN *kd = ACTIVE_KERNEL();
+    if (!FN(take_split)(kd, m, n, k, trans_a))
+        return FN(gemm_one)(C, ldc, A, lda, B, ldb, m, n, k, trans_a, trans_b, alpha, beta, ep,
+                            nthreads, (size_t *)0);
+    const int64_t n0 = n - n % kd->nr;
+    const T *Bt = trans_b ? B + n0 * ldb : B + n0;
+    nnf_epilogue_t et;
+    if (ep) {
+        et = *ep;
+        if (et.bias) et.bias = (const T *)et.bias + n0;
+        if (et.z) et.z = (T *)et.z + n0;
+    }
+    const nnf_epilogue_t *ept = ep ? &et : ep;
+    /* both parts' workspace taken before either runs (it is kept per thread and reused), so
+     * out of memory still returns with C untouched */
+    size_t need0 = 0, need1 = 0;
+    FN(gemm_one)(C, ldc, A, lda, B, ldb, m, n0, k, trans_a, trans_b, alpha, beta, ep, nthreads,
+                 &need0);
+    FN(gemm_one)(C + n0, ldc, A, lda, Bt, ldb, m, n - n0, k, trans_a, trans_b, alpha, beta, ept,
+                 nthreads, &need1);
+    if ((need0 || need1) && !nnf_workspace(need0 > need1 ? need0 : need1))
+        return NNF_ERR_NOMEM;
+    const int st = FN(gemm_one)(C, ldc, A, lda, B, ldb, m, n0, k, trans_a, trans_b, alpha, beta,
+                                ep, nthreads, (size_t *)0);
+    if (st != NNF_OK) return st;
+    return FN(gemm_one)(C + n0, ldc, A, lda, Bt, ldb, m, n - n0, k, trans_a, trans_b, alpha,
+                        beta, ept, nthreads, (size_t *)0);
 }
 
 int NNF_CAT(nnf_gemm_, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, int64_t ldb,

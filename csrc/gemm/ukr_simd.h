@@ -84,6 +84,8 @@ UKR_ATTR void UKR_NAME(int64_t k, UKR_T alpha, const UKR_T *a, int64_t rsa, int6
         ukr_body(UKR_MR, k, alpha, a, rsa, 1, b, UKR_NR, beta, c, ldc);
     else if (csa == 1)                                /* both read in place */
         ukr_body(UKR_MR, k, alpha, a, rsa, 1, b, ldb, beta, c, ldc);
+    else if (rsa == 1 && ldb == UKR_NR)               /* A^T read in place (the swapped x^T dz) */
+        ukr_body(UKR_MR, k, alpha, a, 1, csa, b, UKR_NR, beta, c, ldc);
     else
         ukr_body(UKR_MR, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);
 }
@@ -92,6 +94,7 @@ UKR_ATTR void UKR_NAME(int64_t k, UKR_T alpha, const UKR_T *a, int64_t rsa, int6
 #define UKR_EDGE_CASE(R)                                                                    \
     case R:                                                                                 \
         if (csa == 1) ukr_body(R, k, alpha, a, rsa, 1, b, ldb, beta, c, ldc);               \
+        else if (rsa == 1) ukr_body(R, k, alpha, a, 1, csa, b, ldb, beta, c, ldc);          \
         else ukr_body(R, k, alpha, a, rsa, csa, b, ldb, beta, c, ldc);                      \
         break;
 UKR_ATTR void UKR_EDGE_NAME(int mr, int64_t k, UKR_T alpha, const UKR_T *a, int64_t rsa,
