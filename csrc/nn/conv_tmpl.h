@@ -588,14 +588,16 @@ static int CV(row_epilogue)(T *y, T *z, const T *b, const nnf_conv_geom_t *g, in
     return NNF_OK;
 }
 
-/* Forward sums by the lanes-along-F kernel (gemm/conv_lanes_simd.h), output rows split
- * across threads: NNF_CONVFW_PIXELS pixels of a row per call, each one FMA chain over the taps
- * in order from 0. Taken for the implicit GEMM's narrow F when every window is inside the
- * image and the taps fit one of the GEMM's K blocks: then it is the GEMM's arithmetic on the
- * same taps, so its bits; the caller's row epilogue follows as after the GEMM. */
+/* The forward by the lanes-along-F kernel (gemm/conv_lanes_simd.h), output rows split across
+ * threads: NNF_CONVFW_PIXELS pixels of a row per call, each one FMA chain over the taps in
+ * order from 0, then the row's epilogue (bias, z, activation: the epilogue's own function)
+ * while the row is in L1. Taken for the implicit GEMM's narrow F when every window is inside
+ * the image and the taps fit one of the GEMM's K blocks: then it is the GEMM's arithmetic on
+ * the same taps and the same epilogue, so its bits. */
 #define CV_FW_MAX_RUNS 256   /* runs of taps (at most Kc, which fits a K block) */
 typedef struct {
     T *y; const T *x, *Wt; const nnf_conv_geom_t *g; CV(convfw_fn) kern;
+    const nnf_epilogue_t *ep;
     int64_t nruns, len, roff[CV_FW_MAX_RUNS];
 } CV(fw_ctx);
 
@@ -613,16 +615,27 @@ static void CV(fw_part)(void *p, int64_t lo, int64_t hi, int w) {
             for (int64_t i = 0; i < R; ++i) xo[i] = row + (ow + i) * g->SW * C;
             c->kern(R, xo, c->roff, c->nruns, c->len, c->Wt, F, c->y + (r * OW + ow) * F, F);
         }
+        if (c->ep) CV(nnf_epilogue_tile)(c->ep, c->y, OW * F, r, 0, 1, OW * F);
     }
 }
 
-static int CV(fw_lanes)(T *y, const T *x, const T *Wt, const nnf_conv_geom_t *g, int nthreads) {
+/* -1: not taken (the caller goes on to the GEMM); else the status. */
+static int CV(fw_lanes)(T *y, T *z, const T *x, const T *Wt, const T *b,
+                        const nnf_conv_geom_t *g, int eact, T alpha, int nthreads) {
     CV(fw_ctx) c;
     c.kern = CV(convfw_kernel)();
-    const int64_t Kc = g->KH * g->KW * g->C;
+    const int64_t Kc = g->KH * g->KW * g->C, len = g->OW * g->F;
     if (!c.kern || g->C == 1 || !CV(windows_inside)(g) || Kc > CV_FW_MAX_RUNS ||
         Kc > CV(gemm_kc)())
-        return 0;
+        return -1;
+    T *bt = 0;
+    if (b) {   /* the bias tiled along an output row (the thread's kept scratch) */
+        bt = (T *)nnf_scratch((size_t)len * sizeof(T));
+        if (!bt) return NNF_ERR_NOMEM;
+        for (int64_t i = 0; i < len; ++i) bt[i] = b[i % g->F];
+    }
+    nnf_epilogue_t ep = {bt, z, len, eact, (double)alpha};
+    c.ep = b || z || eact != NNF_ACT_IDENTITY ? &ep : 0;
     c.y = y; c.x = x; c.Wt = Wt; c.g = g;
     c.nruns = g->DW == 1 ? g->KH : g->KH * g->KW;
     c.len = g->DW == 1 ? g->KW * g->C : g->C;
@@ -633,7 +646,7 @@ static int CV(fw_lanes)(T *y, const T *x, const T *Wt, const nnf_conv_geom_t *g,
     const int64_t rows = g->N * g->OH;
     nnf_parallel_for(CV(fw_part), &c, rows, NNF_PARTS(nthreads),
                      rows * g->OW * Kc * g->F > PAR_WORK ? nthreads : 1);
-    return 1;
+    return NNF_OK;
 }
 
 int CV(nnf_conv2d_fwd)(T *y, T *z, const T *x, const T *Wt, const T *b,
@@ -649,8 +662,10 @@ int CV(nnf_conv2d_fwd)(T *y, T *z, const T *x, const T *Wt, const T *b,
         if (st != -1) return st;
     }
     if (!direct && conv_implicit(F, (int)sizeof(T))) {
-        if (CV(fw_lanes)(y, x, Wt, g, nthreads))
-            return CV(row_epilogue)(y, z, b, g, act, alpha, nthreads);
+        const int sl = CV(fw_lanes)(y, z, x, Wt, b, g, rowwise ? NNF_ACT_IDENTITY : act, alpha,
+                                    nthreads);
+        if (sl == NNF_OK && rowwise) CV(nnf_activation_fwd)(y, y, g->N * P, F, act, alpha, nthreads);
+        if (sl != -1) return sl;
         /* y^T (F x NP) = Wt^T (F x Kc) . cols^T, stored transposed, B packed from x */
         CV(taps_ctx) tx = {x, g};
         int st = CV(nnf_gemm_cb)(y, F, 1, Wt, F, 1, CV(pack_taps), &tx, F, g->N * P, Kc, (T)0,
