@@ -8,7 +8,8 @@ of 256 output pixels in its own fixed order, so it must give the same bits for a
 count and agree with the implicit GEMM it stands in for (the `_conv_set_direct` hook turns
 all three off) and with the float64 reference. Windows reaching the padding keep the GEMM
 path for dW: the same bits with the hook on or off. Each case runs on every kernel path the
-CPU has (subprocesses with NNFAST_ISA)."""
+CPU has (subprocesses with NNFAST_ISA). "The same bits" is for non-NaN results: which NaN an
+inf - inf meeting a NaN input gives may differ (docs/conv.md); the data here is finite."""
 import json
 import os
 import subprocess
