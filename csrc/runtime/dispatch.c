@@ -61,8 +61,8 @@ static unsigned detect(void) { return 0; }
  *              fast as from L1 (12x32 tile in L1: 92% of the FMA peak at any KC), while every
  *              extra K block costs one more pass over the C tile and one more call per tile:
  *              784 splits into 3 blocks of 264 instead of 5 of 160, 256 into 1 instead of 2.
- *              Same-run A/B on Ice Lake-SP, 1 thread: 256x784x256 +5-7%, 128x256x128 +4-6%,
- *              256x256x128 +3-4%, 128x784x256 and the k = 128 products unchanged.
+ *              Same-run A/B on Ice Lake-SP, 1 thread (docs/gemm.md): 256x784x256 +3-7%,
+ *              128x256x128 +4-6%, 128x784x256 +0-6%, the k = 128 products unchanged.
  *   f64 12x16: KC 192 -> B 192*16*8 = 24 KiB;  MC 240 -> A 240*192*8 = 360 KiB;  NC 2048 -> 3 MiB
  */
 typedef struct {
