@@ -104,3 +104,60 @@ def test_inplace_a_rows_match_packed(isa, dtype):
                                                atol=tol * max(1.0, np.abs(ref + c0).max()))
         finally:
             nnfast.set_num_threads(old)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_nest_transposed_a_packed(isa, dtype):
+    """The small nest packs a transposed A once per K span (X^T dZ): the same bits as the
+    packed nest and as the small nest over one row tile (never packed), for 1 and 2 threads,
+    full and merged bottom tiles, beta 0 and 1, a right-edge panel and the fused epilogue."""
+    rng = np.random.default_rng(11)
+    old = nnfast.get_num_threads()
+    with kernel_path(isa):
+        mr, nr, _mc, kc, _nc = blocking(dtype)
+        try:
+            for m in (2 * mr + 1, 3 * mr + mr // 2 + 1, 5 * mr):
+                for k in (9, kc + 5):
+                    x = rng.standard_normal((k, m + 3)).astype(dtype)[:, :m]   # A = x.T
+                    dz = rng.standard_normal((k, 2 * nr + 5)).astype(dtype)
+                    c0 = rng.standard_normal((m, dz.shape[1])).astype(dtype)
+                    outs = []
+                    for nest in (1, 3):
+                        K._gemm_set_path(nest)
+                        for nt in (1, 2):
+                            nnfast.set_num_threads(nt)
+                            c1 = c0.copy()
+                            outs.append((K.gemm(x.T, dz), K.gemm(x.T, dz, out=c1, beta=1.0)))
+                    for got in outs[1:]:
+                        np.testing.assert_array_equal(got[0], outs[0][0])
+                        np.testing.assert_array_equal(got[1], outs[0][1])
+                    # row by row through one-tile products (A read in place, not packed)
+                    K._gemm_set_path(1)
+                    rows = np.vstack([K.gemm(x[:, i:i + 1].T, dz) for i in range(m)])
+                    np.testing.assert_array_equal(rows, outs[0][0])
+        finally:
+            K._gemm_set_path(0)
+            nnfast.set_num_threads(old)
+
+
+def test_small_nest_transposed_a_workspace_before_work():
+    """The packed A^T is part of the call's one workspace, taken before any work: when it
+    cannot be had the call raises MemoryError and an accumulated C is left as it was."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((128, 256)).astype(np.float32)    # A = x.T: 256 x 128
+    dz = rng.standard_normal((128, 128)).astype(np.float32)
+    c = np.ones((256, 128), np.float32)
+    with kernel_path("avx512", nest=1):
+        # a B panel slice per thread (128 x 32 floats = 16 KiB) fits, the packed A^T
+        # (256 x 128 floats = 128 KiB) does not
+        K._gemm_simulate_oom(True, 64 * 1024)
+        try:
+            with pytest.raises(MemoryError):
+                K.gemm(x.T, dz, out=c, beta=1.0)
+        finally:
+            K._gemm_simulate_oom(False)
+        np.testing.assert_array_equal(c, np.ones((256, 128), np.float32))
+        got = K.gemm(x.T, dz, out=c, beta=1.0)
+    ref = x.T.astype(np.float64) @ dz.astype(np.float64) + 1.0
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-4 * np.abs(ref).max())
