@@ -7,7 +7,8 @@
  * or thread handles it (results are bit-identical for any nthreads):
  *
  *  small  (m x KC no bigger than MC x KC, the L2 block; network shapes): A is read in
- *         place (no packing); a chunk owns whole NR-column panels of B (or a share of the
+ *         place (a transposed A over several tiles: packed per K block, small_packa_part);
+ *         a chunk owns whole NR-column panels of B (or a share of the
  *         rows when there are fewer panels than threads), packs one KC x NR panel into its
  *         thread's L1-sized slice and runs every MR-row tile of A against it.
  *  packed (GotoBLAS/BLIS): for each NC x KC block of B, one job packs it into a shared
@@ -225,6 +226,7 @@ typedef struct {
     T alpha, beta;
     const nnf_epilogue_t *ep;
     T *bpack; /* packed nest: the KC x NC block of B */
+    T *apack; /* small nest with A transposed: the K span's A, one MR-row panel per tile */
     int cols; /* packed nest: each thread owns a column range (packed_split) */
     T *slices; /* team member t's workspace at slices + t * slice (small: a B panel; packed: A) */
     int64_t slice;
@@ -292,9 +294,60 @@ static void FN(small_part)(void *ctx, int64_t t0, int64_t t1, int worker) {
         for (int64_t r = r0; r < r1; ++r) {
             int64_t i0, mr;
             FN(row_tile)(r, m, MR, &i0, &mr);
-            FN(tile_span)(kd, p0, ks, k, kcb, g->alpha,
-                          g->A + (g->ta ? p0 * lda + i0 : i0 * lda + p0), rsa, csa, csa, bp,
-                          ldbp, g->beta, g->C, g->ldc, i0, j0, mr, nr, g->ep, g->tc);
+            /* g->apack: this K span's A, packed (one K block: ks == kcb) */
+            const T *a = g->apack ? g->apack + r * MR * ks
+                                  : g->A + (g->ta ? p0 * lda + i0 : i0 * lda + p0);
+            const int64_t ra = g->apack ? 1 : rsa, ca = g->apack ? MR : csa;
+            FN(tile_span)(kd, p0, ks, k, kcb, g->alpha, a, ra, ca, ca, bp, ldbp, g->beta, g->C,
+                          g->ldc, i0, j0, mr, nr, g->ep, g->tc);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void
+FN(packa_rows)(T *restrict dst, const T *restrict A, int64_t lda, int64_t p0, int64_t ks,
+               int64_t t0, int64_t t1, const int MR) {
+    for (int64_t p = 0; p < ks; ++p) {
+        const T *restrict s = A + (p0 + p) * lda;
+        for (int64_t t = t0; t < t1; ++t)
+            for (int i = 0; i < MR; ++i) dst[t * MR * ks + p * MR + i] = s[t * MR + i];
+    }
+}
+
+/* Row tiles [t0, t1) of this K span's A into g->apack: the small nest with A transposed
+ * (the weight gradients X^T dZ). Read in place, a tile's 12 rows are 12 adjacent elements of
+ * every stored row, so each k step touches a new cache line that the next tile needs again,
+ * and rows lda apart share a few L1 sets, so it is gone by then: the kernel waited on L2.
+ * Packed (one MR-row panel per tile, as in the packed nest; the same FMAs, so the same
+ * bits), 256x128 x 128x256 ran 1.12x, 384x128 x 128x256 1.14-1.15x, 128x128 x 128x256
+ * 1.07-1.09x as fast (same-run A/B, 1 thread). With one row tile or one panel there is no
+ * second reader of a line, and the copy only costs (128x128 x 128x10 swapped: 0.92x). */
+static void FN(small_packa_part)(void *ctx, int64_t t0, int64_t t1, int worker) {
+    const FN(gemm_job) *jb = (const FN(gemm_job) *)ctx;
+    const FN(gemm_args) *g = jb->g;
+    const int MR = g->kd->mr;
+    (void)worker;
+    /* full tiles first, one stored row of A at a time (a sequential read) */
+    int64_t tf = t0, i0, mr;
+    for (; tf < t1; ++tf) {
+        FN(row_tile)(tf, g->m, MR, &i0, &mr);
+        if (mr != MR || i0 != tf * MR) break;
+    }
+    if (tf > t0) {
+        const int64_t ks = jb->ks;
+        switch (MR) {
+        case 6: FN(packa_rows)(g->apack, g->A, g->lda, jb->p0, ks, t0, tf, 6); break;
+        case 12: FN(packa_rows)(g->apack, g->A, g->lda, jb->p0, ks, t0, tf, 12); break;
+        default: FN(packa_rows)(g->apack, g->A, g->lda, jb->p0, ks, t0, tf, MR);
+        }
+    }
+    for (int64_t t = tf; t < t1; ++t) {
+        FN(row_tile)(t, g->m, MR, &i0, &mr);
+        T *restrict d = g->apack + t * MR * jb->ks;
+        for (int64_t p = 0; p < jb->ks; ++p) {
+            const T *restrict s = g->A + (jb->p0 + p) * g->lda + i0;
+            for (int64_t i = 0; i < mr; ++i) d[p * MR + i] = s[i];
+            for (int64_t i = mr; i < MR; ++i) d[p * MR + i] = 0;
         }
     }
 }
@@ -308,6 +361,9 @@ static void FN(small_run)(const FN(gemm_args) *g) {
     jb.msplit = npan >= team ? 1 : (team + npan - 1) / npan;
     for (jb.p0 = 0; jb.p0 < g->k; jb.p0 += g->kspan) {
         jb.ks = g->k - jb.p0 < g->kspan ? g->k - jb.p0 : g->kspan;
+        if (g->apack)
+            nnf_parallel_for(FN(small_packa_part), &jb, (g->m + g->kd->mr - 1) / g->kd->mr,
+                             g->nthr, g->nthr);
         /* a few tasks per thread: one that starts late or is preempted holds back little */
         nnf_parallel_for(FN(small_part), &jb, npan * jb.msplit, NNF_PARTS(team), g->nthr);
     }
@@ -574,7 +630,7 @@ static int FN(gemm_one)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, 
     g.C = C; g.A = A; g.B = B; g.ldc = ldc; g.lda = lda; g.ldb = ldb;
     g.m = m; g.n = n; g.k = k; g.ta = trans_a; g.tb = trans_b;
     g.alpha = alpha; g.beta = beta; g.ep = ep; g.bpack = (T *)0; g.tc = 0; g.cols = 0;
-    g.slices = (T *)0; g.slice = 0; g.kspan = 0; g.nthr = 1;
+    g.slices = (T *)0; g.slice = 0; g.kspan = 0; g.nthr = 1; g.apack = (T *)0;
     g.packb = 0; g.packb_ctx = 0;
     if (FN(take_swap)(g.kd, m, n, k, trans_a)) {
         g.tc = 1;
@@ -606,6 +662,10 @@ static int FN(gemm_one)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, 
     } else if (small) {
         g.kspan = FN(small_kspan)(&g);
         g.slice = (int64_t)(nnf_ws_bytes(g.kspan * g.kd->nr, sizeof(T)) / sizeof(T));
+        /* A transposed, several row tiles and panels: packed once per K span (see
+         * small_packa_part) */
+        if (g.ta && m > g.kd->mr && n > g.kd->nr)
+            shared = nnf_ws_bytes((m + g.kd->mr - 1) / g.kd->mr * g.kd->mr * g.kspan, sizeof(T));
     } else {
         const int64_t ncb = nnf_even_block(n, g.kd->nc, g.kd->nr);
         const int64_t MC = nnf_even_block(m, g.kd->mc, g.kd->mr);
@@ -624,6 +684,7 @@ static int FN(gemm_one)(T *C, int64_t ldc, const T *A, int64_t lda, const T *B, 
         if (!ws) return NNF_ERR_NOMEM;
         g.bpack = (T *)ws;
         g.slices = (T *)(ws + shared);
+        if (small && shared) g.apack = (T *)ws;
     }
     g.nthr = nthr;
     if (rows) FN(rows_run)(&g);

@@ -52,9 +52,17 @@ static unsigned detect(void) { return 0; }
  *   f32 6x16: KC 256 -> B 256*16*4 = 16 KiB (1/2 L1);  MC 168 -> A 168*256*4 = 168 KiB
  *             (1/3 L2);  NC 4080 -> B block 256*4080*4 = 4 MiB (L3)
  *   f64 6x8:  KC 256 -> B 256*8*8  = 16 KiB;  MC 96 -> A 96*256*8 = 192 KiB;  NC 2040 -> 4 MiB
- * avx512 (target: AMD Zen 5, L1d 48 KiB, L2 1 MiB/core, L3 32 MiB):
- *   f32 12x32: KC 192 -> B 192*32*4 = 24 KiB (1/2 L1);  MC 384 -> A 384*192*4 = 288 KiB
- *              (~1/3 L2);  NC 4096 -> B block 192*4096*4 = 3 MiB
+ * avx512 (target: AMD Zen 5, L1d 48 KiB, L2 1 MiB/core, L3 32 MiB; also Ice Lake-SP, L1d
+ * 48 KiB, L2 1.25 MiB):
+ *   f32 12x32: KC 320 -> B 320*32*4 = 40 KiB;  MC 228 -> A 228*320*4 = 285 KiB (~1/3 L2, the
+ *              same bytes as the former 384 x 192, so the small/packed boundary stays put);
+ *              NC 4096 -> B block 320*4096*4 = 5 MiB. KC is larger than the half-L1 rule
+ *              gives (192) because the kernel streams a packed B panel in order from L2 as
+ *              fast as from L1 (12x32 tile in L1: 92% of the FMA peak at any KC), while every
+ *              extra K block costs one more pass over the C tile and one more call per tile:
+ *              784 splits into 3 blocks of 264 instead of 5 of 160, 256 into 1 instead of 2.
+ *              Same-run A/B on Ice Lake-SP, 1 thread (docs/gemm.md): 256x784x256 +3-7%,
+ *              128x256x128 +4-6%, 128x784x256 +0-6%, the k = 128 products unchanged.
  *   f64 12x16: KC 192 -> B 192*16*8 = 24 KiB;  MC 240 -> A 240*192*8 = 360 KiB;  NC 2048 -> 3 MiB
  */
 typedef struct {
@@ -88,7 +96,7 @@ static const nnf_path_t nnf_paths[] = {
       nnf_dconvdx_avx2, 4},
      nnf_peak_avx2_f32, nnf_peak_avx2_f64},
     {NNF_ISA_AVX512, NNF_CPU_AVX | NNF_CPU_AVX2 | NNF_CPU_FMA | NNF_CPU_AVX512F,
-     {12, 32, 384, 192, 4096, nnf_sgemm_ukr_avx512_12x32, nnf_sgemm_ukr_avx512_12x32_edge,
+     {12, 32, 228, 320, 4096, nnf_sgemm_ukr_avx512_12x32, nnf_sgemm_ukr_avx512_12x32_edge,
       nnf_sgemm_rows_avx512, nnf_sconv1_avx512, nnf_sconv1_dw_avx512,
       nnf_smaxpool_avx512, nnf_sconvdw_avx512, nnf_sconvfw_avx512,
       nnf_sconvdx_avx512, 16},
