@@ -67,11 +67,54 @@ static void colsum_part_##SFX(void *p, int64_t b0, int64_t b1, int w) {         
 }                                                                                          \
 void nnf_column_sums_##SFX(T *out, const T *x, int64_t N, int64_t M, int accumulate,      \
                            int nthreads) {                                                 \
+    if (M >= 1 && M <= 16) { /* one block either way: on the calling thread */             \
+        colsum_narrow_##SFX(out, x, N, M, accumulate);                                     \
+        return;                                                                            \
+    }                                                                                      \
     int64_t nblk = (M + COLBLK - 1) / COLBLK;                                              \
     red_ctx_##SFX c = {0, x, 0, out, N, M, accumulate, 0};                                 \
     nnf_parallel_for(colsum_part_##SFX, &c, nblk, nblk,                                    \
                      N * M > PAR_WORK && nblk > 1 ? nthreads : 1);                         \
 }
 
+/* Narrow column sums (M <= 16: a convolution's or small layer's bias gradient): the same
+ * row-order double sums, the accumulators of a constant width in registers. With the stack
+ * array of the general loop every row stored each sum and loaded it back, and that round trip,
+ * not the add, set the pace (LeNet's conv1 db, 36864 rows x 6: ~130 us). */
+#define NNF_DEFINE_COLSUM_NARROW(T, SFX)                                                    \
+static inline __attribute__((always_inline)) void                                          \
+colsum_w_##SFX(const int WD, T *o, const T *x, int64_t N, int accumulate) {                \
+    double acc[16];                                                                        \
+    for (int j = 0; j < WD; ++j) acc[j] = 0;                                               \
+    for (int64_t i = 0; i < N; ++i) {                                                      \
+        const T *restrict r = x + i * WD;                                                  \
+        for (int j = 0; j < WD; ++j) acc[j] += (double)r[j];                               \
+    }                                                                                      \
+    if (accumulate) for (int j = 0; j < WD; ++j) o[j] += (T)acc[j];                        \
+    else for (int j = 0; j < WD; ++j) o[j] = (T)acc[j];                                    \
+}                                                                                          \
+static void colsum_narrow_##SFX(T *o, const T *x, int64_t N, int64_t M, int accumulate) {  \
+    switch (M) {                                                                           \
+    case 1: colsum_w_##SFX(1, o, x, N, accumulate); break;                                 \
+    case 2: colsum_w_##SFX(2, o, x, N, accumulate); break;                                 \
+    case 3: colsum_w_##SFX(3, o, x, N, accumulate); break;                                 \
+    case 4: colsum_w_##SFX(4, o, x, N, accumulate); break;                                 \
+    case 5: colsum_w_##SFX(5, o, x, N, accumulate); break;                                 \
+    case 6: colsum_w_##SFX(6, o, x, N, accumulate); break;                                 \
+    case 7: colsum_w_##SFX(7, o, x, N, accumulate); break;                                 \
+    case 8: colsum_w_##SFX(8, o, x, N, accumulate); break;                                 \
+    case 9: colsum_w_##SFX(9, o, x, N, accumulate); break;                                 \
+    case 10: colsum_w_##SFX(10, o, x, N, accumulate); break;                               \
+    case 11: colsum_w_##SFX(11, o, x, N, accumulate); break;                               \
+    case 12: colsum_w_##SFX(12, o, x, N, accumulate); break;                               \
+    case 13: colsum_w_##SFX(13, o, x, N, accumulate); break;                               \
+    case 14: colsum_w_##SFX(14, o, x, N, accumulate); break;                               \
+    case 15: colsum_w_##SFX(15, o, x, N, accumulate); break;                               \
+    default: colsum_w_##SFX(16, o, x, N, accumulate); break;                               \
+    }                                                                                      \
+}
+
+NNF_DEFINE_COLSUM_NARROW(float, f32)
+NNF_DEFINE_COLSUM_NARROW(double, f64)
 NNF_DEFINE_REDUCE(float, f32)
 NNF_DEFINE_REDUCE(double, f64)
