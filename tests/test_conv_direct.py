@@ -5,13 +5,10 @@ must give the same bits for any thread count and agree with the GEMM path and th
 The col2im runs (stride 1) keep the per-tap order, so the input gradient is unchanged. Each
 case runs on every kernel path the CPU has (subprocesses with NNFAST_ISA)."""
 import itertools
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from isa_runs import ISAS, run_on_isa
 
 compiled = pytest.importorskip("nnfast.backends.compiled", reason="compiled extension not built")
 
@@ -80,16 +77,9 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("isa", ISAS)
 def test_direct_path_matches_the_implicit_gemm_on_every_kernel_path(isa):
-    from nnfast._native import _kernels
-    if isa != "generic" and isa.replace("512", "512f") not in _kernels.cpu_features():
-        pytest.skip(f"this CPU has no {isa}")
-    env = dict(os.environ, NNFAST_ISA=isa)
-    r = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps([SHAPES, ACTS])],
-                       capture_output=True, text=True, env=env, timeout=600)
-    assert r.returncode == 0, r.stderr
-    got = json.loads(r.stdout)
+    got = run_on_isa(isa, _SCRIPT, [SHAPES, ACTS])
     assert got["path"] == isa
     n = len(SHAPES) * 2 * len(ACTS)
     assert got == {"fwd_same": n, "z_same": n, "dw_threads_same": n, "dw_close": n,

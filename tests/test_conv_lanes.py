@@ -10,13 +10,9 @@ all three off) and with the float64 reference. Windows reaching the padding keep
 path for dW: the same bits with the hook on or off. Each case runs on every kernel path the
 CPU has (subprocesses with NNFAST_ISA). "The same bits" is for non-NaN results: which NaN an
 inf - inf meeting a NaN input gives may differ (docs/conv.md); the data here is finite."""
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from isa_runs import ISAS, run_on_isa
 
 compiled = pytest.importorskip("nnfast.backends.compiled", reason="compiled extension not built")
 
@@ -109,16 +105,9 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("isa", ISAS)
 def test_lanes_filter_gradient_on_every_kernel_path(isa):
-    from nnfast._native import _kernels
-    if isa != "generic" and isa.replace("512", "512f") not in _kernels.cpu_features():
-        pytest.skip(f"this CPU has no {isa}")
-    env = dict(os.environ, NNFAST_ISA=isa)
-    r = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps(SHAPES)],
-                       capture_output=True, text=True, env=env, timeout=600)
-    assert r.returncode == 0, r.stderr
-    got = json.loads(r.stdout)
+    got = run_on_isa(isa, _SCRIPT, SHAPES)
     n = len(SHAPES) * 2
     same_pad = sum(2 for s in SHAPES if s[7] == "same")
     # float32 over 256 output pixels: which filter counts take the lanes (the implicit GEMM's

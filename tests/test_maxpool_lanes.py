@@ -3,12 +3,8 @@ the last chunk masked. It must give the reference's values and argmax bit for bi
 NaN of a window, else its first largest value (a later equal value, -0.0 after 0.0 included,
 never replaces it). Each case runs on every kernel path the CPU has (subprocesses with
 NNFAST_ISA); the generic path is the scalar loop the kernel stands in for."""
-import json
-import os
-import subprocess
-import sys
-
 import pytest
+from isa_runs import ISAS, run_on_isa
 
 pytest.importorskip("nnfast.backends.compiled", reason="compiled extension not built")
 
@@ -50,15 +46,8 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+@pytest.mark.parametrize("isa", ISAS)
 def test_max_pool_matches_the_reference_bit_for_bit_on_every_kernel_path(isa):
-    from nnfast._native import _kernels
-    if isa != "generic" and isa.replace("512", "512f") not in _kernels.cpu_features():
-        pytest.skip(f"this CPU has no {isa}")
-    env = dict(os.environ, NNFAST_ISA=isa)
-    r = subprocess.run([sys.executable, "-c", _SCRIPT, json.dumps(SHAPES)],
-                       capture_output=True, text=True, env=env, timeout=600)
-    assert r.returncode == 0, r.stderr
-    got = json.loads(r.stdout)
+    got = run_on_isa(isa, _SCRIPT, SHAPES)
     n = len(SHAPES) * 2 * 2 * 2
     assert got == {"y_same": n, "arg_same": n, "n": n, "path": isa}

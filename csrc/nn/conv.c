@@ -60,53 +60,30 @@ static int conv_is_pointwise(const nnf_conv_geom_t *g) {
            g->OH == g->H && g->OW == g->W;
 }
 
-/* Single-channel direct path (conv_tmpl.h direct1_*): the active kernel path's row kernel,
- * or none while the test hook has it off. */
+/* The direct and lanes kernels of the active path (conv_tmpl.h direct1_*, dw1_*, fw_lanes,
+ * dw_lanes, dx_part), or none while the test hook has them off: <field>_kernel_f32/_f64. */
 static int conv_direct_enabled = 1;
 void nnf_conv_set_direct(int on) { conv_direct_enabled = on; }
-static nnf_conv1_f32 conv1_kernel_f32(void) {
-    return conv_direct_enabled ? nnf_active_kernel_f32()->conv1 : 0;
-}
-static nnf_conv1_f64 conv1_kernel_f64(void) {
-    return conv_direct_enabled ? nnf_active_kernel_f64()->conv1 : 0;
-}
-static nnf_conv1_dw_f32 conv1_dw_kernel_f32(void) {
-    return conv_direct_enabled ? nnf_active_kernel_f32()->conv1_dw : 0;
-}
-static nnf_conv1_dw_f64 conv1_dw_kernel_f64(void) {
-    return conv_direct_enabled ? nnf_active_kernel_f64()->conv1_dw : 0;
-}
-
-/* The lanes-along-F kernels (conv_tmpl.h fw_lanes, dw_lanes); off with the hook too. */
-static nnf_convdw_f32 convdw_kernel_f32(void) {
-    return conv_direct_enabled ? nnf_active_kernel_f32()->convdw : 0;
-}
-static nnf_convdw_f64 convdw_kernel_f64(void) {
-    return conv_direct_enabled ? nnf_active_kernel_f64()->convdw : 0;
-}
-static nnf_convfw_f32 convfw_kernel_f32(void) {
-    return conv_direct_enabled ? nnf_active_kernel_f32()->convfw : 0;
-}
-static nnf_convfw_f64 convfw_kernel_f64(void) {
-    return conv_direct_enabled ? nnf_active_kernel_f64()->convfw : 0;
-}
+#define CONV_KERNEL(FIELD)                                                                  \
+    static nnf_##FIELD##_f32 FIELD##_kernel_f32(void) {                                     \
+        return conv_direct_enabled ? nnf_active_kernel_f32()->FIELD : 0;                    \
+    }                                                                                       \
+    static nnf_##FIELD##_f64 FIELD##_kernel_f64(void) {                                     \
+        return conv_direct_enabled ? nnf_active_kernel_f64()->FIELD : 0;                    \
+    }                                                                                       \
+    typedef nnf_##FIELD##_f32 FIELD##_fn_f32;                                               \
+    typedef nnf_##FIELD##_f64 FIELD##_fn_f64;
+CONV_KERNEL(conv1)
+CONV_KERNEL(conv1_dw)
+CONV_KERNEL(convfw)
+CONV_KERNEL(convdw)
+CONV_KERNEL(convdx)
+#undef CONV_KERNEL
 /* The active path's K block: taps up to it are one FMA chain in the implicit GEMM. */
 static int64_t gemm_kc_f32(void) { return nnf_active_kernel_f32()->kc; }
 static int64_t gemm_kc_f64(void) { return nnf_active_kernel_f64()->kc; }
-static nnf_convdx_f32 convdx_kernel_f32(void) {
-    return conv_direct_enabled ? nnf_active_kernel_f32()->convdx : 0;
-}
-static nnf_convdx_f64 convdx_kernel_f64(void) {
-    return conv_direct_enabled ? nnf_active_kernel_f64()->convdx : 0;
-}
 static int lanes_f32(void) { return nnf_active_kernel_f32()->vl; }
 static int lanes_f64(void) { return nnf_active_kernel_f64()->vl; }
-typedef nnf_convdx_f32 convdx_fn_f32;
-typedef nnf_convdx_f64 convdx_fn_f64;
-typedef nnf_convfw_f32 convfw_fn_f32;
-typedef nnf_convfw_f64 convfw_fn_f64;
-typedef nnf_convdw_f32 convdw_fn_f32;
-typedef nnf_convdw_f64 convdw_fn_f64;
 
 /* The single-channel direct path applies: one input channel, unit width stride and dilation
  * (the taps of a kernel row are then adjacent pixels of one input row, and an output row's
