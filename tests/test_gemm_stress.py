@@ -4,7 +4,7 @@ times and compared bit for bit with 1 thread, through every loop nest.
 A race between threads shows as a rare wrong block, so one run proves little: each product is
 repeated. Shapes put m, n and k past MC, NC and KC with an uneven last block (where a thread's
 share of one block differs from its share of the next), narrow and wide, both transposes.
-`NNFAST_STRESS_REPEATS` raises the repeat count (CI's ThreadSanitizer pass runs it longer).
+`NNFAST_STRESS_REPEATS` sets the repeat count (default 3; CI's ThreadSanitizer pass runs 2).
 """
 import os
 
