@@ -564,6 +564,14 @@ static int CV(direct1)(T *y, T *z, const T *x, const T *Wt, const T *b,
     return NNF_OK;
 }
 
+/* The bias tiled along an output row of len = OW*F values (the thread's kept scratch), for
+ * the row epilogues; NULL when the scratch cannot be had. */
+static T *CV(bias_row)(const T *b, int64_t len, int64_t F) {
+    T *bt = (T *)nnf_scratch((size_t)len * sizeof(T));
+    for (int64_t i = 0; bt && i < len; ++i) bt[i] = b[i % F];
+    return bt;
+}
+
 /* Bias, z and activation over the whole output rows of y after a path that wrote the plain
  * sums (the implicit GEMM, the direct path): see ep_part. */
 static int CV(row_epilogue)(T *y, T *z, const T *b, const nnf_conv_geom_t *g, int act,
@@ -573,11 +581,7 @@ static int CV(row_epilogue)(T *y, T *z, const T *b, const nnf_conv_geom_t *g, in
     const int eact = rowwise ? NNF_ACT_IDENTITY : act;
     const int64_t len = g->OW * F, rows = g->N * g->OH;
     T *bt = 0;
-    if (b) {   /* the bias tiled along an output row (the thread's kept scratch) */
-        bt = (T *)nnf_scratch((size_t)len * sizeof(T));
-        if (!bt) return NNF_ERR_NOMEM;
-        for (int64_t i = 0; i < len; ++i) bt[i] = b[i % F];
-    }
+    if (b && !(bt = CV(bias_row)(b, len, g->F))) return NNF_ERR_NOMEM;
     if (b || z || eact != NNF_ACT_IDENTITY) {
         nnf_epilogue_t ep = {bt, z, len, eact, (double)alpha};
         CV(ep_ctx) ec = {y, &ep, len};
@@ -629,11 +633,7 @@ static int CV(fw_lanes)(T *y, T *z, const T *x, const T *Wt, const T *b,
         Kc > CV(gemm_kc)())
         return -1;
     T *bt = 0;
-    if (b) {   /* the bias tiled along an output row (the thread's kept scratch) */
-        bt = (T *)nnf_scratch((size_t)len * sizeof(T));
-        if (!bt) return NNF_ERR_NOMEM;
-        for (int64_t i = 0; i < len; ++i) bt[i] = b[i % g->F];
-    }
+    if (b && !(bt = CV(bias_row)(b, len, g->F))) return NNF_ERR_NOMEM;
     nnf_epilogue_t ep = {bt, z, len, eact, (double)alpha};
     c.ep = b || z || eact != NNF_ACT_IDENTITY ? &ep : 0;
     c.y = y; c.x = x; c.Wt = Wt; c.g = g;
