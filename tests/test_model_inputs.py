@@ -289,3 +289,19 @@ def test_float32_model_refuses_an_alpha_float32_cannot_hold(alpha, rounded):
     m64.set_weights([np.ones((1, 1)), np.zeros(1)])
     np.testing.assert_array_equal(m64.predict(np.array([[-2.0], [3.0]]), verbose=0),
                                   [[-2.0 * alpha], [3.0]])
+
+
+@pytest.mark.parametrize("value", ["float64", np.float64, "float32", np.float16])
+def test_dtype_is_read_only_as_in_keras_and_the_model_keeps_working(model, value):
+    # Keras 3's Layer.dtype has no setter. nnfast's weights, optimizer state and plans are laid
+    # out in the dtype, so a late assignment used to break predict with internal messages.
+    before = snapshot(model)
+    x = np.ones((2, 6), np.float32)
+    want = model.predict(x)
+    with pytest.raises(AttributeError, match=re.escape(
+            f"Sequential.dtype is read-only (it is float32; assigned {value!r}): the dtype is "
+            "fixed at construction")):
+        model.dtype = value
+    assert model.dtype == np.dtype(np.float32) and isinstance(model.dtype, np.dtype)
+    assert_unchanged(model, before)
+    np.testing.assert_array_equal(model.predict(x), want)

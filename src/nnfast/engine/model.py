@@ -56,10 +56,10 @@ class Sequential:
     def __init__(self, layers=None, dtype="float32", seed: int | None = None,
                  name: str = "sequential"):
         try:
-            self.dtype = np.dtype(dtype)
+            self._dtype = np.dtype(dtype)
         except TypeError:
-            self.dtype = None
-        if self.dtype not in _DTYPES:
+            self._dtype = None
+        if self._dtype not in _DTYPES:
             raise ValueError(f"Sequential: dtype must be 'float32' or 'float64', got {dtype!r}")
         self.seed = seed_value(seed, "Sequential")
         self.name = name
@@ -151,6 +151,24 @@ class Sequential:
         for layer in self.layers:
             shape = layer.compute_output_shape(shape)
         return shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The model's float dtype, ``numpy.dtype('float32')`` or ``float64``: of its weights,
+        gradients, optimizer state and outputs. Fixed at construction and read-only, as
+        Keras 3's ``Layer.dtype`` (a property without a setter): assigning it raises
+        AttributeError, since the weights, the optimizer state and the plans are laid out in
+        it. For another dtype, build a new ``Sequential(..., dtype=...)`` and copy the weights
+        with ``set_weights(other.get_weights())``."""
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, value) -> None:
+        raise AttributeError(
+            f"Sequential.dtype is read-only (it is {self._dtype}; assigned {value!r}): the "
+            "dtype is fixed at construction, as Keras 3's Layer.dtype. Build a new "
+            "Sequential(..., dtype=...) and copy the weights with "
+            "set_weights(model.get_weights())")
 
     @property
     def output_shape(self) -> tuple | None:
