@@ -334,6 +334,6 @@ def test_out_of_memory_is_a_memory_error_and_the_plan_stays_usable():
     x = rng.normal(size=(20, 30, 30, 2)).astype(np.float32)
     want = plan.forward(x)
     result = forward_in_fresh_thread_without_memory(K, plan, x)
-    assert result == ["NetPlan.forward: out of memory for the GEMM packing buffers (a few MB "
-                      "per thread); the outputs were not computed"]
+    assert result == ["NetPlan.forward: out of memory for the layers' workspaces (GEMM packing "
+                      "buffers, a convolution's im2col columns); the outputs were not computed"]
     np.testing.assert_array_equal(plan.forward(x), want)

@@ -181,7 +181,7 @@ def test_a_dtype_change_misses_the_cache(monkeypatch):
     m._plan()
     # the dtype is part of the key: the float32 plan is not returned for a float64 model (its
     # rebuild fails here because only the attribute changed, not the buffer)
-    monkeypatch.setattr(m, "dtype", np.dtype(np.float64))
+    monkeypatch.setattr(m, "_dtype", np.dtype(np.float64))   # dtype is read-only
     with pytest.raises(TypeError, match=r"layers\[0\] W must have dtype float64"):
         m._plan()
 

@@ -1,4 +1,6 @@
 """Bad input to the backend gemm: clear exceptions on both backends, never a crash."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -93,6 +95,39 @@ def test_out_of_memory_is_a_memory_error(shape, threads):
         finally:
             _kernels._gemm_simulate_oom(False)
         np.testing.assert_array_equal(compiled.gemm(a, b), np.full((m, n), k, np.float32))
+
+
+@pytest.mark.skipif(not backends.compiled_available(), reason="compiled extension not built")
+def test_out_of_memory_names_the_convolutions_working_memory(threads):
+    """The MemoryError says what could not be had: a convolution's im2col columns or partial
+    sums (not only "the GEMM packing buffers", which it used to say for every kernel); the next
+    call works again. (batch norm's partial sums come from malloc, which no hook can fail.)"""
+    from nnfast._native import _kernels
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 9, 9, 3)).astype(np.float32)
+    w = rng.normal(size=(3, 3, 3, 8)).astype(np.float32)
+    bias = rng.normal(size=8).astype(np.float32)
+    threads(2)
+    want = compiled.conv2d_forward(x, w, bias, 1, "valid", 1, "relu")
+    got = []
+
+    def fresh_thread():   # holds no workspace yet, so the kernel must ask for one
+        try:
+            compiled.conv2d_forward(x, w, bias, 1, "valid", 1, "relu")
+        except MemoryError as e:
+            got.append(str(e))
+    _kernels._gemm_simulate_oom(True)
+    try:
+        t = threading.Thread(target=fresh_thread)
+        t.start()
+        t.join()
+    finally:
+        _kernels._gemm_simulate_oom(False)
+    assert got == ["conv2d_forward: out of memory for the convolution's workspace (im2col "
+                   "columns or per-thread partial sums, and the GEMM packing buffers); the "
+                   "outputs were not computed"]
+    np.testing.assert_array_equal(compiled.conv2d_forward(x, w, bias, 1, "valid", 1, "relu"),
+                                  want)
 
 
 @pytest.mark.skipif(not backends.compiled_available(), reason="compiled extension not built")

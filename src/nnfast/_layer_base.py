@@ -49,11 +49,45 @@ def _shape(input_shape, what: str) -> tuple | None:
     return shape
 
 
+# Geometry the weights, workspaces and plans are laid out for: read-only once the layer is
+# built (a change used to fail later with the plans' internal messages, or be ignored).
+_GEOMETRY = frozenset({
+    "units", "filters", "kernel_size", "strides", "padding", "dilation_rate", "pool_size",
+    "target_shape", "axis", "use_bias", "center", "scale"})
+# What the inference plan copies out of a layer when it is built: assigning one of these on a
+# built layer drops its model's cached plan, so predict runs the new value. (fit's one-call
+# step compares its own watched values before every batch, nnfast/engine/step.py.)
+_PLAN_READS = frozenset({"activation", "alpha", "epsilon"})
+
+
 class Layer:
-    """Base class. Subclasses set ``output_shape`` in ``build`` and implement the passes."""
+    """Base class. Subclasses set ``output_shape`` in ``build`` and implement the passes.
+
+    Once built, a layer's geometry (units, filters, kernel_size, strides, padding,
+    dilation_rate, pool_size, target_shape, axis, use_bias, center, scale) is read-only:
+    assigning it raises AttributeError and changes nothing (Keras 3 accepts such assignments,
+    then ignores them or fails in the next call, depending on the attribute). activation,
+    alpha, epsilon, rate, momentum, seed and kernel_regularizer may change at any time, inside
+    fit too (a callback's): the next batch, predict or evaluate runs the new value."""
 
     has_params = False
     _owner = None   # weak reference to the model the layer belongs to (engine/layer_owner.py)
+
+    def __setattr__(self, name, value):
+        if name in _GEOMETRY and self.__dict__.get("built", False):
+            kind = type(self).__name__
+            raise AttributeError(
+                f"{kind} {self.name!r}: {name} cannot change once the layer is built (it is "
+                f"{getattr(self, name)!r}, assigned {value!r}): its weights and the model's "
+                f"plans are laid out for it. Use a new layer, e.g. "
+                f"{kind}.from_config({{**layer.get_config(), {name!r}: ...}}), in a new model")
+        if name == "activation":
+            value = _activation(value)       # as the constructors: ValueError naming the valid
+        object.__setattr__(self, name, value)
+        if name in _PLAN_READS and self._owner is not None:
+            model = self._owner()
+            if model is not None:
+                model._layer_config_changed()
 
     def __init__(self, input_shape=None, name: str | None = None):
         self.input_shape = _shape(input_shape, f"{type(self).__name__}: input_shape")

@@ -66,7 +66,7 @@ def batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, training=Fa
                                                  <const double *>pg, <const double *>pb,
                                                  <const double *>pmm, <const double *>pmv, eps,
                                                  r, c, nt)
-        _check_status(fn, st)
+        _check_status(fn, st, _WS_BATCHNORM)
         return out, None, None
     if r == 0:
         raise ValueError(f"{fn}: training needs at least one row to take statistics over, got "
@@ -98,7 +98,7 @@ def batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, training=Fa
                                              <double *>pmm, <double *>pmv, <const double *>px,
                                              <const double *>pg, <const double *>pb, mom, eps,
                                              r, c, nt)
-    _check_status(fn, st)
+    _check_status(fn, st, _WS_BATCHNORM)
     if MM is not moving_mean:
         moving_mean[...] = MM
     if MV is not moving_variance:
@@ -153,5 +153,5 @@ def batch_norm_backward(dy, xhat, gamma, inv_std, dx=None, dgamma=None, dbeta=No
             st = nnf_batchnorm_bwd_f64(<double *>pdx, <double *>pdg, <double *>pdb,
                                        <const double *>pdy, <const double *>pxh,
                                        <const double *>pg, <const double *>pinv, r, c, acc, nt)
-    _check_status(fn, st)
+    _check_status(fn, st, _WS_BATCHNORM)
     return dx, dgamma, dbeta

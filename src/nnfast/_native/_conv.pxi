@@ -109,7 +109,7 @@ def conv2d_forward(x, W, b=None, strides=1, padding="valid", dilation_rate=1,
         else:
             st = nnf_conv2d_fwd_f64(<double *>py, <double *>pz, <const double *>px,
                                     <const double *>pw, <const double *>pb, &g, act, alpha, nt)
-    _check_status(fn, st)
+    _check_status(fn, st, _WS_CONV)
     return out
 
 
@@ -171,7 +171,7 @@ def conv2d_backward(dy, x, W, z, y, strides=1, padding="valid", dilation_rate=1,
                                     <const double *>pdy, <const double *>px, <const double *>pw,
                                     <const double *>pz, <const double *>pyv, &g, act, alpha,
                                     acc, nt)
-    _check_status(fn, st)
+    _check_status(fn, st, _WS_CONV)
     return dx, dW, db
 
 

@@ -257,7 +257,7 @@ cdef class NetPlan:
                 st = nnf_net_fwd_f64(<double *>py, <const double *>px, self._ops, self._nops,
                                      <double *>p0, <double *>p1, pa, n, blk, nt)
         self._idle.append(work)
-        _check_status(fn, st)
+        _check_status(fn, st, _WS_NET)
         return out
 
     def __repr__(self):

@@ -273,12 +273,20 @@ cdef inline cnp.ndarray _check_labels(object fn, object name, object labels, int
     return lab
 
 
-cdef inline int _check_status(str fn, int status) except -1:
-    """After a kernel that allocates (GEMM, dense): MemoryError if it could not get its working
-    memory. The status is that call's own; outputs that accumulate were left as they were."""
+# What each kernel family allocates, for _check_status's MemoryError.
+cdef str _WS_CONV = ("the convolution's workspace (im2col columns or per-thread partial sums, "
+                     "and the GEMM packing buffers)")
+cdef str _WS_BATCHNORM = "the per-thread partial sums of the channel statistics"
+cdef str _WS_NET = ("the layers' workspaces (GEMM packing buffers, a convolution's im2col "
+                    "columns)")
+
+
+cdef inline int _check_status(str fn, int status,
+                              str what="the GEMM packing buffers (a few MB per thread)") except -1:
+    """After a kernel that allocates: MemoryError naming the working memory it could not get
+    (``what``). The status is that call's own; outputs that accumulate were left as they were."""
     if status == NNF_ERR_NOMEM:
-        raise MemoryError(f"{fn}: out of memory for the GEMM packing buffers (a few MB per "
-                          "thread); the outputs were not computed")
+        raise MemoryError(f"{fn}: out of memory for {what}; the outputs were not computed")
     return 0
 
 

@@ -433,6 +433,11 @@ class Sequential:
         errors as predict's. The same bits as ``predict(x)`` and ``model(x)``."""
         return _inference.call(self, x, None, "predict_on_batch")
 
+    def _layer_config_changed(self) -> None:
+        """A layer's activation, alpha or epsilon was assigned (nnfast/_layer_base.py): the
+        next predict builds its plan from the layers as they are now."""
+        _inference._plan.forget(self)
+
     def _plan(self):
         """The cached inference plan (nnfast/engine/plan.py), rebuilt when stale; None for
         layers it cannot express. The model must be built."""
@@ -452,6 +457,26 @@ class Sequential:
         """Loss (and metrics) of x, y as one batch, no update (nnfast/engine/on_batch.py)."""
         from nnfast.engine import on_batch
         return on_batch.test_on_batch(self, x, y, sample_weight, return_dict)
+
+    def get_layer(self, name: str | None = None, index: int | None = None):
+        """The layer called ``name``, or at position ``index`` (which wins when both are given),
+        as Keras 3's ``Model.get_layer``. Raises ValueError when neither is given, when no
+        layer has that name (the message lists the names), or when the index is out of
+        range; TypeError for an index that is not an int."""
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+                raise TypeError(f"get_layer: index must be an int, got {index!r}")
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"get_layer: index {index} is out of range: the model has "
+                                 f"{len(self.layers)} layers")
+            return self.layers[index]
+        if name is None:
+            raise ValueError("get_layer: provide either a layer name or a layer index")
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"get_layer: no layer named {name!r}; the layers are "
+                         f"{[lay.name for lay in self.layers]}")
 
     # ------------------------------------------------------------------ weights
     def count_params(self) -> int:
@@ -525,6 +550,15 @@ class Sequential:
         return {"name": self.name, "dtype": str(self.dtype), "seed": self.seed,
                 "layers": [{"class": type(lay).__name__, "config": lay.get_config()}
                            for lay in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        """A new model from ``get_config()``'s dict, as Keras 3's ``Sequential.from_config``:
+        new layers of the same classes and settings, the same name, dtype and seed; new
+        weights, built when the first layer declares its input shape, not compiled. Raises
+        ValueError for an unknown layer class or setting (the layers' own checks)."""
+        return cls([_layers.from_config(entry) for entry in config["layers"]],
+                   dtype=config["dtype"], seed=config["seed"], name=config["name"])
 
     def __repr__(self):
         return f"Sequential([{', '.join(map(repr, self.layers))}], dtype={str(self.dtype)!r})"

@@ -19,10 +19,11 @@ cache is keyed on everything a plan depends on, so a stale plan is never used:
 - the dtype and the active backend module (``nnfast.set_backend``).
 
 A layer's attributes are not in the key (reading them would cost the batch-1 serving path a
-walk over the layers). fit and train_on_batch honour a changed ``activation``, ``alpha``,
-``epsilon``... (a callback's, or one set by hand between calls), so they call ``forget``
-when they end and at every epoch end (before ``on_epoch_end``): predict after them runs the
-layers fit trained, never a plan built before.
+walk over the layers). Instead, assigning a built layer's ``activation``, ``alpha`` or
+``epsilon`` (what a plan copies) calls ``forget`` through the layer's model
+(nnfast/_layer_base.py), and its geometry cannot be assigned once built. fit and
+train_on_batch also call ``forget`` when they end and at every epoch end (before
+``on_epoch_end``): predict after them runs the layers fit trained, never a plan built before.
 
 A model whose layers the plan cannot express (a user-defined Layer subclass) has no plan:
 ``get`` returns None and the engine runs the layers one by one (training.forward).
