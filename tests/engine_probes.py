@@ -56,11 +56,17 @@ def errors_of_threads_calling(model, xs: list, repeats: int) -> list:
 def forward_in_fresh_thread_without_memory(kernels, plan, x) -> list:
     """plan.forward(x) in a new thread (which holds no GEMM workspace yet) while the GEMM's
     allocations fail (``kernels._gemm_simulate_oom``); returns the MemoryError messages."""
+    return call_in_fresh_thread_without_memory(kernels, lambda: plan.forward(x))
+
+
+def call_in_fresh_thread_without_memory(kernels, call) -> list:
+    """call() in a new thread (which holds no workspace yet, so a kernel must ask for one)
+    while the GEMM's workspace allocations fail; returns the MemoryError messages."""
     result: list = []
 
     def fresh_thread():
         try:
-            plan.forward(x)
+            call()
         except MemoryError as e:
             result.append(str(e))
 

@@ -1,8 +1,7 @@
 """Bad input to the backend gemm: clear exceptions on both backends, never a crash."""
-import threading
-
 import numpy as np
 import pytest
+from engine_probes import call_in_fresh_thread_without_memory
 
 import nnfast
 from nnfast import backends
@@ -109,20 +108,8 @@ def test_out_of_memory_names_the_convolutions_working_memory(threads):
     bias = rng.normal(size=8).astype(np.float32)
     threads(2)
     want = compiled.conv2d_forward(x, w, bias, 1, "valid", 1, "relu")
-    got = []
-
-    def fresh_thread():   # holds no workspace yet, so the kernel must ask for one
-        try:
-            compiled.conv2d_forward(x, w, bias, 1, "valid", 1, "relu")
-        except MemoryError as e:
-            got.append(str(e))
-    _kernels._gemm_simulate_oom(True)
-    try:
-        t = threading.Thread(target=fresh_thread)
-        t.start()
-        t.join()
-    finally:
-        _kernels._gemm_simulate_oom(False)
+    got = call_in_fresh_thread_without_memory(
+        _kernels, lambda: compiled.conv2d_forward(x, w, bias, 1, "valid", 1, "relu"))
     assert got == ["conv2d_forward: out of memory for the convolution's workspace (im2col "
                    "columns or per-thread partial sums, and the GEMM packing buffers); the "
                    "outputs were not computed"]
